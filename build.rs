@@ -1,0 +1,28 @@
+//! Generates the Rust types for our `proto/` files with prost, compiling the
+//! schema with protox so that no system `protoc` is needed. The encoded
+//! descriptor set is kept too: the Mesos-JSON codec and the Lua converter walk
+//! it at run time.
+
+use std::path::PathBuf;
+
+const PROTOS: &[&str] = &[
+    "proto/mesos/v1/mesos.proto",
+    "proto/mesos/v1/scheduler/scheduler.proto",
+    "proto/mesos/v1/executor/executor.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    for p in PROTOS {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    let fds = protox::compile(PROTOS, ["proto"])?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("descriptors.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
+    prost_build::Config::new()
+        .enable_type_names()
+        .compile_fds(fds)?;
+    Ok(())
+}

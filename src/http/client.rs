@@ -1,0 +1,275 @@
+//! HTTP/1.1 client connections: one request at a time per connection,
+//! keep-alive, full or streamed response bodies.
+
+use std::io::{self, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use super::{Headers, chunked, invalid, read_head};
+
+/// Largest non-streamed response body we read (error bodies, state JSON).
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).trim().to_string()
+    }
+}
+
+/// One client connection.
+pub struct Conn {
+    reader: BufReader<TcpStream>,
+    host: String,
+    port: u16,
+}
+
+impl Conn {
+    pub fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<Conn> {
+        let mut last = None;
+        for addr in (host, port).to_socket_addrs()? {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(s) => {
+                    s.set_nodelay(true)?;
+                    return Ok(Conn {
+                        reader: BufReader::with_capacity(64 * 1024, s),
+                        host: host.to_string(),
+                        port,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))))
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that can shut the socket down from another thread.
+    pub fn shutdown_handle(&self) -> io::Result<TcpStream> {
+        self.reader.get_ref().try_clone()
+    }
+
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.reader.get_ref().set_read_timeout(t)
+    }
+
+    pub fn send_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &Headers,
+        body: &[u8],
+    ) -> io::Result<()> {
+        let mut out = Vec::with_capacity(256 + body.len());
+        out.extend_from_slice(format!("{method} {path} HTTP/1.1\r\n").as_bytes());
+        let default_port = self.port == 80;
+        if headers.get("host").is_none() {
+            if default_port {
+                out.extend_from_slice(format!("Host: {}\r\n", self.host).as_bytes());
+            } else {
+                out.extend_from_slice(format!("Host: {}:{}\r\n", self.host, self.port).as_bytes());
+            }
+        }
+        for (k, v) in &headers.0 {
+            out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        }
+        if method != "GET" || !body.is_empty() {
+            out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+        let s = self.reader.get_mut();
+        s.write_all(&out)?;
+        s.flush()
+    }
+
+    pub fn read_response_head(&mut self) -> io::Result<(u16, Headers)> {
+        let head = read_head(&mut self.reader)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a response"))?;
+        let mut hdrs = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut hdrs);
+        match resp.parse(&head) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => return Err(invalid("incomplete HTTP response head")),
+            Err(e) => return Err(invalid(format!("bad HTTP response head: {e}"))),
+        }
+        let status = resp.code.ok_or_else(|| invalid("HTTP response without status"))?;
+        Ok((status, Headers::from_httparse(resp.headers)))
+    }
+
+    /// Reads a whole (non-streamed) body of at most `limit` bytes.
+    pub fn read_body(&mut self, headers: &Headers, limit: usize) -> io::Result<Vec<u8>> {
+        let mut body = BodyStream::new(&mut self.reader, headers);
+        let mut out = Vec::new();
+        while body.read_data(&mut out)? > 0 {
+            if out.len() > limit {
+                return Err(invalid(format!("response body larger than {limit} bytes")));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends a request and reads the whole response.
+    pub fn roundtrip(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &Headers,
+        body: &[u8],
+    ) -> io::Result<Response> {
+        self.send_request(method, path, headers, body)?;
+        let (status, headers) = self.read_response_head()?;
+        let body = self.read_body(&headers, MAX_BODY)?;
+        Ok(Response { status, headers, body })
+    }
+
+    /// Turns the connection into a reader of the response body (streams).
+    pub fn into_stream(self, headers: &Headers) -> OwnedBodyStream {
+        OwnedBodyStream {
+            mode: Mode::for_headers(headers),
+            reader: self.reader,
+            scratch: vec![0; 64 * 1024],
+        }
+    }
+
+    pub fn close(&self) {
+        let _ = self.reader.get_ref().shutdown(Shutdown::Both);
+    }
+}
+
+enum Mode {
+    Chunked(chunked::Decoder),
+    Length(usize),
+    UntilEof,
+    Done,
+}
+
+impl Mode {
+    fn for_headers(h: &Headers) -> Mode {
+        if h.is_chunked() {
+            Mode::Chunked(chunked::Decoder::default())
+        } else if let Some(n) = h.content_length() {
+            if n == 0 { Mode::Done } else { Mode::Length(n) }
+        } else {
+            Mode::UntilEof
+        }
+    }
+
+    /// Reads once from `r` and appends payload to `out`; 0 means end of body.
+    /// A read timeout surfaces as an error of kind WouldBlock/TimedOut with
+    /// no state lost, so the caller may simply try again.
+    fn read<R: Read>(&mut self, r: &mut R, scratch: &mut [u8], out: &mut Vec<u8>) -> io::Result<usize> {
+        loop {
+            let before = out.len();
+            match self {
+                Mode::Done => return Ok(0),
+                Mode::Length(left) => {
+                    let want = (*left).min(scratch.len());
+                    let n = r.read(&mut scratch[..want])?;
+                    if n == 0 {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "body ended early"));
+                    }
+                    out.extend_from_slice(&scratch[..n]);
+                    *left -= n;
+                    if *left == 0 {
+                        *self = Mode::Done;
+                    }
+                    return Ok(n);
+                }
+                Mode::UntilEof => {
+                    let n = r.read(scratch)?;
+                    if n == 0 {
+                        *self = Mode::Done;
+                    }
+                    out.extend_from_slice(&scratch[..n]);
+                    return Ok(n);
+                }
+                Mode::Chunked(dec) => {
+                    // Read one byte at a time would be slow; read what is there
+                    // and rely on the decoder never consuming past the end.
+                    let n = r.read(scratch)?;
+                    if n == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "connection closed inside a chunked body",
+                        ));
+                    }
+                    dec.decode(&scratch[..n], out)?;
+                    if dec.is_done() {
+                        *self = Mode::Done;
+                        let got = out.len() - before;
+                        if got == 0 {
+                            return Ok(0);
+                        }
+                        return Ok(got);
+                    }
+                    let got = out.len() - before;
+                    if got > 0 {
+                        return Ok(got);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A body being read from a borrowed connection.
+pub struct BodyStream<'a> {
+    reader: &'a mut BufReader<TcpStream>,
+    mode: Mode,
+    scratch: Vec<u8>,
+}
+
+impl<'a> BodyStream<'a> {
+    fn new(reader: &'a mut BufReader<TcpStream>, headers: &Headers) -> Self {
+        BodyStream {
+            reader,
+            mode: Mode::for_headers(headers),
+            scratch: vec![0; 16 * 1024],
+        }
+    }
+
+    pub fn read_data(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        self.mode.read(self.reader, &mut self.scratch, out)
+    }
+}
+
+/// A streamed response body that owns its connection (the SUBSCRIBE stream).
+pub struct OwnedBodyStream {
+    reader: BufReader<TcpStream>,
+    mode: Mode,
+    scratch: Vec<u8>,
+}
+
+impl OwnedBodyStream {
+    /// Appends the next payload bytes to `out`; `Ok(0)` at the end of the body.
+    pub fn read_data(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        self.mode.read(&mut self.reader, &mut self.scratch, out)
+    }
+
+    pub fn shutdown_handle(&self) -> io::Result<TcpStream> {
+        self.reader.get_ref().try_clone()
+    }
+
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.reader.get_ref().set_read_timeout(t)
+    }
+}
+
+/// True for the error kinds a socket read timeout produces.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}

@@ -1,0 +1,323 @@
+//! A thread-per-connection HTTP/1.1 server for the embedded local cluster.
+//! Handlers answer with a whole body or with a stream of chunks fed from a
+//! channel (the SUBSCRIBE responses of the scheduler and executor APIs).
+
+use std::io::{self, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::{Headers, chunked, invalid, read_head, reason};
+
+/// Largest request body the server accepts.
+pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    pub query: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+    pub peer: SocketAddr,
+}
+
+/// Called once when a streamed response ends, for whatever reason.
+pub type OnClose = Box<dyn FnOnce() + Send>;
+
+pub enum Reply {
+    Full {
+        status: u16,
+        headers: Headers,
+        body: Vec<u8>,
+    },
+    /// 200 with a chunked body: one chunk per item received; the stream ends
+    /// when the sender is dropped or the client goes away.
+    Stream {
+        headers: Headers,
+        rx: Receiver<Vec<u8>>,
+        on_close: OnClose,
+    },
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply::Full {
+            status,
+            headers: Headers::default(),
+            body: vec![],
+        }
+    }
+
+    /// A plain-text error body, as Mesos sends.
+    pub fn text(status: u16, body: impl Into<String>) -> Reply {
+        Reply::Full {
+            status,
+            headers: Headers::default().with("Content-Type", "text/plain; charset=utf-8"),
+            body: body.into().into_bytes(),
+        }
+    }
+
+    pub fn json(status: u16, body: String) -> Reply {
+        Reply::Full {
+            status,
+            headers: Headers::default().with("Content-Type", "application/json"),
+            body: body.into_bytes(),
+        }
+    }
+
+    pub fn with_header(mut self, k: &str, v: &str) -> Reply {
+        match &mut self {
+            Reply::Full { headers, .. } | Reply::Stream { headers, .. } => headers.add(k, v),
+        }
+        self
+    }
+}
+
+pub type Handler = Arc<dyn Fn(Request) -> Reply + Send + Sync>;
+
+/// A running server; dropping it stops accepting and closes idle connections.
+pub struct Server {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn bind(addr: &str, handler: Handler) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let accept = thread::Builder::new()
+            .name("mesos-local-http".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if stop2.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let (h, s) = (handler.clone(), stop2.clone());
+                    let _ = thread::Builder::new()
+                        .name("mesos-local-conn".into())
+                        .spawn(move || serve_connection(conn, h, s));
+                }
+            })?;
+        Ok(Server {
+            addr,
+            stop,
+            accept: Some(accept),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stop(&mut self) {
+        if self.stop.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Wake the blocking accept.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500));
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn serve_connection(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>) {
+    let peer = match stream.peer_addr() {
+        Ok(p) => p,
+        Err(_) => return,
+    };
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(250)));
+    let Ok(write_half) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(stream);
+    let mut out = write_half;
+    loop {
+        let req = match read_request(&mut reader, peer, &stop) {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => {
+                if e.kind() == io::ErrorKind::InvalidData {
+                    let _ = write_full(&mut out, 400, &Headers::default(), e.to_string().as_bytes(), false);
+                }
+                break;
+            }
+        };
+        let close = req
+            .headers
+            .get("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        match handler(req) {
+            Reply::Full { status, headers, body } => {
+                if write_full(&mut out, status, &headers, &body, close).is_err() || close {
+                    break;
+                }
+            }
+            Reply::Stream { headers, rx, on_close } => {
+                stream_body(&mut out, reader.get_ref(), &headers, rx, &stop);
+                on_close();
+                break;
+            }
+        }
+    }
+    let _ = out.shutdown(Shutdown::Both);
+}
+
+/// Reads a request, waiting through read timeouts until data or `stop`.
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+    peer: SocketAddr,
+    stop: &AtomicBool,
+) -> io::Result<Option<Request>> {
+    let head = loop {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        match read_head(reader) {
+            Ok(Some(h)) => break h,
+            Ok(None) => return Ok(None),
+            Err(e) if super::client::is_timeout(&e) => {
+                if reader.buffer().is_empty() {
+                    continue;
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let mut hdrs = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut hdrs);
+    match req.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err(invalid("malformed HTTP request")),
+    }
+    let method = req.method.unwrap_or("GET").to_string();
+    let target = req.path.unwrap_or("/").to_string();
+    let headers = Headers::from_httparse(req.headers);
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (target, String::new()),
+    };
+    reader.get_ref().set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = if headers.is_chunked() {
+        let mut dec = chunked::Decoder::default();
+        let mut body = Vec::new();
+        let mut buf = [0u8; 8192];
+        while !dec.is_done() {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                return Err(invalid("connection closed inside a chunked request body"));
+            }
+            dec.decode(&buf[..n], &mut body)?;
+            if body.len() > MAX_REQUEST_BODY {
+                return Err(invalid("request body too large"));
+            }
+        }
+        body
+    } else {
+        let n = headers.content_length().unwrap_or(0);
+        if n > MAX_REQUEST_BODY {
+            return Err(invalid("request body too large"));
+        }
+        let mut body = vec![0; n];
+        reader.read_exact(&mut body)?;
+        body
+    };
+    reader.get_ref().set_read_timeout(Some(Duration::from_millis(250)))?;
+    Ok(Some(Request {
+        method,
+        path,
+        query,
+        headers,
+        body,
+        peer,
+    }))
+}
+
+fn write_full(out: &mut TcpStream, status: u16, headers: &Headers, body: &[u8], close: bool) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(256 + body.len());
+    buf.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
+    for (k, v) in &headers.0 {
+        buf.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    buf.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    if close {
+        buf.extend_from_slice(b"Connection: close\r\n");
+    }
+    buf.extend_from_slice(b"\r\n");
+    buf.extend_from_slice(body);
+    out.write_all(&buf)?;
+    out.flush()
+}
+
+/// Writes a chunked 200 response from `rx` until the sender is dropped, the
+/// client disconnects, or the server stops.
+fn stream_body(out: &mut TcpStream, sock: &TcpStream, headers: &Headers, rx: Receiver<Vec<u8>>, stop: &AtomicBool) {
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    for (k, v) in &headers.0 {
+        head.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    head.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+    if out.write_all(&head).is_err() {
+        return;
+    }
+    let mut buf = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(data) => {
+                buf.clear();
+                chunked::encode_chunk(&data, &mut buf);
+                // Send whatever else is already queued in the same write.
+                while let Ok(more) = rx.try_recv() {
+                    chunked::encode_chunk(&more, &mut buf);
+                    if buf.len() > 256 * 1024 {
+                        break;
+                    }
+                }
+                if out.write_all(&buf).is_err() {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if stop.load(Ordering::SeqCst) || peer_closed(sock) {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = out.write_all(chunked::LAST_CHUNK);
+                return;
+            }
+        }
+    }
+}
+
+/// True if the client has closed its side (EOF or error on a non-blocking peek).
+fn peer_closed(sock: &TcpStream) -> bool {
+    if sock.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut b = [0u8; 1];
+    let closed = match sock.peek(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    };
+    let _ = sock.set_nonblocking(false);
+    closed
+}

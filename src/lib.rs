@@ -1,0 +1,16 @@
+//! lua-mesos: Apache Mesos v1 HTTP API drivers for Lua, plus an embedded
+//! Mesos-compatible local cluster.
+//!
+//! Layers, each knowing only the ones below it:
+//! - [`wire`]: generated types, RecordIO, protobuf and Mesos-JSON codecs;
+//! - [`http`]: a small HTTP/1.1 client and server;
+//! - [`scheduler`]: the connection state machine and the driver's I/O threads;
+//! - [`local`]: the embedded master and agent (built on `wire` and `http`
+//!   only, never on the drivers);
+//! - `lua`: the mlua binding (with the `lua` feature).
+
+pub mod http;
+pub mod scheduler;
+pub mod wire;
+
+

@@ -1,0 +1,3 @@
+//! The scheduler side: connection state machine and driver.
+
+pub mod machine;

@@ -1,0 +1,164 @@
+//! Encoding and decoding of whole messages in either Mesos media type, over a
+//! descriptor pool built from our `proto/` files.
+
+use std::sync::LazyLock;
+
+use prost::{Message, Name};
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
+use thiserror::Error;
+
+use super::json::{self, JsonError};
+
+static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
+    let bytes: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
+    // ok: the descriptor set is produced by build.rs from our own protos.
+    DescriptorPool::decode(bytes).expect("embedded descriptor set is valid")
+});
+
+/// The descriptor pool of every message in `proto/`.
+pub fn pool() -> &'static DescriptorPool {
+    &POOL
+}
+
+/// The descriptor of a message type by its full name (`mesos.v1.TaskStatus`).
+pub fn descriptor(full_name: &str) -> Result<MessageDescriptor, CodecError> {
+    POOL.get_message_by_name(full_name)
+        .ok_or_else(|| CodecError::UnknownType(full_name.to_string()))
+}
+
+/// The descriptor of a generated type.
+pub fn descriptor_of<M: Name>() -> Result<MessageDescriptor, CodecError> {
+    descriptor(&M::full_name())
+}
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum CodecError {
+    #[error("protobuf decode error: {0}")]
+    Protobuf(String),
+    #[error(transparent)]
+    Json(#[from] JsonError),
+    #[error("unknown message type {0}")]
+    UnknownType(String),
+}
+
+impl From<prost::DecodeError> for CodecError {
+    fn from(e: prost::DecodeError) -> Self {
+        CodecError::Protobuf(e.to_string())
+    }
+}
+
+/// The two media types Mesos speaks on the scheduler and executor APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    pub const PROTOBUF_TYPE: &'static str = "application/x-protobuf";
+    pub const JSON_TYPE: &'static str = "application/json";
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => Self::PROTOBUF_TYPE,
+            Encoding::Json => Self::JSON_TYPE,
+        }
+    }
+
+    /// Mesos compares Content-Type as an exact string: no parameters.
+    pub fn from_content_type(ct: &str) -> Option<Self> {
+        match ct {
+            Self::PROTOBUF_TYPE => Some(Encoding::Protobuf),
+            Self::JSON_TYPE => Some(Encoding::Json),
+            _ => None,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "protobuf" => Some(Encoding::Protobuf),
+            "json" => Some(Encoding::Json),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "protobuf",
+            Encoding::Json => "json",
+        }
+    }
+}
+
+/// Encodes a dynamic message.
+pub fn encode_dynamic(msg: &DynamicMessage, enc: Encoding) -> Vec<u8> {
+    match enc {
+        Encoding::Protobuf => msg.encode_to_vec(),
+        Encoding::Json => json::to_json(msg).into_bytes(),
+    }
+}
+
+/// Decodes into a dynamic message. With `check_required`, a missing proto2
+/// required field is an error (as in Mesos's own parsers).
+pub fn decode_dynamic(
+    desc: &MessageDescriptor,
+    bytes: &[u8],
+    enc: Encoding,
+    check_required: bool,
+) -> Result<DynamicMessage, CodecError> {
+    match enc {
+        Encoding::Protobuf => {
+            let m = DynamicMessage::decode(desc.clone(), bytes)?;
+            if check_required {
+                json::check_required(&m)?;
+            }
+            Ok(m)
+        }
+        Encoding::Json => {
+            let v = json::from_json(desc, bytes);
+            match v {
+                Err(JsonError::MissingRequired(_)) if !check_required => {
+                    let value: serde_json::Value = serde_json::from_slice(bytes)
+                        .map_err(|e| JsonError::Syntax(e.to_string()))?;
+                    Ok(json::from_value(desc, &value, "")?)
+                }
+                other => Ok(other?),
+            }
+        }
+    }
+}
+
+/// Encodes a generated message.
+pub fn encode<M: Message + Name>(msg: &M, enc: Encoding) -> Vec<u8> {
+    match enc {
+        Encoding::Protobuf => msg.encode_to_vec(),
+        Encoding::Json => match to_dynamic(msg) {
+            Ok(d) => json::to_json(&d).into_bytes(),
+            // Unreachable with our own types; fall back to an empty object.
+            Err(_) => b"{}".to_vec(),
+        },
+    }
+}
+
+/// Decodes a generated message. Protobuf input goes straight to prost (fast
+/// path, tolerant of missing required fields unless `check_required`).
+pub fn decode<M: Message + Name + Default>(
+    bytes: &[u8],
+    enc: Encoding,
+    check_required: bool,
+) -> Result<M, CodecError> {
+    match (enc, check_required) {
+        (Encoding::Protobuf, false) => Ok(M::decode(bytes)?),
+        _ => {
+            let d = decode_dynamic(&descriptor_of::<M>()?, bytes, enc, check_required)?;
+            Ok(d.transcode_to::<M>()?)
+        }
+    }
+}
+
+/// A generated message as a dynamic one.
+pub fn to_dynamic<M: Message + Name>(msg: &M) -> Result<DynamicMessage, CodecError> {
+    let mut d = DynamicMessage::new(descriptor_of::<M>()?);
+    d.transcode_from(msg)?;
+    Ok(d)
+}

@@ -1,0 +1,25 @@
+//! Wire formats: generated Mesos v1 types, RecordIO framing, and the two
+//! encodings (protobuf and Mesos JSON). Nothing here touches a socket.
+
+pub mod codec;
+pub mod json;
+pub mod recordio;
+
+/// Types generated from `proto/` (Mesos v1 names and field numbers).
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    pub mod mesos {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/mesos.v1.rs"));
+            pub mod scheduler {
+                include!(concat!(env!("OUT_DIR"), "/mesos.v1.scheduler.rs"));
+            }
+            pub mod executor {
+                include!(concat!(env!("OUT_DIR"), "/mesos.v1.executor.rs"));
+            }
+        }
+    }
+    pub use mesos::v1::*;
+}
+
+pub use codec::{CodecError, Encoding};
