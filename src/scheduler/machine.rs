@@ -166,7 +166,10 @@ impl Machine {
 /// Exponential backoff with jitter: the cap doubles from `min` per failure up
 /// to `max`, and the delay is drawn uniformly from the upper half of the cap.
 pub fn backoff(failures: u32, min: Duration, max: Duration, u: f64) -> Duration {
-    let cap = min.saturating_mul(1u32 << failures.min(20)).min(max).max(min);
+    let cap = min
+        .saturating_mul(1u32 << failures.min(20))
+        .min(max)
+        .max(min);
     cap.mul_f64(0.5 + 0.5 * u.clamp(0.0, 1.0))
 }
 
@@ -197,7 +200,11 @@ mod tests {
         assert_eq!(m.call_ids(), Ok(("fw-1".into(), "stream-1".into())));
         m.disconnected(0.0);
         assert_eq!(m.phase(), Phase::Disconnected);
-        assert_eq!(m.framework_id(), Some("fw-1"), "framework id survives for resubscription");
+        assert_eq!(
+            m.framework_id(),
+            Some("fw-1"),
+            "framework id survives for resubscription"
+        );
         assert!(m.stream_id().is_none(), "a stale stream id is never reused");
     }
 
@@ -223,7 +230,10 @@ mod tests {
         subscribed(&mut m, Instant::now());
         assert_eq!(m.disconnected(1.0), Duration::from_millis(500));
         // Jitter stays within the upper half of the cap.
-        assert_eq!(backoff(3, Duration::from_millis(500), Duration::from_secs(15), 0.0), Duration::from_secs(2));
+        assert_eq!(
+            backoff(3, Duration::from_millis(500), Duration::from_secs(15), 0.0),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]

@@ -1,0 +1,297 @@
+-- The Lua face of the scheduler driver. The Rust core (passed in as `core`)
+-- owns the connection and hands over events one at a time; this file turns
+-- them into handler calls and builds the Mesos calls from Lua arguments.
+-- Loaded by the `mesos` module itself; not meant to be required directly.
+
+local core, resources = ...
+
+local M = {}
+M.resources = resources
+
+local Driver = {}
+Driver.__index = Driver
+
+local function is_id(v)
+  return type(v) == "string" or (type(v) == "table" and v.value ~= nil)
+end
+
+-- One id or a list of ids, as a list.
+local function id_list(v, what)
+  if v == nil then return {} end
+  if is_id(v) then return { v } end
+  if type(v) ~= "table" then
+    error(("%s: expected an id (string or {value=...}) or a list of ids, got %s"):format(what, type(v)), 3)
+  end
+  return v
+end
+
+local function string_list(v, what)
+  if v == nil then return nil end
+  if type(v) == "string" then return { v } end
+  if type(v) ~= "table" then
+    error(("%s: expected a string or a list of strings, got %s"):format(what, type(v)), 3)
+  end
+  return v
+end
+
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+local function default_user()
+  return os.getenv("USER") or os.getenv("LOGNAME") or "root"
+end
+
+--- Creates a scheduler driver. See docs/api.md.
+function M.scheduler(handler, opts)
+  if type(handler) ~= "table" then
+    error("mesos.scheduler: handler must be a table of methods, got " .. type(handler), 2)
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error("mesos.scheduler: opts must be a table, got " .. type(opts), 2)
+  end
+  local fw = opts.framework or {}
+  if type(fw) ~= "table" then
+    error("mesos.scheduler: opts.framework must be a table, got " .. type(fw), 2)
+  end
+  fw = copy(fw)
+  if fw.name == nil then fw.name = "lua-mesos" end
+  if fw.user == nil then fw.user = default_user() end
+  if fw.roles ~= nil then
+    -- Mesos only honours `roles` for frameworks with MULTI_ROLE.
+    local caps, has = copy(fw.capabilities or {}), false
+    for _, c in ipairs(caps) do
+      if c.type == "MULTI_ROLE" then has = true end
+    end
+    if not has then caps[#caps + 1] = { type = "MULTI_ROLE" } end
+    fw.capabilities = caps
+  end
+  local o = copy(opts)
+  o.framework = fw
+  local c = core.new_scheduler(o)
+  local implicit = opts.implicit_acknowledgements
+  if implicit == nil then implicit = true end
+  return setmetatable({ _core = c, _handler = handler, _implicit = implicit }, Driver)
+end
+
+-- Calls handler[name] if present; errors propagate with a traceback.
+local traceback = debug.traceback
+local function call(h, name, ...)
+  local f = h[name]
+  if f == nil then return end
+  local ok, err = xpcall(f, traceback, h, ...)
+  if not ok then
+    error(("mesos: error in handler:%s: %s"):format(name, tostring(err)), 0)
+  end
+end
+
+local dispatch = {
+  SUBSCRIBED = function(d, h, ev) call(h, "subscribed", d, ev.subscribed or {}) end,
+  OFFERS = function(d, h, ev) call(h, "offers", d, (ev.offers and ev.offers.offers) or {}) end,
+  INVERSE_OFFERS = function(d, h, ev)
+    call(h, "inverse_offers", d, (ev.inverse_offers and ev.inverse_offers.inverse_offers) or {})
+  end,
+  RESCIND = function(d, h, ev) call(h, "rescind", d, ev.rescind and ev.rescind.offer_id) end,
+  RESCIND_INVERSE_OFFER = function(d, h, ev)
+    call(h, "rescind_inverse_offer", d, ev.rescind_inverse_offer and ev.rescind_inverse_offer.inverse_offer_id)
+  end,
+  UPDATE = function(d, h, ev)
+    local status = ev.update and ev.update.status or {}
+    call(h, "update", d, status)
+    if d._implicit and status.uuid ~= nil and status.agent_id ~= nil then
+      d:acknowledge(status)
+    end
+  end,
+  UPDATE_OPERATION_STATUS = function(d, h, ev)
+    call(h, "update_operation_status", d, ev.update_operation_status and ev.update_operation_status.status)
+  end,
+  MESSAGE = function(d, h, ev)
+    local m = ev.message or {}
+    call(h, "message", d, m.agent_id, m.executor_id, m.data)
+  end,
+  FAILURE = function(d, h, ev) call(h, "failure", d, ev.failure or {}) end,
+  ERROR = function(d, h, ev) call(h, "error", d, ev.error and ev.error.message) end,
+  HEARTBEAT = function(d, h) call(h, "heartbeat", d) end,
+}
+
+function Driver:_dispatch(kind, a, b)
+  local h = self._handler
+  if kind == "event" then
+    local f = dispatch[a.type]
+    if f then f(self, h, a) end
+  elseif kind == "disconnected" then
+    call(h, "disconnected", self, a)
+  elseif kind == "call_failed" then
+    call(h, "call_failed", self, a, b)
+  elseif kind == "stopped" then
+    call(h, "stopped", self, a)
+  end
+end
+
+--- Handles the queued events, waiting up to `timeout` seconds (default 0)
+--- for the first. Returns how many were handled. At most `max` if given.
+function Driver:poll(timeout, max)
+  local c = self._core
+  local n = 0
+  local kind, a, b = c:next(timeout or 0)
+  while kind do
+    n = n + 1
+    self:_dispatch(kind, a, b)
+    if max and n >= max then break end
+    kind, a, b = c:next(0)
+  end
+  return n
+end
+
+--- Handles events until the driver stops. Returns the final state.
+function Driver:run()
+  local c = self._core
+  if c:state() == "idle" then
+    local ok, err = c:start()
+    if not ok then return nil, err end
+  end
+  while c:state() ~= "stopped" or c:pending() > 0 do
+    self:poll(1)
+  end
+  return c:state()
+end
+
+--- An iterator over raw events: for kind, a, b in driver:events(timeout) do ... end
+function Driver:events(timeout)
+  local c = self._core
+  return function()
+    if c:state() == "stopped" and c:pending() == 0 then return nil end
+    return c:next(timeout or 0)
+  end
+end
+
+function Driver:start() return self._core:start() end
+function Driver:stop(failover) return self._core:stop(failover and true or false) end
+function Driver:abort() return self._core:abort() end
+function Driver:fd() return self._core:fd() end
+function Driver:getfd() return self._core:fd() end
+function Driver:state() return self._core:state() end
+function Driver:framework_id() return self._core:framework_id() end
+function Driver:master() return self._core:master() end
+function Driver:stats() return self._core:stats() end
+function Driver:pending() return self._core:pending() end
+
+-- Calls ------------------------------------------------------------------
+
+function Driver:_send(call) return self._core:send(call) end
+
+function Driver:accept(offer_ids, operations, filters)
+  return self:_send { type = "ACCEPT", accept = {
+    offer_ids = id_list(offer_ids, "accept: offer_ids"), operations = operations or {}, filters = filters } }
+end
+
+function Driver:launch(offer_ids, tasks, filters)
+  if type(tasks) ~= "table" then
+    error("launch: tasks must be a list of TaskInfo tables, got " .. type(tasks), 2)
+  end
+  if tasks.task_id ~= nil then tasks = { tasks } end
+  return self:_send { type = "ACCEPT", accept = {
+    offer_ids = id_list(offer_ids, "launch: offer_ids"),
+    operations = { { type = "LAUNCH", launch = { task_infos = tasks } } },
+    filters = filters } }
+end
+
+function Driver:decline(offer_ids, filters)
+  return self:_send { type = "DECLINE", decline = {
+    offer_ids = id_list(offer_ids, "decline: offer_ids"), filters = filters } }
+end
+
+function Driver:accept_inverse_offers(ids, filters)
+  return self:_send { type = "ACCEPT_INVERSE_OFFERS", accept_inverse_offers = {
+    inverse_offer_ids = id_list(ids, "accept_inverse_offers: ids"), filters = filters } }
+end
+
+function Driver:decline_inverse_offers(ids, filters)
+  return self:_send { type = "DECLINE_INVERSE_OFFERS", decline_inverse_offers = {
+    inverse_offer_ids = id_list(ids, "decline_inverse_offers: ids"), filters = filters } }
+end
+
+function Driver:revive(roles)
+  return self:_send { type = "REVIVE", revive = { roles = string_list(roles, "revive: roles") } }
+end
+
+function Driver:suppress(roles)
+  return self:_send { type = "SUPPRESS", suppress = { roles = string_list(roles, "suppress: roles") } }
+end
+
+function Driver:kill(task_id, agent_id, kill_policy)
+  return self:_send { type = "KILL", kill = { task_id = task_id, agent_id = agent_id, kill_policy = kill_policy } }
+end
+
+function Driver:shutdown(executor_id, agent_id)
+  return self:_send { type = "SHUTDOWN", shutdown = { executor_id = executor_id, agent_id = agent_id } }
+end
+
+function Driver:acknowledge(status, task_id, uuid)
+  local ack
+  if type(status) == "table" and task_id == nil then
+    if status.uuid == nil then
+      error("acknowledge: this status has no uuid (master-generated updates must not be acknowledged)", 2)
+    end
+    ack = { agent_id = status.agent_id, task_id = status.task_id, uuid = status.uuid }
+  else
+    ack = { agent_id = status, task_id = task_id, uuid = uuid }
+  end
+  return self:_send { type = "ACKNOWLEDGE", acknowledge = ack }
+end
+
+function Driver:acknowledge_operation_status(status)
+  if type(status) ~= "table" then
+    error("acknowledge_operation_status: expected an OperationStatus table, got " .. type(status), 2)
+  end
+  local uuid = status.uuid
+  if type(uuid) == "table" then uuid = uuid.value end
+  return self:_send { type = "ACKNOWLEDGE_OPERATION_STATUS", acknowledge_operation_status = {
+    agent_id = status.agent_id, resource_provider_id = status.resource_provider_id,
+    uuid = uuid, operation_id = status.operation_id } }
+end
+
+function Driver:reconcile(tasks)
+  local list = {}
+  for i, t in ipairs(tasks or {}) do
+    if is_id(t) then
+      list[i] = { task_id = t }
+    else
+      list[i] = { task_id = t.task_id, agent_id = t.agent_id }
+    end
+  end
+  return self:_send { type = "RECONCILE", reconcile = { tasks = list } }
+end
+
+function Driver:reconcile_operations(operations)
+  local list = {}
+  for i, o in ipairs(operations or {}) do
+    if is_id(o) then list[i] = { operation_id = o } else list[i] = o end
+  end
+  return self:_send { type = "RECONCILE_OPERATIONS", reconcile_operations = { operations = list } }
+end
+
+function Driver:message(agent_id, executor_id, data)
+  return self:_send { type = "MESSAGE", message = { agent_id = agent_id, executor_id = executor_id, data = data } }
+end
+
+function Driver:request(requests)
+  return self:_send { type = "REQUEST", request = { requests = requests or {} } }
+end
+
+function Driver:teardown()
+  return self:_send { type = "TEARDOWN" }
+end
+
+function Driver:update_framework(framework_info, suppressed_roles)
+  return self:_send { type = "UPDATE_FRAMEWORK", update_framework = {
+    framework_info = framework_info, suppressed_roles = string_list(suppressed_roles, "update_framework: suppressed_roles") } }
+end
+
+Driver.__tostring = function(d) return ("mesos.SchedulerDriver(%s)"):format(d._core:state()) end
+
+M.Driver = Driver
+return M

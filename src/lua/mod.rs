@@ -1,0 +1,136 @@
+//! The Lua module `mesos` (mlua, module mode). Thin: option parsing, table
+//! conversion and userdata wrappers over the Rust core; the handler dispatch
+//! and call builders live in `lua/mesos/scheduler.lua`, embedded here.
+
+mod convert;
+mod opts;
+mod scheduler;
+
+use mlua::prelude::*;
+
+use crate::local::LocalCluster;
+use crate::wire::Encoding;
+use crate::wire::codec;
+
+const SCHEDULER_LUA: &str = include_str!("../../lua/mesos/scheduler.lua");
+const RESOURCES_LUA: &str = include_str!("../../lua/mesos/resources.lua");
+
+/// `mesos.local_cluster(opts)`: an embedded master and agents.
+struct ClusterHandle(Option<LocalCluster>);
+
+impl LuaUserData for ClusterHandle {
+    fn add_methods<M: LuaUserDataMethods<Self>>(m: &mut M) {
+        m.add_method("url", |_, this, ()| Ok(this.0.as_ref().map(|c| c.url())));
+        m.add_method("address", |_, this, ()| {
+            Ok(this.0.as_ref().map(|c| c.addr().to_string()))
+        });
+        m.add_method("port", |_, this, ()| {
+            Ok(this.0.as_ref().map(|c| c.addr().port()))
+        });
+        m.add_method("work_dir", |_, this, ()| {
+            Ok(this.0.as_ref().map(|c| c.work_dir().display().to_string()))
+        });
+        m.add_method_mut("stop", |_, this, ()| {
+            if let Some(mut c) = this.0.take() {
+                c.stop();
+            }
+            Ok(true)
+        });
+    }
+}
+
+fn encoding_arg(name: Option<String>) -> LuaResult<Encoding> {
+    match name.as_deref() {
+        None => Ok(Encoding::Protobuf),
+        Some(n) => Encoding::from_name(n).ok_or_else(|| {
+            LuaError::runtime(format!(
+                "encoding must be \"protobuf\" or \"json\", got {n:?}"
+            ))
+        }),
+    }
+}
+
+fn message_type(name: &str) -> LuaResult<prost_reflect::MessageDescriptor> {
+    let full = if name.contains('.') {
+        name.to_string()
+    } else {
+        format!("mesos.v1.{name}")
+    };
+    codec::descriptor(&full).map_err(|e| LuaError::runtime(e.to_string()))
+}
+
+#[mlua::lua_module]
+fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
+    let core = lua.create_table()?;
+    core.set(
+        "new_scheduler",
+        lua.create_function(|lua, t: LuaValue| match t {
+            LuaValue::Table(t) => scheduler::new_scheduler(lua, t),
+            other => Err(LuaError::runtime(format!(
+                "mesos.scheduler: opts must be a table, got {}",
+                other.type_name()
+            ))),
+        })?,
+    )?;
+
+    let resources: LuaTable = lua
+        .load(RESOURCES_LUA)
+        .set_name("@mesos/resources.lua")
+        .call(())?;
+    let preload: LuaTable = lua.globals().get::<LuaTable>("package")?.get("preload")?;
+    let r2 = resources.clone();
+    preload.set(
+        "mesos.resources",
+        lua.create_function(move |_, ()| Ok(r2.clone()))?,
+    )?;
+
+    let m: LuaTable = lua
+        .load(SCHEDULER_LUA)
+        .set_name("@mesos/scheduler.lua")
+        .call((core, resources))?;
+    m.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
+
+    m.set(
+        "local_cluster",
+        lua.create_function(|_, t: Option<LuaTable>| {
+            let t = match t {
+                Some(t) => t,
+                None => {
+                    return Err(LuaError::runtime(
+                        "mesos.local_cluster: expected an options table",
+                    ));
+                }
+            };
+            let cfg = opts::cluster_config(&opts::Opts::new(&t, "mesos.local_cluster"))?;
+            match LocalCluster::start(cfg) {
+                Ok(c) => Ok((Some(ClusterHandle(Some(c))), None)),
+                Err(e) => Ok((None, Some(e.to_string()))),
+            }
+        })?,
+    )?;
+
+    // mesos.encode(type, table [, "protobuf"|"json"]) -> bytes
+    m.set(
+        "encode",
+        lua.create_function(|lua, (ty, v, enc): (String, LuaValue, Option<String>)| {
+            let desc = message_type(&ty)?;
+            let msg = convert::to_checked_message(&desc, &v, &format!("mesos.encode({ty})"))
+                .map_err(LuaError::runtime)?;
+            lua.create_string(codec::encode_dynamic(&msg, encoding_arg(enc)?))
+        })?,
+    )?;
+    // mesos.decode(type, bytes [, encoding]) -> table | nil, err
+    m.set(
+        "decode",
+        lua.create_function(
+            |lua, (ty, bytes, enc): (String, LuaString, Option<String>)| {
+                let desc = message_type(&ty)?;
+                match codec::decode_dynamic(&desc, &bytes.as_bytes(), encoding_arg(enc)?, true) {
+                    Ok(msg) => Ok((Some(convert::to_lua(lua, &msg)?), None)),
+                    Err(e) => Ok((None, Some(e.to_string()))),
+                }
+            },
+        )?,
+    )?;
+    Ok(m)
+}

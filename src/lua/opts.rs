@@ -1,0 +1,139 @@
+//! Reading option tables passed from Lua, with errors that name the option.
+
+use std::time::Duration;
+
+use mlua::prelude::*;
+
+use crate::local::ClusterConfig;
+
+pub struct Opts<'a> {
+    t: &'a LuaTable,
+    who: &'a str,
+}
+
+impl<'a> Opts<'a> {
+    pub fn new(t: &'a LuaTable, who: &'a str) -> Self {
+        Opts { t, who }
+    }
+
+    fn get(&self, key: &str) -> LuaResult<LuaValue> {
+        self.t.get::<LuaValue>(key)
+    }
+
+    fn bad(&self, key: &str, want: &str, got: &LuaValue) -> LuaError {
+        LuaError::runtime(format!(
+            "{}: opts.{key} must be {want}, got {}",
+            self.who,
+            got.type_name()
+        ))
+    }
+
+    pub fn string(&self, key: &str) -> LuaResult<Option<String>> {
+        match self.get(key)? {
+            LuaValue::Nil => Ok(None),
+            LuaValue::String(s) => Ok(Some(s.to_str()?.to_string())),
+            v => Err(self.bad(key, "a string", &v)),
+        }
+    }
+
+    pub fn number(&self, key: &str) -> LuaResult<Option<f64>> {
+        match self.get(key)? {
+            LuaValue::Nil => Ok(None),
+            LuaValue::Integer(i) => Ok(Some(i as f64)),
+            LuaValue::Number(n) => Ok(Some(n)),
+            v => Err(self.bad(key, "a number", &v)),
+        }
+    }
+
+    pub fn integer(&self, key: &str) -> LuaResult<Option<i64>> {
+        match self.number(key)? {
+            Some(n) if n.fract() == 0.0 => Ok(Some(n as i64)),
+            Some(n) => Err(LuaError::runtime(format!(
+                "{}: opts.{key} must be an integer, got {n}",
+                self.who
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Seconds (a number) as a duration.
+    pub fn duration(&self, key: &str) -> LuaResult<Option<Duration>> {
+        match self.number(key)? {
+            Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(Duration::from_secs_f64(n))),
+            Some(n) => Err(LuaError::runtime(format!(
+                "{}: opts.{key} must be a non-negative number of seconds, got {n}",
+                self.who
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    pub fn string_list(&self, key: &str) -> LuaResult<Option<Vec<String>>> {
+        match self.get(key)? {
+            LuaValue::Nil => Ok(None),
+            LuaValue::String(s) => Ok(Some(vec![s.to_str()?.to_string()])),
+            LuaValue::Table(t) => {
+                let mut out = vec![];
+                for v in t.sequence_values::<LuaValue>() {
+                    match v? {
+                        LuaValue::String(s) => out.push(s.to_str()?.to_string()),
+                        v => return Err(self.bad(key, "a list of strings", &v)),
+                    }
+                }
+                Ok(Some(out))
+            }
+            v => Err(self.bad(key, "a string or a list of strings", &v)),
+        }
+    }
+
+    pub fn table(&self, key: &str) -> LuaResult<Option<LuaTable>> {
+        match self.get(key)? {
+            LuaValue::Nil => Ok(None),
+            LuaValue::Table(t) => Ok(Some(t)),
+            v => Err(self.bad(key, "a table", &v)),
+        }
+    }
+}
+
+/// Local cluster settings from `opts.local` (scheduler) or the table itself
+/// (`mesos.local_cluster`).
+pub fn parse_local_config(o: &Opts<'_>) -> LuaResult<ClusterConfig> {
+    match o.table("local")? {
+        Some(t) => cluster_config(&Opts::new(&t, "local")),
+        None => Ok(ClusterConfig::default()),
+    }
+}
+
+pub fn cluster_config(o: &Opts<'_>) -> LuaResult<ClusterConfig> {
+    let mut cfg = ClusterConfig::default();
+    if let Some(n) = o.integer("port")? {
+        let port = u16::try_from(n)
+            .map_err(|_| LuaError::runtime(format!("{}: opts.port out of range", o.who)))?;
+        let host = o.string("host")?.unwrap_or_else(|| "127.0.0.1".into());
+        cfg.bind = format!("{host}:{port}");
+    } else if let Some(h) = o.string("host")? {
+        cfg.bind = format!("{h}:0");
+    }
+    if let Some(n) = o.integer("agents")? {
+        cfg.agents = usize::try_from(n.max(0)).unwrap_or(0);
+    }
+    if let Some(r) = o.string("resources")? {
+        cfg.agent_resources = r;
+    }
+    if let Some(d) = o.duration("heartbeat_interval")? {
+        cfg.heartbeat_interval = d;
+    }
+    if let Some(d) = o.duration("allocation_interval")? {
+        cfg.allocation_interval = d;
+    }
+    if let Some(d) = o.duration("status_update_retry")? {
+        cfg.status_update_retry = d;
+    }
+    if let Some(w) = o.string("work_dir")? {
+        cfg.work_dir = Some(w.into());
+    }
+    if let Some(h) = o.string("hostname")? {
+        cfg.hostname = h;
+    }
+    Ok(cfg)
+}

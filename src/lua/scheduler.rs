@@ -1,0 +1,220 @@
+//! The scheduler driver as Lua userdata (the "core" that
+//! `lua/mesos/scheduler.lua` wraps with handler dispatch and call builders).
+
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use mlua::prelude::*;
+
+use super::convert;
+use super::opts::{Opts, parse_local_config};
+use crate::local::LocalCluster;
+use crate::scheduler::driver::{Driver, Options, Output};
+use crate::transport::parse_masters;
+use crate::wire::Encoding;
+use crate::wire::codec;
+use crate::wire::pb::FrameworkInfo;
+use crate::wire::pb::scheduler::Call;
+
+pub struct SchedulerCore {
+    driver: RefCell<Driver>,
+    master: String,
+    started: std::cell::Cell<bool>,
+    // Declared last: dropped after the driver has stopped.
+    cluster: RefCell<Option<LocalCluster>>,
+}
+
+fn framework_info(v: &LuaValue) -> LuaResult<FrameworkInfo> {
+    let desc = codec::descriptor("mesos.v1.FrameworkInfo").map_err(LuaError::external)?;
+    let m = convert::to_checked_message(&desc, v, "mesos.scheduler: opts.framework")
+        .map_err(LuaError::runtime)?;
+    m.transcode_to::<FrameworkInfo>()
+        .map_err(|e| LuaError::runtime(format!("mesos.scheduler: opts.framework: {e}")))
+}
+
+/// `core.new_scheduler(opts)`.
+pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
+    let o = Opts::new(&t, "mesos.scheduler");
+    let master_spec = o.string("master")?.unwrap_or_else(|| "local".into());
+    let framework = framework_info(&t.get::<LuaValue>("framework")?)?;
+    let mut cluster = None;
+    let masters = if master_spec == "local" {
+        let cfg = parse_local_config(&o)?;
+        let c = LocalCluster::start(cfg).map_err(|e| {
+            LuaError::runtime(format!(
+                "mesos.scheduler: cannot start the local cluster: {e}"
+            ))
+        })?;
+        let url = c.url();
+        cluster = Some(c);
+        parse_masters(&url).map_err(LuaError::external)?
+    } else {
+        parse_masters(&master_spec)
+            .map_err(|e| LuaError::runtime(format!("mesos.scheduler: {e}")))?
+    };
+    let mut opts = Options::new(masters, framework);
+    if let Some(enc) = o.string("encoding")? {
+        opts.encoding = Encoding::from_name(&enc).ok_or_else(|| {
+            LuaError::runtime(format!(
+                "mesos.scheduler: opts.encoding must be \"protobuf\" or \"json\", got {enc:?}"
+            ))
+        })?;
+    }
+    if let Some(f) = o.number("heartbeat_factor")? {
+        opts.machine.heartbeat_factor = f;
+    }
+    if let Some(d) = o.duration("backoff_min")? {
+        opts.machine.backoff_min = d;
+    }
+    if let Some(d) = o.duration("backoff_max")? {
+        opts.machine.backoff_max = d;
+    }
+    if let Some(d) = o.duration("connect_timeout")? {
+        opts.connect_timeout = d;
+    }
+    if let Some(d) = o.duration("call_timeout")? {
+        opts.call_timeout = d;
+    }
+    if let Some(n) = o.integer("queue_size")? {
+        opts.queue_size = usize::try_from(n.max(1)).unwrap_or(1);
+    }
+    if let Some(roles) = o.string_list("suppressed_roles")? {
+        opts.suppressed_roles = roles;
+    }
+    let master = opts
+        .masters
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let driver =
+        Driver::new(opts).map_err(|e| LuaError::runtime(format!("mesos.scheduler: {e}")))?;
+    Ok(SchedulerCore {
+        driver: RefCell::new(driver),
+        master,
+        started: std::cell::Cell::new(false),
+        cluster: RefCell::new(cluster),
+    })
+}
+
+fn call_from_lua(v: &LuaValue) -> LuaResult<Call> {
+    let desc = codec::descriptor("mesos.v1.scheduler.Call").map_err(LuaError::external)?;
+    let ty = match v {
+        LuaValue::Table(t) => t
+            .get::<Option<String>>("type")
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let what = format!(
+        "mesos: bad {} call",
+        if ty.is_empty() { "scheduler" } else { &ty }
+    );
+    // The driver fills in framework_id; don't require it from Lua.
+    let m =
+        convert::to_message(&desc, v, "").map_err(|e| LuaError::runtime(format!("{what}: {e}")))?;
+    let missing: Vec<String> = crate::wire::json::missing_required(&m)
+        .into_iter()
+        .filter(|p| p != "update_framework.framework_info.id")
+        .collect();
+    if !missing.is_empty() {
+        return Err(LuaError::runtime(format!(
+            "{what}: missing required field {}",
+            missing.join(", ")
+        )));
+    }
+    m.transcode_to::<Call>()
+        .map_err(|e| LuaError::runtime(format!("{what}: {e}")))
+}
+
+impl LuaUserData for SchedulerCore {
+    fn add_methods<M: LuaUserDataMethods<Self>>(m: &mut M) {
+        m.add_method("start", |_, this, ()| {
+            if this.started.replace(true) {
+                return Ok((None, Some("driver already started".to_string())));
+            }
+            match this.driver.borrow_mut().start() {
+                Ok(()) => Ok((Some(true), None)),
+                Err(e) => Ok((None, Some(e.to_string()))),
+            }
+        });
+        m.add_method("send", |_, this, call: LuaValue| {
+            let call = call_from_lua(&call)?;
+            match this.driver.borrow().send(call) {
+                Ok(()) => Ok((Some(true), None)),
+                Err(e) => Ok((None, Some(e.to_string()))),
+            }
+        });
+        m.add_method("next", |lua, this, timeout: Option<f64>| {
+            let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
+            let out = this.driver.borrow().recv(t);
+            let mut vals = LuaMultiValue::new();
+            match out {
+                None => {}
+                Some(Output::Event(ev)) => {
+                    vals.push_back(LuaValue::String(lua.create_string("event")?));
+                    vals.push_back(LuaValue::Table(convert::to_lua(lua, &ev)?));
+                }
+                Some(Output::Disconnected(r)) => {
+                    vals.push_back(LuaValue::String(lua.create_string("disconnected")?));
+                    vals.push_back(LuaValue::String(lua.create_string(&r)?));
+                }
+                Some(Output::CallFailed { call_type, reason }) => {
+                    vals.push_back(LuaValue::String(lua.create_string("call_failed")?));
+                    vals.push_back(LuaValue::String(lua.create_string(&call_type)?));
+                    vals.push_back(LuaValue::String(lua.create_string(&reason)?));
+                }
+                Some(Output::Stopped(r)) => {
+                    vals.push_back(LuaValue::String(lua.create_string("stopped")?));
+                    vals.push_back(LuaValue::String(lua.create_string(&r)?));
+                }
+            }
+            Ok(vals)
+        });
+        m.add_method("stop", |_, this, failover: Option<bool>| {
+            this.driver.borrow_mut().stop(failover.unwrap_or(false));
+            Ok(true)
+        });
+        m.add_method("abort", |_, this, ()| {
+            this.driver.borrow_mut().abort();
+            Ok(true)
+        });
+        m.add_method("fd", |_, this, ()| Ok(this.driver.borrow().fd()));
+        m.add_method("pending", |_, this, ()| Ok(this.driver.borrow().pending()));
+        m.add_method("state", |_, this, ()| {
+            if !this.started.get() {
+                return Ok("idle");
+            }
+            Ok(this.driver.borrow().phase().name())
+        });
+        m.add_method("framework_id", |_, this, ()| {
+            Ok(this.driver.borrow().framework_id())
+        });
+        m.add_method("master", |_, this, ()| Ok(this.master.clone()));
+        m.add_method("stats", |lua, this, ()| {
+            let d = this.driver.borrow();
+            let s = d.stats();
+            let t = lua.create_table()?;
+            t.set("events", s.events.load(Ordering::Relaxed))?;
+            t.set("calls", s.calls.load(Ordering::Relaxed))?;
+            t.set("calls_failed", s.calls_failed.load(Ordering::Relaxed))?;
+            t.set("reconnects", s.reconnects.load(Ordering::Relaxed))?;
+            t.set("queue_depth", d.pending())?;
+            Ok(t)
+        });
+        m.add_method("cluster_url", |_, this, ()| {
+            Ok(this.cluster.borrow().as_ref().map(|c| c.url()))
+        });
+    }
+}
+
+impl Drop for SchedulerCore {
+    fn drop(&mut self) {
+        self.driver.get_mut().abort();
+        if let Some(mut c) = self.cluster.get_mut().take() {
+            c.stop();
+        }
+    }
+}

@@ -1,0 +1,712 @@
+//! The scheduler driver's I/O: one thread holds the SUBSCRIBE stream (connect,
+//! follow redirects, read RecordIO events, watch heartbeats, resubscribe with
+//! backoff), another sends calls in order on a separate keep-alive connection.
+//! Events go to the owner through a bounded channel plus a wake-up fd; the
+//! owner (the Lua binding) never runs on these threads.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
+use prost_reflect::{DynamicMessage, Value};
+use thiserror::Error;
+
+use super::machine::{Config as MachineConfig, Machine, Phase, Seen};
+use crate::http::Headers;
+use crate::http::client::{self, Conn};
+use crate::notify::Notifier;
+use crate::transport::{Endpoint, resolve_location};
+use crate::wire::codec::{self, Encoding};
+use crate::wire::pb::scheduler::{Call, call};
+use crate::wire::pb::{FrameworkId, FrameworkInfo};
+use crate::wire::recordio;
+
+pub const SCHEDULER_PATH: &str = "/api/v1/scheduler";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Candidate masters, tried in order until one leads (or redirects).
+    pub masters: Vec<Endpoint>,
+    pub framework: FrameworkInfo,
+    pub suppressed_roles: Vec<String>,
+    pub encoding: Encoding,
+    pub machine: MachineConfig,
+    /// Capacity of the event queue between the I/O thread and the owner.
+    pub queue_size: usize,
+    pub connect_timeout: Duration,
+    /// Bound on waiting for the answer to one call.
+    pub call_timeout: Duration,
+    pub max_redirects: usize,
+    pub max_record: usize,
+}
+
+impl Options {
+    pub fn new(masters: Vec<Endpoint>, framework: FrameworkInfo) -> Self {
+        Options {
+            masters,
+            framework,
+            suppressed_roles: vec![],
+            encoding: Encoding::Protobuf,
+            machine: MachineConfig::default(),
+            queue_size: 1024,
+            connect_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(75),
+            max_redirects: 10,
+            max_record: recordio::DEFAULT_MAX_RECORD,
+        }
+    }
+}
+
+/// What the driver hands its owner.
+#[derive(Debug)]
+pub enum Output {
+    /// A Mesos event (`mesos.v1.scheduler.Event`).
+    Event(DynamicMessage),
+    /// The subscription was lost or could not be made.
+    Disconnected(String),
+    /// A call was rejected by the master or could not be delivered.
+    CallFailed { call_type: String, reason: String },
+    /// The driver has stopped; nothing follows.
+    Stopped(String),
+}
+
+#[derive(Debug, Error)]
+pub enum DriverError {
+    #[error("driver already started")]
+    AlreadyStarted,
+    #[error("driver is stopped")]
+    Stopped,
+    #[error("cannot start driver thread: {0}")]
+    Spawn(String),
+    #[error("cannot create wake-up fd: {0}")]
+    Notify(String),
+    #[error("no master given")]
+    NoMaster,
+}
+
+enum Cmd {
+    Call(Box<Call>),
+    Stop,
+}
+
+/// State shared by the owner and the I/O threads.
+struct Shared {
+    opts: Options,
+    machine: Mutex<Machine>,
+    /// The master that accepted our SUBSCRIBE (calls go there).
+    leader: Mutex<Option<Endpoint>>,
+    stopping: AtomicBool,
+    /// Sockets to shut down when stopping (the stream, the call connection).
+    stream_sock: Mutex<Option<std::net::TcpStream>>,
+    call_sock: Mutex<Option<std::net::TcpStream>>,
+    events_tx: Sender<Output>,
+    notifier: Notifier,
+    stop_tx: Sender<()>,
+    stop_rx: Receiver<()>,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub events: AtomicU64,
+    pub calls: AtomicU64,
+    pub calls_failed: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// Queues an output for the owner, blocking while the queue is full (the
+    /// stream then stops being read: TCP backpressure) unless stopping.
+    fn emit(&self, mut out: Output) -> bool {
+        loop {
+            match self.events_tx.send_timeout(out, Duration::from_millis(100)) {
+                Ok(()) => {
+                    self.notifier.signal();
+                    return true;
+                }
+                Err(crossbeam_channel::SendTimeoutError::Timeout(o)) => {
+                    if self.stopping.load(Ordering::SeqCst) {
+                        return false;
+                    }
+                    out = o;
+                }
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return false,
+            }
+        }
+    }
+
+    /// Waits `d`, returning early (true) if the driver is stopping.
+    fn pause(&self, d: Duration) -> bool {
+        if self.stopping.load(Ordering::SeqCst) {
+            return true;
+        }
+        !matches!(self.stop_rx.recv_timeout(d), Err(RecvTimeoutError::Timeout))
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+pub struct Driver {
+    shared: Arc<Shared>,
+    events_rx: Receiver<Output>,
+    cmd_tx: Sender<Cmd>,
+    cmd_rx: Option<Receiver<Cmd>>,
+    threads: Vec<JoinHandle<()>>,
+    call_done: Option<Receiver<()>>,
+    started: bool,
+}
+
+impl Driver {
+    pub fn new(opts: Options) -> Result<Driver, DriverError> {
+        if opts.masters.is_empty() {
+            return Err(DriverError::NoMaster);
+        }
+        let (events_tx, events_rx) = bounded(opts.queue_size.max(1));
+        let (cmd_tx, cmd_rx) = unbounded();
+        let (stop_tx, stop_rx) = bounded(1);
+        let fid = opts.framework.id.as_ref().map(|i| i.value.clone());
+        let shared = Arc::new(Shared {
+            machine: Mutex::new(Machine::new(opts.machine.clone(), fid)),
+            opts,
+            leader: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            stream_sock: Mutex::new(None),
+            call_sock: Mutex::new(None),
+            events_tx,
+            notifier: Notifier::new().map_err(|e| DriverError::Notify(e.to_string()))?,
+            stop_tx,
+            stop_rx,
+            stats: Stats::default(),
+        });
+        Ok(Driver {
+            shared,
+            events_rx,
+            cmd_tx,
+            cmd_rx: Some(cmd_rx),
+            threads: vec![],
+            call_done: None,
+            started: false,
+        })
+    }
+
+    pub fn start(&mut self) -> Result<(), DriverError> {
+        if self.shared.stopping() {
+            return Err(DriverError::Stopped);
+        }
+        let Some(cmd_rx) = self.cmd_rx.take() else {
+            return Err(DriverError::AlreadyStarted);
+        };
+        self.started = true;
+        let s = self.shared.clone();
+        let t1 = thread::Builder::new()
+            .name("mesos-sched-stream".into())
+            .spawn(move || stream_thread(&s))
+            .map_err(|e| DriverError::Spawn(e.to_string()))?;
+        let s = self.shared.clone();
+        let (done_tx, done_rx) = bounded(1);
+        let t2 = thread::Builder::new()
+            .name("mesos-sched-calls".into())
+            .spawn(move || {
+                call_thread(&s, &cmd_rx);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| DriverError::Spawn(e.to_string()))?;
+        self.call_done = Some(done_rx);
+        self.threads = vec![t1, t2];
+        Ok(())
+    }
+
+    /// Queues a call (sent in order by the call thread).
+    pub fn send(&self, call: Call) -> Result<(), DriverError> {
+        if self.shared.stopping() {
+            return Err(DriverError::Stopped);
+        }
+        self.cmd_tx
+            .send(Cmd::Call(Box::new(call)))
+            .map_err(|_| DriverError::Stopped)
+    }
+
+    /// Stops the driver: sends the queued calls (a TEARDOWN first unless
+    /// `failover`), then closes the connections and joins the threads.
+    pub fn stop(&mut self, failover: bool) {
+        if self.started && !self.shared.stopping() {
+            if !failover {
+                let _ = self.cmd_tx.send(Cmd::Call(Box::new(Call {
+                    r#type: Some(call::Type::Teardown as i32),
+                    ..Default::default()
+                })));
+            }
+            let _ = self.cmd_tx.send(Cmd::Stop);
+            if let Some(done) = &self.call_done {
+                let _ =
+                    done.recv_timeout(self.shared.opts.connect_timeout + Duration::from_secs(5));
+            }
+        }
+        self.halt("driver stopped");
+    }
+
+    /// Stops at once, sending nothing more.
+    pub fn abort(&mut self) {
+        self.halt("driver aborted");
+    }
+
+    fn halt(&mut self, why: &str) {
+        let first = !self.shared.stopping.swap(true, Ordering::SeqCst);
+        lock(&self.shared.machine).stop();
+        let _ = self.shared.stop_tx.try_send(());
+        let _ = self.cmd_tx.send(Cmd::Stop);
+        for sock in [&self.shared.stream_sock, &self.shared.call_sock] {
+            if let Some(s) = lock(sock).take() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if first {
+            // If the queue is full the owner still learns of the stop
+            // through `phase()`.
+            let _ = self.shared.events_tx.try_send(Output::Stopped(why.into()));
+            self.shared.notifier.signal();
+        }
+    }
+
+    /// Next output, waiting up to `timeout` (zero: no wait).
+    pub fn recv(&self, timeout: Duration) -> Option<Output> {
+        let r = if timeout.is_zero() {
+            self.events_rx.try_recv().ok()
+        } else {
+            self.events_rx.recv_timeout(timeout).ok()
+        };
+        if self.events_rx.is_empty() {
+            self.shared.notifier.drain();
+            // An event may have arrived between the check and the drain.
+            if !self.events_rx.is_empty() {
+                self.shared.notifier.signal();
+            }
+        }
+        r
+    }
+
+    pub fn pending(&self) -> usize {
+        self.events_rx.len()
+    }
+
+    pub fn fd(&self) -> i32 {
+        self.shared.notifier.raw_fd()
+    }
+
+    pub fn phase(&self) -> Phase {
+        if self.shared.stopping() {
+            return Phase::Stopped;
+        }
+        lock(&self.shared.machine).phase()
+    }
+
+    pub fn framework_id(&self) -> Option<String> {
+        lock(&self.shared.machine)
+            .framework_id()
+            .map(str::to_string)
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        self.shared.opts.encoding
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.halt("driver dropped");
+    }
+}
+
+// ------------------------------------------------------------------ stream
+
+enum Attempt {
+    /// The stream was established and later ended for this reason.
+    Ended(String),
+    /// No stream: failed before 200.
+    Failed(String),
+    /// The master will not take us (ERROR event, or a permanent 4xx).
+    Fatal(String),
+}
+
+fn stream_thread(s: &Shared) {
+    let mut candidate = 0usize;
+    loop {
+        if s.stopping() {
+            break;
+        }
+        let target = s.opts.masters[candidate % s.opts.masters.len()].clone();
+        let outcome = subscribe_once(s, target);
+        *lock(&s.leader) = None;
+        *lock(&s.stream_sock) = None;
+        if s.stopping() {
+            break;
+        }
+        let u: f64 = rand::random();
+        let delay = lock(&s.machine).disconnected(u);
+        match outcome {
+            Attempt::Fatal(why) => {
+                s.emit(Output::Disconnected(why.clone()));
+                s.stopping.store(true, Ordering::SeqCst);
+                lock(&s.machine).stop();
+                s.emit(Output::Stopped(why));
+                return;
+            }
+            Attempt::Ended(why) => {
+                s.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                s.emit(Output::Disconnected(why));
+            }
+            Attempt::Failed(why) => {
+                candidate += 1;
+                s.emit(Output::Disconnected(why));
+            }
+        }
+        if s.pause(delay) {
+            break;
+        }
+    }
+}
+
+fn subscribe_call(s: &Shared) -> Call {
+    let mut fw = s.opts.framework.clone();
+    let fid = lock(&s.machine).framework_id().map(str::to_string);
+    fw.id = fid.clone().map(|value| FrameworkId { value });
+    Call {
+        framework_id: fid.map(|value| FrameworkId { value }),
+        r#type: Some(call::Type::Subscribe as i32),
+        subscribe: Some(call::Subscribe {
+            framework_info: fw,
+            suppressed_roles: s.opts.suppressed_roles.clone(),
+            offer_constraints: None,
+        }),
+        ..Default::default()
+    }
+}
+
+fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
+    let enc = s.opts.encoding;
+    let mut path = SCHEDULER_PATH.to_string();
+    let body = codec::encode(&subscribe_call(s), enc);
+    let mut redirects = 0;
+    let (conn, headers) = loop {
+        if target.tls {
+            return Attempt::Fatal(format!(
+                "{target}: https masters need TLS support, which this build lacks"
+            ));
+        }
+        let mut conn = match Conn::connect(&target.host, target.port, s.opts.connect_timeout) {
+            Ok(c) => c,
+            Err(e) => return Attempt::Failed(format!("cannot connect to master {target}: {e}")),
+        };
+        if let Ok(h) = conn.shutdown_handle() {
+            *lock(&s.stream_sock) = Some(h);
+        }
+        let _ = conn.set_read_timeout(Some(s.opts.call_timeout));
+        let hdrs = Headers::default()
+            .with("Content-Type", enc.content_type())
+            .with("Accept", enc.content_type());
+        if let Err(e) = conn.send_request("POST", &path, &hdrs, &body) {
+            return Attempt::Failed(format!("SUBSCRIBE to {target}: {e}"));
+        }
+        let (status, headers) = match conn.read_response_head() {
+            Ok(x) => x,
+            Err(e) => return Attempt::Failed(format!("SUBSCRIBE to {target}: {e}")),
+        };
+        match status {
+            200 => break (conn, headers),
+            307 => {
+                let _ = conn.read_body(&headers, 64 * 1024);
+                redirects += 1;
+                let loc = headers.get("location").unwrap_or_default().to_string();
+                match resolve_location(&target, &loc) {
+                    Some((ep, p)) if redirects <= s.opts.max_redirects => {
+                        target = ep;
+                        path = p;
+                    }
+                    Some(_) => {
+                        return Attempt::Failed(format!("too many redirects (last to {loc})"));
+                    }
+                    None => {
+                        return Attempt::Failed(format!(
+                            "bad redirect location {loc:?} from {target}"
+                        ));
+                    }
+                }
+            }
+            _ => {
+                let text = conn
+                    .read_body(&headers, 64 * 1024)
+                    .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                    .unwrap_or_default();
+                let why = format!("SUBSCRIBE rejected by {target}: HTTP {status} {text}");
+                return match status {
+                    503 | 404 | 500..=599 => Attempt::Failed(why),
+                    401 | 403 => Attempt::Fatal(why),
+                    _ => Attempt::Fatal(why),
+                };
+            }
+        }
+    };
+    let stream_enc = match headers
+        .get("content-type")
+        .and_then(Encoding::from_content_type)
+    {
+        Some(e) => e,
+        None => {
+            return Attempt::Failed(format!(
+                "master {target} answered SUBSCRIBE with unexpected Content-Type {:?}",
+                headers.get("content-type")
+            ));
+        }
+    };
+    let stream_id = headers.get("mesos-stream-id").map(str::to_string);
+    lock(&s.machine).subscribe_accepted(stream_id, Instant::now());
+    *lock(&s.leader) = Some(target.clone());
+    read_events(s, conn.into_stream(&headers), stream_enc)
+}
+
+fn read_events(s: &Shared, mut stream: client::OwnedBodyStream, enc: Encoding) -> Attempt {
+    let desc = match codec::descriptor_of::<crate::wire::pb::scheduler::Event>() {
+        Ok(d) => d,
+        Err(e) => return Attempt::Fatal(e.to_string()),
+    };
+    let mut dec = recordio::Decoder::new(s.opts.max_record);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(250)));
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        if s.stopping() {
+            return Attempt::Ended("driver stopping".into());
+        }
+        buf.clear();
+        match stream.read_data(&mut buf) {
+            Ok(0) => {
+                let tail = match dec.finish() {
+                    Ok(()) => String::new(),
+                    Err(e) => format!(" ({e})"),
+                };
+                return Attempt::Ended(format!("master closed the event stream{tail}"));
+            }
+            Ok(_) => dec.feed(&buf),
+            Err(e) if client::is_timeout(&e) => {
+                if lock(&s.machine).heartbeat_lost(Instant::now()) {
+                    return Attempt::Ended(
+                        "no event or heartbeat from the master in time; resubscribing".into(),
+                    );
+                }
+                continue;
+            }
+            Err(e) => return Attempt::Ended(format!("event stream error: {e}")),
+        }
+        loop {
+            let rec = match dec.next_record() {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => return Attempt::Ended(format!("event stream error: {e}")),
+            };
+            let ev = match codec::decode_dynamic(&desc, &rec, enc, false) {
+                Ok(ev) => ev,
+                Err(e) => return Attempt::Ended(format!("undecodable event ({e}); resubscribing")),
+            };
+            let seen = summarize(&ev);
+            s.stats.events.fetch_add(1, Ordering::Relaxed);
+            lock(&s.machine).event(&seen, Instant::now());
+            if !s.emit(Output::Event(ev)) {
+                return Attempt::Ended("driver stopping".into());
+            }
+            if let Seen::Error(msg) = seen {
+                return Attempt::Fatal(format!("master sent ERROR: {msg}"));
+            }
+        }
+    }
+}
+
+/// Extracts what the connection logic needs from an event.
+pub fn summarize(ev: &DynamicMessage) -> Seen {
+    let ty = match ev.get_field_by_name("type").as_deref() {
+        Some(Value::EnumNumber(n)) => *n,
+        _ => 0,
+    };
+    let sub = |name: &str| match ev.get_field_by_name(name).as_deref() {
+        Some(Value::Message(m)) => Some(m.clone()),
+        _ => None,
+    };
+    match ty {
+        1 => {
+            let Some(m) = sub("subscribed") else {
+                return Seen::Other;
+            };
+            let framework_id = match m.get_field_by_name("framework_id").as_deref() {
+                Some(Value::Message(id)) => match id.get_field_by_name("value").as_deref() {
+                    Some(Value::String(v)) => v.clone(),
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            };
+            let heartbeat_interval = if m.has_field_by_name("heartbeat_interval_seconds") {
+                m.get_field_by_name("heartbeat_interval_seconds")
+                    .and_then(|v| v.as_f64())
+            } else {
+                None
+            };
+            Seen::Subscribed {
+                framework_id,
+                heartbeat_interval,
+            }
+        }
+        7 => {
+            let msg = sub("error")
+                .and_then(|m| {
+                    m.get_field_by_name("message")
+                        .and_then(|v| v.as_str().map(str::to_string))
+                })
+                .unwrap_or_default();
+            Seen::Error(msg)
+        }
+        _ => Seen::Other,
+    }
+}
+
+// ------------------------------------------------------------------- calls
+
+fn call_type_name(c: &Call) -> String {
+    c.r#type
+        .and_then(|t| call::Type::try_from(t).ok())
+        .map(|t| t.as_str_name().to_string())
+        .unwrap_or_else(|| "UNKNOWN".into())
+}
+
+fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
+    let mut conn: Option<Conn> = None;
+    while let Ok(cmd) = cmds.recv() {
+        match cmd {
+            Cmd::Stop => break,
+            Cmd::Call(c) => {
+                let ty = call_type_name(&c);
+                match send_call(s, &mut conn, *c) {
+                    Ok(()) => {
+                        s.stats.calls.fetch_add(1, Ordering::Relaxed);
+                        if ty == "TEARDOWN" {
+                            s.stopping.store(true, Ordering::SeqCst);
+                            let _ = s.stop_tx.try_send(());
+                            s.emit(Output::Stopped("framework torn down".into()));
+                            // Keep draining so queued calls fail visibly.
+                        }
+                    }
+                    Err(reason) => {
+                        s.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
+                        s.emit(Output::CallFailed {
+                            call_type: ty,
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    *lock(&s.call_sock) = None;
+}
+
+fn send_call(s: &Shared, conn: &mut Option<Conn>, mut c: Call) -> Result<(), String> {
+    let ids = lock(&s.machine).call_ids();
+    let (fid, stream_id) = match ids {
+        Ok(ids) => ids,
+        Err(e) => return Err(format!("not subscribed (driver is {})", e.0.name())),
+    };
+    c.framework_id = Some(FrameworkId { value: fid.clone() });
+    if let Some(u) = c.update_framework.as_mut() {
+        u.framework_info.id = Some(FrameworkId { value: fid });
+    }
+    let Some(mut target) = lock(&s.leader).clone() else {
+        return Err("not subscribed (no leading master)".into());
+    };
+    let enc = s.opts.encoding;
+    let body = codec::encode(&c, enc);
+    let hdrs = Headers::default()
+        .with("Content-Type", enc.content_type())
+        .with("Accept", enc.content_type())
+        .with("Mesos-Stream-Id", stream_id);
+    let mut path = SCHEDULER_PATH.to_string();
+    let mut redirects = 0;
+    loop {
+        let resp = post(s, conn, &target, &path, &hdrs, &body)?;
+        match resp.status {
+            200 | 202 => return Ok(()),
+            307 if redirects < s.opts.max_redirects => {
+                redirects += 1;
+                let loc = resp.headers.get("location").unwrap_or_default().to_string();
+                let (ep, p) = resolve_location(&target, &loc)
+                    .ok_or_else(|| format!("bad redirect location {loc:?}"))?;
+                *conn = None;
+                target = ep;
+                path = p;
+            }
+            st => return Err(format!("HTTP {st} {}", resp.body_text())),
+        }
+    }
+}
+
+/// POSTs on the keep-alive connection, reconnecting once if it went stale.
+fn post(
+    s: &Shared,
+    conn: &mut Option<Conn>,
+    target: &Endpoint,
+    path: &str,
+    hdrs: &Headers,
+    body: &[u8],
+) -> Result<client::Response, String> {
+    for attempt in 0..2 {
+        let stale = conn
+            .as_ref()
+            .is_some_and(|c| c.host() != target.host || c.port() != target.port);
+        if stale {
+            *conn = None;
+        }
+        if conn.is_none() {
+            if target.tls {
+                return Err(format!(
+                    "{target}: https masters need TLS support, which this build lacks"
+                ));
+            }
+            let c = Conn::connect(&target.host, target.port, s.opts.connect_timeout)
+                .map_err(|e| format!("cannot connect to master {target}: {e}"))?;
+            let _ = c.set_read_timeout(Some(s.opts.call_timeout));
+            if let Ok(h) = c.shutdown_handle() {
+                *lock(&s.call_sock) = Some(h);
+            }
+            *conn = Some(c);
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        match c.roundtrip("POST", path, hdrs, body) {
+            Ok(r) => {
+                if r.headers
+                    .get("connection")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+                {
+                    *conn = None;
+                }
+                return Ok(r);
+            }
+            Err(e) => {
+                *conn = None;
+                if attempt == 1 || s.stopping() {
+                    return Err(format!("call to {target} failed: {e}"));
+                }
+            }
+        }
+    }
+    Err(format!("call to {target} failed"))
+}

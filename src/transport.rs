@@ -1,0 +1,196 @@
+//! Where the master is: parsing master strings into candidate endpoints and
+//! resolving redirect locations.
+
+use std::fmt;
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "https" } else { "http" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum MasterSpecError {
+    #[error(
+        "invalid master {0:?}: expected host:port, http(s)://host:port or a comma-separated list"
+    )]
+    Invalid(String),
+    #[error("master {0:?}: {1}")]
+    Unsupported(String, String),
+    #[error("master file {0}: {1}")]
+    File(String, String),
+}
+
+/// Parses one endpoint: `host`, `host:port`, `master@host:port`,
+/// `http://host[:port][/...]`, `https://...`, `[v6]:port`.
+pub fn parse_endpoint(s: &str, default_port: u16) -> Result<Endpoint, MasterSpecError> {
+    let bad = || MasterSpecError::Invalid(s.to_string());
+    let s = s.trim();
+    let (tls, rest) = if let Some(r) = s.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = s.strip_prefix("http://") {
+        (false, r)
+    } else {
+        (false, s)
+    };
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let hostport = rest.split('/').next().unwrap_or("");
+    if hostport.is_empty() {
+        return Err(bad());
+    }
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, tail) = v6.split_once(']').ok_or_else(bad)?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None if tail.is_empty() => default_port,
+            None => return Err(bad()),
+        };
+        (h.to_string(), port)
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad())?),
+            None => (hostport.to_string(), if tls { 443 } else { default_port }),
+        }
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    Ok(Endpoint { host, port, tls })
+}
+
+/// Parses a master string into the candidates to try in order.
+/// `file:///path` is read and parsed again; `zk://` is not handled here.
+pub fn parse_masters(spec: &str) -> Result<Vec<Endpoint>, MasterSpecError> {
+    let spec = spec.trim();
+    if let Some(path) = spec.strip_prefix("file://") {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| MasterSpecError::File(path.to_string(), e.to_string()))?;
+        if text.trim().starts_with("file://") {
+            return Err(MasterSpecError::File(
+                path.to_string(),
+                "nested file:// master".into(),
+            ));
+        }
+        return parse_masters(&text);
+    }
+    if spec.starts_with("zk://") {
+        return Err(MasterSpecError::Unsupported(
+            spec.to_string(),
+            "ZooKeeper master detection is not available in this build".into(),
+        ));
+    }
+    let out: Vec<Endpoint> = spec
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| parse_endpoint(p, 5050))
+        .collect::<Result<_, _>>()?;
+    if out.is_empty() {
+        return Err(MasterSpecError::Invalid(spec.to_string()));
+    }
+    Ok(out)
+}
+
+/// Resolves a redirect `Location` (often protocol-relative, `//host:port/path`)
+/// against the endpoint that sent it. Returns the new endpoint and path.
+pub fn resolve_location(from: &Endpoint, location: &str) -> Option<(Endpoint, String)> {
+    let loc = location.trim();
+    let (tls, rest) = if let Some(r) = loc.strip_prefix("//") {
+        (from.tls, r)
+    } else if let Some(r) = loc.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = loc.strip_prefix("http://") {
+        (false, r)
+    } else if loc.starts_with('/') {
+        return Some((from.clone(), loc.to_string()));
+    } else {
+        return None;
+    };
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    let default = if tls { 443 } else { 80 };
+    let mut ep = parse_endpoint(hostport, default).ok()?;
+    ep.tls = tls;
+    Some((ep, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(h: &str, p: u16) -> Endpoint {
+        Endpoint {
+            host: h.into(),
+            port: p,
+            tls: false,
+        }
+    }
+
+    #[test]
+    fn master_strings() {
+        assert_eq!(parse_masters("m1:5050").unwrap(), vec![ep("m1", 5050)]);
+        assert_eq!(parse_masters("m1").unwrap(), vec![ep("m1", 5050)]);
+        assert_eq!(
+            parse_masters("master@10.0.0.1:5051").unwrap(),
+            vec![ep("10.0.0.1", 5051)]
+        );
+        assert_eq!(parse_masters("http://m1:80/").unwrap(), vec![ep("m1", 80)]);
+        assert_eq!(
+            parse_masters("m1:5050, m2:5051").unwrap(),
+            vec![ep("m1", 5050), ep("m2", 5051)]
+        );
+        let s = parse_masters("https://m3").unwrap();
+        assert_eq!(s[0].port, 443);
+        assert!(s[0].tls);
+        assert_eq!(parse_masters("[::1]:5050").unwrap(), vec![ep("::1", 5050)]);
+        assert!(parse_masters("m1:notaport").is_err());
+        assert!(parse_masters("").is_err());
+        assert!(matches!(
+            parse_masters("zk://h:2181/mesos"),
+            Err(MasterSpecError::Unsupported(..))
+        ));
+    }
+
+    #[test]
+    fn file_master_is_read() {
+        let p = std::env::temp_dir().join(format!("mesos-master-{}", std::process::id()));
+        std::fs::write(&p, "m9:5050\n").unwrap();
+        assert_eq!(
+            parse_masters(&format!("file://{}", p.display())).unwrap(),
+            vec![ep("m9", 5050)]
+        );
+        let _ = std::fs::remove_file(p);
+    }
+
+    #[test]
+    fn protocol_relative_locations() {
+        let from = Endpoint {
+            host: "m1".into(),
+            port: 5050,
+            tls: true,
+        };
+        let (e, p) = resolve_location(&from, "//m2:5051/master/api/v1/scheduler").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.tls, p.as_str()),
+            ("m2", 5051, true, "/master/api/v1/scheduler")
+        );
+        let (e, _) = resolve_location(&from, "http://m3:1/x").unwrap();
+        assert!(!e.tls);
+        assert!(resolve_location(&from, "garbage").is_none());
+    }
+}
