@@ -1,0 +1,83 @@
+-- Shared helpers for the busted specs.
+local M = {}
+
+M.mesos = require "mesos"
+
+-- Fast local-cluster settings for tests.
+function M.local_opts(extra)
+  local o = { allocation_interval = 0.05, heartbeat_interval = 1, status_update_retry = 0.5 }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+-- Polls `driver` until cond() is true; errors after `secs` seconds.
+function M.wait_until(driver, cond, secs, what)
+  local deadline = os.time() + (secs or 20) + 1
+  local clock = os.clock
+  local start = clock()
+  while not cond() do
+    if os.time() > deadline then
+      error("timed out waiting for " .. (what or "condition"), 2)
+    end
+    driver:poll(0.05)
+  end
+  return clock() - start
+end
+
+-- Polls for `secs` seconds of wall time, returning how many events came.
+function M.poll_for(driver, secs)
+  local n = 0
+  local t0 = M.now()
+  while M.now() - t0 < secs do n = n + driver:poll(0.05) end
+  return n
+end
+
+-- Wall-clock seconds (LuaJIT ffi gettimeofday).
+local ffi = require "ffi"
+pcall(ffi.cdef, [[
+  typedef struct { long tv_sec; long tv_usec; } lm_timeval;
+  int gettimeofday(lm_timeval *tv, void *tz);
+  typedef struct { int fd; short events; short revents; } lm_pollfd;
+  int poll(lm_pollfd *fds, unsigned long nfds, int timeout);
+]])
+local tv = ffi.new("lm_timeval")
+function M.now()
+  ffi.C.gettimeofday(tv, nil)
+  return tonumber(tv.tv_sec) + tonumber(tv.tv_usec) / 1e6
+end
+
+-- True if fd is readable within timeout_ms.
+function M.readable(fd, timeout_ms)
+  local p = ffi.new("lm_pollfd[1]")
+  p[0].fd = fd
+  p[0].events = 1 -- POLLIN
+  return ffi.C.poll(p, 1, timeout_ms or 0) > 0 and bit.band(p[0].revents, 1) ~= 0
+end
+
+function M.tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(os.execute("mkdir -p " .. p) == 0)
+  return p
+end
+
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- A command task for `offer` running `cmd`.
+function M.command_task(offer, id, cmd, res)
+  return {
+    name = "task " .. id,
+    task_id = { value = id },
+    agent_id = offer.agent_id,
+    resources = M.mesos.resources.parse(res or "cpus:0.1;mem:32"),
+    command = { value = cmd },
+  }
+end
+
+return M
