@@ -55,7 +55,7 @@ local driver = mesos.scheduler(handler, {
   master = master,
   encoding = encoding,
   framework = { name = "lua-mesos example", roles = { "*" } },
-  ["local"] = { allocation_interval = 0.1 },
+  local_cluster = { allocation_interval = 0.1 },
 })
 driver:run()
 os.remove(out)

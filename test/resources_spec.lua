@@ -65,7 +65,7 @@ describe("mesos.encode / mesos.decode", function()
       assert.are.equal("TASK_RUNNING", back.state)
       assert.are.equal(st.uuid, back.uuid)
     end
-    assert.are.equal('{"task_id":{"value":"t1"},"state":"TASK_RUNNING","uuid":"AQEBAQEBAQEBAQEBAQEBAQ==","timestamp":1.5}',
+    assert.are.equal('{"task_id":{"value":"t1"},"state":"TASK_RUNNING","timestamp":1.5,"uuid":"AQEBAQEBAQEBAQEBAQEBAQ=="}',
       mesos.encode("TaskStatus", st, "json"))
   end)
 

@@ -47,7 +47,7 @@ for _, enc in ipairs { "protobuf", "json" } do
         end
       end
       local d = mesos.scheduler(handler, {
-        master = "local", encoding = enc, local = h.local_opts(),
+        master = "local", encoding = enc, local_cluster = h.local_opts(),
         framework = { name = "spec-" .. enc, roles = { "*" } },
       })
       assert.are.equal("idle", d:state())
@@ -91,7 +91,7 @@ for _, enc in ipairs { "protobuf", "json" } do
         rec.offers = rec.offers + #offers
         d:decline(ids(offers), { refuse_seconds = 3600 })
       end
-      local d = mesos.scheduler(handler, { master = "local", encoding = enc, local = h.local_opts() })
+      local d = mesos.scheduler(handler, { master = "local", encoding = enc, local_cluster = h.local_opts() })
       d:start()
       h.wait_until(d, function() return rec.offers == 1 end, 20, "first offer")
       h.poll_for(d, 1.0) -- twenty allocation cycles
@@ -114,7 +114,7 @@ for _, enc in ipairs { "protobuf", "json" } do
         d:launch(o.id, { h.command_task(o, "t-error", "true", "cpus:1000;mem:32") })
       end
       function handler:update(d, s) rec.updates[s.task_id.value] = s end
-      local d = mesos.scheduler(handler, { master = "local", encoding = enc, local = h.local_opts() })
+      local d = mesos.scheduler(handler, { master = "local", encoding = enc, local_cluster = h.local_opts() })
       d:start()
       h.wait_until(d, function() return rec.updates["t-lost"] and rec.updates["t-error"] end, 20, "failure updates")
       local lost, bad = rec.updates["t-lost"], rec.updates["t-error"]
@@ -142,7 +142,7 @@ describe("scheduler driver", function()
       table.insert(rec.states, s.state)
       if s.state == "TASK_RUNNING" then d:kill(s.task_id, s.agent_id) end
     end
-    local d = mesos.scheduler(handler, { master = "local", local = h.local_opts() })
+    local d = mesos.scheduler(handler, { master = "local", local_cluster = h.local_opts() })
     d:start()
     h.wait_until(d, function() return rec.states[#rec.states] == "TASK_KILLED" end, 20, "TASK_KILLED")
     d:stop()
@@ -153,7 +153,7 @@ describe("scheduler driver", function()
     local handler = {}
     function handler:subscribed() error("boom in subscribed") end
     function handler:heartbeat() beats = beats + 1 end
-    local d = mesos.scheduler(handler, { master = "local", local = h.local_opts { heartbeat_interval = 0.2 } })
+    local d = mesos.scheduler(handler, { master = "local", local_cluster = h.local_opts { heartbeat_interval = 0.2 } })
     d:start()
     local ok, err = pcall(h.wait_until, d, function() return false end, 20)
     assert.is_false(ok)
@@ -167,7 +167,7 @@ describe("scheduler driver", function()
   end)
 
   it("keeps the fd readable exactly while events are queued", function()
-    local d = mesos.scheduler({}, { master = "local", local = h.local_opts() })
+    local d = mesos.scheduler({}, { master = "local", local_cluster = h.local_opts() })
     local fd = d:fd()
     assert.is_number(fd)
     assert.is_false(h.readable(fd, 0))

@@ -61,25 +61,45 @@ fn protobuf_and_json_decode_to_the_same_message_and_json_round_trips() {
         assert_eq!(norm(&a), norm(&expected), "{name}: JSON output");
 
         // Our protobuf encodes to something that decodes back the same.
-        let again = codec::decode_dynamic(&desc, &codec::encode_dynamic(&from_pb, Encoding::Protobuf), Encoding::Protobuf, true).unwrap();
+        let again = codec::decode_dynamic(
+            &desc,
+            &codec::encode_dynamic(&from_pb, Encoding::Protobuf),
+            Encoding::Protobuf,
+            true,
+        )
+        .unwrap();
         assert_eq!(again, from_pb, "{name}: protobuf round trip");
 
         // The RecordIO framing of the JSON is exactly one record.
-        let framed = B64.decode(v["recordio_json_b64"].as_str().unwrap()).unwrap();
-        assert_eq!(framed, recordio::encode(mesos_json.as_bytes()), "{name}: recordio");
+        let framed = B64
+            .decode(v["recordio_json_b64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            framed,
+            recordio::encode(mesos_json.as_bytes()),
+            "{name}: recordio"
+        );
     }
 }
 
 #[test]
 fn typed_round_trip_through_both_encodings() {
     use mesos::wire::pb::scheduler::{Call, call};
-    for v in vectors().iter().filter(|v| v["message"] == "mesos.v1.scheduler.Call") {
+    for v in vectors()
+        .iter()
+        .filter(|v| v["message"] == "mesos.v1.scheduler.Call")
+    {
         let pb = B64.decode(v["protobuf_b64"].as_str().unwrap()).unwrap();
         let call: Call = codec::decode(&pb, Encoding::Protobuf, true).unwrap();
         for enc in [Encoding::Protobuf, Encoding::Json] {
             let back: Call = codec::decode(&codec::encode(&call, enc), enc, true).unwrap();
             // JSON writes explicit defaults, so compare what goes on the wire.
-            assert_eq!(codec::encode(&back, Encoding::Json), codec::encode(&call, Encoding::Json), "{} via {enc:?}", v["name"]);
+            assert_eq!(
+                codec::encode(&back, Encoding::Json),
+                codec::encode(&call, Encoding::Json),
+                "{} via {enc:?}",
+                v["name"]
+            );
             if enc == Encoding::Protobuf {
                 assert_eq!(back, call);
             }
@@ -99,7 +119,10 @@ fn mesos_json_reader_rules() {
         true,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("subscribe.framework_info"), "{err}");
+    assert!(
+        err.to_string().contains("subscribe.framework_info"),
+        "{err}"
+    );
 
     // Numeric strings for integers, "true" for booleans, "Infinity" for doubles.
     let status = codec::descriptor("mesos.v1.TaskStatus").unwrap();
@@ -111,18 +134,41 @@ fn mesos_json_reader_rules() {
     )
     .unwrap();
     let out = json::to_json(&m);
-    assert!(out.contains(r#""nanoseconds":1700000000123456789"#), "{out}");
+    assert!(
+        out.contains(r#""nanoseconds":1700000000123456789"#),
+        "{out}"
+    );
     assert!(out.contains(r#""healthy":true"#), "{out}");
     assert!(out.contains(r#""timestamp":Infinity"#), "{out}");
 
     // An enum given as a number is an error that names the field.
-    let err = codec::decode_dynamic(&status, br#"{"task_id":{"value":"t"},"state":1}"#, Encoding::Json, true).unwrap_err();
+    let err = codec::decode_dynamic(
+        &status,
+        br#"{"task_id":{"value":"t"},"state":1}"#,
+        Encoding::Json,
+        true,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("state"), "{err}");
     // An unknown enum name on a required enum leaves it missing.
-    let err = codec::decode_dynamic(&status, br#"{"task_id":{"value":"t"},"state":"TASK_NOPE"}"#, Encoding::Json, true).unwrap_err();
+    let err = codec::decode_dynamic(
+        &status,
+        br#"{"task_id":{"value":"t"},"state":"TASK_NOPE"}"#,
+        Encoding::Json,
+        true,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("state"), "{err}");
     // Invalid UTF-8 and broken JSON are clean errors.
-    assert!(codec::decode_dynamic(&status, b"{\"task_id\":{\"value\":\"\xff\"}}", Encoding::Json, true).is_err());
+    assert!(
+        codec::decode_dynamic(
+            &status,
+            b"{\"task_id\":{\"value\":\"\xff\"}}",
+            Encoding::Json,
+            true
+        )
+        .is_err()
+    );
     assert!(codec::decode_dynamic(&status, b"{\"task_id\":", Encoding::Json, true).is_err());
 }
 
@@ -133,6 +179,12 @@ fn explicit_defaults_are_written_like_mesos() {
     assert_eq!(json::to_json(&m), r#"{"refuse_seconds":5.0}"#);
     // A deprecated field with a default (Resource.role) is not written.
     let desc = codec::descriptor("mesos.v1.Resource").unwrap();
-    let m = codec::decode_dynamic(&desc, br#"{"name":"cpus","type":"SCALAR","scalar":{"value":1}}"#, Encoding::Json, true).unwrap();
+    let m = codec::decode_dynamic(
+        &desc,
+        br#"{"name":"cpus","type":"SCALAR","scalar":{"value":1}}"#,
+        Encoding::Json,
+        true,
+    )
+    .unwrap();
     assert!(!json::to_json(&m).contains("role"));
 }

@@ -8,6 +8,25 @@ local core, resources = ...
 local M = {}
 M.resources = resources
 
+-- Errors raised by the Rust core arrive as error objects with a Rust-side
+-- prefix and traceback; re-raise them as plain messages at the caller.
+local function raise(err, level)
+  local msg = tostring(err)
+  msg = msg:gsub("^runtime error: ", ""):gsub("\nstack traceback:.*$", "")
+  error(msg, level + 1)
+end
+
+local function checked(level, f, ...)
+  local ok, a, b = pcall(f, ...)
+  if not ok then raise(a, level + 1) end
+  return a, b
+end
+
+--- mesos.encode(type, table [, encoding]) -> bytes
+function M.encode(ty, t, enc) return (checked(2, core.encode, ty, t, enc)) end
+--- mesos.decode(type, bytes [, encoding]) -> table | nil, err
+function M.decode(ty, bytes, enc) return checked(2, core.decode, ty, bytes, enc) end
+
 local Driver = {}
 Driver.__index = Driver
 
@@ -71,7 +90,7 @@ function M.scheduler(handler, opts)
   end
   local o = copy(opts)
   o.framework = fw
-  local c = core.new_scheduler(o)
+  local c = checked(2, core.new_scheduler, o)
   local implicit = opts.implicit_acknowledgements
   if implicit == nil then implicit = true end
   return setmetatable({ _core = c, _handler = handler, _implicit = implicit }, Driver)
@@ -181,7 +200,10 @@ function Driver:pending() return self._core:pending() end
 
 -- Calls ------------------------------------------------------------------
 
-function Driver:_send(call) return self._core:send(call) end
+function Driver:_send(call)
+  local c = self._core
+  return checked(3, c.send, c, call)
+end
 
 function Driver:accept(offer_ids, operations, filters)
   return self:_send { type = "ACCEPT", accept = {

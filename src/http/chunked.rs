@@ -44,7 +44,11 @@ impl Decoder {
                     let n = left.min(input.len() - i);
                     out.extend_from_slice(&input[i..i + n]);
                     i += n;
-                    self.state = if left == n { State::DataEnd } else { State::Data(left - n) };
+                    self.state = if left == n {
+                        State::DataEnd
+                    } else {
+                        State::Data(left - n)
+                    };
                 }
                 State::Size | State::DataEnd | State::Trailer => {
                     let b = input[i];
@@ -75,9 +79,14 @@ impl Decoder {
                             let hex = std::str::from_utf8(hex)
                                 .map_err(|_| super::invalid("chunked: bad size"))?
                                 .trim();
-                            let n = usize::from_str_radix(hex, 16)
-                                .map_err(|_| super::invalid(format!("chunked: bad size {hex:?}")))?;
-                            self.state = if n == 0 { State::Trailer } else { State::Data(n) };
+                            let n = usize::from_str_radix(hex, 16).map_err(|_| {
+                                super::invalid(format!("chunked: bad size {hex:?}"))
+                            })?;
+                            self.state = if n == 0 {
+                                State::Trailer
+                            } else {
+                                State::Data(n)
+                            };
                         }
                     }
                 }

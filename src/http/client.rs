@@ -46,7 +46,9 @@ impl Conn {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))))
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))
+        }))
     }
 
     pub fn host(&self) -> &str {
@@ -97,8 +99,12 @@ impl Conn {
     }
 
     pub fn read_response_head(&mut self) -> io::Result<(u16, Headers)> {
-        let head = read_head(&mut self.reader)?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a response"))?;
+        let head = read_head(&mut self.reader)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed before a response",
+            )
+        })?;
         let mut hdrs = [httparse::EMPTY_HEADER; 64];
         let mut resp = httparse::Response::new(&mut hdrs);
         match resp.parse(&head) {
@@ -106,7 +112,9 @@ impl Conn {
             Ok(httparse::Status::Partial) => return Err(invalid("incomplete HTTP response head")),
             Err(e) => return Err(invalid(format!("bad HTTP response head: {e}"))),
         }
-        let status = resp.code.ok_or_else(|| invalid("HTTP response without status"))?;
+        let status = resp
+            .code
+            .ok_or_else(|| invalid("HTTP response without status"))?;
         Ok((status, Headers::from_httparse(resp.headers)))
     }
 
@@ -133,7 +141,11 @@ impl Conn {
         self.send_request(method, path, headers, body)?;
         let (status, headers) = self.read_response_head()?;
         let body = self.read_body(&headers, MAX_BODY)?;
-        Ok(Response { status, headers, body })
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Turns the connection into a reader of the response body (streams).
@@ -171,7 +183,12 @@ impl Mode {
     /// Reads once from `r` and appends payload to `out`; 0 means end of body.
     /// A read timeout surfaces as an error of kind WouldBlock/TimedOut with
     /// no state lost, so the caller may simply try again.
-    fn read<R: Read>(&mut self, r: &mut R, scratch: &mut [u8], out: &mut Vec<u8>) -> io::Result<usize> {
+    fn read<R: Read>(
+        &mut self,
+        r: &mut R,
+        scratch: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> io::Result<usize> {
         loop {
             let before = out.len();
             match self {
@@ -180,7 +197,10 @@ impl Mode {
                     let want = (*left).min(scratch.len());
                     let n = r.read(&mut scratch[..want])?;
                     if n == 0 {
-                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "body ended early"));
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "body ended early",
+                        ));
                     }
                     out.extend_from_slice(&scratch[..n]);
                     *left -= n;
@@ -271,5 +291,8 @@ impl OwnedBodyStream {
 
 /// True for the error kinds a socket read timeout produces.
 pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }

@@ -41,7 +41,8 @@ impl Headers {
     }
 
     pub fn content_length(&self) -> Option<usize> {
-        self.get("content-length").and_then(|v| v.trim().parse().ok())
+        self.get("content-length")
+            .and_then(|v| v.trim().parse().ok())
     }
 
     fn from_httparse(h: &[httparse::Header<'_>]) -> Self {
@@ -69,10 +70,16 @@ pub fn read_head<R: BufRead>(r: &mut R) -> io::Result<Option<Vec<u8>>> {
             if head.is_empty() {
                 return Ok(None);
             }
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside an HTTP head"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed inside an HTTP head",
+            ));
         }
         if head.len() > MAX_HEAD {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "HTTP head too large"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "HTTP head too large",
+            ));
         }
         let line = &head[before..];
         if (line == b"\r\n" || line == b"\n") && before > 0 {

@@ -144,7 +144,9 @@ fn serve_connection(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>) 
     };
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(250)));
-    let Ok(write_half) = stream.try_clone() else { return };
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(stream);
     let mut out = write_half;
     loop {
@@ -153,7 +155,13 @@ fn serve_connection(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>) 
             Ok(None) => break,
             Err(e) => {
                 if e.kind() == io::ErrorKind::InvalidData {
-                    let _ = write_full(&mut out, 400, &Headers::default(), e.to_string().as_bytes(), false);
+                    let _ = write_full(
+                        &mut out,
+                        400,
+                        &Headers::default(),
+                        e.to_string().as_bytes(),
+                        false,
+                    );
                 }
                 break;
             }
@@ -163,12 +171,20 @@ fn serve_connection(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>) 
             .get("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         match handler(req) {
-            Reply::Full { status, headers, body } => {
+            Reply::Full {
+                status,
+                headers,
+                body,
+            } => {
                 if write_full(&mut out, status, &headers, &body, close).is_err() || close {
                     break;
                 }
             }
-            Reply::Stream { headers, rx, on_close } => {
+            Reply::Stream {
+                headers,
+                rx,
+                on_close,
+            } => {
                 stream_body(&mut out, reader.get_ref(), &headers, rx, &stop);
                 on_close();
                 break;
@@ -213,7 +229,9 @@ fn read_request(
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (target, String::new()),
     };
-    reader.get_ref().set_read_timeout(Some(Duration::from_secs(30)))?;
+    reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = if headers.is_chunked() {
         let mut dec = chunked::Decoder::default();
         let mut body = Vec::new();
@@ -238,7 +256,9 @@ fn read_request(
         reader.read_exact(&mut body)?;
         body
     };
-    reader.get_ref().set_read_timeout(Some(Duration::from_millis(250)))?;
+    reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(250)))?;
     Ok(Some(Request {
         method,
         path,
@@ -249,7 +269,13 @@ fn read_request(
     }))
 }
 
-fn write_full(out: &mut TcpStream, status: u16, headers: &Headers, body: &[u8], close: bool) -> io::Result<()> {
+fn write_full(
+    out: &mut TcpStream,
+    status: u16,
+    headers: &Headers,
+    body: &[u8],
+    close: bool,
+) -> io::Result<()> {
     let mut buf = Vec::with_capacity(256 + body.len());
     buf.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
     for (k, v) in &headers.0 {
@@ -267,7 +293,13 @@ fn write_full(out: &mut TcpStream, status: u16, headers: &Headers, body: &[u8], 
 
 /// Writes a chunked 200 response from `rx` until the sender is dropped, the
 /// client disconnects, or the server stops.
-fn stream_body(out: &mut TcpStream, sock: &TcpStream, headers: &Headers, rx: Receiver<Vec<u8>>, stop: &AtomicBool) {
+fn stream_body(
+    out: &mut TcpStream,
+    sock: &TcpStream,
+    headers: &Headers,
+    rx: Receiver<Vec<u8>>,
+    stop: &AtomicBool,
+) {
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     for (k, v) in &headers.0 {

@@ -30,6 +30,14 @@ impl LuaUserData for ClusterHandle {
         m.add_method("work_dir", |_, this, ()| {
             Ok(this.0.as_ref().map(|c| c.work_dir().display().to_string()))
         });
+        // Blocks until SIGINT/SIGTERM, then stops the cluster. Returns the signal.
+        m.add_method_mut("wait_for_signal", |_, this, ()| {
+            let sig = crate::signals::wait_for_termination().map_err(LuaError::external)?;
+            if let Some(mut c) = this.0.take() {
+                c.stop();
+            }
+            Ok(sig)
+        });
         m.add_method_mut("stop", |_, this, ()| {
             if let Some(mut c) = this.0.take() {
                 c.stop();
@@ -73,6 +81,29 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         })?,
     )?;
 
+    // mesos.encode(type, table [, "protobuf"|"json"]) -> bytes
+    core.set(
+        "encode",
+        lua.create_function(|lua, (ty, v, enc): (String, LuaValue, Option<String>)| {
+            let desc = message_type(&ty)?;
+            let msg = convert::to_checked_message(&desc, &v, &format!("mesos.encode({ty})"))
+                .map_err(LuaError::runtime)?;
+            lua.create_string(codec::encode_dynamic(&msg, encoding_arg(enc)?))
+        })?,
+    )?;
+    // mesos.decode(type, bytes [, encoding]) -> table | nil, err
+    core.set(
+        "decode",
+        lua.create_function(
+            |lua, (ty, bytes, enc): (String, LuaString, Option<String>)| {
+                let desc = message_type(&ty)?;
+                match codec::decode_dynamic(&desc, &bytes.as_bytes(), encoding_arg(enc)?, true) {
+                    Ok(msg) => Ok((Some(convert::to_lua(lua, &msg)?), None)),
+                    Err(e) => Ok((None, Some(e.to_string()))),
+                }
+            },
+        )?,
+    )?;
     let resources: LuaTable = lua
         .load(RESOURCES_LUA)
         .set_name("@mesos/resources.lua")
@@ -109,28 +140,5 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         })?,
     )?;
 
-    // mesos.encode(type, table [, "protobuf"|"json"]) -> bytes
-    m.set(
-        "encode",
-        lua.create_function(|lua, (ty, v, enc): (String, LuaValue, Option<String>)| {
-            let desc = message_type(&ty)?;
-            let msg = convert::to_checked_message(&desc, &v, &format!("mesos.encode({ty})"))
-                .map_err(LuaError::runtime)?;
-            lua.create_string(codec::encode_dynamic(&msg, encoding_arg(enc)?))
-        })?,
-    )?;
-    // mesos.decode(type, bytes [, encoding]) -> table | nil, err
-    m.set(
-        "decode",
-        lua.create_function(
-            |lua, (ty, bytes, enc): (String, LuaString, Option<String>)| {
-                let desc = message_type(&ty)?;
-                match codec::decode_dynamic(&desc, &bytes.as_bytes(), encoding_arg(enc)?, true) {
-                    Ok(msg) => Ok((Some(convert::to_lua(lua, &msg)?), None)),
-                    Err(e) => Ok((None, Some(e.to_string()))),
-                }
-            },
-        )?,
-    )?;
     Ok(m)
 }

@@ -95,11 +95,15 @@ impl<'a> Opts<'a> {
     }
 }
 
-/// Local cluster settings from `opts.local` (scheduler) or the table itself
-/// (`mesos.local_cluster`).
+/// Local cluster settings from `opts.local_cluster` (or `opts["local"]`) of
+/// the scheduler, or the table itself (`mesos.local_cluster`).
 pub fn parse_local_config(o: &Opts<'_>) -> LuaResult<ClusterConfig> {
-    match o.table("local")? {
-        Some(t) => cluster_config(&Opts::new(&t, "local")),
+    let t = match o.table("local_cluster")? {
+        Some(t) => Some(t),
+        None => o.table("local")?,
+    };
+    match t {
+        Some(t) => cluster_config(&Opts::new(&t, "mesos.scheduler: opts.local_cluster")),
         None => Ok(ClusterConfig::default()),
     }
 }

@@ -38,22 +38,14 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     let o = Opts::new(&t, "mesos.scheduler");
     let master_spec = o.string("master")?.unwrap_or_else(|| "local".into());
     let framework = framework_info(&t.get::<LuaValue>("framework")?)?;
-    let mut cluster = None;
-    let masters = if master_spec == "local" {
-        let cfg = parse_local_config(&o)?;
-        let c = LocalCluster::start(cfg).map_err(|e| {
-            LuaError::runtime(format!(
-                "mesos.scheduler: cannot start the local cluster: {e}"
-            ))
-        })?;
-        let url = c.url();
-        cluster = Some(c);
-        parse_masters(&url).map_err(LuaError::external)?
+    // Parse and check every option before starting anything.
+    let endpoints = if master_spec == "local" {
+        None
     } else {
-        parse_masters(&master_spec)
-            .map_err(|e| LuaError::runtime(format!("mesos.scheduler: {e}")))?
+        Some(parse_masters(&master_spec).map_err(|e| LuaError::runtime(format!("mesos.scheduler: {e}")))?)
     };
-    let mut opts = Options::new(masters, framework);
+    let local_cfg = if endpoints.is_none() { Some(parse_local_config(&o)?) } else { None };
+    let mut opts = Options::new(vec![], framework);
     if let Some(enc) = o.string("encoding")? {
         opts.encoding = Encoding::from_name(&enc).ok_or_else(|| {
             LuaError::runtime(format!(
@@ -82,6 +74,18 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     if let Some(roles) = o.string_list("suppressed_roles")? {
         opts.suppressed_roles = roles;
     }
+    let mut cluster = None;
+    opts.masters = match (endpoints, local_cfg) {
+        (Some(e), _) => e,
+        (None, cfg) => {
+            let c = LocalCluster::start(cfg.unwrap_or_default()).map_err(|e| {
+                LuaError::runtime(format!("mesos.scheduler: cannot start the local cluster: {e}"))
+            })?;
+            let url = c.url();
+            cluster = Some(c);
+            parse_masters(&url).map_err(LuaError::external)?
+        }
+    };
     let master = opts
         .masters
         .iter()

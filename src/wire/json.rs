@@ -28,7 +28,11 @@ pub enum JsonError {
 
 fn field_err(path: &str, msg: impl Into<String>) -> JsonError {
     JsonError::Field {
-        path: if path.is_empty() { "(message)".into() } else { path.to_string() },
+        path: if path.is_empty() {
+            "(message)".into()
+        } else {
+            path.to_string()
+        },
         msg: msg.into(),
     }
 }
@@ -45,7 +49,11 @@ pub fn to_json(msg: &DynamicMessage) -> String {
 fn has_explicit_default(f: &FieldDescriptor) -> bool {
     let p = f.field_descriptor_proto();
     p.default_value.is_some()
-        && !p.options.as_ref().and_then(|o| o.deprecated).unwrap_or(false)
+        && !p
+            .options
+            .as_ref()
+            .and_then(|o| o.deprecated)
+            .unwrap_or(false)
         && f.containing_oneof().is_none()
 }
 
@@ -202,7 +210,8 @@ pub fn from_json(desc: &MessageDescriptor, text: &[u8]) -> Result<DynamicMessage
         Ok(v) => v,
         Err(e) => {
             // Mesos writes non-finite doubles as bare tokens; accept them.
-            let fixed = quote_bare_non_finite(text).ok_or_else(|| JsonError::Syntax(e.to_string()))?;
+            let fixed =
+                quote_bare_non_finite(text).ok_or_else(|| JsonError::Syntax(e.to_string()))?;
             serde_json::from_slice(&fixed).map_err(|e| JsonError::Syntax(e.to_string()))?
         }
     };
@@ -230,7 +239,9 @@ fn quote_bare_non_finite(text: &[u8]) -> Option<Vec<u8>> {
             continue;
         }
         let rest = &text[i..];
-        let tok = [&b"-Infinity"[..], b"Infinity", b"NaN"].into_iter().find(|t| rest.starts_with(t));
+        let tok = [&b"-Infinity"[..], b"Infinity", b"NaN"]
+            .into_iter()
+            .find(|t| rest.starts_with(t));
         if let Some(t) = tok {
             out.push(b'"');
             out.extend_from_slice(t);
@@ -249,13 +260,24 @@ fn quote_bare_non_finite(text: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn join(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_string() } else { format!("{path}.{name}") }
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
 }
 
 /// Builds a message from a parsed JSON value (no required-field check).
-pub fn from_value(desc: &MessageDescriptor, v: &Json, path: &str) -> Result<DynamicMessage, JsonError> {
+pub fn from_value(
+    desc: &MessageDescriptor,
+    v: &Json,
+    path: &str,
+) -> Result<DynamicMessage, JsonError> {
     let Json::Object(obj) = v else {
-        return Err(field_err(path, format!("expected an object, got {}", json_type(v))));
+        return Err(field_err(
+            path,
+            format!("expected an object, got {}", json_type(v)),
+        ));
     };
     let mut msg = DynamicMessage::new(desc.clone());
     for (key, val) in obj {
@@ -268,14 +290,20 @@ pub fn from_value(desc: &MessageDescriptor, v: &Json, path: &str) -> Result<Dyna
         }
         if f.is_map() {
             let Json::Object(entries) = val else {
-                return Err(field_err(&p, format!("expected an object, got {}", json_type(val))));
+                return Err(field_err(
+                    &p,
+                    format!("expected an object, got {}", json_type(val)),
+                ));
             };
-            let Kind::Message(entry) = f.kind() else { continue };
+            let Kind::Message(entry) = f.kind() else {
+                continue;
+            };
             let (kf, vf) = (entry.map_entry_key_field(), entry.map_entry_value_field());
             let mut map = std::collections::HashMap::new();
             for (k, ev) in entries {
                 let ep = format!("{p}[{k}]");
-                let key = map_key_from_str(&kf.kind(), k).ok_or_else(|| field_err(&ep, "bad map key"))?;
+                let key =
+                    map_key_from_str(&kf.kind(), k).ok_or_else(|| field_err(&ep, "bad map key"))?;
                 if let Some(val) = scalar_or_message(&vf.kind(), ev, &ep)? {
                     map.insert(key, val);
                 }
@@ -283,7 +311,10 @@ pub fn from_value(desc: &MessageDescriptor, v: &Json, path: &str) -> Result<Dyna
             msg.set_field(&f, Value::Map(map));
         } else if f.is_list() {
             let Json::Array(items) = val else {
-                return Err(field_err(&p, format!("expected an array, got {}", json_type(val))));
+                return Err(field_err(
+                    &p,
+                    format!("expected an array, got {}", json_type(val)),
+                ));
             };
             let mut list = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -328,7 +359,11 @@ fn int_of(v: &Json) -> Option<i128> {
             .as_i64()
             .map(i128::from)
             .or_else(|| n.as_u64().map(i128::from))
-            .or_else(|| n.as_f64().filter(|x| x.fract() == 0.0 && x.abs() < 1.8e19).map(|x| x as i128)),
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|x| x.fract() == 0.0 && x.abs() < 1.8e19)
+                    .map(|x| x as i128)
+            }),
         Json::String(s) => s.trim().parse().ok(),
         _ => None,
     }

@@ -181,14 +181,20 @@ mod tests {
 
     #[test]
     fn exact_bytes_of_the_docs_example() {
-        assert_eq!(encode(br#"{"type":"HEARTBEAT"}"#), b"20\n{\"type\":\"HEARTBEAT\"}");
+        assert_eq!(
+            encode(br#"{"type":"HEARTBEAT"}"#),
+            b"20\n{\"type\":\"HEARTBEAT\"}"
+        );
     }
 
     #[test]
     fn several_records_in_one_chunk_and_one_split_everywhere() {
         let stream = [encode(b"abc"), encode(b""), encode("h\u{e9}llo".as_bytes())].concat();
         let whole = decode_all(&[&stream]).unwrap();
-        assert_eq!(whole, vec![b"abc".to_vec(), vec![], "h\u{e9}llo".as_bytes().to_vec()]);
+        assert_eq!(
+            whole,
+            vec![b"abc".to_vec(), vec![], "h\u{e9}llo".as_bytes().to_vec()]
+        );
         for i in 0..stream.len() {
             let (a, b) = stream.split_at(i);
             assert_eq!(decode_all(&[a, b]).unwrap(), whole, "split at {i}");
@@ -197,10 +203,19 @@ mod tests {
 
     #[test]
     fn bad_headers_are_fatal_errors() {
-        for bad in [&b"-5\nabcde"[..], b"+5\nabcde", b"5\r\nabcde", b"x\n", b"99999999999999999999999\n"] {
+        for bad in [
+            &b"-5\nabcde"[..],
+            b"+5\nabcde",
+            b"5\r\nabcde",
+            b"x\n",
+            b"99999999999999999999999\n",
+        ] {
             let mut d = Decoder::default();
             d.feed(bad);
-            assert!(matches!(d.next_record(), Err(RecordIoError::BadHeader(_))), "{bad:?}");
+            assert!(
+                matches!(d.next_record(), Err(RecordIoError::BadHeader(_))),
+                "{bad:?}"
+            );
             assert!(d.next_record().is_err(), "error must stick");
         }
         // A header that never ends is rejected before it grows without bound.
@@ -215,7 +230,10 @@ mod tests {
         d.feed(b"9223372036854775808\n");
         assert_eq!(
             d.next_record(),
-            Err(RecordIoError::TooLarge { size: 1 << 63, max: 1024 })
+            Err(RecordIoError::TooLarge {
+                size: 1 << 63,
+                max: 1024
+            })
         );
         let mut d = Decoder::default();
         d.feed(b"18446744073709551616\n"); // 2^64 overflows u64
