@@ -1,0 +1,31 @@
+-- `luarocks make` from the checkout installs a working rock (offline: the
+-- crates come from cargo's cache, filled by the build that precedes tests).
+local h = require "test.helpers"
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1; echo \"__rc=$?\""))
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("__rc=(%d+)%s*$"))
+  local clean = out:gsub("__rc=%d+%s*$", "")
+  return clean, code
+end
+
+describe("luarocks make", function()
+  it("installs mesos.so, mesos.resources and mesos-local for LuaJIT", function()
+    local tree = h.tmpdir()
+    local out, code = sh(("LUAROCKS_CONFIG=rockspec/luarocks-luajit.lua luarocks make --tree %s lua-mesos-scm-0.rockspec"):format(tree))
+    assert(code == 0, out)
+    assert.truthy(h.read_file(tree .. "/lib/lua/5.1/mesos.so"))
+    local env = ("LUA_PATH='%s/share/lua/5.1/?.lua;;' LUA_CPATH='%s/lib/lua/5.1/?.so;;'"):format(tree, tree)
+    out, code = sh(env .. [[ luajit -e 'local m = require "mesos"; print(m._VERSION, require("mesos.resources").format(m.resources.parse("cpus:2")))']])
+    assert(code == 0, out)
+    assert.matches("cpus:2", out)
+    out, code = sh(tree .. "/bin/mesos-local --help")
+    assert(code == 0, out)
+    assert.matches("usage: mesos%-local", out)
+    assert.matches("luajit", h.read_file(tree .. "/bin/mesos-local"))
+    os.execute("rm -rf " .. tree)
+    os.execute("rm -f mesos.so")
+  end)
+end)
