@@ -21,6 +21,7 @@ use crate::transport::{Endpoint, resolve_location};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::pb::scheduler::{Call, call};
 use crate::wire::pb::{FrameworkId, FrameworkInfo};
+use crate::stream::EventStream;
 use crate::wire::recordio;
 
 pub const SCHEDULER_PATH: &str = "/api/v1/scheduler";
@@ -238,7 +239,8 @@ impl Driver {
     /// `failover`), then closes the connections and joins the threads.
     pub fn stop(&mut self, failover: bool) {
         if self.started && !self.shared.stopping() {
-            if !failover {
+            // A TEARDOWN can only be sent while subscribed.
+            if !failover && self.phase() == Phase::Subscribed {
                 let _ = self.cmd_tx.send(Cmd::Call(Box::new(Call {
                     r#type: Some(call::Type::Teardown as i32),
                     ..Default::default()
@@ -479,57 +481,35 @@ fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
     read_events(s, conn.into_stream(&headers), stream_enc)
 }
 
-fn read_events(s: &Shared, mut stream: client::OwnedBodyStream, enc: Encoding) -> Attempt {
+fn read_events(s: &Shared, body: client::OwnedBodyStream, enc: Encoding) -> Attempt {
     let desc = match codec::descriptor_of::<crate::wire::pb::scheduler::Event>() {
         Ok(d) => d,
         Err(e) => return Attempt::Fatal(e.to_string()),
     };
-    let mut dec = recordio::Decoder::new(s.opts.max_record);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(250)));
-    let mut buf = Vec::with_capacity(64 * 1024);
-    loop {
+    let tick = Duration::from_millis(250);
+    let mut events = EventStream::new(body, desc, enc, s.opts.max_record, tick, "master");
+    let mut idle = || {
         if s.stopping() {
+            Some("driver stopping".to_string())
+        } else if lock(&s.machine).heartbeat_lost(Instant::now()) {
+            Some("no event or heartbeat from the master in time; resubscribing".to_string())
+        } else {
+            None
+        }
+    };
+    loop {
+        let ev = match events.next(&mut idle) {
+            Ok(ev) => ev,
+            Err(why) => return Attempt::Ended(why),
+        };
+        let seen = summarize(&ev);
+        s.stats.events.fetch_add(1, Ordering::Relaxed);
+        lock(&s.machine).event(&seen, Instant::now());
+        if !s.emit(Output::Event(ev)) {
             return Attempt::Ended("driver stopping".into());
         }
-        buf.clear();
-        match stream.read_data(&mut buf) {
-            Ok(0) => {
-                let tail = match dec.finish() {
-                    Ok(()) => String::new(),
-                    Err(e) => format!(" ({e})"),
-                };
-                return Attempt::Ended(format!("master closed the event stream{tail}"));
-            }
-            Ok(_) => dec.feed(&buf),
-            Err(e) if client::is_timeout(&e) => {
-                if lock(&s.machine).heartbeat_lost(Instant::now()) {
-                    return Attempt::Ended(
-                        "no event or heartbeat from the master in time; resubscribing".into(),
-                    );
-                }
-                continue;
-            }
-            Err(e) => return Attempt::Ended(format!("event stream error: {e}")),
-        }
-        loop {
-            let rec = match dec.next_record() {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
-                Err(e) => return Attempt::Ended(format!("event stream error: {e}")),
-            };
-            let ev = match codec::decode_dynamic(&desc, &rec, enc, false) {
-                Ok(ev) => ev,
-                Err(e) => return Attempt::Ended(format!("undecodable event ({e}); resubscribing")),
-            };
-            let seen = summarize(&ev);
-            s.stats.events.fetch_add(1, Ordering::Relaxed);
-            lock(&s.machine).event(&seen, Instant::now());
-            if !s.emit(Output::Event(ev)) {
-                return Attempt::Ended("driver stopping".into());
-            }
-            if let Seen::Error(msg) = seen {
-                return Attempt::Fatal(format!("master sent ERROR: {msg}"));
-            }
+        if let Seen::Error(msg) = seen {
+            return Attempt::Fatal(format!("master sent ERROR: {msg}"));
         }
     }
 }
