@@ -4,13 +4,22 @@
 //! Layers, each knowing only the ones below it:
 //! - [`wire`]: generated types, RecordIO, protobuf and Mesos-JSON codecs;
 //! - [`http`]: a small HTTP/1.1 client and server;
+//! - [`transport`], [`stream`], [`notify`]: master strings and redirects,
+//!   event streams, the wake-up fd;
 //! - [`scheduler`]: the connection state machine and the driver's I/O threads;
 //! - [`local`]: the embedded master and agent (built on `wire` and `http`
 //!   only, never on the drivers);
 //! - `lua`: the mlua binding (with the `lua` feature).
 
 pub mod http;
+pub mod local;
+pub mod notify;
+pub mod queue;
 pub mod scheduler;
+pub mod signals;
+pub mod stream;
+pub mod transport;
 pub mod wire;
 
-
+#[cfg(feature = "lua")]
+mod lua;

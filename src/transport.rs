@@ -2,8 +2,14 @@
 //! resolving redirect locations.
 
 use std::fmt;
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use thiserror::Error;
+
+use crate::http::Headers;
+use crate::http::client::{Conn, Response};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
@@ -127,6 +133,79 @@ pub fn resolve_location(from: &Endpoint, location: &str) -> Option<(Endpoint, St
     let mut ep = parse_endpoint(hostport, default).ok()?;
     ep.tls = tls;
     Some((ep, path))
+}
+
+/// A keep-alive connection for ordinary (non-SUBSCRIBE) calls, reconnecting
+/// once when the pooled connection went stale. Its socket is published in
+/// `sock` so that another thread can shut it down.
+pub struct CallConn {
+    conn: Option<Conn>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub sock: Arc<Mutex<Option<TcpStream>>>,
+}
+
+impl CallConn {
+    pub fn new(connect_timeout: Duration, read_timeout: Duration) -> Self {
+        CallConn {
+            conn: None,
+            connect_timeout,
+            read_timeout,
+            sock: Arc::default(),
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.conn = None;
+    }
+
+    /// POSTs `body` to `target` and reads the whole response.
+    pub fn post(&mut self, target: &Endpoint, path: &str, headers: &Headers, body: &[u8]) -> Result<Response, String> {
+        for attempt in 0..2 {
+            if self
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.host() != target.host || c.port() != target.port)
+            {
+                self.conn = None;
+            }
+            if self.conn.is_none() {
+                if target.tls {
+                    return Err(format!("{target}: https needs TLS support, which this build lacks"));
+                }
+                let c = Conn::connect(&target.host, target.port, self.connect_timeout)
+                    .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+                let _ = c.set_read_timeout(Some(self.read_timeout));
+                if let Ok(h) = c.shutdown_handle() {
+                    *self.sock.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+                }
+                self.conn = Some(c);
+            }
+            let Some(c) = self.conn.as_mut() else { continue };
+            match c.roundtrip("POST", path, headers, body) {
+                Ok(r) => {
+                    if r.headers.get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
+                        self.conn = None;
+                    }
+                    return Ok(r);
+                }
+                Err(e) => {
+                    self.conn = None;
+                    if attempt == 1 {
+                        return Err(format!("call to {target} failed: {e}"));
+                    }
+                }
+            }
+        }
+        Err(format!("call to {target} failed"))
+    }
+
+    /// Shuts the current socket down (from any thread).
+    pub fn shutdown(sock: &Mutex<Option<TcpStream>>) {
+        if let Some(s) = sock.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use thiserror::Error;
 use super::machine::{Config as MachineConfig, Machine, Phase, Seen};
 use crate::http::Headers;
 use crate::http::client::{self, Conn};
-use crate::notify::Notifier;
-use crate::transport::{Endpoint, resolve_location};
+use crate::queue::{Consumer, Producer, bounded_queue};
+use crate::transport::{CallConn, Endpoint, resolve_location};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::pb::scheduler::{Call, call};
 use crate::wire::pb::{FrameworkId, FrameworkInfo};
@@ -101,9 +101,8 @@ struct Shared {
     stopping: AtomicBool,
     /// Sockets to shut down when stopping (the stream, the call connection).
     stream_sock: Mutex<Option<std::net::TcpStream>>,
-    call_sock: Mutex<Option<std::net::TcpStream>>,
-    events_tx: Sender<Output>,
-    notifier: Notifier,
+    call_sock: Arc<Mutex<Option<std::net::TcpStream>>>,
+    events: Producer<Output>,
     stop_tx: Sender<()>,
     stop_rx: Receiver<()>,
     pub stats: Stats,
@@ -122,24 +121,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// Queues an output for the owner, blocking while the queue is full (the
-    /// stream then stops being read: TCP backpressure) unless stopping.
-    fn emit(&self, mut out: Output) -> bool {
-        loop {
-            match self.events_tx.send_timeout(out, Duration::from_millis(100)) {
-                Ok(()) => {
-                    self.notifier.signal();
-                    return true;
-                }
-                Err(crossbeam_channel::SendTimeoutError::Timeout(o)) => {
-                    if self.stopping.load(Ordering::SeqCst) {
-                        return false;
-                    }
-                    out = o;
-                }
-                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return false,
-            }
-        }
+    /// Queues an output for the owner (blocking while the queue is full:
+    /// the stream then stops being read) unless stopping.
+    fn emit(&self, out: Output) -> bool {
+        self.events.push(out, &self.stopping)
     }
 
     /// Waits `d`, returning early (true) if the driver is stopping.
@@ -157,7 +142,7 @@ impl Shared {
 
 pub struct Driver {
     shared: Arc<Shared>,
-    events_rx: Receiver<Output>,
+    events: Consumer<Output>,
     cmd_tx: Sender<Cmd>,
     cmd_rx: Option<Receiver<Cmd>>,
     threads: Vec<JoinHandle<()>>,
@@ -170,7 +155,8 @@ impl Driver {
         if opts.masters.is_empty() {
             return Err(DriverError::NoMaster);
         }
-        let (events_tx, events_rx) = bounded(opts.queue_size.max(1));
+        let (producer, consumer) =
+            bounded_queue(opts.queue_size).map_err(|e| DriverError::Notify(e.to_string()))?;
         let (cmd_tx, cmd_rx) = unbounded();
         let (stop_tx, stop_rx) = bounded(1);
         let fid = opts.framework.id.as_ref().map(|i| i.value.clone());
@@ -180,16 +166,15 @@ impl Driver {
             leader: Mutex::new(None),
             stopping: AtomicBool::new(false),
             stream_sock: Mutex::new(None),
-            call_sock: Mutex::new(None),
-            events_tx,
-            notifier: Notifier::new().map_err(|e| DriverError::Notify(e.to_string()))?,
+            call_sock: Arc::default(),
+            events: producer,
             stop_tx,
             stop_rx,
             stats: Stats::default(),
         });
         Ok(Driver {
             shared,
-            events_rx,
+            events: consumer,
             cmd_tx,
             cmd_rx: Some(cmd_rx),
             threads: vec![],
@@ -265,45 +250,29 @@ impl Driver {
         lock(&self.shared.machine).stop();
         let _ = self.shared.stop_tx.try_send(());
         let _ = self.cmd_tx.send(Cmd::Stop);
-        for sock in [&self.shared.stream_sock, &self.shared.call_sock] {
-            if let Some(s) = lock(sock).take() {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
-        }
+        CallConn::shutdown(&self.shared.stream_sock);
+        CallConn::shutdown(&self.shared.call_sock);
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
         if first {
             // If the queue is full the owner still learns of the stop
             // through `phase()`.
-            let _ = self.shared.events_tx.try_send(Output::Stopped(why.into()));
-            self.shared.notifier.signal();
+            self.shared.events.try_push(Output::Stopped(why.into()));
         }
     }
 
     /// Next output, waiting up to `timeout` (zero: no wait).
     pub fn recv(&self, timeout: Duration) -> Option<Output> {
-        let r = if timeout.is_zero() {
-            self.events_rx.try_recv().ok()
-        } else {
-            self.events_rx.recv_timeout(timeout).ok()
-        };
-        if self.events_rx.is_empty() {
-            self.shared.notifier.drain();
-            // An event may have arrived between the check and the drain.
-            if !self.events_rx.is_empty() {
-                self.shared.notifier.signal();
-            }
-        }
-        r
+        self.events.recv(timeout)
     }
 
     pub fn pending(&self) -> usize {
-        self.events_rx.len()
+        self.events.len()
     }
 
     pub fn fd(&self) -> i32 {
-        self.shared.notifier.raw_fd()
+        self.events.fd()
     }
 
     pub fn phase(&self) -> Phase {
@@ -570,7 +539,8 @@ fn call_type_name(c: &Call) -> String {
 }
 
 fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
-    let mut conn: Option<Conn> = None;
+    let mut conn = CallConn::new(s.opts.connect_timeout, s.opts.call_timeout);
+    conn.sock = s.call_sock.clone();
     while let Ok(cmd) = cmds.recv() {
         match cmd {
             Cmd::Stop => break,
@@ -583,24 +553,20 @@ fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
                             s.stopping.store(true, Ordering::SeqCst);
                             let _ = s.stop_tx.try_send(());
                             s.emit(Output::Stopped("framework torn down".into()));
-                            // Keep draining so queued calls fail visibly.
                         }
                     }
                     Err(reason) => {
                         s.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
-                        s.emit(Output::CallFailed {
-                            call_type: ty,
-                            reason,
-                        });
+                        s.emit(Output::CallFailed { call_type: ty, reason });
                     }
                 }
             }
         }
     }
-    *lock(&s.call_sock) = None;
+    CallConn::shutdown(&s.call_sock);
 }
 
-fn send_call(s: &Shared, conn: &mut Option<Conn>, mut c: Call) -> Result<(), String> {
+fn send_call(s: &Shared, conn: &mut CallConn, mut c: Call) -> Result<(), String> {
     let ids = lock(&s.machine).call_ids();
     let (fid, stream_id) = match ids {
         Ok(ids) => ids,
@@ -622,7 +588,7 @@ fn send_call(s: &Shared, conn: &mut Option<Conn>, mut c: Call) -> Result<(), Str
     let mut path = SCHEDULER_PATH.to_string();
     let mut redirects = 0;
     loop {
-        let resp = post(s, conn, &target, &path, &hdrs, &body)?;
+        let resp = conn.post(&target, &path, &hdrs, &body)?;
         match resp.status {
             200 | 202 => return Ok(()),
             307 if redirects < s.opts.max_redirects => {
@@ -630,63 +596,11 @@ fn send_call(s: &Shared, conn: &mut Option<Conn>, mut c: Call) -> Result<(), Str
                 let loc = resp.headers.get("location").unwrap_or_default().to_string();
                 let (ep, p) = resolve_location(&target, &loc)
                     .ok_or_else(|| format!("bad redirect location {loc:?}"))?;
-                *conn = None;
+                conn.reset();
                 target = ep;
                 path = p;
             }
             st => return Err(format!("HTTP {st} {}", resp.body_text())),
         }
     }
-}
-
-/// POSTs on the keep-alive connection, reconnecting once if it went stale.
-fn post(
-    s: &Shared,
-    conn: &mut Option<Conn>,
-    target: &Endpoint,
-    path: &str,
-    hdrs: &Headers,
-    body: &[u8],
-) -> Result<client::Response, String> {
-    for attempt in 0..2 {
-        let stale = conn
-            .as_ref()
-            .is_some_and(|c| c.host() != target.host || c.port() != target.port);
-        if stale {
-            *conn = None;
-        }
-        if conn.is_none() {
-            if target.tls {
-                return Err(format!(
-                    "{target}: https masters need TLS support, which this build lacks"
-                ));
-            }
-            let c = Conn::connect(&target.host, target.port, s.opts.connect_timeout)
-                .map_err(|e| format!("cannot connect to master {target}: {e}"))?;
-            let _ = c.set_read_timeout(Some(s.opts.call_timeout));
-            if let Ok(h) = c.shutdown_handle() {
-                *lock(&s.call_sock) = Some(h);
-            }
-            *conn = Some(c);
-        }
-        let Some(c) = conn.as_mut() else { continue };
-        match c.roundtrip("POST", path, hdrs, body) {
-            Ok(r) => {
-                if r.headers
-                    .get("connection")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("close"))
-                {
-                    *conn = None;
-                }
-                return Ok(r);
-            }
-            Err(e) => {
-                *conn = None;
-                if attempt == 1 || s.stopping() {
-                    return Err(format!("call to {target} failed: {e}"));
-                }
-            }
-        }
-    }
-    Err(format!("call to {target} failed"))
 }
