@@ -1,0 +1,319 @@
+//! HTTP routing of the local master, and the HTTP rules of the scheduler
+//! endpoint (`Master::Http::scheduler`): method, media types, parsing, call
+//! validation, `Mesos-Stream-Id`, framework lookup, then dispatch.
+
+use std::sync::{Arc, Weak};
+
+use super::Shared;
+use super::state;
+use super::validation;
+use crate::http::Headers;
+use crate::http::server::{Handler, Reply, Request};
+use crate::wire::codec::{self, CodecError, Encoding};
+use crate::wire::json::JsonError;
+use crate::wire::pb;
+use pb::scheduler::call::Type as CallType;
+
+pub(crate) fn handler(shared: Arc<Shared>) -> Handler {
+    let weak = Arc::downgrade(&shared);
+    drop(shared);
+    Arc::new(move |req: Request| match weak.upgrade() {
+        Some(shared) => route(&shared, req),
+        None => Reply::text(503, "The cluster has stopped"),
+    })
+}
+
+fn route(shared: &Arc<Shared>, req: Request) -> Reply {
+    match req.path.as_str() {
+        "/api/v1/scheduler" | "/master/api/v1/scheduler" => scheduler(shared, req),
+        "/state" | "/master/state" | "/state.json" | "/master/state.json" => {
+            let body = state::master_state(&shared.lock());
+            json_reply(&req, body)
+        }
+        "/master/frameworks" | "/frameworks" => json_reply(&req, state::frameworks(&shared.lock())),
+        "/master/slaves" | "/slaves" => json_reply(&req, state::slaves(&shared.lock())),
+        "/health" | "/master/health" => Reply::status(200),
+        "/version" => json_reply(&req, state::version()),
+        "/master/redirect" | "/redirect" => {
+            let m = shared.lock();
+            let port = m.addr.map(|a| a.port()).unwrap_or(0);
+            Reply::status(307).with_header("Location", &format!("//{}:{port}", m.cfg.hostname))
+        }
+        _ => Reply::text(404, ""),
+    }
+}
+
+/// JSON with optional `?jsonp=callback` wrapping, as the state endpoints do.
+fn json_reply(req: &Request, body: serde_json::Value) -> Reply {
+    let text = body.to_string();
+    let jsonp = req
+        .query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("jsonp="))
+        .filter(|cb| {
+            !cb.is_empty()
+                && cb
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        });
+    match jsonp {
+        Some(cb) => Reply::Full {
+            status: 200,
+            headers: Headers::default().with("Content-Type", "text/javascript"),
+            body: format!("{cb}({text});").into_bytes(),
+        },
+        None => Reply::json(200, text),
+    }
+}
+
+/// `Request::acceptsMediaType`: no Accept header accepts everything; else
+/// the most specific matching range (`type/subtype`, `type/*`, `*/*`)
+/// decides, and `q=0` refuses.
+fn accepts(headers: &Headers, media: &str) -> bool {
+    let Some(accept) = headers.get("accept").filter(|a| !a.trim().is_empty()) else {
+        return true;
+    };
+    let top = media.split('/').next().unwrap_or("");
+    let candidates = [media.to_string(), format!("{top}/*"), "*/*".to_string()];
+    for cand in &candidates {
+        for item in accept.split(',') {
+            let mut parts = item.split(';');
+            let range = parts.next().unwrap_or("").trim();
+            if !range.eq_ignore_ascii_case(cand) {
+                continue;
+            }
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f64>().ok())
+                .unwrap_or(1.0);
+            return q > 0.0;
+        }
+    }
+    false
+}
+
+fn decode_call(body: &[u8], enc: Encoding) -> Result<pb::scheduler::Call, String> {
+    match (enc, codec::decode::<pb::scheduler::Call>(body, enc, true)) {
+        (_, Ok(c)) => Ok(c),
+        (Encoding::Protobuf, Err(_)) => Err("Failed to parse body into Call protobuf".into()),
+        (Encoding::Json, Err(CodecError::Json(JsonError::Syntax(e)))) => {
+            Err(format!("Failed to parse body into JSON: {e}"))
+        }
+        (Encoding::Json, Err(e)) => Err(format!("Failed to convert JSON into Call protobuf: {e}")),
+    }
+}
+
+fn scheduler(shared: &Arc<Shared>, req: Request) -> Reply {
+    if !shared.lock().started {
+        return Reply::text(503, "Master has not finished recovery");
+    }
+    if req.method != "POST" {
+        return Reply::text(
+            405,
+            format!(
+                "Expecting one of {{ 'POST' }}, but received '{}'",
+                req.method
+            ),
+        )
+        .with_header("Allow", "POST");
+    }
+    let Some(ct) = req.headers.get("content-type") else {
+        return Reply::text(400, "Expecting 'Content-Type' to be present");
+    };
+    let Some(enc) = Encoding::from_content_type(ct) else {
+        return Reply::text(
+            415,
+            format!(
+                "Expecting 'Content-Type' of {} or {}",
+                Encoding::JSON_TYPE,
+                Encoding::PROTOBUF_TYPE
+            ),
+        );
+    };
+    let call = match decode_call(&req.body, enc) {
+        Ok(c) => c,
+        Err(e) => return Reply::text(400, e),
+    };
+    let ty = match validation::validate_call(&call) {
+        Ok(t) => t,
+        Err(e) => return Reply::text(400, format!("Failed to validate scheduler::Call: {e}")),
+    };
+    if matches!(ty, CallType::Subscribe | CallType::ReconcileOperations) {
+        let accept = if accepts(&req.headers, Encoding::JSON_TYPE) {
+            Some(Encoding::Json)
+        } else if accepts(&req.headers, Encoding::PROTOBUF_TYPE) {
+            Some(Encoding::Protobuf)
+        } else {
+            None
+        };
+        let Some(accept) = accept else {
+            return Reply::text(
+                406,
+                format!(
+                    "Expecting 'Accept' to allow '{}' or '{}'",
+                    Encoding::PROTOBUF_TYPE,
+                    Encoding::JSON_TYPE
+                ),
+            );
+        };
+        if ty == CallType::Subscribe {
+            return subscribe(shared, &req, call, accept);
+        }
+    }
+
+    let fw_id = call
+        .framework_id
+        .as_ref()
+        .map(|f| f.value.clone())
+        .unwrap_or_default();
+    let mut m = shared.lock();
+    let Some(fw) = m.frameworks.get(&fw_id) else {
+        return Reply::text(400, "Framework cannot be found");
+    };
+    let Some(conn) = &fw.conn else {
+        return Reply::text(403, "Framework is not subscribed");
+    };
+    let Some(stream_id) = req.headers.get("mesos-stream-id") else {
+        return Reply::text(
+            400,
+            "All non-subscribe calls should include the 'Mesos-Stream-Id' header",
+        );
+    };
+    if stream_id != conn.stream_id {
+        return Reply::text(
+            400,
+            format!(
+                "The stream ID '{stream_id}' included in this request didn't match the stream ID currently associated with framework ID {fw_id}"
+            ),
+        );
+    }
+
+    let mut reply = Reply::status(202);
+    match ty {
+        CallType::Subscribe => {}
+        CallType::Teardown => m.teardown(&fw_id),
+        CallType::Accept => {
+            if let Some(a) = call.accept {
+                m.accept(&fw_id, a);
+            }
+        }
+        CallType::Decline => {
+            if let Some(d) = call.decline {
+                m.decline(&fw_id, d);
+            }
+        }
+        CallType::Revive => m.revive(&fw_id, &call.revive.map(|r| r.roles).unwrap_or_default()),
+        CallType::Suppress => {
+            m.suppress(&fw_id, &call.suppress.map(|s| s.roles).unwrap_or_default())
+        }
+        CallType::Kill => {
+            if let Some(k) = call.kill {
+                m.kill(&fw_id, k);
+            }
+        }
+        CallType::Shutdown => {
+            if let Some(s) = call.shutdown {
+                m.shutdown_executor(&fw_id, s);
+            }
+        }
+        CallType::Acknowledge => {
+            if let Some(a) = call.acknowledge {
+                m.acknowledge(&fw_id, a);
+            }
+        }
+        CallType::Reconcile => {
+            m.reconcile(&fw_id, call.reconcile.map(|r| r.tasks).unwrap_or_default())
+        }
+        CallType::ReconcileOperations => {
+            if let Some(r) = call.reconcile_operations {
+                m.reconcile_operations(&fw_id, r);
+            }
+        }
+        CallType::Message => {
+            if let Some(msg) = call.message {
+                m.message(&fw_id, msg);
+            }
+        }
+        // No inverse offers, no operations to acknowledge; REQUEST is
+        // ignored by the built-in allocator.
+        CallType::Request
+        | CallType::AcceptInverseOffers
+        | CallType::DeclineInverseOffers
+        | CallType::AcknowledgeOperationStatus => {}
+        CallType::UpdateFramework => {
+            if let Some(uf) = call.update_framework {
+                reply = match m.update_framework(&fw_id, uf) {
+                    Ok(()) => Reply::status(200),
+                    Err(e) => Reply::text(400, e),
+                };
+            }
+        }
+        CallType::Unknown => reply = Reply::status(501),
+    }
+    m.pump();
+    reply
+}
+
+fn subscribe(
+    shared: &Arc<Shared>,
+    req: &Request,
+    call: pb::scheduler::Call,
+    accept: Encoding,
+) -> Reply {
+    if req.headers.get("mesos-stream-id").is_some() {
+        return Reply::text(
+            400,
+            "Subscribe calls should not include the 'Mesos-Stream-Id' header",
+        );
+    }
+    let Some(sub) = call.subscribe else {
+        return Reply::text(
+            400,
+            "Failed to validate scheduler::Call: Expecting 'subscribe' to be present",
+        );
+    };
+    let sub = {
+        let mut m = shared.lock();
+        let s = m.subscribe(sub, accept);
+        m.pump();
+        s
+    };
+    let weak: Weak<Shared> = Arc::downgrade(shared);
+    let (fw_id, stream_id) = (sub.framework_id.clone(), sub.stream_id.clone());
+    let on_close = Box::new(move || {
+        if let Some(fw_id) = fw_id {
+            super::with_master(&weak, |m| m.stream_closed(&fw_id, &stream_id));
+        }
+    });
+    Reply::Stream {
+        headers: Headers::default()
+            .with("Content-Type", accept.content_type())
+            .with("Mesos-Stream-Id", sub.stream_id),
+        rx: sub.rx,
+        on_close,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_header_matching() {
+        let h = |v: &str| Headers::default().with("Accept", v);
+        assert!(accepts(&Headers::default(), "application/json"));
+        assert!(accepts(&h("application/json"), "application/json"));
+        assert!(!accepts(&h("application/x-protobuf"), "application/json"));
+        assert!(accepts(&h("application/*"), "application/json"));
+        assert!(accepts(&h("*/*"), "application/x-protobuf"));
+        assert!(!accepts(
+            &h("application/json;q=0, */*"),
+            "application/json"
+        ));
+        assert!(accepts(
+            &h("application/json;q=0, */*"),
+            "application/x-protobuf"
+        ));
+        assert!(!accepts(&h("text/html"), "application/json"));
+    }
+}

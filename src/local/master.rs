@@ -1,0 +1,1562 @@
+//! The master: frameworks and their subscription streams, offers and the
+//! allocator, the scheduler calls, the master's view of tasks, and the
+//! timers (allocation cycles, heartbeats, failover timeouts). Semantics
+//! follow `src/master/master.cpp` of Mesos 1.11.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Weak;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::agent::{Agent, AgentCtx, TaskKey, ToMaster, is_terminal};
+use super::launcher::Exit;
+use super::resources::Resources;
+use super::validation::{self, TaskCtx, framework_roles, has_capability};
+use super::{ClusterConfig, Shared, Tick, new_uuid, now_secs, uuid_string};
+use crate::wire::codec::{self, Encoding};
+use crate::wire::{pb, recordio};
+use pb::TaskState as S;
+use pb::framework_info::capability::Type as Cap;
+use pb::scheduler::{Event, event};
+use pb::task_status::{Reason, Source};
+
+/// The Mesos version we claim to be.
+pub const VERSION: &str = "1.11.0";
+/// Longest `refuse_seconds` honoured (365 days).
+const MAX_REFUSE: f64 = 31_536_000.0;
+const MAX_COMPLETED_TASKS: usize = 1000;
+const MAX_COMPLETED_FRAMEWORKS: usize = 50;
+
+/// An open subscription stream.
+pub(crate) struct Conn {
+    pub stream_id: String,
+    enc: Encoding,
+    tx: Sender<Vec<u8>>,
+    next_heartbeat: Instant,
+}
+
+/// A refuse filter: `resources` on one agent are not offered to one role of
+/// a framework until `expires`.
+struct Filter {
+    resources: Resources,
+    expires: Instant,
+}
+
+/// The master's record of a task.
+pub(crate) struct MTask {
+    pub task: pb::Task,
+    pub resources: Resources,
+    /// Resources already given back (the task reached a terminal state).
+    pub released: bool,
+}
+
+pub(crate) struct MExecutor {
+    pub info: pb::ExecutorInfo,
+    pub resources: Resources,
+}
+
+pub(crate) struct MOffer {
+    pub offer: pb::Offer,
+    pub framework_id: String,
+    pub agent_id: String,
+    pub role: String,
+    pub resources: Resources,
+}
+
+pub(crate) struct Framework {
+    pub id: String,
+    pub info: pb::FrameworkInfo,
+    pub roles: Vec<String>,
+    pub suppressed: BTreeSet<String>,
+    pub conn: Option<Conn>,
+    pub active: bool,
+    pub registered_time: f64,
+    pub reregistered_time: Option<f64>,
+    pub unregistered_time: f64,
+    failover_deadline: Option<Instant>,
+    pub offers: BTreeSet<String>,
+    filters: BTreeMap<(String, String), Filter>,
+    pub tasks: BTreeMap<String, MTask>,
+    pub completed_tasks: VecDeque<pb::Task>,
+    /// (agent id, executor id) → executor, for non-command executors.
+    pub executors: BTreeMap<(String, String), MExecutor>,
+}
+
+impl Framework {
+    fn new(info: pb::FrameworkInfo, roles: Vec<String>, suppressed: BTreeSet<String>) -> Framework {
+        Framework {
+            id: info
+                .id
+                .as_ref()
+                .map(|i| i.value.clone())
+                .unwrap_or_default(),
+            info,
+            roles,
+            suppressed,
+            conn: None,
+            active: false,
+            registered_time: now_secs(),
+            reregistered_time: None,
+            unregistered_time: 0.0,
+            failover_deadline: None,
+            offers: BTreeSet::new(),
+            filters: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            completed_tasks: VecDeque::new(),
+            executors: BTreeMap::new(),
+        }
+    }
+
+    pub fn connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    pub fn partition_aware(&self) -> bool {
+        has_capability(&self.info, Cap::PartitionAware)
+    }
+
+    /// Sends an event on the subscription stream, if there is one.
+    fn send(&mut self, ev: &Event) {
+        if let Some(c) = &self.conn {
+            let bytes = codec::encode(ev, c.enc);
+            let _ = c.tx.send(recordio::encode(&bytes));
+        }
+    }
+
+    /// Resources of the framework's live tasks and executors (optionally on one agent).
+    pub fn used(&self, agent: Option<&str>) -> Resources {
+        let mut r = Resources::new();
+        for t in self.tasks.values() {
+            if !t.released && agent.is_none_or(|a| t.task.agent_id.value == a) {
+                r.add(&t.resources);
+            }
+        }
+        for ((a, _), e) in &self.executors {
+            if agent.is_none_or(|x| x == a) {
+                r.add(&e.resources);
+            }
+        }
+        r
+    }
+}
+
+/// The result of a SUBSCRIBE: the stream to return (and what closes it).
+pub(crate) struct Subscription {
+    pub stream_id: String,
+    pub rx: Receiver<Vec<u8>>,
+    /// The subscribed framework (None if the subscription was refused).
+    pub framework_id: Option<String>,
+}
+
+pub(crate) struct Master {
+    pub cfg: ClusterConfig,
+    pub id: String,
+    pub info: pb::MasterInfo,
+    pub started: bool,
+    stopped: bool,
+    pub start_time: f64,
+    pub work_dir: PathBuf,
+    pub addr: Option<SocketAddr>,
+    agent_total: Resources,
+    ctx: AgentCtx,
+    pub agents: BTreeMap<String, Agent>,
+    pub agent_registered: BTreeMap<String, f64>,
+    pub frameworks: BTreeMap<String, Framework>,
+    pub completed_frameworks: VecDeque<Framework>,
+    pub offers: BTreeMap<String, MOffer>,
+    next_framework: u64,
+    next_offer: u64,
+    next_allocation: Instant,
+    waker: Sender<Tick>,
+}
+
+fn fid(id: &str) -> pb::FrameworkId {
+    pb::FrameworkId { value: id.into() }
+}
+
+fn event(t: event::Type) -> Event {
+    Event {
+        r#type: Some(t as i32),
+        ..Default::default()
+    }
+}
+
+fn error_event(message: &str) -> Event {
+    Event {
+        error: Some(event::Error {
+            message: message.into(),
+        }),
+        ..event(event::Type::Error)
+    }
+}
+
+fn update_event(status: pb::TaskStatus) -> Event {
+    Event {
+        update: Some(event::Update { status }),
+        ..event(event::Type::Update)
+    }
+}
+
+/// A status update generated by the master (no uuid: never acknowledged).
+fn master_status(
+    task_id: &str,
+    agent_id: Option<&str>,
+    state: S,
+    message: &str,
+    reason: Reason,
+    executor_id: Option<&str>,
+) -> pb::TaskStatus {
+    pb::TaskStatus {
+        task_id: pb::TaskId {
+            value: task_id.into(),
+        },
+        state: state as i32,
+        message: Some(message.into()),
+        source: Some(Source::Master as i32),
+        reason: Some(reason as i32),
+        agent_id: agent_id.map(|a| pb::AgentId { value: a.into() }),
+        executor_id: executor_id.map(|e| pb::ExecutorId { value: e.into() }),
+        timestamp: Some(now_secs()),
+        ..Default::default()
+    }
+}
+
+fn refuse_duration(filters: Option<&pb::Filters>) -> Duration {
+    let secs = filters.map_or(5.0, |f| f.refuse_seconds());
+    let secs = if secs.is_nan() || secs < 0.0 {
+        5.0
+    } else {
+        secs.min(MAX_REFUSE)
+    };
+    Duration::from_secs_f64(secs)
+}
+
+impl Master {
+    pub fn new(
+        cfg: ClusterConfig,
+        id: String,
+        work_dir: PathBuf,
+        agent_total: Resources,
+        shared: Weak<Shared>,
+        waker: Sender<Tick>,
+    ) -> Master {
+        Master {
+            ctx: AgentCtx {
+                shared,
+                retry_initial: cfg.status_update_retry,
+                endpoint: String::new(),
+            },
+            cfg,
+            id,
+            info: pb::MasterInfo::default(),
+            started: false,
+            stopped: false,
+            start_time: now_secs(),
+            work_dir,
+            addr: None,
+            agent_total,
+            agents: BTreeMap::new(),
+            agent_registered: BTreeMap::new(),
+            frameworks: BTreeMap::new(),
+            completed_frameworks: VecDeque::new(),
+            offers: BTreeMap::new(),
+            next_framework: 0,
+            next_offer: 0,
+            next_allocation: Instant::now(),
+            waker,
+        }
+    }
+
+    /// Called once the server listens: fixes the addresses, registers the agents.
+    pub fn start(&mut self, addr: SocketAddr) {
+        let ip = match addr.ip() {
+            std::net::IpAddr::V4(v4) if !v4.is_unspecified() => v4,
+            _ => std::net::Ipv4Addr::LOCALHOST,
+        };
+        let host = self.cfg.hostname.clone();
+        let port = addr.port();
+        self.addr = Some(addr);
+        self.info = pb::MasterInfo {
+            id: self.id.clone(),
+            // The IPv4 address in network byte order, read as a host integer.
+            ip: u32::from_ne_bytes(ip.octets()),
+            port: u32::from(port),
+            pid: Some(format!("master@{ip}:{port}")),
+            hostname: Some(host.clone()),
+            version: Some(VERSION.into()),
+            address: Some(pb::Address {
+                hostname: Some(host.clone()),
+                ip: Some(ip.to_string()),
+                port: i32::from(port),
+            }),
+            ..Default::default()
+        };
+        self.ctx.endpoint = format!("{ip}:{port}");
+        for n in 0..self.cfg.agents {
+            let agent_id = format!("{}-S{n}", self.id);
+            let info = pb::AgentInfo {
+                hostname: host.clone(),
+                port: Some(i32::from(port)),
+                resources: self.agent_total.to_proto(false, None),
+                id: Some(pb::AgentId {
+                    value: agent_id.clone(),
+                }),
+                ..Default::default()
+            };
+            let dir = self.work_dir.join("agents").join(&agent_id);
+            let pid = format!("slave({})@{ip}:{port}", n + 1);
+            self.agents.insert(
+                agent_id.clone(),
+                Agent::new(agent_id.clone(), pid, info, self.agent_total.clone(), dir),
+            );
+            self.agent_registered.insert(agent_id, now_secs());
+        }
+        self.next_allocation = Instant::now();
+        self.started = true;
+    }
+
+    /// Stops everything: kills the task processes, closes the streams.
+    /// Returns the threads waiting on task processes (join them unlocked).
+    pub fn shutdown(&mut self) -> Vec<JoinHandle<()>> {
+        self.stopped = true;
+        for fw in self.frameworks.values_mut() {
+            fw.conn = None;
+        }
+        let mut waiters = vec![];
+        for a in self.agents.values_mut() {
+            waiters.extend(a.kill_all());
+        }
+        waiters
+    }
+
+    fn wake(&self) {
+        let _ = self.waker.send(Tick::Wake);
+    }
+
+    fn allocate_soon(&mut self) {
+        self.next_allocation = Instant::now();
+        self.wake();
+    }
+
+    // ------------------------------------------------------------ timers
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.started || self.stopped {
+            return None;
+        }
+        let mut d = Some(self.next_allocation);
+        let mut earliest = |t: Option<Instant>| {
+            if let Some(t) = t {
+                d = Some(d.map_or(t, |x| x.min(t)));
+            }
+        };
+        for fw in self.frameworks.values() {
+            earliest(fw.conn.as_ref().map(|c| c.next_heartbeat));
+            earliest(fw.failover_deadline);
+        }
+        for a in self.agents.values() {
+            earliest(a.next_deadline());
+        }
+        d
+    }
+
+    pub fn tick(&mut self, now: Instant) {
+        if !self.started || self.stopped {
+            return;
+        }
+        let expired: Vec<String> = self
+            .frameworks
+            .values()
+            .filter(|f| f.conn.is_none() && f.failover_deadline.is_some_and(|d| d <= now))
+            .map(|f| f.id.clone())
+            .collect();
+        for id in expired {
+            self.remove_framework(&id);
+        }
+        let interval = self.cfg.heartbeat_interval;
+        let hb = event(event::Type::Heartbeat);
+        for fw in self.frameworks.values_mut() {
+            let due = fw.conn.as_ref().is_some_and(|c| c.next_heartbeat <= now);
+            if due {
+                fw.send(&hb);
+                if let Some(c) = &mut fw.conn {
+                    c.next_heartbeat = now + interval;
+                }
+            }
+        }
+        for a in self.agents.values_mut() {
+            a.tick(now);
+        }
+        if self.next_allocation <= now {
+            self.allocate(now);
+            self.next_allocation = now + self.cfg.allocation_interval;
+        }
+        self.pump();
+    }
+
+    // ------------------------------------------------------------ agents → master
+
+    /// Processes everything the agents have queued for the master.
+    pub fn pump(&mut self) {
+        loop {
+            let mut msgs = vec![];
+            for a in self.agents.values_mut() {
+                for m in a.outbox.drain(..) {
+                    msgs.push((a.id.clone(), m));
+                }
+            }
+            if msgs.is_empty() {
+                return;
+            }
+            for (agent_id, m) in msgs {
+                match m {
+                    ToMaster::StatusUpdate {
+                        framework_id,
+                        status,
+                        latest_state,
+                    } => self.status_update(&agent_id, &framework_id, *status, latest_state),
+                    ToMaster::ExitedExecutor {
+                        framework_id,
+                        executor_id,
+                        status,
+                    } => self.exited_executor(&agent_id, &framework_id, &executor_id, status),
+                }
+            }
+        }
+    }
+
+    /// `Master::statusUpdate` + `forward` + `updateTask`.
+    fn status_update(&mut self, agent_id: &str, fw_id: &str, status: pb::TaskStatus, latest: S) {
+        let Some(fw) = self.frameworks.get_mut(fw_id) else {
+            return;
+        };
+        fw.send(&update_event(status.clone()));
+        let Some(t) = fw.tasks.get_mut(&status.task_id.value) else {
+            return;
+        };
+        if t.task.agent_id.value != agent_id {
+            return;
+        }
+        if status.uuid.is_some() {
+            t.task.status_update_state = Some(status.state);
+            t.task.status_update_uuid = status.uuid.clone();
+        }
+        let was_terminal = is_terminal(t.task.state());
+        if !was_terminal {
+            t.task.set_state(latest);
+        }
+        let mut recorded = status;
+        recorded.data = None;
+        if t.task
+            .statuses
+            .last()
+            .is_some_and(|s| s.state == recorded.state)
+        {
+            t.task.statuses.pop();
+        }
+        t.task.statuses.push(recorded);
+        if !was_terminal && is_terminal(latest) {
+            t.released = true;
+        }
+    }
+
+    fn exited_executor(&mut self, agent_id: &str, fw_id: &str, exec_id: &str, status: i32) {
+        let Some(fw) = self.frameworks.get_mut(fw_id) else {
+            return;
+        };
+        if fw
+            .executors
+            .remove(&(agent_id.to_string(), exec_id.to_string()))
+            .is_none()
+        {
+            return;
+        }
+        fw.send(&Event {
+            failure: Some(event::Failure {
+                agent_id: Some(pb::AgentId {
+                    value: agent_id.into(),
+                }),
+                executor_id: Some(pb::ExecutorId {
+                    value: exec_id.into(),
+                }),
+                status: Some(status),
+            }),
+            ..event(event::Type::Failure)
+        });
+    }
+
+    /// A task process started (from its thread).
+    pub fn task_started(&mut self, key: &TaskKey, pid: i32) {
+        if self.stopped {
+            super::launcher::signal_group(pid, libc::SIGKILL);
+            return;
+        }
+        if let Some(a) = self.agents.get_mut(&key.agent_id) {
+            a.task_started(&self.ctx, key, pid);
+        }
+        self.pump();
+        self.wake();
+    }
+
+    pub fn task_launch_failed(&mut self, key: &TaskKey, msg: String) {
+        if self.stopped {
+            return;
+        }
+        if let Some(a) = self.agents.get_mut(&key.agent_id) {
+            a.launch_failed(&self.ctx, key, msg);
+        }
+        self.pump();
+        self.wake();
+    }
+
+    pub fn task_exited(&mut self, key: &TaskKey, exit: Exit) {
+        if self.stopped {
+            return;
+        }
+        if let Some(a) = self.agents.get_mut(&key.agent_id) {
+            a.task_exited(&self.ctx, key, exit);
+        }
+        self.pump();
+        self.wake();
+    }
+
+    // ------------------------------------------------------------ subscription
+
+    /// SUBSCRIBE (after the HTTP-level checks): always a stream; an invalid
+    /// subscription gets one ERROR event and the stream closes.
+    pub fn subscribe(
+        &mut self,
+        sub: pb::scheduler::call::Subscribe,
+        enc: Encoding,
+    ) -> Subscription {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let stream_id = uuid_string(&new_uuid());
+        let refuse = |msg: &str| {
+            let bytes = codec::encode(&error_event(msg), enc);
+            let _ = tx.send(recordio::encode(&bytes));
+        };
+        let mut info = sub.framework_info;
+        if let Err(e) = validation::validate_framework(&info) {
+            refuse(&e);
+            return Subscription {
+                stream_id,
+                rx,
+                framework_id: None,
+            };
+        }
+        let requested = info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .filter(|v| !v.is_empty());
+        if let Some(id) = &requested
+            && self.completed_frameworks.iter().any(|f| &f.id == id)
+        {
+            refuse("Framework has been removed");
+            return Subscription {
+                stream_id,
+                rx,
+                framework_id: None,
+            };
+        }
+        let roles = framework_roles(&info);
+        let checks =
+            validation::validate_suppressed_roles(&roles, &sub.suppressed_roles).and_then(|_| {
+                validation::validate_offer_constraints(&roles, sub.offer_constraints.as_ref())
+            });
+        if let Err(e) = checks {
+            refuse(&e);
+            return Subscription {
+                stream_id,
+                rx,
+                framework_id: None,
+            };
+        }
+        let suppressed: BTreeSet<String> = sub.suppressed_roles.into_iter().collect();
+        let now = Instant::now();
+        let conn = Conn {
+            stream_id: stream_id.clone(),
+            enc,
+            tx: tx.clone(),
+            next_heartbeat: now + self.cfg.heartbeat_interval,
+        };
+
+        let id = match requested {
+            None => {
+                let id = format!("{}-{:04}", self.id, self.next_framework);
+                self.next_framework += 1;
+                info.id = Some(fid(&id));
+                let mut fw = Framework::new(info, roles, suppressed);
+                fw.conn = Some(conn);
+                fw.active = true;
+                self.frameworks.insert(id.clone(), fw);
+                id
+            }
+            Some(id) => {
+                if let Some(old) = self.frameworks.get(&id) {
+                    // Changes to these are ignored on re-subscription.
+                    info.user = old.info.user.clone();
+                    info.checkpoint = old.info.checkpoint;
+                    if let Err(e) = validation::validate_update(&old.info, &info) {
+                        refuse(&e);
+                        return Subscription {
+                            stream_id,
+                            rx,
+                            framework_id: None,
+                        };
+                    }
+                } else {
+                    // An id this master does not know: the framework was
+                    // registered with an earlier master; adopt it.
+                    self.frameworks.insert(
+                        id.clone(),
+                        Framework::new(info.clone(), roles.clone(), BTreeSet::new()),
+                    );
+                }
+                // Failover: the old connection (if any) gets an ERROR and closes,
+                // the old offers are discarded.
+                self.discard_offers_of(&id);
+                let Some(fw) = self.frameworks.get_mut(&id) else {
+                    return Subscription {
+                        stream_id,
+                        rx,
+                        framework_id: None,
+                    };
+                };
+                if fw.conn.is_some() {
+                    fw.send(&error_event("Framework failed over"));
+                }
+                fw.info = info;
+                fw.roles = roles;
+                fw.suppressed = suppressed;
+                fw.conn = Some(conn);
+                fw.active = true;
+                fw.failover_deadline = None;
+                fw.reregistered_time = Some(now_secs());
+                id
+            }
+        };
+        let subscribed = Event {
+            subscribed: Some(event::Subscribed {
+                framework_id: fid(&id),
+                heartbeat_interval_seconds: Some(self.cfg.heartbeat_interval.as_secs_f64()),
+                master_info: Some(self.info.clone()),
+            }),
+            ..event(event::Type::Subscribed)
+        };
+        if let Some(fw) = self.frameworks.get_mut(&id) {
+            fw.send(&subscribed);
+            fw.send(&event(event::Type::Heartbeat));
+        }
+        for a in self.agents.values_mut() {
+            a.framework_resubscribed(&id);
+        }
+        self.allocate_soon();
+        Subscription {
+            stream_id,
+            rx,
+            framework_id: Some(id),
+        }
+    }
+
+    /// The subscription stream ended (client went away, or we closed it).
+    pub fn stream_closed(&mut self, fw_id: &str, stream_id: &str) {
+        if self.stopped {
+            return;
+        }
+        let Some(fw) = self.frameworks.get_mut(fw_id) else {
+            return;
+        };
+        if fw.conn.as_ref().is_none_or(|c| c.stream_id != stream_id) {
+            return; // an older stream of a framework that has failed over
+        }
+        fw.conn = None;
+        fw.active = false;
+        fw.unregistered_time = now_secs();
+        let timeout = validation::failover_timeout(&fw.info).unwrap_or_default();
+        fw.failover_deadline = Some(Instant::now() + timeout);
+        // Its offers are rescinded (the events go nowhere: it is disconnected).
+        self.discard_offers_of(fw_id);
+        self.wake();
+    }
+
+    /// Removes a framework: kills its tasks, closes its stream.
+    fn remove_framework(&mut self, fw_id: &str) {
+        self.discard_offers_of(fw_id);
+        let Some(mut fw) = self.frameworks.remove(fw_id) else {
+            return;
+        };
+        fw.conn = None;
+        fw.active = false;
+        fw.unregistered_time = now_secs();
+        for a in self.agents.values_mut() {
+            a.shutdown_framework(fw_id);
+        }
+        let tasks = std::mem::take(&mut fw.tasks);
+        for (_, mut t) in tasks {
+            if !is_terminal(t.task.state()) {
+                t.task.set_state(S::TaskKilled);
+            }
+            push_completed(&mut fw.completed_tasks, t.task);
+        }
+        fw.executors.clear();
+        fw.filters.clear();
+        self.completed_frameworks.push_back(fw);
+        while self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
+            self.completed_frameworks.pop_front();
+        }
+    }
+
+    // ------------------------------------------------------------ offers
+
+    fn new_offer_id(&mut self) -> String {
+        let id = format!("{}-O{}", self.id, self.next_offer);
+        self.next_offer += 1;
+        id
+    }
+
+    /// Removes an offer; with `rescind`, tells the framework.
+    fn remove_offer(&mut self, offer_id: &str, rescind: bool) -> Option<MOffer> {
+        let o = self.offers.remove(offer_id)?;
+        if let Some(fw) = self.frameworks.get_mut(&o.framework_id) {
+            fw.offers.remove(offer_id);
+            if rescind {
+                fw.send(&Event {
+                    rescind: Some(event::Rescind {
+                        offer_id: pb::OfferId {
+                            value: offer_id.into(),
+                        },
+                    }),
+                    ..event(event::Type::Rescind)
+                });
+            }
+        }
+        Some(o)
+    }
+
+    fn discard_offers_of(&mut self, fw_id: &str) {
+        let ids: Vec<String> = self
+            .frameworks
+            .get(fw_id)
+            .map(|f| f.offers.iter().cloned().collect())
+            .unwrap_or_default();
+        for id in ids {
+            self.remove_offer(&id, false);
+        }
+    }
+
+    /// Puts declined resources back, with a refuse filter.
+    fn decline_resources(
+        &mut self,
+        fw_id: &str,
+        role: &str,
+        agent_id: &str,
+        res: Resources,
+        filters: Option<&pb::Filters>,
+    ) {
+        let d = refuse_duration(filters);
+        if d.is_zero() || res.is_empty() {
+            return;
+        }
+        if let Some(fw) = self.frameworks.get_mut(fw_id) {
+            fw.filters.insert(
+                (role.to_string(), agent_id.to_string()),
+                Filter {
+                    resources: res,
+                    expires: Instant::now() + d,
+                },
+            );
+        }
+    }
+
+    /// Resources on an agent neither used nor offered.
+    fn available(&self, agent_id: &str) -> Resources {
+        let Some(a) = self.agents.get(agent_id) else {
+            return Resources::new();
+        };
+        let mut avail = a.total.clone();
+        for fw in self.frameworks.values() {
+            avail.subtract(&fw.used(Some(agent_id)));
+        }
+        for o in self.offers.values().filter(|o| o.agent_id == agent_id) {
+            avail.subtract(&o.resources);
+        }
+        avail
+    }
+
+    /// Dominant share of a framework (used + offered over the cluster total).
+    fn share(&self, fw: &Framework) -> f64 {
+        let mut total = Resources::new();
+        for a in self.agents.values() {
+            total.add(&a.total);
+        }
+        let mut alloc = fw.used(None);
+        for o in fw.offers.iter().filter_map(|id| self.offers.get(id)) {
+            alloc.add(&o.resources);
+        }
+        ["cpus", "mem", "disk", "gpus"]
+            .iter()
+            .filter_map(|k| {
+                let t = total.scalar(k)?;
+                (t > 0.0).then(|| alloc.scalar(k).unwrap_or(0.0) / t)
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// One allocation cycle: each agent's unused, unfiltered resources go,
+    /// whole, to the eligible (framework, role) with the lowest share.
+    fn allocate(&mut self, now: Instant) {
+        for fw in self.frameworks.values_mut() {
+            fw.filters.retain(|_, f| f.expires > now);
+        }
+        let mut new_offers: BTreeMap<String, Vec<pb::Offer>> = BTreeMap::new();
+        let agent_ids: Vec<String> = self.agents.keys().cloned().collect();
+        for agent_id in agent_ids {
+            let avail = self.available(&agent_id);
+            if !avail.allocatable() {
+                continue;
+            }
+            let mut best: Option<(f64, String, String)> = None;
+            for fw in self.frameworks.values() {
+                if !fw.active || fw.conn.is_none() {
+                    continue;
+                }
+                for role in &fw.roles {
+                    if fw.suppressed.contains(role) {
+                        continue;
+                    }
+                    let filtered = fw
+                        .filters
+                        .get(&(role.clone(), agent_id.clone()))
+                        .is_some_and(|f| f.resources.contains(&avail));
+                    if filtered {
+                        continue;
+                    }
+                    let share = self.share(fw);
+                    if best.as_ref().is_none_or(|(s, _, _)| share < *s) {
+                        best = Some((share, fw.id.clone(), role.clone()));
+                    }
+                }
+            }
+            let Some((_, fw_id, role)) = best else {
+                continue;
+            };
+            let offer_id = self.new_offer_id();
+            let Some(agent) = self.agents.get(&agent_id) else {
+                continue;
+            };
+            let Some(fw) = self.frameworks.get_mut(&fw_id) else {
+                continue;
+            };
+            let multi_role = has_capability(&fw.info, Cap::MultiRole);
+            let refinement = has_capability(&fw.info, Cap::ReservationRefinement);
+            let executor_ids = fw
+                .executors
+                .keys()
+                .filter(|(a, _)| *a == agent_id)
+                .map(|(_, e)| pb::ExecutorId { value: e.clone() })
+                .collect();
+            let mut offer = pb::Offer {
+                id: pb::OfferId {
+                    value: offer_id.clone(),
+                },
+                framework_id: fid(&fw_id),
+                agent_id: pb::AgentId {
+                    value: agent_id.clone(),
+                },
+                hostname: agent.info.hostname.clone(),
+                url: Some(pb::Url {
+                    scheme: "http".into(),
+                    address: pb::Address {
+                        hostname: Some(agent.info.hostname.clone()),
+                        ip: self.addr.map(|a| a.ip().to_string()),
+                        port: agent.info.port.unwrap_or(5051),
+                    },
+                    path: agent.pid.split('@').next().map(|p| format!("/{p}")),
+                    ..Default::default()
+                }),
+                resources: avail.to_proto(false, Some(&role)),
+                executor_ids,
+                allocation_info: Some(pb::resource::AllocationInfo {
+                    role: Some(role.clone()),
+                }),
+                ..Default::default()
+            };
+            // What the framework sees (MESOS-8237: no AllocationInfo for
+            // pre-MULTI_ROLE schedulers; `role: "*"` without refinement).
+            let mut sent = offer.clone();
+            sent.resources = avail.to_proto(!refinement, multi_role.then_some(role.as_str()));
+            if !multi_role {
+                sent.allocation_info = None;
+            }
+            fw.offers.insert(offer_id.clone());
+            new_offers.entry(fw_id.clone()).or_default().push(sent);
+            offer.resources = avail.to_proto(false, Some(&role));
+            self.offers.insert(
+                offer_id,
+                MOffer {
+                    offer,
+                    framework_id: fw_id,
+                    agent_id,
+                    role,
+                    resources: avail,
+                },
+            );
+        }
+        for (fw_id, offers) in new_offers {
+            if let Some(fw) = self.frameworks.get_mut(&fw_id) {
+                fw.send(&Event {
+                    offers: Some(event::Offers { offers }),
+                    ..event(event::Type::Offers)
+                });
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ calls
+
+    pub fn teardown(&mut self, fw_id: &str) {
+        self.remove_framework(fw_id);
+    }
+
+    pub fn decline(&mut self, fw_id: &str, d: pb::scheduler::call::Decline) {
+        for oid in &d.offer_ids {
+            let owned = self
+                .offers
+                .get(&oid.value)
+                .is_some_and(|o| o.framework_id == fw_id);
+            if !owned {
+                continue;
+            }
+            if let Some(o) = self.remove_offer(&oid.value, false) {
+                self.decline_resources(
+                    fw_id,
+                    &o.role,
+                    &o.agent_id,
+                    o.resources,
+                    d.filters.as_ref(),
+                );
+            }
+        }
+    }
+
+    fn roles_arg(fw: &Framework, roles: &[String]) -> Option<Vec<String>> {
+        if roles.is_empty() {
+            return Some(fw.roles.clone());
+        }
+        for r in roles {
+            if validation::validate_role(r).is_err() || !fw.roles.contains(r) {
+                return None; // the whole call is dropped
+            }
+        }
+        Some(roles.to_vec())
+    }
+
+    pub fn revive(&mut self, fw_id: &str, roles: &[String]) {
+        let Some(fw) = self.frameworks.get_mut(fw_id) else {
+            return;
+        };
+        let Some(roles) = Self::roles_arg(fw, roles) else {
+            return;
+        };
+        for r in &roles {
+            fw.suppressed.remove(r);
+        }
+        fw.filters.retain(|(role, _), _| !roles.contains(role));
+        self.allocate_soon();
+    }
+
+    pub fn suppress(&mut self, fw_id: &str, roles: &[String]) {
+        let Some(fw) = self.frameworks.get_mut(fw_id) else {
+            return;
+        };
+        let Some(roles) = Self::roles_arg(fw, roles) else {
+            return;
+        };
+        fw.suppressed.extend(roles);
+    }
+
+    /// ACCEPT (`Master::accept` + `_accept`).
+    pub fn accept(&mut self, fw_id: &str, accept: pb::scheduler::call::Accept) {
+        use pb::offer::operation::Type as Op;
+        let error = if accept.offer_ids.is_empty() {
+            Some("No offers specified".to_string())
+        } else {
+            self.validate_offers(fw_id, &accept.offer_ids).err()
+        };
+        if let Some(error) = error {
+            for oid in &accept.offer_ids {
+                if self
+                    .offers
+                    .get(&oid.value)
+                    .is_some_and(|o| o.framework_id == fw_id)
+                {
+                    self.remove_offer(&oid.value, false);
+                }
+            }
+            let Some(fw) = self.frameworks.get_mut(fw_id) else {
+                return;
+            };
+            let state = if fw.partition_aware() {
+                S::TaskDropped
+            } else {
+                S::TaskLost
+            };
+            let msg = format!("Task launched with invalid offers: {error}");
+            for op in &accept.operations {
+                for task in op_tasks(op) {
+                    fw.send(&update_event(master_status(
+                        &task.task_id.value,
+                        Some(&task.agent_id.value),
+                        state,
+                        &msg,
+                        Reason::InvalidOffers,
+                        None,
+                    )));
+                }
+                if op.id.is_some() && !matches!(op.r#type(), Op::Launch | Op::LaunchGroup) {
+                    send_operation_error(
+                        fw,
+                        op,
+                        &format!("Operation attempted with invalid offers: {error}"),
+                    );
+                }
+            }
+            return;
+        }
+
+        // Take the offers.
+        let mut offered = Resources::new();
+        let (mut agent_id, mut role) = (String::new(), String::new());
+        for oid in &accept.offer_ids {
+            if let Some(o) = self.remove_offer(&oid.value, false) {
+                offered.add(&o.resources);
+                agent_id = o.agent_id;
+                role = o.role;
+            }
+        }
+        let mut remaining = offered;
+        let Some(fw) = self.frameworks.get(fw_id) else {
+            return;
+        };
+        let fw_info = fw.info.clone();
+        let mut launched: BTreeSet<String> = BTreeSet::new();
+
+        for mut op in accept.operations {
+            match op.r#type() {
+                Op::Launch => {
+                    let tasks = op.launch.take().map(|l| l.task_infos).unwrap_or_default();
+                    for mut task in tasks {
+                        inject_allocation_role(&mut task.resources, &role);
+                        if let Some(e) = &mut task.executor {
+                            if e.framework_id.is_none() {
+                                e.framework_id = Some(fid(fw_id));
+                            }
+                            inject_allocation_role(&mut e.resources, &role);
+                        }
+                        let result = if op.id.is_some() {
+                            Err("The `id` field cannot be set on LAUNCH operations".to_string())
+                        } else {
+                            self.validate_task(
+                                fw_id,
+                                &agent_id,
+                                &role,
+                                &remaining,
+                                &launched,
+                                |ctx| validation::validate_task(&task, ctx),
+                            )
+                        };
+                        match result {
+                            Err(msg) => {
+                                self.send_task_error(fw_id, &task, &msg, Reason::TaskInvalid)
+                            }
+                            Ok(consumed) => {
+                                remaining.subtract(&consumed);
+                                launched.insert(task.task_id.value.clone());
+                                self.launch_task(fw_id, &agent_id, &fw_info, task);
+                            }
+                        }
+                    }
+                }
+                Op::LaunchGroup => {
+                    let Some(lg) = op.launch_group.take() else {
+                        continue;
+                    };
+                    let mut executor = lg.executor;
+                    let mut group = lg.task_group;
+                    inject_allocation_role(&mut executor.resources, &role);
+                    for t in &mut group.tasks {
+                        inject_allocation_role(&mut t.resources, &role);
+                        if t.executor.is_none() {
+                            t.executor = Some(executor.clone());
+                        } else if let Some(e) = &mut t.executor {
+                            inject_allocation_role(&mut e.resources, &role);
+                        }
+                    }
+                    let result = if op.id.is_some() {
+                        Err("The `id` field cannot be set on LAUNCH_GROUP operations".to_string())
+                    } else {
+                        self.validate_task(fw_id, &agent_id, &role, &remaining, &launched, |ctx| {
+                            validation::validate_task_group(&group, &executor, ctx)
+                        })
+                    };
+                    match result {
+                        Err(msg) => {
+                            for t in &group.tasks {
+                                self.send_task_error(fw_id, t, &msg, Reason::TaskGroupInvalid);
+                            }
+                        }
+                        Ok(consumed) => {
+                            remaining.subtract(&consumed);
+                            for t in &group.tasks {
+                                launched.insert(t.task_id.value.clone());
+                            }
+                            self.launch_group(fw_id, &agent_id, &fw_info, executor, group);
+                        }
+                    }
+                }
+                Op::Unknown => {}
+                _ => {
+                    // Reservations, volumes and disks are not supported on
+                    // the local agents (no RESOURCE_PROVIDER capability).
+                    if op.id.is_some()
+                        && let Some(fw) = self.frameworks.get_mut(fw_id)
+                    {
+                        send_operation_error(
+                            fw,
+                            &op,
+                            &format!(
+                                "Operation requested feedback, but agent {agent_id} does not have the required RESOURCE_PROVIDER capability"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        self.decline_resources(fw_id, &role, &agent_id, remaining, accept.filters.as_ref());
+    }
+
+    /// Runs a task validator with the context of this framework and agent.
+    fn validate_task(
+        &self,
+        fw_id: &str,
+        agent_id: &str,
+        role: &str,
+        remaining: &Resources,
+        launched: &BTreeSet<String>,
+        f: impl FnOnce(&TaskCtx<'_>) -> Result<Resources, String>,
+    ) -> Result<Resources, String> {
+        let fw = self
+            .frameworks
+            .get(fw_id)
+            .ok_or("Framework cannot be found")?;
+        let exists = |id: &str| fw.tasks.contains_key(id) || launched.contains(id);
+        let existing = |id: &str| {
+            fw.executors
+                .get(&(agent_id.to_string(), id.to_string()))
+                .map(|e| e.info.clone())
+        };
+        let ctx = TaskCtx {
+            framework_id: fw_id,
+            agent_id,
+            task_exists: &exists,
+            existing_executor: &existing,
+            available: remaining,
+            role,
+        };
+        f(&ctx)
+    }
+
+    fn send_task_error(&mut self, fw_id: &str, task: &pb::TaskInfo, msg: &str, reason: Reason) {
+        if let Some(fw) = self.frameworks.get_mut(fw_id) {
+            fw.send(&update_event(master_status(
+                &task.task_id.value,
+                Some(&task.agent_id.value),
+                S::TaskError,
+                msg,
+                reason,
+                None,
+            )));
+        }
+    }
+
+    /// ACCEPT offer checks (`validation::offer::validate`).
+    fn validate_offers(&self, fw_id: &str, ids: &[pb::OfferId]) -> Result<(), String> {
+        let mut seen = BTreeSet::new();
+        for id in ids {
+            if !seen.insert(id.value.as_str()) {
+                return Err(format!("Duplicate offer {} in offer list", id.value));
+            }
+        }
+        let mut offers = vec![];
+        for id in ids {
+            let o = self
+                .offers
+                .get(&id.value)
+                .ok_or_else(|| format!("Offer {} is no longer valid", id.value))?;
+            offers.push(o);
+        }
+        for o in &offers {
+            if o.framework_id != fw_id {
+                return Err(format!(
+                    "Offer {} has invalid framework {} while framework {} is expected",
+                    o.offer.id.value, o.framework_id, fw_id
+                ));
+            }
+        }
+        if let Some(first) = offers.first() {
+            for o in &offers {
+                if o.role != first.role {
+                    return Err(format!(
+                        "Aggregated offers must be allocated to the same role. Offer {} uses role '{} but another is using role '{}",
+                        o.offer.id.value, o.role, first.role
+                    ));
+                }
+            }
+            for o in &offers {
+                if o.agent_id != first.agent_id {
+                    return Err(format!(
+                        "Aggregated offers must belong to one single agent. Offer {} uses agent {} and agent {}",
+                        o.offer.id.value, o.agent_id, first.agent_id
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_task(
+        &mut self,
+        fw_id: &str,
+        agent_id: &str,
+        fw_info: &pb::FrameworkInfo,
+        task: &pb::TaskInfo,
+    ) {
+        let Some(fw) = self.frameworks.get_mut(fw_id) else {
+            return;
+        };
+        let user = task
+            .command
+            .as_ref()
+            .and_then(|c| c.user.clone())
+            .or_else(|| Some(fw_info.user.clone()));
+        let record = pb::Task {
+            name: task.name.clone(),
+            task_id: task.task_id.clone(),
+            framework_id: fid(fw_id),
+            executor_id: task.executor.as_ref().map(|e| e.executor_id.clone()),
+            agent_id: pb::AgentId {
+                value: agent_id.into(),
+            },
+            state: S::TaskStaging as i32,
+            resources: task.resources.clone(),
+            labels: task.labels.clone(),
+            discovery: task.discovery.clone(),
+            container: task.container.clone(),
+            health_check: task.health_check.clone(),
+            kill_policy: task.kill_policy,
+            user,
+            limits: task.limits.clone(),
+            ..Default::default()
+        };
+        let resources = Resources::from_proto(&task.resources).unwrap_or_default();
+        fw.tasks.insert(
+            task.task_id.value.clone(),
+            MTask {
+                task: record,
+                resources,
+                released: false,
+            },
+        );
+        if let Some(e) = &task.executor {
+            let key = (agent_id.to_string(), e.executor_id.value.clone());
+            fw.executors.entry(key).or_insert_with(|| MExecutor {
+                info: e.clone(),
+                resources: Resources::from_proto(&e.resources).unwrap_or_default(),
+            });
+        }
+    }
+
+    fn launch_task(
+        &mut self,
+        fw_id: &str,
+        agent_id: &str,
+        fw_info: &pb::FrameworkInfo,
+        task: pb::TaskInfo,
+    ) {
+        self.add_task(fw_id, agent_id, fw_info, &task);
+        if let Some(a) = self.agents.get_mut(agent_id) {
+            a.run_task(&self.ctx, fw_info, task);
+        }
+    }
+
+    fn launch_group(
+        &mut self,
+        fw_id: &str,
+        agent_id: &str,
+        fw_info: &pb::FrameworkInfo,
+        executor: pb::ExecutorInfo,
+        group: pb::TaskGroupInfo,
+    ) {
+        for t in &group.tasks {
+            self.add_task(fw_id, agent_id, fw_info, t);
+        }
+        if let Some(a) = self.agents.get_mut(agent_id) {
+            a.run_task_group(&self.ctx, fw_info, executor, group);
+        }
+    }
+
+    /// KILL: unknown tasks are answered by reconciliation.
+    pub fn kill(&mut self, fw_id: &str, kill: pb::scheduler::call::Kill) {
+        let Some(fw) = self.frameworks.get(fw_id) else {
+            return;
+        };
+        let Some(t) = fw.tasks.get(&kill.task_id.value) else {
+            let task = pb::scheduler::call::reconcile::Task {
+                task_id: kill.task_id.clone(),
+                agent_id: kill.agent_id.clone(),
+            };
+            self.reconcile(fw_id, vec![task]);
+            return;
+        };
+        if kill
+            .agent_id
+            .as_ref()
+            .is_some_and(|a| a.value != t.task.agent_id.value)
+        {
+            return;
+        }
+        let agent_id = t.task.agent_id.value.clone();
+        if let Some(a) = self.agents.get_mut(&agent_id) {
+            a.kill_task(
+                &self.ctx,
+                fw_id,
+                &kill.task_id.value,
+                kill.kill_policy.as_ref(),
+            );
+        }
+    }
+
+    pub fn shutdown_executor(&mut self, fw_id: &str, s: pb::scheduler::call::Shutdown) {
+        if let Some(a) = self.agents.get_mut(&s.agent_id.value) {
+            a.shutdown_executor(fw_id, &s.executor_id.value);
+        }
+    }
+
+    /// ACKNOWLEDGE: forwarded to the agent; a task whose terminal update is
+    /// acknowledged leaves the master (into `completed_tasks`).
+    pub fn acknowledge(&mut self, fw_id: &str, ack: pb::scheduler::call::Acknowledge) {
+        let agent_id = ack.agent_id.value.clone();
+        if !self.agents.contains_key(&agent_id) {
+            return;
+        }
+        let task_id = ack.task_id.value.clone();
+        if let Some(fw) = self.frameworks.get_mut(fw_id) {
+            let remove = fw.tasks.get(&task_id).is_some_and(|t| {
+                t.task.agent_id.value == agent_id
+                    && t.task.status_update_state.is_some_and(|s| {
+                        S::try_from(s).is_ok_and(is_terminal)
+                            && t.task.status_update_uuid.as_deref() == Some(&ack.uuid)
+                    })
+            });
+            if remove && let Some(t) = fw.tasks.remove(&task_id) {
+                push_completed(&mut fw.completed_tasks, t.task);
+            }
+        }
+        if let Some(a) = self.agents.get_mut(&agent_id) {
+            a.acknowledge(&self.ctx, fw_id, &task_id, &ack.uuid);
+        }
+    }
+
+    /// RECONCILE (`Master::reconcile`).
+    pub fn reconcile(&mut self, fw_id: &str, tasks: Vec<pb::scheduler::call::reconcile::Task>) {
+        let agents: BTreeSet<String> = self.agents.keys().cloned().collect();
+        let Some(fw) = self.frameworks.get_mut(fw_id) else {
+            return;
+        };
+        let known = |t: &MTask| {
+            let state = t
+                .task
+                .status_update_state
+                .and_then(|s| S::try_from(s).ok())
+                .unwrap_or(t.task.state());
+            let mut st = master_status(
+                &t.task.task_id.value,
+                Some(&t.task.agent_id.value),
+                state,
+                "Reconciliation: Latest task state",
+                Reason::Reconciliation,
+                t.task.executor_id.as_ref().map(|e| e.value.as_str()),
+            );
+            if let Some(last) = t.task.statuses.last() {
+                st.healthy = last.healthy;
+                st.container_status = last.container_status.clone();
+            }
+            st
+        };
+        let mut out = vec![];
+        if tasks.is_empty() {
+            out.extend(fw.tasks.values().map(known));
+        } else {
+            let pa = fw.partition_aware();
+            for t in tasks {
+                let tid = t.task_id.value.as_str();
+                let agent = t.agent_id.as_ref().map(|a| a.value.as_str());
+                let st = if let Some(task) = fw.tasks.get(tid) {
+                    known(task)
+                } else if let Some(a) = agent.filter(|a| agents.contains(*a)) {
+                    master_status(
+                        tid,
+                        Some(a),
+                        if pa { S::TaskGone } else { S::TaskLost },
+                        "Reconciliation: Task is unknown to the agent",
+                        Reason::Reconciliation,
+                        None,
+                    )
+                } else {
+                    master_status(
+                        tid,
+                        agent,
+                        if pa { S::TaskUnknown } else { S::TaskLost },
+                        "Reconciliation: Task is unknown",
+                        Reason::Reconciliation,
+                        None,
+                    )
+                };
+                out.push(st);
+            }
+        }
+        for st in out {
+            fw.send(&update_event(st));
+        }
+    }
+
+    /// MESSAGE: command and default executors take no messages; dropped.
+    pub fn message(&mut self, _fw_id: &str, _m: pb::scheduler::call::Message) {}
+
+    /// RECONCILE_OPERATIONS: the local agents have no operations.
+    pub fn reconcile_operations(
+        &mut self,
+        fw_id: &str,
+        r: pb::scheduler::call::ReconcileOperations,
+    ) {
+        let agents: BTreeSet<String> = self.agents.keys().cloned().collect();
+        let Some(fw) = self.frameworks.get_mut(fw_id) else {
+            return;
+        };
+        for op in r.operations {
+            let agent = op.agent_id.as_ref().map(|a| a.value.clone());
+            let message = match &agent {
+                Some(a) if agents.contains(a) => "Reconciliation: Operation is unknown",
+                Some(_) => "Reconciliation: Both operation and agent are unknown",
+                None => "Reconciliation: Operation is unknown and no 'agent_id' was provided",
+            };
+            let status = pb::OperationStatus {
+                operation_id: Some(op.operation_id),
+                state: pb::OperationState::OperationUnknown as i32,
+                message: Some(message.into()),
+                agent_id: agent.map(|value| pb::AgentId { value }),
+                resource_provider_id: op.resource_provider_id,
+                ..Default::default()
+            };
+            fw.send(&Event {
+                update_operation_status: Some(event::UpdateOperationStatus { status }),
+                ..event(event::Type::UpdateOperationStatus)
+            });
+        }
+    }
+
+    /// UPDATE_FRAMEWORK: `Err((code, body))` on rejection.
+    pub fn update_framework(
+        &mut self,
+        fw_id: &str,
+        uf: pb::scheduler::call::UpdateFramework,
+    ) -> Result<(), String> {
+        let info = uf.framework_info;
+        validation::validate_framework(&info)
+            .map_err(|e| format!("Supplied FrameworkInfo is not valid: {e}"))?;
+        let Some(fw) = self.frameworks.get(fw_id) else {
+            return Err("Framework cannot be found".into());
+        };
+        validation::validate_update(&fw.info, &info)
+            .map_err(|e| format!("FrameworkInfo update is not valid: {e}"))?;
+        let roles = framework_roles(&info);
+        validation::validate_suppressed_roles(&roles, &uf.suppressed_roles)
+            .and_then(|_| {
+                validation::validate_offer_constraints(&roles, uf.offer_constraints.as_ref())
+            })
+            .map_err(|e| format!("'UpdateFramework' call is not valid: {e}"))?;
+        let stale: Vec<String> = fw
+            .offers
+            .iter()
+            .filter(|o| {
+                self.offers
+                    .get(*o)
+                    .is_some_and(|o| !roles.contains(&o.role))
+            })
+            .cloned()
+            .collect();
+        for o in stale {
+            self.remove_offer(&o, true);
+        }
+        if let Some(fw) = self.frameworks.get_mut(fw_id) {
+            fw.info = info;
+            fw.filters.retain(|(r, _), _| roles.contains(r));
+            fw.roles = roles;
+            fw.suppressed = uf.suppressed_roles.into_iter().collect();
+        }
+        self.allocate_soon();
+        Ok(())
+    }
+}
+
+fn push_completed(list: &mut VecDeque<pb::Task>, t: pb::Task) {
+    list.push_back(t);
+    while list.len() > MAX_COMPLETED_TASKS {
+        list.pop_front();
+    }
+}
+
+/// Sets `allocation_info.role` where the scheduler left it out.
+fn inject_allocation_role(res: &mut [pb::Resource], role: &str) {
+    for r in res {
+        if r.allocation_info.is_none() {
+            r.allocation_info = Some(pb::resource::AllocationInfo {
+                role: Some(role.into()),
+            });
+        }
+    }
+}
+
+/// The tasks a LAUNCH or LAUNCH_GROUP operation carries.
+fn op_tasks(op: &pb::offer::Operation) -> Vec<&pb::TaskInfo> {
+    use pb::offer::operation::Type as Op;
+    match op.r#type() {
+        Op::Launch => op.launch.iter().flat_map(|l| l.task_infos.iter()).collect(),
+        Op::LaunchGroup => op
+            .launch_group
+            .iter()
+            .flat_map(|l| l.task_group.tasks.iter())
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// UPDATE_OPERATION_STATUS with OPERATION_ERROR for a dropped operation
+/// that asked for feedback (`Master::drop`: no uuid, nothing to acknowledge).
+fn send_operation_error(fw: &mut Framework, op: &pb::offer::Operation, message: &str) {
+    let status = pb::OperationStatus {
+        operation_id: op.id.clone(),
+        state: pb::OperationState::OperationError as i32,
+        message: Some(message.into()),
+        ..Default::default()
+    };
+    fw.send(&Event {
+        update_operation_status: Some(event::UpdateOperationStatus { status }),
+        ..event(event::Type::UpdateOperationStatus)
+    });
+}

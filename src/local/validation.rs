@@ -1,0 +1,620 @@
+//! Mesos's validation rules (`src/master/validation.cpp`,
+//! `src/common/validation.cpp`, `src/common/roles.cpp`), with its messages:
+//! scheduler calls, FrameworkInfo, tasks, task groups and executors.
+
+use super::resources::{ResourceError, Resources};
+use crate::wire::pb;
+use pb::framework_info::capability::Type as Cap;
+use pb::scheduler::call::Type as CallType;
+
+const NAME_MAX: usize = 255;
+/// The default executor's minimum resources (MIN_CPUS, MIN_MEM).
+const MIN_CPUS: f64 = 0.01;
+const MIN_MEM: f64 = 32.0;
+
+pub fn has_capability(info: &pb::FrameworkInfo, cap: Cap) -> bool {
+    info.capabilities.iter().any(|c| c.r#type() == cap)
+}
+
+/// The roles a framework subscribes to.
+#[allow(deprecated)]
+pub fn framework_roles(info: &pb::FrameworkInfo) -> Vec<String> {
+    if has_capability(info, Cap::MultiRole) {
+        info.roles.clone()
+    } else {
+        vec![info.role.clone().unwrap_or_else(|| "*".into())]
+    }
+}
+
+/// `common::validation::validateID`.
+pub fn validate_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("ID must not be empty".into());
+    }
+    if id.len() > NAME_MAX {
+        return Err(format!("ID must not be greater than {NAME_MAX} characters"));
+    }
+    if id == "." || id == ".." {
+        return Err(format!("'{id}' is disallowed"));
+    }
+    if id
+        .bytes()
+        .any(|c| c.is_ascii_control() || c == b'/' || c == b'\\')
+    {
+        return Err(format!("'{id}' contains invalid characters"));
+    }
+    Ok(())
+}
+
+/// `roles::validate`.
+pub fn validate_role(role: &str) -> Result<(), String> {
+    if role == "*" {
+        return Ok(());
+    }
+    if role.starts_with('/') {
+        return Err(format!("Role '{role}' cannot start with a slash"));
+    }
+    if role.ends_with('/') {
+        return Err(format!("Role '{role}' cannot end with a slash"));
+    }
+    if role.contains("//") {
+        return Err(format!("Role '{role}' cannot contain two adjacent slashes"));
+    }
+    let components: Vec<&str> = role.split('/').filter(|c| !c.is_empty()).collect();
+    if components.is_empty() {
+        return Err("Role names cannot be the empty string".into());
+    }
+    for c in components {
+        match c {
+            "." => return Err(format!("Role '{role}' cannot include '.' as a component")),
+            ".." => return Err(format!("Role '{role}' cannot include '..' as a component")),
+            "*" => return Err(format!("Role '{role}' cannot include '*' as a component")),
+            _ => {}
+        }
+        if c.starts_with('-') {
+            return Err(format!(
+                "Role component '{c}' is invalid because it starts with a dash"
+            ));
+        }
+        if c.bytes().any(|b| matches!(b, 0x09..=0x0d | 0x20 | 0x7f)) {
+            return Err(format!(
+                "Role component '{c}' is invalid because it contains backspace or whitespace"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_scalar_input(v: f64) -> Result<(), String> {
+    if v.is_infinite() {
+        Err("Infinite values not supported".into())
+    } else if v.is_nan() {
+        Err("NaN not supported".into())
+    } else if v.is_subnormal() {
+        Err("Subnormal values not supported".into())
+    } else if v < 0.0 {
+        Err("Negative values not supported".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// The failover timeout as a duration (`Duration::create` semantics:
+/// negative means zero, non-finite or out of range is invalid).
+pub fn failover_timeout(info: &pb::FrameworkInfo) -> Option<std::time::Duration> {
+    let t = info.failover_timeout();
+    if !t.is_finite() || t.abs() * 1e9 > i64::MAX as f64 {
+        return None;
+    }
+    Some(std::time::Duration::from_secs_f64(t.max(0.0)))
+}
+
+/// `validation::framework::validate` (roles, id, offer filters, failover timeout).
+#[allow(deprecated)]
+pub fn validate_framework(info: &pb::FrameworkInfo) -> Result<(), String> {
+    let multi_role = has_capability(info, Cap::MultiRole);
+    if multi_role {
+        if info.role.is_some() {
+            return Err(
+                "'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable"
+                    .into(),
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let dups: Vec<&str> = info
+            .roles
+            .iter()
+            .filter(|r| !seen.insert(r.as_str()))
+            .map(String::as_str)
+            .collect();
+        if !dups.is_empty() {
+            return Err(format!(
+                "'FrameworkInfo.roles' contains duplicate items: {{ {} }}",
+                dups.join(", ")
+            ));
+        }
+        for r in &info.roles {
+            validate_role(r)
+                .map_err(|e| format!("'FrameworkInfo.roles' contains invalid role: {e}"))?;
+        }
+    } else {
+        if !info.roles.is_empty() {
+            return Err("'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable".into());
+        }
+        validate_role(info.role.as_deref().unwrap_or("*"))
+            .map_err(|e| format!("'FrameworkInfo.role' is not a valid role: {e}"))?;
+    }
+    if let Some(id) = &info.id
+        && !id.value.is_empty()
+    {
+        validate_id(&id.value)?;
+    }
+    for filters in info.offer_filters.values() {
+        if let Some(min) = &filters.min_allocatable_resources {
+            for q in &min.quantities {
+                if q.quantities.is_empty() {
+                    return Err("Resource quantities must contain at least one quantity".into());
+                }
+                for (name, s) in &q.quantities {
+                    validate_scalar_input(s.value)
+                        .map_err(|e| format!("Invalid resource quantity for '{name}': {e}"))?;
+                }
+            }
+        }
+    }
+    if failover_timeout(info).is_none() {
+        return Err(format!(
+            "The framework failover_timeout ({}) is invalid",
+            info.failover_timeout()
+        ));
+    }
+    Ok(())
+}
+
+/// `validation::framework::validateUpdate`.
+pub fn validate_update(old: &pb::FrameworkInfo, new: &pb::FrameworkInfo) -> Result<(), String> {
+    if old.principal != new.principal {
+        return Err("Changing framework's principal is not allowed.".into());
+    }
+    if old.user != new.user {
+        return Err(format!(
+            "Updating 'FrameworkInfo.user' is unsupported; attempted to update from '{}' to '{}'",
+            old.user, new.user
+        ));
+    }
+    if old.checkpoint() != new.checkpoint() {
+        return Err(format!(
+            "Updating 'FrameworkInfo.checkpoint' is unsupported; attempted to update from '{}' to '{}'",
+            old.checkpoint(),
+            new.checkpoint()
+        ));
+    }
+    Ok(())
+}
+
+/// Suppressed roles must be a subset of the framework's roles.
+pub fn validate_suppressed_roles(roles: &[String], suppressed: &[String]) -> Result<(), String> {
+    let bad: Vec<&str> = suppressed
+        .iter()
+        .filter(|r| !roles.contains(r))
+        .map(String::as_str)
+        .collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "Suppressed roles {{ {} }} are not contained in the set of roles",
+            bad.join(", ")
+        ))
+    }
+}
+
+/// Offer constraints may only name the framework's roles.
+pub fn validate_offer_constraints(
+    roles: &[String],
+    constraints: Option<&pb::scheduler::OfferConstraints>,
+) -> Result<(), String> {
+    let Some(c) = constraints else { return Ok(()) };
+    for (role, rc) in &c.role_constraints {
+        if !roles.contains(role) {
+            return Err(format!(
+                "Offer constraints specify `role_constraints` for a role '{role}'not contained in the set of roles"
+            ));
+        }
+        if rc.groups.is_empty() || rc.groups.iter().any(|g| g.attribute_constraints.is_empty()) {
+            return Err("Offer constraints are not valid: empty constraint group".into());
+        }
+    }
+    Ok(())
+}
+
+fn id_of(id: &Option<pb::FrameworkId>) -> &str {
+    id.as_ref().map_or("", |i| i.value.as_str())
+}
+
+/// `validation::scheduler::call::validate`: returns the call type.
+pub fn validate_call(call: &pb::scheduler::Call) -> Result<CallType, String> {
+    let t = call
+        .r#type
+        .and_then(|t| CallType::try_from(t).ok())
+        .ok_or("Expecting 'type' to be present")?;
+    if t == CallType::Subscribe {
+        let sub = call
+            .subscribe
+            .as_ref()
+            .ok_or("Expecting 'subscribe' to be present")?;
+        if id_of(&sub.framework_info.id) != id_of(&call.framework_id) {
+            return Err("'framework_id' differs from 'subscribe.framework_info.id'".into());
+        }
+        return Ok(t);
+    }
+    if call.framework_id.is_none() {
+        return Err("Expecting 'framework_id' to be present".into());
+    }
+    let need = |present: bool, name: &str| {
+        if present {
+            Ok(t)
+        } else {
+            Err(format!("Expecting '{name}' to be present"))
+        }
+    };
+    match t {
+        CallType::Subscribe
+        | CallType::Teardown
+        | CallType::Revive
+        | CallType::Suppress
+        | CallType::Unknown => Ok(t),
+        CallType::Accept => need(call.accept.is_some(), "accept"),
+        CallType::Decline => need(call.decline.is_some(), "decline"),
+        CallType::AcceptInverseOffers => need(
+            call.accept_inverse_offers.is_some(),
+            "accept_inverse_offers",
+        ),
+        CallType::DeclineInverseOffers => need(
+            call.decline_inverse_offers.is_some(),
+            "decline_inverse_offers",
+        ),
+        CallType::Kill => need(call.kill.is_some(), "kill"),
+        CallType::Shutdown => need(call.shutdown.is_some(), "shutdown"),
+        CallType::Acknowledge => {
+            let ack = call
+                .acknowledge
+                .as_ref()
+                .ok_or("Expecting 'acknowledge' to be present")?;
+            uuid_check(&ack.uuid)?;
+            Ok(t)
+        }
+        CallType::AcknowledgeOperationStatus => {
+            let ack = call
+                .acknowledge_operation_status
+                .as_ref()
+                .ok_or("Expecting 'acknowledge_operation_status' to be present")?;
+            uuid_check(&ack.uuid)?;
+            if ack.agent_id.is_none() {
+                return Err("Expecting 'agent_id' to be present".into());
+            }
+            Ok(t)
+        }
+        CallType::Reconcile => need(call.reconcile.is_some(), "reconcile"),
+        CallType::ReconcileOperations => {
+            need(call.reconcile_operations.is_some(), "reconcile_operations")
+        }
+        CallType::Message => need(call.message.is_some(), "message"),
+        CallType::Request => need(call.request.is_some(), "request"),
+        CallType::UpdateFramework => {
+            let uf = call
+                .update_framework
+                .as_ref()
+                .ok_or("Expecting 'update_framework' to be present")?;
+            if id_of(&call.framework_id) != id_of(&uf.framework_info.id) {
+                return Err(
+                    "'framework_id' differs from 'update_framework.framework_info.id'".into(),
+                );
+            }
+            Ok(t)
+        }
+    }
+}
+
+/// `id::UUID::fromBytes`.
+fn uuid_check(b: &[u8]) -> Result<(), String> {
+    if b.len() == 16 {
+        Ok(())
+    } else {
+        Err(format!(
+            "Not a valid UUID: expected 16 bytes, got {}",
+            b.len()
+        ))
+    }
+}
+
+/// `common::validation::validateCommandInfo` (the environment rules).
+pub fn validate_command(cmd: &pb::CommandInfo) -> Result<(), String> {
+    use pb::environment::variable::Type as V;
+    let Some(env) = &cmd.environment else {
+        return Ok(());
+    };
+    for var in &env.variables {
+        let n = &var.name;
+        match var.r#type() {
+            V::Secret => {
+                let Some(secret) = &var.secret else {
+                    return Err(format!(
+                        "Environment variable '{n}' of type 'SECRET' must have a secret set"
+                    ));
+                };
+                if var.value.is_some() {
+                    return Err(format!(
+                        "Environment variable '{n}' of type 'SECRET' must not have a value set"
+                    ));
+                }
+                if secret.value.as_ref().is_some_and(|v| v.data.contains(&0)) {
+                    return Err(format!(
+                        "Environment variable '{n}' specifies a secret containing null bytes, which is not allowed in the environment"
+                    ));
+                }
+            }
+            V::Value => {
+                if var.value.is_none() {
+                    return Err(format!(
+                        "Environment variable '{n}' of type 'VALUE' must have a value set"
+                    ));
+                }
+                if var.secret.is_some() {
+                    return Err(format!(
+                        "Environment variable '{n}' of type 'VALUE' must not have a secret set"
+                    ));
+                }
+            }
+            V::Unknown => {
+                return Err("Environment variable of type 'UNKNOWN' is not allowed".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a task is checked against.
+pub struct TaskCtx<'a> {
+    pub framework_id: &'a str,
+    pub agent_id: &'a str,
+    /// Task ids the framework already has (or has launched in this call).
+    pub task_exists: &'a dyn Fn(&str) -> bool,
+    /// The ExecutorInfo of a running executor with that id, if any.
+    pub existing_executor: &'a dyn Fn(&str) -> Option<pb::ExecutorInfo>,
+    /// Resources left in the accepted offers.
+    pub available: &'a Resources,
+    /// The offers' allocation role.
+    pub role: &'a str,
+}
+
+fn resources_of(list: &[pb::Resource], role: &str) -> Result<Resources, ResourceError> {
+    for r in list {
+        if let Some(r) = r.allocation_info.as_ref().and_then(|a| a.role.as_deref())
+            && r != role
+        {
+            return Err(ResourceError::Invalid(
+                r.to_string(),
+                format!("allocated to role '{r}' but the offers are allocated to '{role}'"),
+            ));
+        }
+    }
+    Resources::from_proto(list)
+}
+
+fn duration_negative(d: &Option<pb::DurationInfo>) -> bool {
+    d.as_ref().is_some_and(|d| d.nanoseconds < 0)
+}
+
+/// The common part of task validation (`task::internal::validateTask`).
+fn validate_task_common(task: &pb::TaskInfo, ctx: &TaskCtx<'_>) -> Result<Resources, String> {
+    validate_id(&task.task_id.value)?;
+    if (ctx.task_exists)(&task.task_id.value) {
+        return Err(format!("Task has duplicate ID: {}", task.task_id.value));
+    }
+    if task.agent_id.value != ctx.agent_id {
+        return Err(format!(
+            "Task uses invalid agent {} while agent {} is expected",
+            task.agent_id.value, ctx.agent_id
+        ));
+    }
+    if duration_negative(&task.kill_policy.as_ref().and_then(|k| k.grace_period)) {
+        return Err("Task's 'kill_policy.grace_period' must be non-negative".into());
+    }
+    if duration_negative(&task.max_completion_time) {
+        return Err("Task's `max_completion_time` must be non-negative".into());
+    }
+    if task.resources.is_empty() {
+        return Err("Task uses no resources".into());
+    }
+    let res = resources_of(&task.resources, ctx.role)
+        .map_err(|e| format!("Task uses invalid resources: {e}"))?;
+    if res.is_empty() {
+        return Err("Task uses no resources".into());
+    }
+    if let Some(cmd) = &task.command {
+        validate_command(cmd).map_err(|e| format!("Task's `CommandInfo` is invalid: {e}"))?;
+    }
+    for k in task.limits.keys() {
+        if k != "cpus" && k != "mem" {
+            return Err("Only cpus and mem may be included in a task's resource limits".into());
+        }
+    }
+    Ok(res)
+}
+
+/// General executor checks (`executor::internal::validate`).
+fn validate_executor_common(
+    exec: &pb::ExecutorInfo,
+    ctx: &TaskCtx<'_>,
+) -> Result<Resources, String> {
+    use pb::executor_info::Type as E;
+    match exec.r#type.and_then(|t| E::try_from(t).ok()) {
+        Some(E::Default) if exec.command.is_some() => {
+            return Err("'ExecutorInfo.command' must not be set for 'DEFAULT' executor".into());
+        }
+        Some(E::Custom) if exec.command.is_none() => {
+            return Err("'ExecutorInfo.command' must be set for 'CUSTOM' executor".into());
+        }
+        _ => {}
+    }
+    validate_id(&exec.executor_id.value)?;
+    if duration_negative(&exec.shutdown_grace_period) {
+        return Err("ExecutorInfo's 'shutdown_grace_period' must be non-negative".into());
+    }
+    if let Some(cmd) = &exec.command {
+        validate_command(cmd).map_err(|e| format!("Executor's `CommandInfo` is invalid: {e}"))?;
+    }
+    match &exec.framework_id {
+        None => return Err("'ExecutorInfo.framework_id' must be set".into()),
+        Some(f) if f.value != ctx.framework_id => {
+            return Err(format!(
+                "ExecutorInfo has an invalid FrameworkID (Actual: {} vs Expected: {})",
+                f.value, ctx.framework_id
+            ));
+        }
+        _ => {}
+    }
+    let res = resources_of(&exec.resources, ctx.role)
+        .map_err(|e| format!("Executor uses invalid resources: {e}"))?;
+    if let Some(existing) = (ctx.existing_executor)(&exec.executor_id.value)
+        && &existing != exec
+    {
+        return Err(
+            "ExecutorInfo is not compatible with existing ExecutorInfo with same ExecutorID"
+                .to_string(),
+        );
+    }
+    Ok(res)
+}
+
+/// A LAUNCH task (`task::validate`). Returns the resources it consumes
+/// (its own, plus its executor's if that executor is new).
+pub fn validate_task(task: &pb::TaskInfo, ctx: &TaskCtx<'_>) -> Result<Resources, String> {
+    let mut total = validate_task_common(task, ctx)?;
+    if task.executor.is_some() == task.command.is_some() {
+        return Err(
+            "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
+                .into(),
+        );
+    }
+    if let Some(exec) = &task.executor {
+        let exec_res = validate_executor_common(exec, ctx)?;
+        if exec
+            .r#type
+            .is_some_and(|t| t != pb::executor_info::Type::Custom as i32)
+        {
+            return Err("'ExecutorInfo.type' must be 'CUSTOM'".into());
+        }
+        if exec.command.is_none() {
+            return Err("'ExecutorInfo.command' must be set".into());
+        }
+        if (ctx.existing_executor)(&exec.executor_id.value).is_none() {
+            total.add(&exec_res);
+        }
+    }
+    if !ctx.available.contains(&total) {
+        return Err(format!(
+            "Total resources {total} required by task and its executor is more than available {}",
+            ctx.available
+        ));
+    }
+    Ok(total)
+}
+
+/// A LAUNCH_GROUP (`task::group::validate`). Returns the resources consumed.
+pub fn validate_task_group(
+    group: &pb::TaskGroupInfo,
+    exec: &pb::ExecutorInfo,
+    ctx: &TaskCtx<'_>,
+) -> Result<Resources, String> {
+    let mut total = Resources::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for task in &group.tasks {
+        let tid = &task.task_id.value;
+        let mut check = || -> Result<Resources, String> {
+            if !seen.insert(tid.clone()) {
+                return Err(format!("Task has duplicate ID: {tid}"));
+            }
+            let r = validate_task_common(task, ctx)?;
+            if task.executor.is_none() {
+                return Err("'TaskInfo.executor' must be set".into());
+            }
+            if task
+                .container
+                .as_ref()
+                .is_some_and(|c| c.r#type == pb::container_info::Type::Docker as i32)
+            {
+                return Err("Docker ContainerInfo is not supported on the task".into());
+            }
+            Ok(r)
+        };
+        let r = check().map_err(|e| format!("Task '{tid}' is invalid: {e}"))?;
+        total.add(&r);
+    }
+    let exec_res = validate_executor_common(exec, ctx)?;
+    let Some(t) = exec.r#type else {
+        return Err("'ExecutorInfo.type' must be set".into());
+    };
+    if t == pb::executor_info::Type::Unknown as i32 {
+        return Err("Unknown executor type".into());
+    }
+    if t != pb::executor_info::Type::Default as i32 {
+        return Err("Only the 'DEFAULT' executor can run task groups on the local cluster".into());
+    }
+    for task in &group.tasks {
+        if task.executor.as_ref().is_some_and(|e| e != exec) {
+            return Err(format!(
+                "The `ExecutorInfo` of task '{}' is different from executor '{}'",
+                task.task_id.value, exec.executor_id.value
+            ));
+        }
+    }
+    let id = &exec.executor_id.value;
+    let cpus = exec_res.scalar("cpus");
+    if cpus.is_none_or(|c| c < MIN_CPUS) {
+        return Err(format!(
+            "Executor '{id}' uses less CPUs ({}) than the minimum required ({MIN_CPUS})",
+            cpus.map_or("None".to_string(), |c| c.to_string())
+        ));
+    }
+    let mem = exec_res.scalar("mem");
+    if mem.is_none_or(|m| m < MIN_MEM) {
+        return Err(format!(
+            "Executor '{id}' uses less memory ({}) than the minimum required ({MIN_MEM}MB)",
+            mem.map_or("None".to_string(), |m| format!("{m}MB"))
+        ));
+    }
+    if exec_res.scalar("disk").is_none() {
+        return Err(format!("Executor '{id}' uses no disk"));
+    }
+    if (ctx.existing_executor)(id).is_none() {
+        total.add(&exec_res);
+    }
+    if !ctx.available.contains(&total) {
+        return Err(format!(
+            "Total resources {total} required by task group and its executor are more than available {}",
+            ctx.available
+        ));
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_roles() {
+        assert!(validate_id("ok-1").is_ok());
+        assert!(validate_id("").is_err());
+        assert!(validate_id("a/b").is_err());
+        assert!(validate_id("..").is_err());
+        assert!(validate_role("*").is_ok());
+        assert!(validate_role("eng/dev").is_ok());
+        assert!(validate_role("-x").is_err());
+        assert!(validate_role("a b").is_err());
+        assert!(validate_role("/a").is_err());
+        assert!(validate_role("").is_err());
+    }
+}

@@ -1,0 +1,1144 @@
+//! The embedded local cluster over its real HTTP API, in both encodings:
+//! subscription, offers, launches, status updates and acknowledgements,
+//! reconciliation, kills, failover, filters and the HTTP error rules.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mesos::http::Headers;
+use mesos::http::client::{Conn, OwnedBodyStream, Response, is_timeout};
+use mesos::local::{ClusterConfig, LocalCluster};
+use mesos::wire::codec::{self, Encoding};
+use mesos::wire::pb::scheduler::{Call, Event, call, event};
+use mesos::wire::pb::{self, TaskState};
+use mesos::wire::recordio;
+
+const WAIT: Duration = Duration::from_secs(10);
+const PATH: &str = "/api/v1/scheduler";
+
+fn config() -> ClusterConfig {
+    ClusterConfig {
+        allocation_interval: Duration::from_millis(50),
+        heartbeat_interval: Duration::from_secs(1),
+        status_update_retry: Duration::from_millis(200),
+        ..Default::default()
+    }
+}
+
+fn cluster() -> LocalCluster {
+    LocalCluster::start(config()).expect("cluster starts")
+}
+
+fn framework(name: &str) -> pb::FrameworkInfo {
+    pb::FrameworkInfo {
+        user: "tester".into(),
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+fn capability(t: pb::framework_info::capability::Type) -> pb::framework_info::Capability {
+    pb::framework_info::Capability {
+        r#type: Some(t as i32),
+    }
+}
+
+fn connect(c: &LocalCluster) -> Conn {
+    let conn =
+        Conn::connect("127.0.0.1", c.addr().port(), Duration::from_secs(5)).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    conn
+}
+
+fn post(c: &LocalCluster, headers: Headers, body: &[u8]) -> Response {
+    connect(c)
+        .roundtrip("POST", PATH, &headers, body)
+        .expect("roundtrip")
+}
+
+fn subscribe_call(info: pb::FrameworkInfo) -> Call {
+    Call {
+        framework_id: info.id.clone(),
+        r#type: Some(call::Type::Subscribe as i32),
+        subscribe: Some(call::Subscribe {
+            framework_info: info,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A minimal scheduler speaking the HTTP API by hand.
+struct Sched {
+    enc: Encoding,
+    port: u16,
+    stream: OwnedBodyStream,
+    dec: recordio::Decoder,
+    backlog: VecDeque<Event>,
+    stream_id: String,
+    framework_id: String,
+    calls: Conn,
+    eof: bool,
+}
+
+impl Sched {
+    fn subscribe(c: &LocalCluster, enc: Encoding, info: pb::FrameworkInfo) -> Sched {
+        let mut conn = connect(c);
+        let body = codec::encode(&subscribe_call(info), enc);
+        let headers = Headers::default()
+            .with("Content-Type", enc.content_type())
+            .with("Accept", enc.content_type());
+        conn.send_request("POST", PATH, &headers, &body)
+            .expect("send");
+        let (status, h) = conn.read_response_head().expect("head");
+        assert_eq!(status, 200);
+        assert_eq!(h.get("content-type"), Some(enc.content_type()));
+        assert!(h.is_chunked());
+        let stream_id = h.get("mesos-stream-id").expect("stream id").to_string();
+        assert_eq!(stream_id.len(), 36, "a UUID: {stream_id}");
+        conn.set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let mut s = Sched {
+            enc,
+            port: c.addr().port(),
+            stream: conn.into_stream(&h),
+            dec: recordio::Decoder::default(),
+            backlog: VecDeque::new(),
+            stream_id,
+            framework_id: String::new(),
+            calls: connect(c),
+            eof: false,
+        };
+        let ev = s.expect(|e| e.r#type() == event::Type::Subscribed);
+        let sub = ev.subscribed.expect("subscribed");
+        s.framework_id = sub.framework_id.value;
+        s
+    }
+
+    fn framework_id(&self) -> pb::FrameworkId {
+        pb::FrameworkId {
+            value: self.framework_id.clone(),
+        }
+    }
+
+    /// The next event, or None at the deadline or at the end of the stream.
+    fn next_event(&mut self, deadline: Instant) -> Option<Event> {
+        if let Some(e) = self.backlog.pop_front() {
+            return Some(e);
+        }
+        loop {
+            if let Some(rec) = self.dec.next_record().expect("recordio") {
+                return Some(codec::decode::<Event>(&rec, self.enc, true).expect("event decodes"));
+            }
+            if self.eof || Instant::now() >= deadline {
+                return None;
+            }
+            let mut buf = vec![];
+            match self.stream.read_data(&mut buf) {
+                Ok(0) => self.eof = true,
+                Ok(_) => self.dec.feed(&buf),
+                Err(e) if is_timeout(&e) => {}
+                Err(_) => self.eof = true,
+            }
+        }
+    }
+
+    /// Waits for the first event matching `pred`; other events stay queued.
+    fn try_expect(&mut self, timeout: Duration, pred: impl Fn(&Event) -> bool) -> Option<Event> {
+        let deadline = Instant::now() + timeout;
+        let mut skipped = VecDeque::new();
+        let mut found = None;
+        while let Some(e) = self.next_event(deadline) {
+            if pred(&e) {
+                found = Some(e);
+                break;
+            }
+            if e.r#type() != event::Type::Heartbeat {
+                skipped.push_back(e);
+            }
+        }
+        skipped.extend(self.backlog.drain(..));
+        self.backlog = skipped;
+        found
+    }
+
+    fn expect(&mut self, pred: impl Fn(&Event) -> bool) -> Event {
+        match self.try_expect(WAIT, pred) {
+            Some(e) => e,
+            None => panic!("expected event not received; queued: {:?}", self.backlog),
+        }
+    }
+
+    fn offers(&mut self) -> Vec<pb::Offer> {
+        self.expect(|e| e.r#type() == event::Type::Offers)
+            .offers
+            .expect("offers")
+            .offers
+    }
+
+    fn update(&mut self, task: &str, state: TaskState) -> pb::TaskStatus {
+        let t = task.to_string();
+        self.expect(move |e| {
+            e.update
+                .as_ref()
+                .is_some_and(|u| u.status.task_id.value == t && u.status.state() == state)
+        })
+        .update
+        .expect("update")
+        .status
+    }
+
+    /// Drops queued events (e.g. old offers).
+    fn clear(&mut self) {
+        self.backlog.clear();
+    }
+
+    fn call(&mut self, mut c: Call) -> Response {
+        c.framework_id = Some(self.framework_id());
+        let body = codec::encode(&c, self.enc);
+        let headers = Headers::default()
+            .with("Content-Type", self.enc.content_type())
+            .with("Mesos-Stream-Id", self.stream_id.clone());
+        self.calls
+            .roundtrip("POST", PATH, &headers, &body)
+            .expect("call")
+    }
+
+    fn call_ok(&mut self, c: Call) {
+        let r = self.call(c);
+        assert_eq!(r.status, 202, "{}", r.body_text());
+        assert!(r.body.is_empty());
+    }
+
+    fn ack(&mut self, s: &pb::TaskStatus) {
+        let uuid = s.uuid.clone().expect("a reliable update has a uuid");
+        self.call_ok(Call {
+            r#type: Some(call::Type::Acknowledge as i32),
+            acknowledge: Some(call::Acknowledge {
+                agent_id: s.agent_id.clone().expect("agent id"),
+                task_id: s.task_id.clone(),
+                uuid,
+            }),
+            ..Default::default()
+        });
+    }
+
+    fn accept(&mut self, offer_ids: Vec<pb::OfferId>, ops: Vec<pb::offer::Operation>) {
+        self.call_ok(Call {
+            r#type: Some(call::Type::Accept as i32),
+            accept: Some(call::Accept {
+                offer_ids,
+                operations: ops,
+                filters: Some(pb::Filters {
+                    refuse_seconds: Some(0.0),
+                }),
+            }),
+            ..Default::default()
+        });
+    }
+
+    fn launch(&mut self, offer: &pb::Offer, tasks: Vec<pb::TaskInfo>) {
+        self.accept(vec![offer.id.clone()], vec![launch_op(tasks)]);
+    }
+
+    fn reconcile(&mut self, tasks: Vec<(&str, Option<&str>)>) {
+        self.call_ok(Call {
+            r#type: Some(call::Type::Reconcile as i32),
+            reconcile: Some(call::Reconcile {
+                tasks: tasks
+                    .into_iter()
+                    .map(|(t, a)| call::reconcile::Task {
+                        task_id: pb::TaskId { value: t.into() },
+                        agent_id: a.map(|a| pb::AgentId { value: a.into() }),
+                    })
+                    .collect(),
+            }),
+            ..Default::default()
+        });
+    }
+
+    fn simple(&mut self, t: call::Type) -> Response {
+        self.call(Call {
+            r#type: Some(t as i32),
+            ..Default::default()
+        })
+    }
+
+    /// Runs a command task to its RUNNING update (acknowledging STARTING).
+    fn run(&mut self, id: &str, cmd: &str) -> pb::Offer {
+        let offer = self.offers().remove(0);
+        self.launch(&offer, vec![command_task(&offer, id, cmd)]);
+        let starting = self.update(id, TaskState::TaskStarting);
+        self.ack(&starting);
+        let running = self.update(id, TaskState::TaskRunning);
+        self.ack(&running);
+        offer
+    }
+
+    fn wait_eof(&mut self) -> bool {
+        let deadline = Instant::now() + WAIT;
+        while self.next_event(deadline).is_some() {}
+        self.eof
+    }
+
+    fn get(&self, path: &str) -> Response {
+        let mut conn =
+            Conn::connect("127.0.0.1", self.port, Duration::from_secs(5)).expect("connect");
+        conn.roundtrip("GET", path, &Headers::default(), &[])
+            .expect("get")
+    }
+}
+
+fn scalar(name: &str, v: f64) -> pb::Resource {
+    pb::Resource {
+        name: name.into(),
+        r#type: pb::value::Type::Scalar as i32,
+        scalar: Some(pb::value::Scalar { value: v }),
+        ..Default::default()
+    }
+}
+
+fn small() -> Vec<pb::Resource> {
+    vec![scalar("cpus", 0.1), scalar("mem", 32.0)]
+}
+
+fn command_task(offer: &pb::Offer, id: &str, cmd: &str) -> pb::TaskInfo {
+    pb::TaskInfo {
+        name: format!("task {id}"),
+        task_id: pb::TaskId { value: id.into() },
+        agent_id: offer.agent_id.clone(),
+        resources: small(),
+        command: Some(pb::CommandInfo {
+            value: Some(cmd.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn launch_op(tasks: Vec<pb::TaskInfo>) -> pb::offer::Operation {
+    pb::offer::Operation {
+        r#type: Some(pb::offer::operation::Type::Launch as i32),
+        launch: Some(pb::offer::operation::Launch { task_infos: tasks }),
+        ..Default::default()
+    }
+}
+
+fn find_file(dir: &Path, name: &str, within: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            if let Some(found) = find_file(&p, name, within) {
+                return Some(found);
+            }
+        } else if p.file_name().is_some_and(|n| n == name) && p.to_string_lossy().contains(within) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn launch_and_finish(enc: Encoding) {
+    let mut c = cluster();
+    let mut s = Sched::subscribe(&c, enc, framework("launch"));
+    assert!(s.framework_id.ends_with("-0000"), "{}", s.framework_id);
+
+    let offers = s.offers();
+    assert_eq!(offers.len(), 1);
+    let offer = &offers[0];
+    assert!(offer.id.value.contains("-O"), "{}", offer.id.value);
+    assert!(
+        offer.agent_id.value.contains("-S"),
+        "{}",
+        offer.agent_id.value
+    );
+    assert_eq!(offer.hostname, "127.0.0.1");
+    assert_eq!(offer.framework_id.value, s.framework_id);
+    let url = offer.url.as_ref().expect("url");
+    assert_eq!(url.address.port, i32::from(c.addr().port()));
+    assert_eq!(url.path.as_deref(), Some("/slave(1)"));
+    let cpus = offer
+        .resources
+        .iter()
+        .find(|r| r.name == "cpus")
+        .expect("cpus");
+    assert_eq!(cpus.scalar.as_ref().map(|s| s.value), Some(4.0));
+    assert!(offer.resources.iter().any(|r| r.name == "ports"));
+
+    s.launch(offer, vec![command_task(offer, "t1", "echo hi; exit 0")]);
+    let starting = s.update("t1", TaskState::TaskStarting);
+    assert_eq!(starting.uuid.as_ref().map(Vec::len), Some(16));
+    assert_eq!(starting.source(), pb::task_status::Source::Executor);
+    assert_eq!(starting.agent_id, Some(offer.agent_id.clone()));
+    assert_eq!(
+        starting.executor_id.as_ref().map(|e| e.value.as_str()),
+        Some("t1")
+    );
+    assert!(starting.timestamp.is_some());
+    s.ack(&starting);
+    let running = s.update("t1", TaskState::TaskRunning);
+    s.ack(&running);
+    let finished = s.update("t1", TaskState::TaskFinished);
+    assert_eq!(
+        finished.message.as_deref(),
+        Some("Command exited with status 0")
+    );
+    assert_ne!(finished.uuid, running.uuid);
+
+    let stdout = find_file(c.work_dir(), "stdout", "/executors/t1/runs/").expect("sandbox stdout");
+    assert!(stdout.starts_with(c.work_dir().join("agents").join(&offer.agent_id.value)));
+    assert_eq!(std::fs::read_to_string(&stdout).expect("read"), "hi\n");
+
+    // Explicit reconciliation: a known task (latest state) and an unknown one.
+    s.reconcile(vec![("t1", None), ("nope", Some(&offer.agent_id.value))]);
+    let known = s.update("t1", TaskState::TaskFinished);
+    if known.reason.is_none() {
+        // That was a retry of the unacknowledged update; the answer follows.
+        s.update("t1", TaskState::TaskFinished);
+    }
+    let unknown = s.update("nope", TaskState::TaskLost);
+    for st in [&unknown] {
+        assert_eq!(st.reason(), pb::task_status::Reason::Reconciliation);
+        assert_eq!(st.source(), pb::task_status::Source::Master);
+        assert!(st.uuid.is_none());
+    }
+
+    s.ack(&finished);
+    // Acknowledged terminal task: gone from the master, kept as completed.
+    let state: serde_json::Value =
+        serde_json::from_slice(&s.get("/master/state").body).expect("json");
+    let fw = &state["frameworks"][0];
+    assert_eq!(fw["id"], s.framework_id.as_str());
+    assert_eq!(fw["tasks"].as_array().map(Vec::len), Some(0));
+    assert_eq!(fw["completed_tasks"][0]["id"], "t1");
+    assert_eq!(fw["completed_tasks"][0]["state"], "TASK_FINISHED");
+    assert_eq!(state["slaves"][0]["id"], offer.agent_id.value.as_str());
+    assert_eq!(state["slaves"][0]["resources"]["cpus"], 4.0);
+
+    s.call_ok(Call {
+        r#type: Some(call::Type::Teardown as i32),
+        ..Default::default()
+    });
+    assert!(s.wait_eof(), "TEARDOWN closes the stream");
+    c.stop();
+    c.stop();
+    assert!(!c.work_dir().exists(), "temporary work dir removed");
+}
+
+#[test]
+fn launch_and_finish_json() {
+    launch_and_finish(Encoding::Json);
+}
+
+#[test]
+fn launch_and_finish_protobuf() {
+    launch_and_finish(Encoding::Protobuf);
+}
+
+#[test]
+fn failed_task_and_reconciliation_of_a_known_task() {
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("fail"));
+    let offer = s.offers().remove(0);
+    s.launch(
+        &offer,
+        vec![command_task(&offer, "bad", "echo oops >&2; exit 3")],
+    );
+    for st in [TaskState::TaskStarting, TaskState::TaskRunning] {
+        let u = s.update("bad", st);
+        s.ack(&u);
+    }
+    let failed = s.update("bad", TaskState::TaskFailed);
+    assert_eq!(
+        failed.message.as_deref(),
+        Some("Command exited with status 3")
+    );
+    let stderr = find_file(c.work_dir(), "stderr", "/executors/bad/runs/").expect("stderr");
+    assert_eq!(std::fs::read_to_string(stderr).expect("read"), "oops\n");
+    // Not acknowledged yet: the master still knows it.
+    s.reconcile(vec![]);
+    let r = s.expect(|e| {
+        e.update
+            .as_ref()
+            .is_some_and(|u| u.status.reason.is_some() && u.status.task_id.value == "bad")
+    });
+    let st = r.update.expect("update").status;
+    assert_eq!(st.state(), TaskState::TaskFailed);
+    assert_eq!(st.reason(), pb::task_status::Reason::Reconciliation);
+    assert!(st.uuid.is_none());
+}
+
+#[test]
+fn decline_filters_and_revive() {
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Protobuf, framework("decline"));
+    let offer = s.offers().remove(0);
+    s.call_ok(Call {
+        r#type: Some(call::Type::Decline as i32),
+        decline: Some(call::Decline {
+            offer_ids: vec![offer.id.clone()],
+            filters: Some(pb::Filters {
+                refuse_seconds: Some(60.0),
+            }),
+        }),
+        ..Default::default()
+    });
+    s.clear();
+    assert!(
+        s.try_expect(Duration::from_millis(600), |e| e.r#type()
+            == event::Type::Offers)
+            .is_none(),
+        "declined agent is filtered"
+    );
+    assert_eq!(s.simple(call::Type::Revive).status, 202);
+    let again = s.offers().remove(0);
+    assert_eq!(again.agent_id, offer.agent_id);
+    assert_ne!(again.id, offer.id);
+
+    // A short filter expires on its own.
+    let t0 = Instant::now();
+    s.call_ok(Call {
+        r#type: Some(call::Type::Decline as i32),
+        decline: Some(call::Decline {
+            offer_ids: vec![again.id.clone()],
+            filters: Some(pb::Filters {
+                refuse_seconds: Some(0.5),
+            }),
+        }),
+        ..Default::default()
+    });
+    let third = s.offers().remove(0);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        t0.elapsed()
+    );
+
+    // SUPPRESS stops offers (of resources declined without a filter, too);
+    // REVIVE resumes them.
+    assert_eq!(s.simple(call::Type::Suppress).status, 202);
+    s.call_ok(Call {
+        r#type: Some(call::Type::Decline as i32),
+        decline: Some(call::Decline {
+            offer_ids: vec![third.id.clone()],
+            filters: Some(pb::Filters {
+                refuse_seconds: Some(0.0),
+            }),
+        }),
+        ..Default::default()
+    });
+    s.clear();
+    assert!(
+        s.try_expect(Duration::from_millis(400), |e| e.r#type()
+            == event::Type::Offers)
+            .is_none()
+    );
+    assert_eq!(s.simple(call::Type::Revive).status, 202);
+    s.offers();
+}
+
+#[test]
+fn offers_are_not_shared_between_frameworks() {
+    let c = cluster();
+    let mut a = Sched::subscribe(&c, Encoding::Json, framework("a"));
+    let offer = a.offers().remove(0);
+    let mut b = Sched::subscribe(&c, Encoding::Json, framework("b"));
+    assert!(
+        b.try_expect(Duration::from_millis(400), |e| e.r#type()
+            == event::Type::Offers)
+            .is_none(),
+        "the only agent is offered to the first framework"
+    );
+    // Half the agent goes to a task; the rest is declined without a filter
+    // and then goes to the other framework.
+    let mut t = command_task(&offer, "half", "sleep 100");
+    t.resources = vec![scalar("cpus", 2.0), scalar("mem", 2048.0)];
+    a.launch(&offer, vec![t]);
+    let b_offer = b.offers().remove(0);
+    let cpus = b_offer
+        .resources
+        .iter()
+        .find(|r| r.name == "cpus")
+        .expect("cpus");
+    assert_eq!(cpus.scalar.as_ref().map(|s| s.value), Some(2.0));
+}
+
+#[test]
+fn invalid_accepts() {
+    let c = cluster();
+    let mut pa = framework("pa");
+    pa.capabilities.push(capability(
+        pb::framework_info::capability::Type::PartitionAware,
+    ));
+    for (info, lost_state) in [
+        (framework("plain"), TaskState::TaskLost),
+        (pa, TaskState::TaskDropped),
+    ] {
+        let mut s = Sched::subscribe(&c, Encoding::Json, info);
+        let offer = s.offers().remove(0);
+        // Unknown offer id.
+        let bogus = pb::OfferId {
+            value: "no-such-offer".into(),
+        };
+        s.accept(
+            vec![bogus],
+            vec![launch_op(vec![command_task(&offer, "x", "true")])],
+        );
+        let st = s.update("x", lost_state);
+        assert_eq!(st.reason(), pb::task_status::Reason::InvalidOffers);
+        assert_eq!(st.source(), pb::task_status::Source::Master);
+        assert!(st.uuid.is_none());
+        assert!(
+            st.message
+                .as_deref()
+                .unwrap_or("")
+                .contains("no longer valid"),
+            "{:?}",
+            st.message
+        );
+
+        // Invalid tasks in a valid offer: too big, no command nor executor,
+        // bad id, duplicate id; the valid one still runs.
+        let mut big = command_task(&offer, "big", "true");
+        big.resources = vec![scalar("cpus", 64.0)];
+        let mut neither = command_task(&offer, "neither", "true");
+        neither.command = None;
+        let bad_id = command_task(&offer, "a/b", "true");
+        let ok = command_task(&offer, "ok", "true");
+        let dup = command_task(&offer, "ok", "true");
+        s.launch(&offer, vec![big, neither, bad_id, ok, dup]);
+        for id in ["big", "neither", "a/b"] {
+            let st = s.update(id, TaskState::TaskError);
+            assert_eq!(st.reason(), pb::task_status::Reason::TaskInvalid, "{id}");
+            assert_eq!(st.source(), pb::task_status::Source::Master);
+            assert!(st.uuid.is_none());
+            assert!(st.message.is_some());
+        }
+        let dup = s.update("ok", TaskState::TaskError);
+        assert!(
+            dup.message.as_deref().unwrap_or("").contains("duplicate"),
+            "{:?}",
+            dup.message
+        );
+        s.update("ok", TaskState::TaskStarting);
+        // The offer was used: using it again is an invalid offer.
+        s.launch(&offer, vec![command_task(&offer, "again", "true")]);
+        s.update("again", lost_state);
+        s.simple(call::Type::Teardown);
+    }
+}
+
+#[test]
+fn unacknowledged_update_is_resent() {
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("retry"));
+    let offer = s.offers().remove(0);
+    s.launch(&offer, vec![command_task(&offer, "r", "true")]);
+    let first = s.update("r", TaskState::TaskStarting);
+    let t0 = Instant::now();
+    let again = s.update("r", TaskState::TaskStarting);
+    assert_eq!(again.uuid, first.uuid, "the same update, resent");
+    assert!(t0.elapsed() >= Duration::from_millis(100));
+    // Nothing else is delivered for the task until the acknowledgement.
+    assert!(
+        s.try_expect(Duration::from_millis(300), |e| e
+            .update
+            .as_ref()
+            .is_some_and(|u| u.status.state() != TaskState::TaskStarting))
+            .is_none()
+    );
+    s.ack(&again);
+    let running = s.update("r", TaskState::TaskRunning);
+    s.ack(&running);
+    let fin = s.update("r", TaskState::TaskFinished);
+    s.ack(&fin);
+}
+
+#[test]
+fn kill_a_sleeping_task() {
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Protobuf, framework("kill"));
+    let offer = s.run("sleepy", "sleep 100");
+    let t0 = Instant::now();
+    s.call_ok(Call {
+        r#type: Some(call::Type::Kill as i32),
+        kill: Some(call::Kill {
+            task_id: pb::TaskId {
+                value: "sleepy".into(),
+            },
+            agent_id: Some(offer.agent_id.clone()),
+            kill_policy: None,
+        }),
+        ..Default::default()
+    });
+    let killed = s.update("sleepy", TaskState::TaskKilled);
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert_eq!(
+        killed.message.as_deref(),
+        Some("Command terminated with signal Terminated")
+    );
+    s.ack(&killed);
+
+    // KILL of an unknown task: TASK_LOST from the master.
+    s.call_ok(Call {
+        r#type: Some(call::Type::Kill as i32),
+        kill: Some(call::Kill {
+            task_id: pb::TaskId {
+                value: "ghost".into(),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let lost = s.update("ghost", TaskState::TaskLost);
+    assert!(lost.uuid.is_none());
+    assert_eq!(lost.source(), pb::task_status::Source::Master);
+
+    // A task that ignores SIGTERM is SIGKILLed after the grace period.
+    let offer = s.offers().remove(0);
+    let mut t = command_task(&offer, "stubborn", "trap '' TERM; sleep 100");
+    t.kill_policy = Some(pb::KillPolicy {
+        grace_period: Some(pb::DurationInfo {
+            nanoseconds: 300_000_000,
+        }),
+    });
+    s.launch(&offer, vec![t]);
+    for st in [TaskState::TaskStarting, TaskState::TaskRunning] {
+        let u = s.update("stubborn", st);
+        s.ack(&u);
+    }
+    // Give the shell a moment to install its trap.
+    std::thread::sleep(Duration::from_millis(200));
+    s.call_ok(Call {
+        r#type: Some(call::Type::Kill as i32),
+        kill: Some(call::Kill {
+            task_id: pb::TaskId {
+                value: "stubborn".into(),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let killed = s.update("stubborn", TaskState::TaskKilled);
+    assert_eq!(
+        killed.message.as_deref(),
+        Some("Command terminated with signal Killed")
+    );
+}
+
+#[test]
+fn failover_keeps_tasks() {
+    let c = cluster();
+    let mut info = framework("failover");
+    info.failover_timeout = Some(60.0);
+    let mut s = Sched::subscribe(&c, Encoding::Json, info.clone());
+    let offer = s.run("long", "sleep 100");
+    let fw_id = s.framework_id();
+    let old_stream = s.stream_id.clone();
+
+    // A second subscription with the id while connected: failover.
+    info.id = Some(fw_id.clone());
+    let s2 = Sched::subscribe(&c, Encoding::Protobuf, info.clone());
+    assert_eq!(s2.framework_id, fw_id.value);
+    assert_ne!(s2.stream_id, old_stream);
+    let err = s.expect(|e| e.r#type() == event::Type::Error);
+    assert_eq!(err.error.expect("error").message, "Framework failed over");
+    assert!(s.wait_eof());
+    // The old stream id is no longer valid.
+    let r = s.simple(call::Type::Revive);
+    assert_eq!(r.status, 400, "{}", r.body_text());
+
+    // Disconnect, then come back within the failover timeout.
+    drop(s2);
+    let deadline = Instant::now() + WAIT;
+    let mut disconnected = false;
+    while Instant::now() < deadline && !disconnected {
+        let state: serde_json::Value =
+            serde_json::from_slice(&s.get("/master/state").body).expect("json");
+        disconnected = state["frameworks"][0]["connected"] == false;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(disconnected, "closing the stream disconnects the framework");
+    let mut s3 = Sched::subscribe(&c, Encoding::Json, info);
+    assert_eq!(s3.framework_id, fw_id.value);
+    s3.reconcile(vec![("long", Some(&offer.agent_id.value))]);
+    let st = s3.expect(|e| {
+        e.update
+            .as_ref()
+            .is_some_and(|u| u.status.task_id.value == "long" && u.status.reason.is_some())
+    });
+    assert_eq!(
+        st.update.expect("update").status.state(),
+        TaskState::TaskRunning
+    );
+}
+
+#[test]
+fn failover_timeout_zero_tears_down() {
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("gone"));
+    s.run("doomed", "sleep 100");
+    let id = s.framework_id.clone();
+    drop(s);
+    let deadline = Instant::now() + WAIT;
+    let mut state = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        let mut conn =
+            Conn::connect("127.0.0.1", c.addr().port(), Duration::from_secs(5)).expect("connect");
+        let r = conn
+            .roundtrip("GET", "/state", &Headers::default(), &[])
+            .expect("get");
+        state = serde_json::from_slice(&r.body).expect("json");
+        if state["completed_frameworks"][0]["id"] == id.as_str() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let done = &state["completed_frameworks"][0];
+    assert_eq!(done["id"], id.as_str(), "{state}");
+    assert_eq!(done["completed_tasks"][0]["state"], "TASK_KILLED");
+    // Its id can no longer subscribe.
+    let mut info = framework("gone");
+    info.id = Some(pb::FrameworkId { value: id });
+    let body = codec::encode(&subscribe_call(info), Encoding::Json);
+    let mut conn = connect(&c);
+    let headers = Headers::default().with("Content-Type", "application/json");
+    conn.send_request("POST", PATH, &headers, &body)
+        .expect("send");
+    let (status, h) = conn.read_response_head().expect("head");
+    assert_eq!(status, 200);
+    let mut stream = conn.into_stream(&h);
+    let mut all = vec![];
+    while stream.read_data(&mut all).expect("read") > 0 {}
+    let mut dec = recordio::Decoder::default();
+    dec.feed(&all);
+    let rec = dec.next_record().expect("record").expect("one record");
+    let ev: Event = codec::decode(&rec, Encoding::Json, true).expect("event");
+    assert_eq!(
+        ev.error.expect("error").message,
+        "Framework has been removed"
+    );
+}
+
+#[test]
+fn invalid_framework_info_gets_one_error_event() {
+    let c = cluster();
+    let mut info = framework("roles");
+    info.roles = vec!["a".into()]; // without MULTI_ROLE
+    let body = codec::encode(&subscribe_call(info), Encoding::Json);
+    let mut conn = connect(&c);
+    conn.send_request(
+        "POST",
+        PATH,
+        &Headers::default().with("Content-Type", "application/json"),
+        &body,
+    )
+    .expect("send");
+    let (status, h) = conn.read_response_head().expect("head");
+    assert_eq!(status, 200);
+    assert!(h.get("mesos-stream-id").is_some());
+    let mut stream = conn.into_stream(&h);
+    let mut all = vec![];
+    while stream.read_data(&mut all).expect("read") > 0 {}
+    let text = String::from_utf8(all).expect("utf8");
+    assert!(text.contains(r#""type":"ERROR""#), "{text}");
+    assert!(text.contains("MULTI_ROLE"), "{text}");
+}
+
+#[test]
+fn http_error_codes() {
+    let c = cluster();
+    let json = || Headers::default().with("Content-Type", "application/json");
+    let sub_body = codec::encode(&subscribe_call(framework("codes")), Encoding::Json);
+
+    let r = connect(&c)
+        .roundtrip("GET", PATH, &Headers::default(), &[])
+        .expect("get");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers.get("allow"), Some("POST"));
+    let r = connect(&c)
+        .roundtrip("GET", "/master/api/v1/scheduler", &Headers::default(), &[])
+        .expect("get");
+    assert_eq!(r.status, 405);
+
+    assert_eq!(post(&c, Headers::default(), &sub_body).status, 400);
+    let r = post(
+        &c,
+        Headers::default().with("Content-Type", "text/plain"),
+        &sub_body,
+    );
+    assert_eq!(r.status, 415);
+    let r = post(
+        &c,
+        Headers::default().with("Content-Type", "application/json; charset=utf-8"),
+        &sub_body,
+    );
+    assert_eq!(r.status, 415);
+    let r = post(&c, json(), b"{not json");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body_text().starts_with("Failed to parse body into JSON"),
+        "{}",
+        r.body_text()
+    );
+    let r = post(
+        &c,
+        Headers::default().with("Content-Type", "application/x-protobuf"),
+        b"\xff\xff\xff",
+    );
+    assert_eq!(r.status, 400);
+    // Missing required field (framework_info.user).
+    let r = post(
+        &c,
+        json(),
+        br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"name":"x"}}}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.body_text());
+    let r = post(&c, json().with("Accept", "text/html"), &sub_body);
+    assert_eq!(r.status, 406);
+    let r = post(&c, json().with("Mesos-Stream-Id", "abc"), &sub_body);
+    assert_eq!(r.status, 400);
+    assert!(r.body_text().contains("Mesos-Stream-Id"));
+    // SUBSCRIBE with mismatched framework ids.
+    let mut info = framework("x");
+    info.id = Some(pb::FrameworkId { value: "a".into() });
+    let mut bad = subscribe_call(info);
+    bad.framework_id = Some(pb::FrameworkId { value: "b".into() });
+    let r = post(&c, json(), &codec::encode(&bad, Encoding::Json));
+    assert_eq!(r.status, 400);
+    // Non-subscribe calls.
+    let r = post(&c, json(), br#"{"type":"REVIVE"}"#);
+    assert_eq!(r.status, 400, "framework_id is required");
+    let r = post(
+        &c,
+        json(),
+        br#"{"type":"REVIVE","framework_id":{"value":"nope"}}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body_text(), "Framework cannot be found");
+
+    let mut info = framework("codes");
+    info.failover_timeout = Some(60.0);
+    let mut s = Sched::subscribe(&c, Encoding::Json, info);
+    let fid = s.framework_id.clone();
+    let revive = format!(r#"{{"type":"REVIVE","framework_id":{{"value":"{fid}"}}}}"#);
+    let r = post(&c, json(), revive.as_bytes());
+    assert_eq!(r.status, 400, "missing stream id");
+    let r = post(
+        &c,
+        json().with("Mesos-Stream-Id", "wrong"),
+        revive.as_bytes(),
+    );
+    assert_eq!(r.status, 400, "wrong stream id");
+    let r = post(
+        &c,
+        json().with("Mesos-Stream-Id", s.stream_id.clone()),
+        revive.as_bytes(),
+    );
+    assert_eq!(r.status, 202);
+    assert!(r.body.is_empty());
+    // ACKNOWLEDGE with a uuid that is not 16 bytes.
+    let r = s.call(Call {
+        r#type: Some(call::Type::Acknowledge as i32),
+        acknowledge: Some(call::Acknowledge {
+            agent_id: pb::AgentId { value: "a".into() },
+            task_id: pb::TaskId { value: "t".into() },
+            uuid: vec![1, 2, 3, 4, 5],
+        }),
+        ..Default::default()
+    });
+    assert_eq!(r.status, 400);
+    // ACCEPT without its sub-message.
+    assert_eq!(s.simple(call::Type::Accept).status, 400);
+    assert_eq!(s.simple(call::Type::Unknown).status, 501);
+    // UPDATE_FRAMEWORK: 200, and its framework id must match.
+    let mut info = framework("codes-renamed");
+    info.failover_timeout = Some(60.0);
+    info.id = Some(s.framework_id());
+    let r = s.call(Call {
+        r#type: Some(call::Type::UpdateFramework as i32),
+        update_framework: Some(call::UpdateFramework {
+            framework_info: info.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    info.id = Some(pb::FrameworkId {
+        value: "other".into(),
+    });
+    let r = s.call(Call {
+        r#type: Some(call::Type::UpdateFramework as i32),
+        update_framework: Some(call::UpdateFramework {
+            framework_info: info,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    assert_eq!(r.status, 400);
+    let state: serde_json::Value =
+        serde_json::from_slice(&s.get("/master/state").body).expect("json");
+    assert_eq!(state["frameworks"][0]["name"], "codes-renamed");
+
+    // A known but disconnected framework: 403.
+    let stream_id = s.stream_id.clone();
+    drop(s);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = post(
+            &c,
+            json().with("Mesos-Stream-Id", stream_id.clone()),
+            revive.as_bytes(),
+        );
+        if r.status == 403 {
+            assert_eq!(r.body_text(), "Framework is not subscribed");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {}", r.status);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Other endpoints.
+    let get = |p: &str| {
+        connect(&c)
+            .roundtrip("GET", p, &Headers::default(), &[])
+            .expect("get")
+    };
+    let r = get("/master/redirect");
+    assert_eq!(r.status, 307);
+    assert_eq!(
+        r.headers.get("location").map(String::from),
+        Some(format!("//127.0.0.1:{}", c.addr().port()))
+    );
+    assert_eq!(get("/health").status, 200);
+    assert_eq!(get("/master/health").status, 200);
+    assert_eq!(get("/no/such/thing").status, 404);
+    let v: serde_json::Value = serde_json::from_slice(&get("/version").body).expect("json");
+    assert_eq!(v["version"], "1.11.0");
+    for p in ["/state", "/state.json", "/master/state.json"] {
+        let r = get(p);
+        assert_eq!(r.status, 200, "{p}");
+        assert_eq!(r.headers.get("content-type"), Some("application/json"));
+    }
+}
+
+#[test]
+fn subscribed_event_and_heartbeats() {
+    let c = cluster();
+    // No Accept header: JSON.
+    let body = codec::encode(&subscribe_call(framework("hb")), Encoding::Json);
+    let mut conn = connect(&c);
+    conn.send_request(
+        "POST",
+        PATH,
+        &Headers::default().with("Content-Type", "application/json"),
+        &body,
+    )
+    .expect("send");
+    let (status, h) = conn.read_response_head().expect("head");
+    assert_eq!(status, 200);
+    assert_eq!(h.get("content-type"), Some("application/json"));
+    conn.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut stream = conn.into_stream(&h);
+    let mut dec = recordio::Decoder::default();
+    let mut events = vec![];
+    let t0 = Instant::now();
+    while events
+        .iter()
+        .filter(|e: &&Event| e.r#type() == event::Type::Heartbeat)
+        .count()
+        < 2
+    {
+        let mut buf = vec![];
+        assert!(stream.read_data(&mut buf).expect("read") > 0);
+        dec.feed(&buf);
+        while let Some(rec) = dec.next_record().expect("record") {
+            events.push(codec::decode::<Event>(&rec, Encoding::Json, true).expect("event"));
+        }
+    }
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(events[0].r#type(), event::Type::Subscribed);
+    assert_eq!(
+        events[1].r#type(),
+        event::Type::Heartbeat,
+        "heartbeat right after SUBSCRIBED"
+    );
+    let sub = events[0].subscribed.clone().expect("subscribed");
+    assert_eq!(sub.heartbeat_interval_seconds, Some(1.0));
+    let mi = sub.master_info.expect("master info");
+    assert_eq!(mi.port, u32::from(c.addr().port()));
+    assert_eq!(mi.ip, u32::from_ne_bytes([127, 0, 0, 1]));
+    assert_eq!(mi.version.as_deref(), Some("1.11.0"));
+    assert_eq!(
+        mi.pid,
+        Some(format!("master@127.0.0.1:{}", c.addr().port()))
+    );
+    assert_eq!(
+        mi.address.expect("address").ip.as_deref(),
+        Some("127.0.0.1")
+    );
+    assert!(sub.framework_id.value.starts_with(&mi.id));
+}
+
+#[test]
+fn task_group_on_the_default_executor() {
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("group"));
+    let offer = s.offers().remove(0);
+    let executor = pb::ExecutorInfo {
+        r#type: Some(pb::executor_info::Type::Default as i32),
+        executor_id: pb::ExecutorId {
+            value: "grp".into(),
+        },
+        framework_id: Some(s.framework_id()),
+        resources: vec![
+            scalar("cpus", 0.1),
+            scalar("mem", 32.0),
+            scalar("disk", 10.0),
+        ],
+        ..Default::default()
+    };
+    let tasks = vec![
+        command_task(&offer, "g1", "echo one"),
+        command_task(&offer, "g2", "echo two"),
+    ];
+    s.accept(
+        vec![offer.id.clone()],
+        vec![pb::offer::Operation {
+            r#type: Some(pb::offer::operation::Type::LaunchGroup as i32),
+            launch_group: Some(pb::offer::operation::LaunchGroup {
+                executor,
+                task_group: pb::TaskGroupInfo { tasks },
+            }),
+            ..Default::default()
+        }],
+    );
+    for id in ["g1", "g2"] {
+        for st in [
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskFinished,
+        ] {
+            let u = s.update(id, st);
+            assert_eq!(
+                u.executor_id.as_ref().map(|e| e.value.as_str()),
+                Some("grp")
+            );
+            s.ack(&u);
+        }
+    }
+    let out = find_file(c.work_dir(), "stdout", "/tasks/g2").expect("g2 stdout");
+    assert_eq!(std::fs::read_to_string(out).expect("read"), "two\n");
+    let failure = s
+        .expect(|e| e.r#type() == event::Type::Failure)
+        .failure
+        .expect("failure");
+    assert_eq!(failure.executor_id.map(|e| e.value), Some("grp".into()));
+}
