@@ -1,0 +1,633 @@
+//! The executor driver: subscribes to the agent's `/api/v1/executor`, keeps
+//! every update until the agent ACKNOWLEDGEs it and every launched task until
+//! one of its updates is acknowledged, resends both on each re-SUBSCRIBE,
+//! recovers across agent restarts when checkpointing, and otherwise turns a
+//! lost agent into a SHUTDOWN. Events reach the owner through a bounded queue.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
+use prost_reflect::DynamicMessage;
+use thiserror::Error;
+
+use super::env::ExecutorEnv;
+use crate::http::Headers;
+use crate::http::client::Conn;
+use crate::queue::{Consumer, Producer, bounded_queue};
+use crate::stream::EventStream;
+use crate::transport::CallConn;
+use crate::wire::codec::{self, Encoding};
+use crate::wire::pb::executor::{Call, Event, call, event};
+use crate::wire::pb::{AgentId, ExecutorId, FrameworkId, TaskInfo, TaskStatus, task_status};
+use crate::wire::recordio;
+
+/// How often an executor sends the optional HEARTBEAT call.
+const HEARTBEAT_CALL_INTERVAL: Duration = Duration::from_secs(30 * 60);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub env: ExecutorEnv,
+    pub encoding: Encoding,
+    pub queue_size: usize,
+    pub connect_timeout: Duration,
+    pub call_timeout: Duration,
+    pub max_record: usize,
+}
+
+impl Options {
+    pub fn new(env: ExecutorEnv) -> Self {
+        Options {
+            env,
+            encoding: Encoding::Protobuf,
+            queue_size: 1024,
+            connect_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(75),
+            max_record: recordio::DEFAULT_MAX_RECORD,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Output {
+    /// A `mesos.v1.executor.Event`. A SHUTDOWN the driver makes up itself
+    /// (agent lost) is delivered as an ordinary SHUTDOWN event.
+    Event(DynamicMessage),
+    Disconnected(String),
+    CallFailed {
+        call_type: String,
+        reason: String,
+    },
+    Stopped(String),
+}
+
+#[derive(Debug, Error)]
+pub enum ExecutorError {
+    #[error("driver already started")]
+    AlreadyStarted,
+    #[error("driver is stopped")]
+    Stopped,
+    #[error("cannot start driver thread: {0}")]
+    Spawn(String),
+    #[error("cannot create the event queue: {0}")]
+    Queue(String),
+    #[error("invalid status update: {0}")]
+    BadUpdate(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Disconnected,
+    Subscribing,
+    Subscribed,
+    Stopped,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Disconnected => "disconnected",
+            Phase::Subscribing => "subscribing",
+            Phase::Subscribed => "subscribed",
+            Phase::Stopped => "stopped",
+        }
+    }
+}
+
+/// What must survive a reconnection.
+#[derive(Default)]
+struct Book {
+    phase: Option<Phase>,
+    agent_id: Option<String>,
+    /// Updates not yet ACKNOWLEDGED, in the order they were made.
+    updates: Vec<call::Update>,
+    /// Tasks launched for which no update has been acknowledged yet.
+    tasks: BTreeMap<String, TaskInfo>,
+}
+
+enum Cmd {
+    Send(Box<Call>),
+    Stop,
+}
+
+struct Shared {
+    opts: Options,
+    book: Mutex<Book>,
+    stopping: AtomicBool,
+    stream_sock: Mutex<Option<std::net::TcpStream>>,
+    call_sock: Arc<Mutex<Option<std::net::TcpStream>>>,
+    events: Producer<Output>,
+    stop_tx: Sender<()>,
+    stop_rx: Receiver<()>,
+    cmd_tx: Sender<Cmd>,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub events: AtomicU64,
+    pub updates: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn emit(&self, out: Output) -> bool {
+        self.events.push(out, &self.stopping)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn pause(&self, d: Duration) -> bool {
+        if self.stopping() {
+            return true;
+        }
+        !matches!(self.stop_rx.recv_timeout(d), Err(RecvTimeoutError::Timeout))
+    }
+
+    fn headers(&self) -> Headers {
+        let enc = self.opts.encoding;
+        let mut h = Headers::default()
+            .with("Content-Type", enc.content_type())
+            .with("Accept", enc.content_type());
+        if let Some(t) = &self.opts.env.token {
+            h.add("Authorization", format!("Bearer {t}"));
+        }
+        h
+    }
+
+    fn ids(&self) -> (ExecutorId, FrameworkId) {
+        (
+            ExecutorId {
+                value: self.opts.env.executor_id.clone(),
+            },
+            FrameworkId {
+                value: self.opts.env.framework_id.clone(),
+            },
+        )
+    }
+
+    fn set_phase(&self, p: Phase) {
+        let mut b = lock(&self.book);
+        if b.phase != Some(Phase::Stopped) {
+            b.phase = Some(p);
+        }
+    }
+}
+
+pub struct Driver {
+    shared: Arc<Shared>,
+    events: Consumer<Output>,
+    cmd_rx: Option<Receiver<Cmd>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+fn shutdown_event() -> Result<DynamicMessage, codec::CodecError> {
+    codec::to_dynamic(&Event {
+        r#type: Some(event::Type::Shutdown as i32),
+        ..Default::default()
+    })
+}
+
+impl Driver {
+    pub fn new(opts: Options) -> Result<Driver, ExecutorError> {
+        let (producer, consumer) =
+            bounded_queue(opts.queue_size).map_err(|e| ExecutorError::Queue(e.to_string()))?;
+        let (stop_tx, stop_rx) = bounded(1);
+        let (cmd_tx, cmd_rx) = unbounded();
+        let shared = Arc::new(Shared {
+            opts,
+            book: Mutex::new(Book::default()),
+            stopping: AtomicBool::new(false),
+            stream_sock: Mutex::new(None),
+            call_sock: Arc::default(),
+            events: producer,
+            stop_tx,
+            stop_rx,
+            cmd_tx,
+            stats: Stats::default(),
+        });
+        Ok(Driver {
+            shared,
+            events: consumer,
+            cmd_rx: Some(cmd_rx),
+            threads: vec![],
+        })
+    }
+
+    pub fn start(&mut self) -> Result<(), ExecutorError> {
+        if self.shared.stopping() {
+            return Err(ExecutorError::Stopped);
+        }
+        let cmd_rx = self.cmd_rx.take().ok_or(ExecutorError::AlreadyStarted)?;
+        self.shared.set_phase(Phase::Disconnected);
+        let s = self.shared.clone();
+        let t1 = thread::Builder::new()
+            .name("mesos-exec-stream".into())
+            .spawn(move || stream_thread(&s))
+            .map_err(|e| ExecutorError::Spawn(e.to_string()))?;
+        let s = self.shared.clone();
+        let t2 = thread::Builder::new()
+            .name("mesos-exec-calls".into())
+            .spawn(move || call_thread(&s, &cmd_rx))
+            .map_err(|e| ExecutorError::Spawn(e.to_string()))?;
+        self.threads = vec![t1, t2];
+        Ok(())
+    }
+
+    /// Sends a status update, filling in uuid, source, executor and agent ids
+    /// and timestamp. The update is kept (and resent on re-SUBSCRIBE) until
+    /// the agent acknowledges it. Returns the uuid.
+    pub fn update(&self, mut status: TaskStatus) -> Result<Vec<u8>, ExecutorError> {
+        if self.shared.stopping() {
+            return Err(ExecutorError::Stopped);
+        }
+        if status.state == crate::wire::pb::TaskState::TaskStaging as i32 {
+            return Err(ExecutorError::BadUpdate(
+                "executors must not send TASK_STAGING".into(),
+            ));
+        }
+        let uuid: [u8; 16] = rand::random();
+        status.uuid = Some(uuid.to_vec());
+        status.source = Some(task_status::Source::Executor as i32);
+        status.executor_id = Some(ExecutorId {
+            value: self.shared.opts.env.executor_id.clone(),
+        });
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        status.timestamp = Some(status.timestamp.unwrap_or(secs));
+        let mut book = lock(&self.shared.book);
+        if status.agent_id.is_none() {
+            let agent = book
+                .agent_id
+                .clone()
+                .or_else(|| self.shared.opts.env.agent_id.clone());
+            status.agent_id = agent.map(|value| AgentId { value });
+        }
+        let update = call::Update { status };
+        book.updates.push(update.clone());
+        drop(book);
+        self.send_update(update);
+        Ok(uuid.to_vec())
+    }
+
+    fn send_update(&self, update: call::Update) {
+        let (executor_id, framework_id) = self.shared.ids();
+        let c = Call {
+            executor_id,
+            framework_id,
+            r#type: Some(call::Type::Update as i32),
+            update: Some(update),
+            ..Default::default()
+        };
+        self.shared.stats.updates.fetch_add(1, Ordering::Relaxed);
+        let _ = self.shared.cmd_tx.send(Cmd::Send(Box::new(c)));
+    }
+
+    /// Sends a framework message to the scheduler (best effort).
+    pub fn message(&self, data: Vec<u8>) -> Result<(), ExecutorError> {
+        if self.shared.stopping() {
+            return Err(ExecutorError::Stopped);
+        }
+        let (executor_id, framework_id) = self.shared.ids();
+        let c = Call {
+            executor_id,
+            framework_id,
+            r#type: Some(call::Type::Message as i32),
+            message: Some(call::Message { data }),
+            ..Default::default()
+        };
+        self.shared
+            .cmd_tx
+            .send(Cmd::Send(Box::new(c)))
+            .map_err(|_| ExecutorError::Stopped)
+    }
+
+    /// Updates not yet acknowledged by the agent.
+    pub fn unacknowledged_updates(&self) -> Vec<TaskStatus> {
+        lock(&self.shared.book)
+            .updates
+            .iter()
+            .map(|u| u.status.clone())
+            .collect()
+    }
+
+    /// Tasks launched for which no update was acknowledged yet.
+    pub fn unacknowledged_tasks(&self) -> Vec<TaskInfo> {
+        lock(&self.shared.book).tasks.values().cloned().collect()
+    }
+
+    pub fn recv(&self, timeout: Duration) -> Option<Output> {
+        self.events.recv(timeout)
+    }
+
+    pub fn pending(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn fd(&self) -> i32 {
+        self.events.fd()
+    }
+
+    pub fn phase(&self) -> Phase {
+        if self.shared.stopping() {
+            return Phase::Stopped;
+        }
+        lock(&self.shared.book).phase.unwrap_or(Phase::Disconnected)
+    }
+
+    pub fn agent_id(&self) -> Option<String> {
+        lock(&self.shared.book).agent_id.clone()
+    }
+
+    pub fn shutdown_grace_period(&self) -> Duration {
+        self.shared.opts.env.shutdown_grace_period
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// Stops: sends the calls already queued (bounded wait), then closes.
+    pub fn stop(&mut self) {
+        if self.shared.stopping.load(Ordering::SeqCst) {
+            return self.halt("driver stopped");
+        }
+        let _ = self.shared.cmd_tx.send(Cmd::Stop);
+        self.halt("driver stopped");
+    }
+
+    fn halt(&mut self, why: &str) {
+        let first = !self.shared.stopping.swap(true, Ordering::SeqCst);
+        lock(&self.shared.book).phase = Some(Phase::Stopped);
+        let _ = self.shared.stop_tx.try_send(());
+        CallConn::shutdown(&self.shared.stream_sock);
+        // Let the call thread finish what is queued before closing its socket.
+        let _ = self.shared.cmd_tx.send(Cmd::Stop);
+        let mut threads = std::mem::take(&mut self.threads);
+        if let Some(calls) = threads.pop() {
+            let _ = calls.join();
+        }
+        CallConn::shutdown(&self.shared.call_sock);
+        for t in threads {
+            let _ = t.join();
+        }
+        if first {
+            self.shared.events.try_push(Output::Stopped(why.into()));
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.halt("driver dropped");
+    }
+}
+
+// ------------------------------------------------------------------ stream
+
+fn stream_thread(s: &Shared) {
+    let env = &s.opts.env;
+    // Set when the connection to the agent is lost while checkpointing.
+    let mut recovery_deadline: Option<Instant> = None;
+    loop {
+        if s.stopping() {
+            return;
+        }
+        let why = subscribe_and_read(s, &mut recovery_deadline);
+        *lock(&s.stream_sock) = None;
+        if s.stopping() {
+            return;
+        }
+        s.set_phase(Phase::Disconnected);
+        s.emit(Output::Disconnected(why.clone()));
+        if !env.checkpoint {
+            return give_up(
+                s,
+                format!("{why}; framework does not checkpoint, shutting down"),
+            );
+        }
+        let deadline =
+            *recovery_deadline.get_or_insert_with(|| Instant::now() + env.recovery_timeout);
+        if Instant::now() >= deadline {
+            return give_up(
+                s,
+                format!("agent did not come back within the recovery timeout ({why})"),
+            );
+        }
+        s.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        let u: f64 = rand::random();
+        let delay = env
+            .subscription_backoff_max
+            .mul_f64(u)
+            .min(deadline.saturating_duration_since(Instant::now()));
+        if s.pause(delay) {
+            return;
+        }
+    }
+}
+
+/// The agent is gone for good: deliver a SHUTDOWN as the C++ library does.
+fn give_up(s: &Shared, why: String) {
+    if let Ok(ev) = shutdown_event() {
+        s.emit(Output::Event(ev));
+    }
+    s.set_phase(Phase::Disconnected);
+    s.emit(Output::Disconnected(why));
+}
+
+fn subscribe_call(s: &Shared) -> Call {
+    let b = lock(&s.book);
+    let (executor_id, framework_id) = s.ids();
+    Call {
+        executor_id,
+        framework_id,
+        r#type: Some(call::Type::Subscribe as i32),
+        subscribe: Some(call::Subscribe {
+            unacknowledged_tasks: b.tasks.values().cloned().collect(),
+            unacknowledged_updates: b.updates.clone(),
+        }),
+        ..Default::default()
+    }
+}
+
+fn subscribe_and_read(s: &Shared, recovery_deadline: &mut Option<Instant>) -> String {
+    let env = &s.opts.env;
+    let enc = s.opts.encoding;
+    let target = &env.agent;
+    if target.tls {
+        return format!("{target}: https needs TLS support, which this build lacks");
+    }
+    let mut conn = match Conn::connect(&target.host, target.port, s.opts.connect_timeout) {
+        Ok(c) => c,
+        Err(e) => return format!("cannot connect to agent {target}: {e}"),
+    };
+    if let Ok(h) = conn.shutdown_handle() {
+        *lock(&s.stream_sock) = Some(h);
+    }
+    let _ = conn.set_read_timeout(Some(s.opts.call_timeout));
+    s.set_phase(Phase::Subscribing);
+    let body = codec::encode(&subscribe_call(s), enc);
+    if let Err(e) = conn.send_request("POST", &env.path, &s.headers(), &body) {
+        return format!("SUBSCRIBE to agent {target}: {e}");
+    }
+    let (status, headers) = match conn.read_response_head() {
+        Ok(x) => x,
+        Err(e) => return format!("SUBSCRIBE to agent {target}: {e}"),
+    };
+    if status != 200 {
+        let text = conn
+            .read_body(&headers, 64 * 1024)
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .unwrap_or_default();
+        return format!("SUBSCRIBE rejected by agent {target}: HTTP {status} {text}");
+    }
+    let stream_enc = headers
+        .get("content-type")
+        .and_then(Encoding::from_content_type)
+        .unwrap_or(enc);
+    let desc = match codec::descriptor_of::<Event>() {
+        Ok(d) => d,
+        Err(e) => return e.to_string(),
+    };
+    let mut events = EventStream::new(
+        conn.into_stream(&headers),
+        desc,
+        stream_enc,
+        s.opts.max_record,
+        Duration::from_millis(250),
+        "agent",
+    );
+    let mut idle = || s.stopping().then(|| "driver stopping".to_string());
+    loop {
+        let ev = match events.next(&mut idle) {
+            Ok(ev) => ev,
+            Err(why) => return why,
+        };
+        s.stats.events.fetch_add(1, Ordering::Relaxed);
+        if let Ok(typed) = ev.transcode_to::<Event>() {
+            if typed.r#type == Some(event::Type::Subscribed as i32) {
+                *recovery_deadline = None;
+            }
+            book_event(s, &typed);
+        }
+        if !s.emit(Output::Event(ev)) {
+            return "driver stopping".into();
+        }
+    }
+}
+
+/// Keeps the unacknowledged lists and ids current.
+fn book_event(s: &Shared, ev: &Event) {
+    let mut b = lock(&s.book);
+    match ev.r#type.and_then(|t| event::Type::try_from(t).ok()) {
+        Some(event::Type::Subscribed) => {
+            b.phase = Some(Phase::Subscribed);
+            if let Some(sub) = &ev.subscribed {
+                b.agent_id = sub.agent_info.id.as_ref().map(|a| a.value.clone());
+            }
+        }
+        Some(event::Type::Launch) => {
+            if let Some(l) = &ev.launch {
+                b.tasks.insert(l.task.task_id.value.clone(), l.task.clone());
+            }
+        }
+        Some(event::Type::LaunchGroup) => {
+            if let Some(g) = &ev.launch_group {
+                for t in &g.task_group.tasks {
+                    b.tasks.insert(t.task_id.value.clone(), t.clone());
+                }
+            }
+        }
+        Some(event::Type::Acknowledged) => {
+            if let Some(a) = &ev.acknowledged {
+                b.updates
+                    .retain(|u| u.status.uuid.as_deref() != Some(a.uuid.as_slice()));
+                b.tasks.remove(&a.task_id.value);
+            }
+        }
+        _ => {}
+    }
+}
+
+// ------------------------------------------------------------------- calls
+
+fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
+    let mut conn = CallConn::new(s.opts.connect_timeout, s.opts.call_timeout);
+    conn.sock = s.call_sock.clone();
+    loop {
+        let cmd = match cmds.recv_timeout(HEARTBEAT_CALL_INTERVAL) {
+            Ok(c) => c,
+            Err(RecvTimeoutError::Timeout) => {
+                let (executor_id, framework_id) = s.ids();
+                Cmd::Send(Box::new(Call {
+                    executor_id,
+                    framework_id,
+                    r#type: Some(call::Type::Heartbeat as i32),
+                    ..Default::default()
+                }))
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let c = match cmd {
+            Cmd::Stop => return,
+            Cmd::Send(c) => c,
+        };
+        let ty = c
+            .r#type
+            .and_then(|t| call::Type::try_from(t).ok())
+            .map_or("UNKNOWN", |t| t.as_str_name())
+            .to_string();
+        // Updates made while not subscribed wait for the next SUBSCRIBE,
+        // which carries every unacknowledged update.
+        let subscribed = lock(&s.book).phase == Some(Phase::Subscribed);
+        if !subscribed {
+            if ty != "UPDATE" && ty != "HEARTBEAT" {
+                s.emit(Output::CallFailed {
+                    call_type: ty,
+                    reason: "not subscribed to the agent".into(),
+                });
+            }
+            continue;
+        }
+        let body = codec::encode(c.as_ref(), s.opts.encoding);
+        let env = &s.opts.env;
+        match conn.post(&env.agent, &env.path, &s.headers(), &body) {
+            Ok(r) if r.status == 202 || r.status == 200 => {}
+            Ok(r) if ty == "UPDATE" => {
+                // Kept in the book: resent on the next SUBSCRIBE.
+                s.emit(Output::CallFailed {
+                    call_type: ty,
+                    reason: format!(
+                        "HTTP {} {} (will be resent on resubscription)",
+                        r.status,
+                        r.body_text()
+                    ),
+                });
+            }
+            Ok(r) => {
+                s.emit(Output::CallFailed {
+                    call_type: ty,
+                    reason: format!("HTTP {} {}", r.status, r.body_text()),
+                });
+            }
+            Err(e) if ty != "UPDATE" && ty != "HEARTBEAT" => {
+                s.emit(Output::CallFailed {
+                    call_type: ty,
+                    reason: e,
+                });
+            }
+            Err(_) => {}
+        }
+    }
+}
