@@ -44,7 +44,10 @@ impl EventStream {
 
     /// The next event, or why the stream ended. `idle` runs after each read
     /// that timed out; returning `Some(reason)` ends the stream with it.
-    pub fn next(&mut self, idle: &mut dyn FnMut() -> Option<String>) -> Result<DynamicMessage, String> {
+    pub fn next(
+        &mut self,
+        idle: &mut dyn FnMut() -> Option<String>,
+    ) -> Result<DynamicMessage, String> {
         loop {
             match self.dec.next_record() {
                 Ok(Some(rec)) => {

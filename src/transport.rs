@@ -160,7 +160,13 @@ impl CallConn {
     }
 
     /// POSTs `body` to `target` and reads the whole response.
-    pub fn post(&mut self, target: &Endpoint, path: &str, headers: &Headers, body: &[u8]) -> Result<Response, String> {
+    pub fn post(
+        &mut self,
+        target: &Endpoint,
+        path: &str,
+        headers: &Headers,
+        body: &[u8],
+    ) -> Result<Response, String> {
         for attempt in 0..2 {
             if self
                 .conn
@@ -171,7 +177,9 @@ impl CallConn {
             }
             if self.conn.is_none() {
                 if target.tls {
-                    return Err(format!("{target}: https needs TLS support, which this build lacks"));
+                    return Err(format!(
+                        "{target}: https needs TLS support, which this build lacks"
+                    ));
                 }
                 let c = Conn::connect(&target.host, target.port, self.connect_timeout)
                     .map_err(|e| format!("cannot connect to {target}: {e}"))?;
@@ -181,10 +189,15 @@ impl CallConn {
                 }
                 self.conn = Some(c);
             }
-            let Some(c) = self.conn.as_mut() else { continue };
+            let Some(c) = self.conn.as_mut() else {
+                continue;
+            };
             match c.roundtrip("POST", path, headers, body) {
                 Ok(r) => {
-                    if r.headers.get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
+                    if r.headers
+                        .get("connection")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+                    {
                         self.conn = None;
                     }
                     return Ok(r);

@@ -129,12 +129,12 @@ fn field_value(f: &FieldDescriptor, v: &LuaValue, path: &str) -> Result<Option<V
             list.push(single(&f.kind(), &item, &format!("{path}[{i}]"))?);
         }
         // Catch maps passed where a list is expected: {a=1} has length 0.
-        if n == 0 {
-            if let Some(Ok((k, _))) = t.pairs::<LuaValue, LuaValue>().next() {
-                return Err(format!(
-                    "{path}: expected a list, got a table with key {k:?}"
-                ));
-            }
+        if n == 0
+            && let Some(Ok((k, _))) = t.pairs::<LuaValue, LuaValue>().next()
+        {
+            return Err(format!(
+                "{path}: expected a list, got a table with key {k:?}"
+            ));
         }
         return Ok(Some(Value::List(list)));
     }
@@ -166,10 +166,10 @@ fn integer(v: &LuaValue, path: &str) -> Result<i128, String> {
     if let LuaValue::Integer(i) = v {
         return Ok(i128::from(*i));
     }
-    if let LuaValue::String(s) = v {
-        if let Some(n) = s.to_str().ok().and_then(|s| s.trim().parse::<i128>().ok()) {
-            return Ok(n);
-        }
+    if let LuaValue::String(s) = v
+        && let Some(n) = s.to_str().ok().and_then(|s| s.trim().parse::<i128>().ok())
+    {
+        return Ok(n);
     }
     match number(v) {
         Some(x) if x.fract() == 0.0 && x.abs() < 1.9e19 => Ok(x as i128),

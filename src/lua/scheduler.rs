@@ -42,9 +42,16 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     let endpoints = if master_spec == "local" {
         None
     } else {
-        Some(parse_masters(&master_spec).map_err(|e| LuaError::runtime(format!("mesos.scheduler: {e}")))?)
+        Some(
+            parse_masters(&master_spec)
+                .map_err(|e| LuaError::runtime(format!("mesos.scheduler: {e}")))?,
+        )
     };
-    let local_cfg = if endpoints.is_none() { Some(parse_local_config(&o)?) } else { None };
+    let local_cfg = if endpoints.is_none() {
+        Some(parse_local_config(&o)?)
+    } else {
+        None
+    };
     let mut opts = Options::new(vec![], framework);
     if let Some(enc) = o.string("encoding")? {
         opts.encoding = Encoding::from_name(&enc).ok_or_else(|| {
@@ -79,7 +86,9 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
         (Some(e), _) => e,
         (None, cfg) => {
             let c = LocalCluster::start(cfg.unwrap_or_default()).map_err(|e| {
-                LuaError::runtime(format!("mesos.scheduler: cannot start the local cluster: {e}"))
+                LuaError::runtime(format!(
+                    "mesos.scheduler: cannot start the local cluster: {e}"
+                ))
             })?;
             let url = c.url();
             cluster = Some(c);

@@ -17,11 +17,11 @@ use super::machine::{Config as MachineConfig, Machine, Phase, Seen};
 use crate::http::Headers;
 use crate::http::client::{self, Conn};
 use crate::queue::{Consumer, Producer, bounded_queue};
+use crate::stream::EventStream;
 use crate::transport::{CallConn, Endpoint, resolve_location};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::pb::scheduler::{Call, call};
 use crate::wire::pb::{FrameworkId, FrameworkInfo};
-use crate::stream::EventStream;
 use crate::wire::recordio;
 
 pub const SCHEDULER_PATH: &str = "/api/v1/scheduler";
@@ -557,7 +557,10 @@ fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
                     }
                     Err(reason) => {
                         s.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
-                        s.emit(Output::CallFailed { call_type: ty, reason });
+                        s.emit(Output::CallFailed {
+                            call_type: ty,
+                            reason,
+                        });
                     }
                 }
             }

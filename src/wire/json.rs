@@ -62,19 +62,15 @@ fn write_message(out: &mut String, msg: &DynamicMessage) {
     let mut first = true;
     for f in msg.descriptor().fields() {
         let set = msg.has_field(&f);
-        if !set && !(f.cardinality() == Cardinality::Optional && has_explicit_default(&f)) {
+        let defaulted = f.cardinality() == Cardinality::Optional && has_explicit_default(&f);
+        if !set && !defaulted {
             continue;
         }
         let v = msg.get_field(&f);
-        if let Value::List(l) = v.as_ref() {
-            if l.is_empty() {
-                continue;
-            }
-        }
-        if let Value::Map(m) = v.as_ref() {
-            if m.is_empty() {
-                continue;
-            }
+        match v.as_ref() {
+            Value::List(l) if l.is_empty() => continue,
+            Value::Map(m) if m.is_empty() => continue,
+            _ => {}
         }
         if !first {
             out.push(',');
