@@ -393,13 +393,18 @@ fn launch_and_finish(enc: Encoding) {
 
     // Explicit reconciliation: a known task (latest state) and an unknown one.
     s.reconcile(vec![("t1", None), ("nope", Some(&offer.agent_id.value))]);
-    let known = s.update("t1", TaskState::TaskFinished);
-    if known.reason.is_none() {
-        // That was a retry of the unacknowledged update; the answer follows.
-        s.update("t1", TaskState::TaskFinished);
-    }
+    let known = s
+        .expect(|e| {
+            e.update
+                .as_ref()
+                .is_some_and(|u| u.status.task_id.value == "t1" && u.status.reason.is_some())
+        })
+        .update
+        .expect("update")
+        .status;
+    assert_eq!(known.state(), TaskState::TaskFinished);
     let unknown = s.update("nope", TaskState::TaskLost);
-    for st in [&unknown] {
+    for st in [&known, &unknown] {
         assert_eq!(st.reason(), pb::task_status::Reason::Reconciliation);
         assert_eq!(st.source(), pb::task_status::Source::Master);
         assert!(st.uuid.is_none());
@@ -1141,4 +1146,323 @@ fn task_group_on_the_default_executor() {
         .failure
         .expect("failure");
     assert_eq!(failure.executor_id.map(|e| e.value), Some("grp".into()));
+}
+
+/// A third-party client, unchanged: pymesos (skipped unless
+/// `test/pymesos/setup` has created `target/pymesos-venv`).
+#[test]
+fn pymesos_runs_a_task() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join("target/pymesos-venv/bin/python");
+    if !python.exists() {
+        eprintln!("skipped: no target/pymesos-venv (run test/pymesos/setup)");
+        return;
+    }
+    let c = cluster();
+    let out = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(&python)
+        .arg(root.join("test/pymesos/scheduler.py"))
+        .arg(c.addr().to_string())
+        .output()
+        .expect("run pymesos");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("update pymesos-task TASK_RUNNING"), "{text}");
+    assert!(text.contains("update pymesos-task TASK_FINISHED"), "{text}");
+}
+
+// ------------------------------------------------------------ custom executors
+
+/// When run as an executor (see `executor_command`), this "test" is a small
+/// executor speaking the executor HTTP API: it runs each launched task to
+/// RUNNING, then FINISHED unless the task is named "wait" (which waits for a
+/// KILL), echoes MESSAGEs back, and on SHUTDOWN kills its tasks and exits.
+#[test]
+fn test_executor_process() {
+    if std::env::var("LOCAL_CLUSTER_TEST_EXECUTOR").is_err() {
+        return;
+    }
+    let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is set"));
+    let (fw, exec, endpoint) = (
+        env("MESOS_FRAMEWORK_ID"),
+        env("MESOS_EXECUTOR_ID"),
+        env("MESOS_AGENT_ENDPOINT"),
+    );
+    assert!(std::env::var("MESOS_SLAVE_PID").is_ok_and(|p| p.starts_with("slave(1)@")));
+    assert_eq!(std::env::var("MESOS_CHECKPOINT").as_deref(), Ok("0"));
+    let (host, port) = endpoint.rsplit_once(':').expect("ip:port");
+    let port: u16 = port.parse().expect("port");
+    let enc = Encoding::Protobuf;
+    let path = "/api/v1/executor";
+    let base = || pb::executor::Call {
+        executor_id: pb::ExecutorId {
+            value: exec.clone(),
+        },
+        framework_id: pb::FrameworkId { value: fw.clone() },
+        ..Default::default()
+    };
+    let mut conn = Conn::connect(host, port, Duration::from_secs(5)).expect("connect");
+    let sub = pb::executor::Call {
+        r#type: Some(pb::executor::call::Type::Subscribe as i32),
+        subscribe: Some(Default::default()),
+        ..base()
+    };
+    let headers = Headers::default()
+        .with("Content-Type", enc.content_type())
+        .with("Accept", enc.content_type());
+    conn.send_request("POST", path, &headers, &codec::encode(&sub, enc))
+        .expect("subscribe");
+    let (status, h) = conn.read_response_head().expect("head");
+    assert_eq!(status, 200);
+    let mut stream = conn.into_stream(&h);
+    let mut calls = Conn::connect(host, port, Duration::from_secs(5)).expect("connect");
+    let call = |calls: &mut Conn, c: pb::executor::Call| {
+        let h = Headers::default().with("Content-Type", enc.content_type());
+        let r = calls
+            .roundtrip("POST", path, &h, &codec::encode(&c, enc))
+            .expect("call");
+        assert_eq!(r.status, 202, "{}", r.body_text());
+    };
+    let update = |task: &pb::TaskId, state: TaskState| pb::executor::Call {
+        r#type: Some(pb::executor::call::Type::Update as i32),
+        update: Some(pb::executor::call::Update {
+            status: pb::TaskStatus {
+                task_id: task.clone(),
+                state: state as i32,
+                source: Some(pb::task_status::Source::Executor as i32),
+                uuid: Some(rand::random::<[u8; 16]>().to_vec()),
+                ..Default::default()
+            },
+        }),
+        ..base()
+    };
+    let mut dec = recordio::Decoder::default();
+    let mut running: Vec<pb::TaskId> = vec![];
+    loop {
+        let mut buf = vec![];
+        match stream.read_data(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => dec.feed(&buf),
+        }
+        while let Some(rec) = dec.next_record().expect("record") {
+            let ev: pb::executor::Event = codec::decode(&rec, enc, true).expect("event");
+            use pb::executor::event::Type as T;
+            match ev.r#type() {
+                T::Launch => {
+                    let task = ev.launch.expect("launch").task;
+                    call(&mut calls, update(&task.task_id, TaskState::TaskRunning));
+                    if task.name == "wait" {
+                        running.push(task.task_id);
+                    } else {
+                        call(&mut calls, update(&task.task_id, TaskState::TaskFinished));
+                    }
+                }
+                T::Kill => {
+                    let id = ev.kill.expect("kill").task_id;
+                    running.retain(|t| t != &id);
+                    call(&mut calls, update(&id, TaskState::TaskKilled));
+                }
+                T::Message => {
+                    let data = ev.message.expect("message").data;
+                    let mut echo = b"echo:".to_vec();
+                    echo.extend(data);
+                    call(
+                        &mut calls,
+                        pb::executor::Call {
+                            r#type: Some(pb::executor::call::Type::Message as i32),
+                            message: Some(pb::executor::call::Message { data: echo }),
+                            ..base()
+                        },
+                    );
+                }
+                T::Shutdown => {
+                    for id in std::mem::take(&mut running) {
+                        call(&mut calls, update(&id, TaskState::TaskKilled));
+                    }
+                    std::process::exit(0);
+                }
+                _ => {}
+            }
+        }
+    }
+    std::process::exit(0);
+}
+
+fn executor_info(s: &Sched, id: &str) -> pb::ExecutorInfo {
+    let exe = std::env::current_exe()
+        .expect("test binary")
+        .display()
+        .to_string();
+    pb::ExecutorInfo {
+        r#type: Some(pb::executor_info::Type::Custom as i32),
+        executor_id: pb::ExecutorId { value: id.into() },
+        framework_id: Some(s.framework_id()),
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        command: Some(pb::CommandInfo {
+            shell: Some(false),
+            value: Some(exe.clone()),
+            arguments: vec![
+                exe,
+                "--exact".into(),
+                "test_executor_process".into(),
+                "--nocapture".into(),
+                "--test-threads=1".into(),
+            ],
+            environment: Some(pb::Environment {
+                variables: vec![pb::environment::Variable {
+                    name: "LOCAL_CLUSTER_TEST_EXECUTOR".into(),
+                    value: Some("1".into()),
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn custom_executor_over_the_executor_api() {
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("custom"));
+    let offer = s.offers().remove(0);
+    let exec = executor_info(&s, "exec-1");
+    let mut finish = command_task(&offer, "c1", "");
+    finish.command = None;
+    finish.executor = Some(exec.clone());
+    let mut wait = finish.clone();
+    wait.task_id.value = "c2".into();
+    wait.name = "wait".into();
+    s.launch(&offer, vec![finish, wait]);
+
+    for st in [TaskState::TaskRunning, TaskState::TaskFinished] {
+        let u = s.update("c1", st);
+        assert_eq!(u.source(), pb::task_status::Source::Executor);
+        assert_eq!(
+            u.executor_id.as_ref().map(|e| e.value.as_str()),
+            Some("exec-1")
+        );
+        assert_eq!(u.agent_id, Some(offer.agent_id.clone()));
+        s.ack(&u);
+    }
+    let running = s.update("c2", TaskState::TaskRunning);
+    s.ack(&running);
+
+    // Framework messages both ways.
+    s.call_ok(Call {
+        r#type: Some(call::Type::Message as i32),
+        message: Some(call::Message {
+            agent_id: offer.agent_id.clone(),
+            executor_id: pb::ExecutorId {
+                value: "exec-1".into(),
+            },
+            data: b"ping".to_vec(),
+        }),
+        ..Default::default()
+    });
+    let msg = s
+        .expect(|e| e.r#type() == event::Type::Message)
+        .message
+        .expect("message");
+    assert_eq!(msg.data, b"echo:ping");
+    assert_eq!(msg.executor_id.value, "exec-1");
+    assert_eq!(msg.agent_id, offer.agent_id);
+
+    // The executor shows in later offers of that agent.
+    let next = s.offers().remove(0);
+    assert!(
+        next.executor_ids.iter().any(|e| e.value == "exec-1"),
+        "{next:?}"
+    );
+
+    // KILL goes to the executor.
+    s.call_ok(Call {
+        r#type: Some(call::Type::Kill as i32),
+        kill: Some(call::Kill {
+            task_id: pb::TaskId { value: "c2".into() },
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let killed = s.update("c2", TaskState::TaskKilled);
+    assert_eq!(killed.source(), pb::task_status::Source::Executor);
+    s.ack(&killed);
+
+    // SHUTDOWN: the executor exits; the scheduler hears FAILURE.
+    s.call_ok(Call {
+        r#type: Some(call::Type::Shutdown as i32),
+        shutdown: Some(call::Shutdown {
+            executor_id: pb::ExecutorId {
+                value: "exec-1".into(),
+            },
+            agent_id: offer.agent_id.clone(),
+        }),
+        ..Default::default()
+    });
+    let failure = s
+        .expect(|e| e.r#type() == event::Type::Failure)
+        .failure
+        .expect("failure");
+    assert_eq!(failure.executor_id.map(|e| e.value), Some("exec-1".into()));
+    assert_eq!(failure.status, Some(0));
+}
+
+#[test]
+fn executor_api_http_rules() {
+    let c = cluster();
+    let post_exec = |path: &str, headers: Headers, body: &[u8]| {
+        connect(&c)
+            .roundtrip("POST", path, &headers, body)
+            .expect("post")
+    };
+    let json = || Headers::default().with("Content-Type", "application/json");
+    let hb = br#"{"type":"HEARTBEAT","executor_id":{"value":"unused"},"framework_id":{"value":"unused"}}"#;
+    assert_eq!(post_exec("/api/v1/executor", json(), hb).status, 202);
+    assert_eq!(
+        post_exec("/slave(1)/api/v1/executor", json(), hb).status,
+        202
+    );
+    let r = connect(&c)
+        .roundtrip("GET", "/api/v1/executor", &Headers::default(), &[])
+        .expect("get");
+    assert_eq!(r.status, 405);
+    assert_eq!(
+        post_exec("/api/v1/executor", Headers::default(), hb).status,
+        400
+    );
+    let r = post_exec(
+        "/api/v1/executor",
+        Headers::default().with("Content-Type", "text/plain"),
+        hb,
+    );
+    assert_eq!(r.status, 415);
+    let sub = br#"{"type":"SUBSCRIBE","executor_id":{"value":"e"},"framework_id":{"value":"f"},"subscribe":{}}"#;
+    let r = post_exec("/api/v1/executor", json(), sub);
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (400, "Framework cannot be found")
+    );
+    let r = post_exec("/api/v1/executor", json().with("Accept", "text/html"), sub);
+    assert_eq!(r.status, 406);
+    let nosub = br#"{"type":"SUBSCRIBE","executor_id":{"value":"e"},"framework_id":{"value":"f"}}"#;
+    assert_eq!(post_exec("/api/v1/executor", json(), nosub).status, 400);
+    let bad_update = br#"{"type":"UPDATE","executor_id":{"value":"e"},"framework_id":{"value":"f"},
+        "update":{"status":{"task_id":{"value":"t"},"state":"TASK_RUNNING","source":"SOURCE_EXECUTOR","uuid":"AAEC"}}}"#;
+    assert_eq!(
+        post_exec("/api/v1/executor", json(), bad_update).status,
+        400
+    );
+    // The agent state endpoint.
+    let r = connect(&c)
+        .roundtrip("GET", "/slave(1)/state", &Headers::default(), &[])
+        .expect("get");
+    assert_eq!(r.status, 200);
+    let state: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert!(
+        state["pid"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("slave(1)@"))
+    );
 }

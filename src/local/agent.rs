@@ -1,24 +1,36 @@
-//! One agent: its executors and task processes, and its task status-update
-//! manager (per task, one update in flight to the master, retried with
-//! doubling backoff until the scheduler's acknowledgement comes back).
+//! One agent: its executors and task processes, its side of the executor
+//! HTTP API, and its task status-update manager (per task, one update in
+//! flight to the master, retried with doubling backoff until the
+//! scheduler's acknowledgement comes back).
 //!
-//! Command tasks run the way the Mesos command executor runs them (executor
-//! id = task id); task groups run the way the default executor runs them
-//! (one process per task, a failed or killed task kills its group). The
-//! agent talks to the master only through [`ToMaster`] messages in its
+//! Three kinds of executors, as on a real agent:
+//! - command tasks run the way the Mesos command executor runs them
+//!   (executor id = task id, one process per task);
+//! - DEFAULT-executor task groups run the way the default executor runs them
+//!   (one process per task; a failed or killed task kills its group);
+//! - custom executors are real processes that subscribe to
+//!   `/api/v1/executor` and get LAUNCH/KILL/SHUTDOWN events.
+//!
+//! The agent talks to the master only through [`ToMaster`] messages in its
 //! outbox and the calls the master makes on it.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::Weak;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
+use serde_json::{Value as Json, json};
+
 use super::launcher::{self, Exit, Spec};
 use super::resources::Resources;
 use super::{Shared, new_uuid, now_secs, uuid_string, with_master};
-use crate::wire::pb;
+use crate::wire::codec::{self, Encoding};
+use crate::wire::{pb, recordio};
 use pb::TaskState as S;
+use pb::executor as xpb;
+use pb::framework_info::capability::Type as Cap;
 use pb::task_status::{Reason, Source};
 
 /// Longest status-update retry interval.
@@ -27,6 +39,8 @@ const MAX_RETRY: Duration = Duration::from_secs(600);
 const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
 /// Executor shutdown grace period when the ExecutorInfo does not give one.
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// `--executor_registration_timeout`.
+const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What an agent needs from its surroundings.
 #[derive(Clone)]
@@ -49,15 +63,21 @@ pub(crate) enum ToMaster {
         executor_id: String,
         status: i32,
     },
+    FrameworkMessage {
+        framework_id: String,
+        executor_id: String,
+        data: Vec<u8>,
+    },
 }
 
-/// Identifies one task process for the thread that waits on it.
+/// Identifies one process (a task's, or a custom executor's when `task_id`
+/// is None) for the thread that waits on it.
 #[derive(Debug, Clone)]
-pub(crate) struct TaskKey {
+pub(crate) struct ProcKey {
     pub agent_id: String,
     pub framework_id: String,
     pub executor_id: String,
-    pub task_id: String,
+    pub task_id: Option<String>,
     pub container_id: String,
 }
 
@@ -67,6 +87,8 @@ enum Kind {
     Command,
     /// The default executor: task groups.
     Default,
+    /// A framework's executor, speaking the executor HTTP API.
+    Custom,
 }
 
 struct ATask {
@@ -75,23 +97,88 @@ struct ATask {
     group: u64,
     container_id: String,
     pid: Option<i32>,
+    /// The task has ended: its process exited, or (custom executors) a
+    /// terminal update came.
     exited: bool,
     killed: bool,
     kill_deadline: Option<Instant>,
     /// The terminal update has been acknowledged.
     acked: bool,
+    /// Custom executors: the task was sent to the executor.
+    delivered: bool,
+}
+
+/// Undelivered work of a custom executor, in order.
+enum Pending {
+    Task(String),
+    Group(Vec<String>),
+}
+
+/// An executor's subscription stream.
+struct XConn {
+    id: u64,
+    enc: Encoding,
+    tx: Sender<Vec<u8>>,
+}
+
+impl XConn {
+    fn send(&self, ev: &xpb::Event) {
+        let _ = self.tx.send(recordio::encode(&codec::encode(ev, self.enc)));
+    }
+}
+
+/// The process and connection of a custom executor.
+#[derive(Default)]
+struct XProc {
+    pid: Option<i32>,
+    subscribed: bool,
+    conn: Option<XConn>,
+    pending: Vec<Pending>,
+    ever_sent: bool,
+    registration_deadline: Option<Instant>,
+    /// When the process gets SIGKILL (after SHUTDOWN's grace period).
+    destroy_deadline: Option<Instant>,
+    destroyed: bool,
+    /// Why the agent destroyed it (for the updates of its live tasks).
+    termination: Option<(Reason, String)>,
 }
 
 struct Executor {
     info: pb::ExecutorInfo,
     kind: Kind,
+    container_id: String,
     directory: PathBuf,
     tasks: BTreeMap<String, ATask>,
     next_group: u64,
-    /// Groups whose tasks are being killed because one of them failed.
+    /// Groups whose tasks are being killed because one of them ended badly.
     killing_groups: Vec<u64>,
     shutting_down: bool,
     terminated: bool,
+    xproc: Option<XProc>,
+}
+
+impl Executor {
+    fn new(info: pb::ExecutorInfo, kind: Kind, container_id: String, directory: PathBuf) -> Self {
+        Executor {
+            info,
+            kind,
+            container_id,
+            directory,
+            tasks: BTreeMap::new(),
+            next_group: 1,
+            killing_groups: vec![],
+            shutting_down: false,
+            terminated: false,
+            xproc: (kind == Kind::Custom).then(|| XProc {
+                registration_deadline: Some(Instant::now() + REGISTRATION_TIMEOUT),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn conn(&self) -> Option<&XConn> {
+        self.xproc.as_ref().and_then(|x| x.conn.as_ref())
+    }
 }
 
 struct AFramework {
@@ -107,6 +194,7 @@ struct Stream {
     terminal: bool,
     next_retry: Option<Instant>,
     backoff: Duration,
+    received: BTreeSet<Vec<u8>>,
 }
 
 pub(crate) struct Agent {
@@ -120,6 +208,7 @@ pub(crate) struct Agent {
     streams: BTreeMap<(String, String), Stream>,
     pub outbox: Vec<ToMaster>,
     waiters: Vec<JoinHandle<()>>,
+    next_conn: u64,
 }
 
 pub(crate) fn is_terminal(s: S) -> bool {
@@ -136,13 +225,36 @@ pub(crate) fn is_terminal(s: S) -> bool {
     )
 }
 
-fn has_capability(fw: &pb::FrameworkInfo, cap: pb::framework_info::capability::Type) -> bool {
+fn has_capability(fw: &pb::FrameworkInfo, cap: Cap) -> bool {
     fw.capabilities.iter().any(|c| c.r#type() == cap)
 }
 
 fn duration_of(d: &pb::DurationInfo) -> Duration {
     Duration::from_nanos(d.nanoseconds.max(0) as u64)
 }
+
+/// A stout duration string (`5secs`, `1500ms`).
+fn stout(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}secs", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+fn fw_id_of(fw: &pb::FrameworkInfo) -> String {
+    fw.id.as_ref().map(|i| i.value.clone()).unwrap_or_default()
+}
+
+fn xevent(t: xpb::event::Type) -> xpb::Event {
+    xpb::Event {
+        r#type: Some(t as i32),
+        ..Default::default()
+    }
+}
+
+/// Errors of the executor API: (HTTP status, body).
+pub(crate) type HttpError = (u16, String);
 
 impl Agent {
     pub fn new(
@@ -162,18 +274,25 @@ impl Agent {
             streams: BTreeMap::new(),
             outbox: vec![],
             waiters: vec![],
+            next_conn: 0,
         }
     }
 
     fn framework(&mut self, fw: &pb::FrameworkInfo) -> &mut AFramework {
-        let id = fw.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
-        let f = self.frameworks.entry(id).or_insert_with(|| AFramework {
-            info: fw.clone(),
-            executors: BTreeMap::new(),
-            terminating: false,
-        });
+        let f = self
+            .frameworks
+            .entry(fw_id_of(fw))
+            .or_insert_with(|| AFramework {
+                info: fw.clone(),
+                executors: BTreeMap::new(),
+                terminating: false,
+            });
         f.info = fw.clone();
         f
+    }
+
+    fn executor(&mut self, fw_id: &str, exec_id: &str) -> Option<&mut Executor> {
+        self.frameworks.get_mut(fw_id)?.executors.get_mut(exec_id)
     }
 
     fn executor_dir(&self, fw: &str, exec: &str, container: &str) -> PathBuf {
@@ -184,214 +303,6 @@ impl Agent {
             .join(exec)
             .join("runs")
             .join(container)
-    }
-
-    /// Runs a task given in a LAUNCH operation.
-    pub fn run_task(&mut self, ctx: &AgentCtx, fw: &pb::FrameworkInfo, task: pb::TaskInfo) {
-        let fw_id = fw.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
-        let task_id = task.task_id.value.clone();
-        if let Some(exec) = &task.executor {
-            // Custom executors need the executor HTTP API, which this local
-            // agent does not serve: fail the launch the way a containerizer
-            // launch failure does.
-            let status = self.status(
-                &task_id,
-                Some(&exec.executor_id.value),
-                S::TaskFailed,
-                Source::Agent,
-                Some(Reason::ContainerLaunchFailed),
-                Some("Failed to launch container: custom executors are not supported by the local cluster".into()),
-            );
-            self.framework(fw);
-            self.push_update(ctx, &fw_id, status);
-            return;
-        }
-        let container_id = uuid_string(&new_uuid());
-        let directory = self.executor_dir(&fw_id, &task_id, &container_id);
-        let info = pb::ExecutorInfo {
-            executor_id: pb::ExecutorId {
-                value: task_id.clone(),
-            },
-            framework_id: fw.id.clone(),
-            name: Some(format!("Command Executor (Task: {task_id})")),
-            ..Default::default()
-        };
-        let mut exec = Executor {
-            info,
-            kind: Kind::Command,
-            directory: directory.clone(),
-            tasks: BTreeMap::new(),
-            next_group: 1,
-            killing_groups: vec![],
-            shutting_down: false,
-            terminated: false,
-        };
-        exec.tasks.insert(
-            task_id.clone(),
-            new_task(task.clone(), 0, container_id.clone()),
-        );
-        self.framework(fw).executors.insert(task_id.clone(), exec);
-        let starting = self.status(
-            &task_id,
-            Some(&task_id),
-            S::TaskStarting,
-            Source::Executor,
-            None,
-            None,
-        );
-        self.push_update(ctx, &fw_id, starting);
-        let key = TaskKey {
-            agent_id: self.id.clone(),
-            framework_id: fw_id.clone(),
-            executor_id: task_id.clone(),
-            task_id: task_id.clone(),
-            container_id,
-        };
-        let env = self.task_env(ctx, fw, &task_id, &task_id, &directory, &directory);
-        let spec = Spec {
-            command: task.command.clone().unwrap_or_default(),
-            sandbox: directory,
-            env,
-        };
-        self.spawn(ctx, key, spec);
-    }
-
-    /// Runs a task group on a DEFAULT executor (LAUNCH_GROUP).
-    pub fn run_task_group(
-        &mut self,
-        ctx: &AgentCtx,
-        fw: &pb::FrameworkInfo,
-        executor: pb::ExecutorInfo,
-        group: pb::TaskGroupInfo,
-    ) {
-        let fw_id = fw.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
-        let exec_id = executor.executor_id.value.clone();
-        let reuse = self
-            .frameworks
-            .get(&fw_id)
-            .and_then(|f| f.executors.get(&exec_id))
-            .is_some_and(|e| !e.terminated && !e.shutting_down);
-        if !reuse {
-            let container_id = uuid_string(&new_uuid());
-            let directory = self.executor_dir(&fw_id, &exec_id, &container_id);
-            let exec = Executor {
-                info: executor,
-                kind: Kind::Default,
-                directory,
-                tasks: BTreeMap::new(),
-                next_group: 1,
-                killing_groups: vec![],
-                shutting_down: false,
-                terminated: false,
-            };
-            self.framework(fw).executors.insert(exec_id.clone(), exec);
-        }
-        let Some(exec) = self
-            .frameworks
-            .get_mut(&fw_id)
-            .and_then(|f| f.executors.get_mut(&exec_id))
-        else {
-            return;
-        };
-        let group_no = exec.next_group;
-        exec.next_group += 1;
-        let exec_dir = exec.directory.clone();
-        let mut launches = vec![];
-        for task in &group.tasks {
-            let tid = task.task_id.value.clone();
-            let container_id = uuid_string(&new_uuid());
-            exec.tasks.insert(
-                tid.clone(),
-                new_task(task.clone(), group_no, container_id.clone()),
-            );
-            launches.push((task.clone(), container_id));
-        }
-        for (task, _) in &launches {
-            let st = self.status(
-                &task.task_id.value,
-                Some(&exec_id),
-                S::TaskStarting,
-                Source::Executor,
-                None,
-                None,
-            );
-            self.push_update(ctx, &fw_id, st);
-        }
-        for (task, container_id) in launches {
-            let tid = task.task_id.value.clone();
-            let sandbox = exec_dir.join("tasks").join(&tid);
-            let key = TaskKey {
-                agent_id: self.id.clone(),
-                framework_id: fw_id.clone(),
-                executor_id: exec_id.clone(),
-                task_id: tid.clone(),
-                container_id,
-            };
-            match task.command.clone() {
-                Some(command) => {
-                    let env = self.task_env(ctx, fw, &tid, &exec_id, &exec_dir, &sandbox);
-                    self.spawn(
-                        ctx,
-                        key,
-                        Spec {
-                            command,
-                            sandbox,
-                            env,
-                        },
-                    );
-                }
-                None => self.launch_failed(
-                    ctx,
-                    &key,
-                    "Task has no command; the local cluster cannot run container images".into(),
-                ),
-            }
-        }
-    }
-
-    fn task_env(
-        &self,
-        ctx: &AgentCtx,
-        fw: &pb::FrameworkInfo,
-        task_id: &str,
-        exec_id: &str,
-        directory: &std::path::Path,
-        sandbox: &std::path::Path,
-    ) -> Vec<(String, String)> {
-        let fw_id = fw.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
-        vec![
-            ("MESOS_FRAMEWORK_ID".into(), fw_id),
-            ("MESOS_EXECUTOR_ID".into(), exec_id.to_string()),
-            ("MESOS_TASK_ID".into(), task_id.to_string()),
-            ("MESOS_DIRECTORY".into(), directory.display().to_string()),
-            ("MESOS_SANDBOX".into(), sandbox.display().to_string()),
-            ("MESOS_SLAVE_ID".into(), self.id.clone()),
-            ("MESOS_AGENT_ID".into(), self.id.clone()),
-            ("MESOS_SLAVE_PID".into(), self.pid.clone()),
-            ("MESOS_AGENT_ENDPOINT".into(), ctx.endpoint.clone()),
-            (
-                "MESOS_CHECKPOINT".into(),
-                if fw.checkpoint() { "1" } else { "0" }.into(),
-            ),
-            ("MESOS_HTTP_COMMAND_EXECUTOR".into(), "0".into()),
-            (
-                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
-                "5secs".into(),
-            ),
-            ("LIBPROCESS_PORT".into(), "0".into()),
-        ]
-    }
-
-    fn spawn(&mut self, ctx: &AgentCtx, key: TaskKey, spec: Spec) {
-        let weak = ctx.shared.clone();
-        let k = key.clone();
-        let spawned = thread::Builder::new()
-            .name("mesos-local-task".into())
-            .spawn(move || run_process(weak, k, spec));
-        match spawned {
-            Ok(h) => self.waiters.push(h),
-            Err(e) => self.launch_failed(ctx, &key, format!("Failed to start a thread: {e}")),
-        }
     }
 
     fn status(
@@ -421,24 +332,387 @@ impl Agent {
         }
     }
 
-    /// The task a process belongs to (and whether its framework is being
-    /// torn down), if that run of the task still exists.
-    fn find_task(&mut self, key: &TaskKey) -> Option<(bool, &mut ATask)> {
+    /// The environment of an executor or command task (`executorEnvironment()`).
+    fn env(
+        &self,
+        ctx: &AgentCtx,
+        fw: &pb::FrameworkInfo,
+        exec: &pb::ExecutorInfo,
+        directory: &Path,
+        sandbox: &Path,
+    ) -> Vec<(String, String)> {
+        let grace = exec
+            .shutdown_grace_period
+            .as_ref()
+            .map_or(DEFAULT_SHUTDOWN_GRACE, duration_of);
+        let mut env = vec![
+            ("MESOS_FRAMEWORK_ID".to_string(), fw_id_of(fw)),
+            ("MESOS_EXECUTOR_ID".into(), exec.executor_id.value.clone()),
+            ("MESOS_DIRECTORY".into(), directory.display().to_string()),
+            ("MESOS_SANDBOX".into(), sandbox.display().to_string()),
+            ("MESOS_SLAVE_ID".into(), self.id.clone()),
+            ("MESOS_AGENT_ID".into(), self.id.clone()),
+            ("MESOS_SLAVE_PID".into(), self.pid.clone()),
+            ("MESOS_AGENT_ENDPOINT".into(), ctx.endpoint.clone()),
+            (
+                "MESOS_CHECKPOINT".into(),
+                if fw.checkpoint() { "1" } else { "0" }.into(),
+            ),
+            ("MESOS_HTTP_COMMAND_EXECUTOR".into(), "0".into()),
+            ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(), stout(grace)),
+            ("LIBPROCESS_PORT".into(), "0".into()),
+        ];
+        if fw.checkpoint() {
+            env.push(("MESOS_RECOVERY_TIMEOUT".into(), "15mins".into()));
+            env.push(("MESOS_SUBSCRIPTION_BACKOFF_MAX".into(), "2secs".into()));
+        }
+        env
+    }
+
+    fn spawn(&mut self, ctx: &AgentCtx, key: ProcKey, spec: Spec) {
+        let weak = ctx.shared.clone();
+        let k = key.clone();
+        let spawned = thread::Builder::new()
+            .name("mesos-local-proc".into())
+            .spawn(move || run_process(weak, k, spec));
+        match spawned {
+            Ok(h) => self.waiters.push(h),
+            Err(e) => self.launch_failed(ctx, &key, format!("Failed to start a thread: {e}")),
+        }
+    }
+
+    // ------------------------------------------------------------ launching
+
+    /// Runs a task given in a LAUNCH operation.
+    pub fn run_task(&mut self, ctx: &AgentCtx, fw: &pb::FrameworkInfo, task: pb::TaskInfo) {
+        let fw_id = fw_id_of(fw);
+        let task_id = task.task_id.value.clone();
+        if let Some(xi) = task.executor.clone() {
+            let exec_id = xi.executor_id.value.clone();
+            if !self.custom_executor_ready(ctx, fw, &xi, &task_id) {
+                return;
+            }
+            if let Some(exec) = self.executor(&fw_id, &exec_id) {
+                exec.tasks
+                    .insert(task_id.clone(), new_task(task, 0, String::new()));
+                if let Some(x) = &mut exec.xproc {
+                    x.pending.push(Pending::Task(task_id));
+                }
+            }
+            self.flush(&fw_id, &exec_id);
+            return;
+        }
+        let container_id = uuid_string(&new_uuid());
+        let directory = self.executor_dir(&fw_id, &task_id, &container_id);
+        let info = pb::ExecutorInfo {
+            executor_id: pb::ExecutorId {
+                value: task_id.clone(),
+            },
+            framework_id: fw.id.clone(),
+            name: Some(format!("Command Executor (Task: {task_id})")),
+            command: task.command.clone(),
+            ..Default::default()
+        };
+        let mut env = self.env(ctx, fw, &info, &directory, &directory);
+        env.push(("MESOS_TASK_ID".into(), task_id.clone()));
+        let mut exec = Executor::new(info, Kind::Command, container_id.clone(), directory.clone());
+        exec.tasks.insert(
+            task_id.clone(),
+            new_task(task.clone(), 0, container_id.clone()),
+        );
+        self.framework(fw).executors.insert(task_id.clone(), exec);
+        let starting = self.status(
+            &task_id,
+            Some(&task_id),
+            S::TaskStarting,
+            Source::Executor,
+            None,
+            None,
+        );
+        self.push_update(ctx, &fw_id, starting);
+        let key = ProcKey {
+            agent_id: self.id.clone(),
+            framework_id: fw_id,
+            executor_id: task_id.clone(),
+            task_id: Some(task_id),
+            container_id,
+        };
+        let spec = Spec {
+            command: task.command.unwrap_or_default(),
+            sandbox: directory,
+            env,
+        };
+        self.spawn(ctx, key, spec);
+    }
+
+    /// Makes sure a live custom executor exists for a new task (launching it
+    /// if needed). False if the task cannot go to it (an update was sent).
+    fn custom_executor_ready(
+        &mut self,
+        ctx: &AgentCtx,
+        fw: &pb::FrameworkInfo,
+        xi: &pb::ExecutorInfo,
+        task_id: &str,
+    ) -> bool {
+        let fw_id = fw_id_of(fw);
+        let exec_id = xi.executor_id.value.clone();
+        self.framework(fw);
+        match self.executor(&fw_id, &exec_id) {
+            Some(e) if e.kind == Kind::Custom && !e.terminated && !e.shutting_down => true,
+            Some(_) => {
+                let state = if has_capability(fw, Cap::PartitionAware) {
+                    S::TaskDropped
+                } else {
+                    S::TaskLost
+                };
+                let st = self.status(
+                    task_id,
+                    Some(&exec_id),
+                    state,
+                    Source::Agent,
+                    Some(Reason::ExecutorTerminated),
+                    Some("Executor terminating".into()),
+                );
+                self.push_update(ctx, &fw_id, st);
+                false
+            }
+            None => {
+                let container_id = uuid_string(&new_uuid());
+                let directory = self.executor_dir(&fw_id, &exec_id, &container_id);
+                let env = self.env(ctx, fw, xi, &directory, &directory);
+                let exec = Executor::new(
+                    xi.clone(),
+                    Kind::Custom,
+                    container_id.clone(),
+                    directory.clone(),
+                );
+                self.framework(fw).executors.insert(exec_id.clone(), exec);
+                let key = ProcKey {
+                    agent_id: self.id.clone(),
+                    framework_id: fw_id,
+                    executor_id: exec_id,
+                    task_id: None,
+                    container_id,
+                };
+                let spec = Spec {
+                    command: xi.command.clone().unwrap_or_default(),
+                    sandbox: directory,
+                    env,
+                };
+                self.spawn(ctx, key, spec);
+                true
+            }
+        }
+    }
+
+    /// Runs a task group (LAUNCH_GROUP): on the default executor, or on a
+    /// custom executor as one LAUNCH_GROUP event.
+    pub fn run_task_group(
+        &mut self,
+        ctx: &AgentCtx,
+        fw: &pb::FrameworkInfo,
+        executor: pb::ExecutorInfo,
+        group: pb::TaskGroupInfo,
+    ) {
+        let fw_id = fw_id_of(fw);
+        let exec_id = executor.executor_id.value.clone();
+        if executor.r#type == Some(pb::executor_info::Type::Custom as i32) {
+            let first = group
+                .tasks
+                .first()
+                .map(|t| t.task_id.value.clone())
+                .unwrap_or_default();
+            if !self.custom_executor_ready(ctx, fw, &executor, &first) {
+                for t in group.tasks.iter().skip(1) {
+                    self.custom_executor_ready(ctx, fw, &executor, &t.task_id.value);
+                }
+                return;
+            }
+            if let Some(exec) = self.executor(&fw_id, &exec_id) {
+                let g = exec.next_group;
+                exec.next_group += 1;
+                let ids: Vec<String> = group
+                    .tasks
+                    .iter()
+                    .map(|t| t.task_id.value.clone())
+                    .collect();
+                for t in group.tasks {
+                    exec.tasks
+                        .insert(t.task_id.value.clone(), new_task(t, g, String::new()));
+                }
+                if let Some(x) = &mut exec.xproc {
+                    x.pending.push(Pending::Group(ids));
+                }
+            }
+            self.flush(&fw_id, &exec_id);
+            return;
+        }
+
+        let reuse = self
+            .frameworks
+            .get(&fw_id)
+            .and_then(|f| f.executors.get(&exec_id))
+            .is_some_and(|e| e.kind == Kind::Default && !e.terminated && !e.shutting_down);
+        if !reuse {
+            let container_id = uuid_string(&new_uuid());
+            let directory = self.executor_dir(&fw_id, &exec_id, &container_id);
+            let exec = Executor::new(executor.clone(), Kind::Default, container_id, directory);
+            self.framework(fw).executors.insert(exec_id.clone(), exec);
+        }
+        let Some(exec) = self.executor(&fw_id, &exec_id) else {
+            return;
+        };
+        let g = exec.next_group;
+        exec.next_group += 1;
+        let exec_dir = exec.directory.clone();
+        let mut launches = vec![];
+        for task in &group.tasks {
+            let container_id = uuid_string(&new_uuid());
+            exec.tasks.insert(
+                task.task_id.value.clone(),
+                new_task(task.clone(), g, container_id.clone()),
+            );
+            launches.push((task.clone(), container_id));
+        }
+        for (task, _) in &launches {
+            let st = self.status(
+                &task.task_id.value,
+                Some(&exec_id),
+                S::TaskStarting,
+                Source::Executor,
+                None,
+                None,
+            );
+            self.push_update(ctx, &fw_id, st);
+        }
+        for (task, container_id) in launches {
+            let tid = task.task_id.value.clone();
+            let sandbox = exec_dir.join("tasks").join(&tid);
+            let key = ProcKey {
+                agent_id: self.id.clone(),
+                framework_id: fw_id.clone(),
+                executor_id: exec_id.clone(),
+                task_id: Some(tid.clone()),
+                container_id,
+            };
+            match task.command.clone() {
+                Some(command) => {
+                    let mut env = self.env(ctx, fw, &executor, &exec_dir, &sandbox);
+                    env.push(("MESOS_TASK_ID".into(), tid));
+                    self.spawn(
+                        ctx,
+                        key,
+                        Spec {
+                            command,
+                            sandbox,
+                            env,
+                        },
+                    );
+                }
+                None => self.launch_failed(
+                    ctx,
+                    &key,
+                    "Task has no command; the local cluster cannot run container images".into(),
+                ),
+            }
+        }
+    }
+
+    /// Sends a subscribed custom executor its undelivered tasks.
+    fn flush(&mut self, fw_id: &str, exec_id: &str) {
+        let Some(exec) = self.executor(fw_id, exec_id) else {
+            return;
+        };
+        let Some(x) = &mut exec.xproc else { return };
+        if !x.subscribed || x.conn.is_none() {
+            return;
+        }
+        let pending = std::mem::take(&mut x.pending);
+        let mut events = vec![];
+        for p in pending {
+            let ids = match &p {
+                Pending::Task(id) => vec![id.clone()],
+                Pending::Group(ids) => ids.clone(),
+            };
+            let mut tasks: Vec<pb::TaskInfo> = vec![];
+            for id in &ids {
+                if let Some(t) = exec.tasks.get_mut(id)
+                    && !t.exited
+                {
+                    t.delivered = true;
+                    tasks.push(t.info.clone());
+                }
+            }
+            if tasks.is_empty() {
+                continue;
+            }
+            events.push(match p {
+                Pending::Task(_) => xpb::Event {
+                    launch: tasks
+                        .into_iter()
+                        .next()
+                        .map(|task| xpb::event::Launch { task }),
+                    ..xevent(xpb::event::Type::Launch)
+                },
+                Pending::Group(_) => xpb::Event {
+                    launch_group: Some(xpb::event::LaunchGroup {
+                        task_group: pb::TaskGroupInfo { tasks },
+                    }),
+                    ..xevent(xpb::event::Type::LaunchGroup)
+                },
+            });
+        }
+        if let Some(x) = &mut exec.xproc {
+            x.ever_sent |= !events.is_empty();
+            if let Some(c) = &x.conn {
+                for ev in &events {
+                    c.send(ev);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ processes
+
+    fn find_task(&mut self, key: &ProcKey) -> Option<(bool, &mut ATask)> {
         let fw = self.frameworks.get_mut(&key.framework_id)?;
         let terminating = fw.terminating;
-        let task = fw
-            .executors
-            .get_mut(&key.executor_id)?
-            .tasks
-            .get_mut(&key.task_id)?;
+        let tid = key.task_id.as_ref()?;
+        let task = fw.executors.get_mut(&key.executor_id)?.tasks.get_mut(tid)?;
         if task.container_id != key.container_id {
             return None;
         }
         Some((terminating, task))
     }
 
-    /// The task's process started.
-    pub fn task_started(&mut self, ctx: &AgentCtx, key: &TaskKey, pid: i32) {
+    fn find_xproc(&mut self, key: &ProcKey) -> Option<(bool, &mut Executor)> {
+        let fw = self.frameworks.get_mut(&key.framework_id)?;
+        let terminating = fw.terminating;
+        let exec = fw.executors.get_mut(&key.executor_id)?;
+        if exec.container_id != key.container_id || exec.xproc.is_none() {
+            return None;
+        }
+        Some((terminating, exec))
+    }
+
+    /// A process started.
+    pub fn proc_started(&mut self, ctx: &AgentCtx, key: &ProcKey, pid: i32) {
+        if key.task_id.is_none() {
+            let Some((terminating, exec)) = self.find_xproc(key) else {
+                launcher::signal_group(pid, libc::SIGKILL);
+                return;
+            };
+            let shutting_down = exec.shutting_down;
+            if let Some(x) = &mut exec.xproc {
+                x.pid = Some(pid);
+                if x.destroyed || terminating {
+                    launcher::signal_group(pid, libc::SIGKILL);
+                } else if shutting_down && x.destroy_deadline.is_none() {
+                    launcher::signal_group(pid, libc::SIGTERM);
+                }
+            }
+            return;
+        }
         let Some((terminating, task)) = self.find_task(key) else {
             launcher::signal_group(pid, libc::SIGKILL);
             return;
@@ -452,8 +726,9 @@ impl Agent {
             launcher::signal_group(pid, libc::SIGTERM);
             return;
         }
+        let tid = task.info.task_id.value.clone();
         let mut st = self.status(
-            &key.task_id,
+            &tid,
             Some(&key.executor_id),
             S::TaskRunning,
             Source::Executor,
@@ -471,14 +746,21 @@ impl Agent {
         self.push_update(ctx, &key.framework_id, st);
     }
 
-    /// The task's process could not be started.
-    pub fn launch_failed(&mut self, ctx: &AgentCtx, key: &TaskKey, message: String) {
+    /// A process could not be started.
+    pub fn launch_failed(&mut self, ctx: &AgentCtx, key: &ProcKey, message: String) {
+        if key.task_id.is_none() {
+            if self.find_xproc(key).is_some() {
+                self.executor_terminated(ctx, key, Reason::ContainerLaunchFailed, message, -1);
+            }
+            return;
+        }
         let Some((_, task)) = self.find_task(key) else {
             return;
         };
         task.exited = true;
+        let tid = task.info.task_id.value.clone();
         let st = self.status(
-            &key.task_id,
+            &tid,
             Some(&key.executor_id),
             S::TaskFailed,
             Source::Agent,
@@ -489,8 +771,20 @@ impl Agent {
         self.task_terminated(ctx, key, S::TaskFailed);
     }
 
-    /// The task's process ended.
-    pub fn task_exited(&mut self, ctx: &AgentCtx, key: &TaskKey, exit: Exit) {
+    /// A process ended.
+    pub fn proc_exited(&mut self, ctx: &AgentCtx, key: &ProcKey, exit: Exit) {
+        if key.task_id.is_none() {
+            let Some((_, exec)) = self.find_xproc(key) else {
+                return;
+            };
+            let (reason, message) = exec
+                .xproc
+                .as_mut()
+                .and_then(|x| x.termination.take())
+                .unwrap_or((Reason::ExecutorTerminated, "Executor terminated".into()));
+            self.executor_terminated(ctx, key, reason, message, exit.raw);
+            return;
+        }
         let Some((_, task)) = self.find_task(key) else {
             return;
         };
@@ -504,8 +798,9 @@ impl Agent {
         } else {
             S::TaskFailed
         };
+        let tid = task.info.task_id.value.clone();
         let st = self.status(
-            &key.task_id,
+            &tid,
             Some(&key.executor_id),
             state,
             Source::Executor,
@@ -516,17 +811,64 @@ impl Agent {
         self.task_terminated(ctx, key, state);
     }
 
-    /// Bookkeeping after a task process is gone: task-group kill policy,
-    /// executor termination, cleanup.
-    fn task_terminated(&mut self, ctx: &AgentCtx, key: &TaskKey, state: S) {
+    /// A custom executor is gone: its live tasks fail.
+    fn executor_terminated(
+        &mut self,
+        ctx: &AgentCtx,
+        key: &ProcKey,
+        reason: Reason,
+        message: String,
+        status: i32,
+    ) {
+        let Some((terminating, exec)) = self.find_xproc(key) else {
+            return;
+        };
+        exec.terminated = true;
+        if let Some(x) = &mut exec.xproc {
+            x.pid = None;
+            x.conn = None;
+            x.pending.clear();
+            x.registration_deadline = None;
+            x.destroy_deadline = None;
+        }
+        let live: Vec<String> = exec
+            .tasks
+            .values_mut()
+            .filter(|t| !t.exited)
+            .map(|t| {
+                t.exited = true;
+                t.info.task_id.value.clone()
+            })
+            .collect();
+        for tid in live {
+            let st = self.status(
+                &tid,
+                Some(&key.executor_id),
+                S::TaskFailed,
+                Source::Agent,
+                Some(reason),
+                Some(message.clone()),
+            );
+            self.push_update(ctx, &key.framework_id, st);
+        }
+        if !terminating {
+            self.outbox.push(ToMaster::ExitedExecutor {
+                framework_id: key.framework_id.clone(),
+                executor_id: key.executor_id.clone(),
+                status,
+            });
+        }
+        self.cleanup(&key.framework_id);
+    }
+
+    /// Bookkeeping after a command or default-executor task process is
+    /// gone: the task-group kill policy, executor termination, cleanup.
+    fn task_terminated(&mut self, ctx: &AgentCtx, key: &ProcKey, state: S) {
         let Some(fw) = self.frameworks.get_mut(&key.framework_id) else {
             return;
         };
         let terminating = fw.terminating;
-        let caps_killing = has_capability(
-            &fw.info,
-            pb::framework_info::capability::Type::TaskKillingState,
-        );
+        let caps_killing = has_capability(&fw.info, Cap::TaskKillingState);
         let Some(exec) = fw.executors.get_mut(&key.executor_id) else {
             return;
         };
@@ -535,7 +877,11 @@ impl Agent {
             && !exec.shutting_down
             && matches!(state, S::TaskFailed | S::TaskKilled)
         {
-            let group = exec.tasks.get(&key.task_id).map(|t| t.group);
+            let group = key
+                .task_id
+                .as_ref()
+                .and_then(|t| exec.tasks.get(t))
+                .map(|t| t.group);
             if let Some(g) = group
                 && !exec.killing_groups.contains(&g)
             {
@@ -553,9 +899,8 @@ impl Agent {
                 }
             }
         }
-        let all_exited = exec.tasks.values().all(|t| t.exited);
         let mut exited_executor = None;
-        if all_exited && !exec.terminated {
+        if exec.tasks.values().all(|t| t.exited) && !exec.terminated {
             exec.terminated = true;
             if exec.kind == Kind::Default && !terminating {
                 exited_executor = Some(key.executor_id.clone());
@@ -600,6 +945,8 @@ impl Agent {
         }
     }
 
+    // ------------------------------------------------------------ kill, shutdown
+
     /// KILL from the scheduler (through the master).
     pub fn kill_task(
         &mut self,
@@ -614,10 +961,7 @@ impl Agent {
         if fw.terminating {
             return;
         }
-        let caps_killing = has_capability(
-            &fw.info,
-            pb::framework_info::capability::Type::TaskKillingState,
-        );
+        let caps_killing = has_capability(&fw.info, Cap::TaskKillingState);
         let Some((exec_id, exec)) = fw
             .executors
             .iter_mut()
@@ -625,20 +969,88 @@ impl Agent {
         else {
             return;
         };
-        if exec.terminated {
+        if exec.terminated || exec.shutting_down {
             return;
         }
         let exec_id = exec_id.clone();
+        let group = exec.tasks.get(task_id).map(|t| t.group).unwrap_or(0);
+
+        if exec.kind == Kind::Custom {
+            let Some(t) = exec.tasks.get(task_id) else {
+                return;
+            };
+            if t.exited {
+                return;
+            }
+            if t.delivered {
+                if let Some(c) = exec.conn() {
+                    c.send(&xpb::Event {
+                        kill: Some(xpb::event::Kill {
+                            task_id: pb::TaskId {
+                                value: task_id.into(),
+                            },
+                            kill_policy: policy.copied(),
+                        }),
+                        ..xevent(xpb::event::Type::Kill)
+                    });
+                }
+                return;
+            }
+            // Not delivered yet: the agent kills it (the whole group) itself.
+            let ids: Vec<String> = exec
+                .tasks
+                .iter()
+                .filter(|(id, t)| (*id == task_id || (group > 0 && t.group == group)) && !t.exited)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &ids {
+                if let Some(t) = exec.tasks.get_mut(id) {
+                    t.exited = true;
+                }
+            }
+            let mut idle = false;
+            if let Some(x) = &mut exec.xproc {
+                x.pending.retain(|p| match p {
+                    Pending::Task(id) => !ids.contains(id),
+                    Pending::Group(g) => !g.iter().any(|id| ids.contains(id)),
+                });
+                idle = !x.ever_sent && x.pending.is_empty();
+            }
+            let message = if group > 0 {
+                "A task within the task group was killed before delivery to the executor"
+            } else {
+                "Killed before delivery to the executor"
+            };
+            for id in ids {
+                let st = self.status(
+                    &id,
+                    Some(&exec_id),
+                    S::TaskKilled,
+                    Source::Agent,
+                    Some(Reason::TaskKilledDuringLaunch),
+                    Some(message.into()),
+                );
+                self.push_update(ctx, fw_id, st);
+            }
+            if idle {
+                // MESOS-8411: an executor whose every task was killed before
+                // delivery is shut down.
+                self.shutdown_executor(fw_id, &exec_id);
+            }
+            return;
+        }
+
         let grace_of = |t: &ATask| {
             policy
                 .or(t.info.kill_policy.as_ref())
                 .and_then(|p| p.grace_period.as_ref())
                 .map_or(DEFAULT_KILL_GRACE, duration_of)
         };
-        let mut killing = vec![];
         // Killing any task of a group kills the whole group.
-        let group = exec.tasks.get(task_id).map(|t| t.group).unwrap_or(0);
         let targets: Vec<String> = if exec.kind == Kind::Default {
+            if !exec.killing_groups.contains(&group) {
+                exec.killing_groups.push(group);
+            }
             exec.tasks
                 .iter()
                 .filter(|(_, t)| t.group == group)
@@ -647,9 +1059,7 @@ impl Agent {
         } else {
             vec![task_id.to_string()]
         };
-        if exec.kind == Kind::Default && !exec.killing_groups.contains(&group) {
-            exec.killing_groups.push(group);
-        }
+        let mut killing = vec![];
         for tid in targets {
             if let Some(t) = exec.tasks.get_mut(&tid) {
                 let grace = grace_of(t);
@@ -671,30 +1081,18 @@ impl Agent {
         }
     }
 
-    /// SHUTDOWN from the scheduler: kill every task of the executor.
+    /// SHUTDOWN from the scheduler.
     pub fn shutdown_executor(&mut self, fw_id: &str, exec_id: &str) {
-        let Some(exec) = self
-            .frameworks
-            .get_mut(fw_id)
-            .and_then(|f| f.executors.get_mut(exec_id))
-        else {
+        let Some(exec) = self.executor(fw_id, exec_id) else {
             return;
         };
-        exec.shutting_down = true;
-        // The executor's own grace: the shutdown grace period minus the
-        // slack the command executor keeps for itself.
-        let grace = exec
-            .info
-            .shutdown_grace_period
-            .as_ref()
-            .map_or(DEFAULT_SHUTDOWN_GRACE, duration_of)
-            .saturating_sub(Duration::from_secs(2));
-        for t in exec.tasks.values_mut() {
-            kill_process(t, grace);
+        if exec.terminated || exec.shutting_down {
+            return;
         }
+        shutdown(exec);
     }
 
-    /// The framework was removed: kill everything, send no more updates.
+    /// The framework was removed: shut everything down, send no more updates.
     pub fn shutdown_framework(&mut self, fw_id: &str) {
         self.streams.retain(|(f, _), _| f != fw_id);
         let Some(fw) = self.frameworks.get_mut(fw_id) else {
@@ -702,24 +1100,45 @@ impl Agent {
         };
         fw.terminating = true;
         for exec in fw.executors.values_mut() {
-            exec.shutting_down = true;
-            for t in exec.tasks.values_mut() {
-                kill_process(t, DEFAULT_KILL_GRACE);
+            if !exec.terminated {
+                shutdown(exec);
             }
         }
         self.cleanup(fw_id);
     }
 
-    /// Adds an update to the task's stream; forwards it if nothing is in flight.
-    fn push_update(&mut self, ctx: &AgentCtx, fw_id: &str, status: pb::TaskStatus) {
+    // ------------------------------------------------------------ status updates
+
+    /// Adds an update to the task's stream; forwards it if nothing is in
+    /// flight. False for a duplicate (same uuid) or a dropped update.
+    fn push_update(&mut self, ctx: &AgentCtx, fw_id: &str, status: pb::TaskStatus) -> bool {
         let Some(fw) = self.frameworks.get_mut(fw_id) else {
-            return;
+            return false;
         };
         if fw.terminating {
-            return;
+            return false;
         }
         let tid = status.task_id.value.clone();
         let state = status.state();
+        let stream = self
+            .streams
+            .entry((fw_id.to_string(), tid.clone()))
+            .or_insert_with(|| Stream {
+                pending: VecDeque::new(),
+                latest: S::TaskStaging,
+                terminal: false,
+                next_retry: None,
+                backoff: ctx.retry_initial,
+                received: BTreeSet::new(),
+            });
+        if let Some(u) = &status.uuid
+            && !stream.received.insert(u.clone())
+        {
+            return false; // a duplicate
+        }
+        if stream.terminal {
+            return false; // nothing follows a terminal update
+        }
         if let Some(t) = fw
             .executors
             .values_mut()
@@ -727,19 +1146,6 @@ impl Agent {
             && !is_terminal(t.state)
         {
             t.state = state;
-        }
-        let stream = self
-            .streams
-            .entry((fw_id.to_string(), tid))
-            .or_insert_with(|| Stream {
-                pending: VecDeque::new(),
-                latest: S::TaskStaging,
-                terminal: false,
-                next_retry: None,
-                backoff: ctx.retry_initial,
-            });
-        if stream.terminal {
-            return; // nothing follows a terminal update
         }
         stream.latest = state;
         stream.terminal = is_terminal(state);
@@ -754,6 +1160,7 @@ impl Agent {
                 latest_state: latest,
             });
         }
+        true
     }
 
     /// ACKNOWLEDGE from the scheduler.
@@ -811,7 +1218,195 @@ impl Agent {
         }
     }
 
-    /// Retries due updates and escalates overdue kills.
+    // ------------------------------------------------------------ executor API
+
+    /// Checks that the framework and a custom executor exist; true if it has
+    /// subscribed.
+    pub fn executor_lookup(&self, fw_id: &str, exec_id: &str) -> Result<bool, HttpError> {
+        let fw = self
+            .frameworks
+            .get(fw_id)
+            .ok_or((400, "Framework cannot be found".to_string()))?;
+        let exec = fw
+            .executors
+            .get(exec_id)
+            .filter(|e| e.kind == Kind::Custom)
+            .ok_or((400, "Executor cannot be found".to_string()))?;
+        Ok(exec.xproc.as_ref().is_some_and(|x| x.subscribed))
+    }
+
+    /// True if this agent has the framework's custom executor.
+    pub fn has_executor(&self, fw_id: &str, exec_id: &str) -> bool {
+        self.frameworks
+            .get(fw_id)
+            .and_then(|f| f.executors.get(exec_id))
+            .is_some_and(|e| e.kind == Kind::Custom)
+    }
+
+    /// SUBSCRIBE from an executor (after `executor_lookup`): its stream and
+    /// the stream's id.
+    pub fn executor_subscribe(
+        &mut self,
+        ctx: &AgentCtx,
+        fw_id: &str,
+        exec_id: &str,
+        sub: xpb::call::Subscribe,
+        enc: Encoding,
+    ) -> (Receiver<Vec<u8>>, u64) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        self.next_conn += 1;
+        let conn = XConn {
+            id: self.next_conn,
+            enc,
+            tx,
+        };
+        let agent_info = self.info.clone();
+        let Some(fw) = self.frameworks.get_mut(fw_id) else {
+            return (rx, conn.id);
+        };
+        let fw_info = fw.info.clone();
+        let terminating = fw.terminating;
+        let partition_aware = has_capability(&fw.info, Cap::PartitionAware);
+        let Some(exec) = fw.executors.get_mut(exec_id) else {
+            return (rx, conn.id);
+        };
+        if terminating || exec.terminated || exec.shutting_down {
+            conn.send(&xevent(xpb::event::Type::Shutdown));
+            return (rx, conn.id);
+        }
+        let conn_id = conn.id;
+        let container_id = exec.container_id.clone();
+        let exec_info = exec.info.clone();
+        // Tasks sent to an executor that does not know them are lost.
+        let unacked: BTreeSet<&str> = sub
+            .unacknowledged_tasks
+            .iter()
+            .map(|t| t.task_id.value.as_str())
+            .collect();
+        let lost: Vec<String> = exec
+            .tasks
+            .values_mut()
+            .filter(|t| {
+                t.delivered
+                    && !t.exited
+                    && t.state == S::TaskStaging
+                    && !unacked.contains(t.info.task_id.value.as_str())
+            })
+            .map(|t| {
+                t.exited = true;
+                t.info.task_id.value.clone()
+            })
+            .collect();
+        if let Some(x) = &mut exec.xproc {
+            x.conn = Some(conn); // an older connection closes
+            x.subscribed = true;
+            x.registration_deadline = None;
+        }
+        for tid in lost {
+            let st = self.status(
+                &tid,
+                Some(exec_id),
+                if partition_aware {
+                    S::TaskDropped
+                } else {
+                    S::TaskLost
+                },
+                Source::Agent,
+                Some(Reason::AgentRestarted),
+                Some("Task launched during agent restart".into()),
+            );
+            self.push_update(ctx, fw_id, st);
+        }
+        let subscribed = xpb::Event {
+            subscribed: Some(xpb::event::Subscribed {
+                executor_info: exec_info,
+                framework_info: fw_info,
+                agent_info,
+                container_id: Some(pb::ContainerId {
+                    value: container_id,
+                    parent: None,
+                }),
+            }),
+            ..xevent(xpb::event::Type::Subscribed)
+        };
+        if let Some(c) = self.executor(fw_id, exec_id).and_then(|e| e.conn()) {
+            c.send(&subscribed);
+        }
+        for u in sub.unacknowledged_updates {
+            self.executor_update(ctx, fw_id, exec_id, u.status);
+        }
+        self.flush(fw_id, exec_id);
+        (rx, conn_id)
+    }
+
+    /// UPDATE from an executor: into the status-update manager, then
+    /// ACKNOWLEDGED back to the executor.
+    pub fn executor_update(
+        &mut self,
+        ctx: &AgentCtx,
+        fw_id: &str,
+        exec_id: &str,
+        mut status: pb::TaskStatus,
+    ) {
+        status.agent_id.get_or_insert_with(|| pb::AgentId {
+            value: self.id.clone(),
+        });
+        status.executor_id = Some(pb::ExecutorId {
+            value: exec_id.into(),
+        });
+        status.source = Some(Source::Executor as i32);
+        let tid = status.task_id.value.clone();
+        let uuid = status.uuid.clone().unwrap_or_default();
+        let terminal = is_terminal(status.state());
+        self.push_update(ctx, fw_id, status);
+        if let Some(exec) = self.executor(fw_id, exec_id) {
+            if terminal && let Some(t) = exec.tasks.get_mut(&tid) {
+                t.exited = true;
+            }
+            if let Some(c) = exec.conn() {
+                c.send(&xpb::Event {
+                    acknowledged: Some(xpb::event::Acknowledged {
+                        task_id: pb::TaskId { value: tid },
+                        uuid,
+                    }),
+                    ..xevent(xpb::event::Type::Acknowledged)
+                });
+            }
+        }
+    }
+
+    /// MESSAGE from an executor, for its scheduler.
+    pub fn executor_message(&mut self, fw_id: &str, exec_id: &str, data: Vec<u8>) {
+        self.outbox.push(ToMaster::FrameworkMessage {
+            framework_id: fw_id.into(),
+            executor_id: exec_id.into(),
+            data,
+        });
+    }
+
+    /// An executor's subscription stream ended.
+    pub fn executor_stream_closed(&mut self, fw_id: &str, exec_id: &str, conn_id: u64) {
+        if let Some(x) = self.executor(fw_id, exec_id).and_then(|e| e.xproc.as_mut())
+            && x.conn.as_ref().is_some_and(|c| c.id == conn_id)
+        {
+            x.conn = None;
+        }
+    }
+
+    /// MESSAGE from the scheduler, for an executor (best effort).
+    pub fn framework_message(&mut self, fw_id: &str, exec_id: &str, data: Vec<u8>) {
+        if let Some(c) = self.executor(fw_id, exec_id).and_then(|e| e.conn()) {
+            c.send(&xpb::Event {
+                message: Some(xpb::event::Message { data }),
+                ..xevent(xpb::event::Type::Message)
+            });
+        }
+    }
+
+    // ------------------------------------------------------------ timers
+
+    /// Retries due updates, escalates overdue kills, enforces executor
+    /// registration and shutdown timeouts.
     pub fn tick(&mut self, now: Instant) {
         for ((fw, _), stream) in self.streams.iter_mut() {
             let Some(due) = stream.next_retry else {
@@ -842,6 +1437,22 @@ impl Agent {
                         }
                     }
                 }
+                let Some(x) = &mut exec.xproc else { continue };
+                if x.registration_deadline.is_some_and(|d| d <= now) {
+                    x.registration_deadline = None;
+                    x.termination = Some((
+                        Reason::ExecutorRegistrationTimeout,
+                        format!(
+                            "Executor did not register within {}",
+                            stout(REGISTRATION_TIMEOUT)
+                        ),
+                    ));
+                    destroy(x);
+                }
+                if x.destroy_deadline.is_some_and(|d| d <= now) {
+                    x.destroy_deadline = None;
+                    destroy(x);
+                }
             }
         }
         self.waiters.retain(|h| !h.is_finished());
@@ -849,17 +1460,20 @@ impl Agent {
 
     pub fn next_deadline(&self) -> Option<Instant> {
         let retries = self.streams.values().filter_map(|s| s.next_retry);
-        let kills = self
-            .frameworks
-            .values()
-            .flat_map(|f| f.executors.values())
+        let execs = self.frameworks.values().flat_map(|f| f.executors.values());
+        let kills = execs
+            .clone()
             .flat_map(|e| e.tasks.values())
             .filter(|t| t.pid.is_some())
             .filter_map(|t| t.kill_deadline);
-        retries.chain(kills).min()
+        let xprocs = execs
+            .filter_map(|e| e.xproc.as_ref())
+            .flat_map(|x| [x.registration_deadline, x.destroy_deadline])
+            .flatten();
+        retries.chain(kills).chain(xprocs).min()
     }
 
-    /// SIGKILLs every task process; returns the threads waiting on them.
+    /// SIGKILLs every process; returns the threads waiting on them.
     pub fn kill_all(&mut self) -> Vec<JoinHandle<()>> {
         for fw in self.frameworks.values_mut() {
             fw.terminating = true;
@@ -869,10 +1483,78 @@ impl Agent {
                         launcher::signal_group(pid, libc::SIGKILL);
                     }
                 }
+                if let Some(x) = &mut exec.xproc {
+                    x.conn = None;
+                    destroy(x);
+                }
             }
         }
         self.streams.clear();
         std::mem::take(&mut self.waiters)
+    }
+
+    /// The agent's `/state` (`/slave(N)/state`).
+    pub fn state_json(&self) -> Json {
+        let frameworks: Vec<Json> = self
+            .frameworks
+            .iter()
+            .map(|(id, f)| {
+                let executors: Vec<Json> = f
+                    .executors
+                    .iter()
+                    .map(|(eid, e)| {
+                        let task = |t: &ATask| {
+                            json!({
+                                "id": t.info.task_id.value,
+                                "name": t.info.name,
+                                "framework_id": id,
+                                "executor_id": eid,
+                                "slave_id": self.id,
+                                "state": t.state.as_str_name(),
+                                "resources": Resources::from_proto(&t.info.resources)
+                                    .unwrap_or_default()
+                                    .to_state_json(),
+                            })
+                        };
+                        let queued: Vec<Json> = e.tasks.values().filter(|t| e.kind == Kind::Custom && !t.delivered && !t.exited).map(task).collect();
+                        let live: Vec<Json> = e.tasks.values().filter(|t| !t.exited && (e.kind != Kind::Custom || t.delivered)).map(task).collect();
+                        let done: Vec<Json> = e.tasks.values().filter(|t| t.exited).map(task).collect();
+                        json!({
+                            "id": eid,
+                            "name": e.info.name.clone().unwrap_or_default(),
+                            "source": eid,
+                            "container": e.container_id,
+                            "directory": e.directory.display().to_string(),
+                            "resources": Resources::from_proto(&e.info.resources).unwrap_or_default().to_state_json(),
+                            "type": match e.kind { Kind::Custom => "CUSTOM", _ => "DEFAULT" },
+                            "tasks": live,
+                            "queued_tasks": queued,
+                            "completed_tasks": done,
+                        })
+                    })
+                    .collect();
+                json!({
+                    "id": id,
+                    "name": f.info.name,
+                    "user": f.info.user,
+                    "failover_timeout": f.info.failover_timeout(),
+                    "checkpoint": f.info.checkpoint(),
+                    "hostname": f.info.hostname.clone().unwrap_or_default(),
+                    "executors": executors,
+                    "completed_executors": [],
+                })
+            })
+            .collect();
+        json!({
+            "version": super::master::VERSION,
+            "id": self.id,
+            "pid": self.pid,
+            "hostname": self.info.hostname,
+            "resources": self.total.to_state_json(),
+            "attributes": {},
+            "frameworks": frameworks,
+            "completed_frameworks": [],
+        })
     }
 }
 
@@ -887,6 +1569,40 @@ fn new_task(info: pb::TaskInfo, group: u64, container_id: String) -> ATask {
         killed: false,
         kill_deadline: None,
         acked: false,
+        delivered: false,
+    }
+}
+
+/// Starts shutting an executor down: custom executors get SHUTDOWN and, after
+/// the shutdown grace period, SIGKILL; the built-in ones kill their tasks.
+fn shutdown(exec: &mut Executor) {
+    exec.shutting_down = true;
+    let grace = exec
+        .info
+        .shutdown_grace_period
+        .as_ref()
+        .map_or(DEFAULT_SHUTDOWN_GRACE, duration_of);
+    if let Some(x) = &mut exec.xproc {
+        if let Some(c) = &x.conn {
+            c.send(&xevent(xpb::event::Type::Shutdown));
+        }
+        x.registration_deadline = None;
+        x.destroy_deadline =
+            Some(Instant::now() + if x.subscribed { grace } else { Duration::ZERO });
+        return;
+    }
+    // The command executor keeps some of the grace period for itself.
+    let grace = grace.saturating_sub(Duration::from_secs(2));
+    for t in exec.tasks.values_mut() {
+        kill_process(t, grace);
+    }
+}
+
+/// Kills a custom executor's process (or marks it to be killed on start).
+fn destroy(x: &mut XProc) {
+    x.destroyed = true;
+    if let Some(pid) = x.pid {
+        launcher::signal_group(pid, libc::SIGKILL);
     }
 }
 
@@ -912,20 +1628,20 @@ fn kill_process(t: &mut ATask, grace: Duration) -> bool {
     true
 }
 
-/// Body of a task thread: start the process, report it, wait, report the exit.
-fn run_process(shared: Weak<Shared>, key: TaskKey, spec: Spec) {
+/// Body of a process thread: start the process, report it, wait, report the exit.
+fn run_process(shared: Weak<Shared>, key: ProcKey, spec: Spec) {
     match launcher::launch(&spec) {
         Err(msg) => {
-            with_master(&shared, |m| m.task_launch_failed(&key, msg));
+            with_master(&shared, |m| m.proc_launch_failed(&key, msg));
         }
         Ok(mut child) => {
             let pid = i32::try_from(child.id()).unwrap_or(0);
-            let alive = with_master(&shared, |m| m.task_started(&key, pid));
+            let alive = with_master(&shared, |m| m.proc_started(&key, pid));
             if alive.is_none() {
                 launcher::signal_group(pid, libc::SIGKILL);
             }
             let exit = launcher::describe(child.wait());
-            with_master(&shared, |m| m.task_exited(&key, exit));
+            with_master(&shared, |m| m.proc_exited(&key, exit));
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::http::server::{Handler, Reply, Request};
 use crate::wire::codec::{self, CodecError, Encoding};
 use crate::wire::json::JsonError;
 use crate::wire::pb;
+use pb::executor::call::Type as XType;
 use pb::scheduler::call::Type as CallType;
 
 pub(crate) fn handler(shared: Arc<Shared>) -> Handler {
@@ -32,6 +33,7 @@ fn route(shared: &Arc<Shared>, req: Request) -> Reply {
         }
         "/master/frameworks" | "/frameworks" => json_reply(&req, state::frameworks(&shared.lock())),
         "/master/slaves" | "/slaves" => json_reply(&req, state::slaves(&shared.lock())),
+        "/api/v1/executor" => executor(shared, req, None),
         "/health" | "/master/health" => Reply::status(200),
         "/version" => json_reply(&req, state::version()),
         "/master/redirect" | "/redirect" => {
@@ -39,8 +41,26 @@ fn route(shared: &Arc<Shared>, req: Request) -> Reply {
             let port = m.addr.map(|a| a.port()).unwrap_or(0);
             Reply::status(307).with_header("Location", &format!("//{}:{port}", m.cfg.hostname))
         }
-        _ => Reply::text(404, ""),
+        p => match slave_path(p) {
+            Some((n, "/api/v1/executor")) => executor(shared, req, Some(n)),
+            Some((n, "/state" | "/state.json")) => {
+                let m = shared.lock();
+                match m.agents.values().nth(n.wrapping_sub(1)) {
+                    Some(a) => json_reply(&req, a.state_json()),
+                    None => Reply::text(404, ""),
+                }
+            }
+            Some((n, "/health")) if n >= 1 && n <= shared.lock().agents.len() => Reply::status(200),
+            _ => Reply::text(404, ""),
+        },
     }
+}
+
+/// `/slave(N)/rest` → (N, "/rest").
+fn slave_path(p: &str) -> Option<(usize, &str)> {
+    let rest = p.strip_prefix("/slave(")?;
+    let (n, rest) = rest.split_once(')')?;
+    Some((n.parse().ok()?, rest))
 }
 
 /// JSON with optional `?jsonp=callback` wrapping, as the state endpoints do.
@@ -92,8 +112,11 @@ fn accepts(headers: &Headers, media: &str) -> bool {
     false
 }
 
-fn decode_call(body: &[u8], enc: Encoding) -> Result<pb::scheduler::Call, String> {
-    match (enc, codec::decode::<pb::scheduler::Call>(body, enc, true)) {
+fn decode_call<M: prost::Message + prost::Name + Default>(
+    body: &[u8],
+    enc: Encoding,
+) -> Result<M, String> {
+    match (enc, codec::decode::<M>(body, enc, true)) {
         (_, Ok(c)) => Ok(c),
         (Encoding::Protobuf, Err(_)) => Err("Failed to parse body into Call protobuf".into()),
         (Encoding::Json, Err(CodecError::Json(JsonError::Syntax(e)))) => {
@@ -107,30 +130,11 @@ fn scheduler(shared: &Arc<Shared>, req: Request) -> Reply {
     if !shared.lock().started {
         return Reply::text(503, "Master has not finished recovery");
     }
-    if req.method != "POST" {
-        return Reply::text(
-            405,
-            format!(
-                "Expecting one of {{ 'POST' }}, but received '{}'",
-                req.method
-            ),
-        )
-        .with_header("Allow", "POST");
-    }
-    let Some(ct) = req.headers.get("content-type") else {
-        return Reply::text(400, "Expecting 'Content-Type' to be present");
+    let enc = match media(&req) {
+        Ok(e) => e,
+        Err(r) => return r,
     };
-    let Some(enc) = Encoding::from_content_type(ct) else {
-        return Reply::text(
-            415,
-            format!(
-                "Expecting 'Content-Type' of {} or {}",
-                Encoding::JSON_TYPE,
-                Encoding::PROTOBUF_TYPE
-            ),
-        );
-    };
-    let call = match decode_call(&req.body, enc) {
+    let call: pb::scheduler::Call = match decode_call(&req.body, enc) {
         Ok(c) => c,
         Err(e) => return Reply::text(400, e),
     };
@@ -139,22 +143,9 @@ fn scheduler(shared: &Arc<Shared>, req: Request) -> Reply {
         Err(e) => return Reply::text(400, format!("Failed to validate scheduler::Call: {e}")),
     };
     if matches!(ty, CallType::Subscribe | CallType::ReconcileOperations) {
-        let accept = if accepts(&req.headers, Encoding::JSON_TYPE) {
-            Some(Encoding::Json)
-        } else if accepts(&req.headers, Encoding::PROTOBUF_TYPE) {
-            Some(Encoding::Protobuf)
-        } else {
-            None
-        };
-        let Some(accept) = accept else {
-            return Reply::text(
-                406,
-                format!(
-                    "Expecting 'Accept' to allow '{}' or '{}'",
-                    Encoding::PROTOBUF_TYPE,
-                    Encoding::JSON_TYPE
-                ),
-            );
+        let accept = match negotiate(&req) {
+            Ok(a) => a,
+            Err(r) => return r,
         };
         if ty == CallType::Subscribe {
             return subscribe(shared, &req, call, accept);
@@ -291,6 +282,124 @@ fn subscribe(
             .with("Mesos-Stream-Id", sub.stream_id),
         rx: sub.rx,
         on_close,
+    }
+}
+
+/// The method and media-type checks both APIs share.
+fn media(req: &Request) -> Result<Encoding, Reply> {
+    if req.method != "POST" {
+        return Err(Reply::text(
+            405,
+            format!(
+                "Expecting one of {{ 'POST' }}, but received '{}'",
+                req.method
+            ),
+        )
+        .with_header("Allow", "POST"));
+    }
+    let Some(ct) = req.headers.get("content-type") else {
+        return Err(Reply::text(400, "Expecting 'Content-Type' to be present"));
+    };
+    Encoding::from_content_type(ct).ok_or_else(|| {
+        Reply::text(
+            415,
+            format!(
+                "Expecting 'Content-Type' of {} or {}",
+                Encoding::JSON_TYPE,
+                Encoding::PROTOBUF_TYPE
+            ),
+        )
+    })
+}
+
+fn negotiate(req: &Request) -> Result<Encoding, Reply> {
+    if accepts(&req.headers, Encoding::JSON_TYPE) {
+        Ok(Encoding::Json)
+    } else if accepts(&req.headers, Encoding::PROTOBUF_TYPE) {
+        Ok(Encoding::Protobuf)
+    } else {
+        Err(Reply::text(
+            406,
+            format!(
+                "Expecting 'Accept' to allow '{}' or '{}'",
+                Encoding::PROTOBUF_TYPE,
+                Encoding::JSON_TYPE
+            ),
+        ))
+    }
+}
+
+/// The agents' executor API (`Http::executor`).
+fn executor(shared: &Arc<Shared>, req: Request, index: Option<usize>) -> Reply {
+    let enc = match media(&req) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let call: pb::executor::Call = match decode_call(&req.body, enc) {
+        Ok(c) => c,
+        Err(e) => return Reply::text(400, e),
+    };
+    let ty = match validation::validate_executor_call(&call) {
+        Ok(t) => t,
+        Err(e) => return Reply::text(400, format!("Failed to validate Executor::Call: {e}")),
+    };
+    let accept = match ty {
+        XType::Subscribe => match negotiate(&req) {
+            Ok(a) => a,
+            Err(r) => return r,
+        },
+        // Answered before any lookup: executors send dummy ids.
+        XType::Heartbeat => return Reply::status(202),
+        _ => enc,
+    };
+    let fw_id = call.framework_id.value.clone();
+    let exec_id = call.executor_id.value.clone();
+    let mut m = shared.lock();
+    let Some(agent_id) = m.executor_agent(index, &fw_id, &exec_id) else {
+        return Reply::text(404, "");
+    };
+    let subscribed = match m.executor_lookup(&agent_id, &fw_id, &exec_id) {
+        Ok(s) => s,
+        Err((code, body)) => return Reply::text(code, body),
+    };
+    if !subscribed && ty != XType::Subscribe {
+        return Reply::text(403, "Executor is not subscribed");
+    }
+    match ty {
+        XType::Subscribe => {
+            let sub = call.subscribe.unwrap_or_default();
+            let Some((rx, conn_id)) =
+                m.executor_subscribe(&agent_id, &fw_id, &exec_id, sub, accept)
+            else {
+                return Reply::text(400, "Executor cannot be found");
+            };
+            drop(m);
+            let weak: Weak<Shared> = Arc::downgrade(shared);
+            let on_close = Box::new(move || {
+                super::with_master(&weak, |m| {
+                    m.executor_stream_closed(&agent_id, &fw_id, &exec_id, conn_id)
+                });
+            });
+            Reply::Stream {
+                headers: Headers::default().with("Content-Type", accept.content_type()),
+                rx,
+                on_close,
+            }
+        }
+        XType::Update => {
+            if let Some(u) = call.update {
+                m.executor_update(&agent_id, &fw_id, &exec_id, u.status);
+            }
+            Reply::status(202)
+        }
+        XType::Message => {
+            if let Some(msg) = call.message {
+                m.executor_message(&agent_id, &fw_id, &exec_id, msg.data);
+            }
+            Reply::status(202)
+        }
+        XType::Heartbeat => Reply::status(202),
+        XType::Unknown => Reply::status(501),
     }
 }
 

@@ -10,9 +10,10 @@ use std::sync::Weak;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::wire::pb::executor as xpb;
 use crossbeam_channel::{Receiver, Sender};
 
-use super::agent::{Agent, AgentCtx, TaskKey, ToMaster, is_terminal};
+use super::agent::{Agent, AgentCtx, HttpError, ProcKey, ToMaster, is_terminal};
 use super::launcher::Exit;
 use super::resources::Resources;
 use super::validation::{self, TaskCtx, framework_roles, has_capability};
@@ -424,6 +425,24 @@ impl Master {
                         executor_id,
                         status,
                     } => self.exited_executor(&agent_id, &framework_id, &executor_id, status),
+                    ToMaster::FrameworkMessage {
+                        framework_id,
+                        executor_id,
+                        data,
+                    } => {
+                        if let Some(fw) = self.frameworks.get_mut(&framework_id) {
+                            fw.send(&Event {
+                                message: Some(event::Message {
+                                    agent_id: pb::AgentId {
+                                        value: agent_id.clone(),
+                                    },
+                                    executor_id: pb::ExecutorId { value: executor_id },
+                                    data,
+                                }),
+                                ..event(event::Type::Message)
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -489,20 +508,20 @@ impl Master {
         });
     }
 
-    /// A task process started (from its thread).
-    pub fn task_started(&mut self, key: &TaskKey, pid: i32) {
+    /// A task or executor process started (from its thread).
+    pub fn proc_started(&mut self, key: &ProcKey, pid: i32) {
         if self.stopped {
             super::launcher::signal_group(pid, libc::SIGKILL);
             return;
         }
         if let Some(a) = self.agents.get_mut(&key.agent_id) {
-            a.task_started(&self.ctx, key, pid);
+            a.proc_started(&self.ctx, key, pid);
         }
         self.pump();
         self.wake();
     }
 
-    pub fn task_launch_failed(&mut self, key: &TaskKey, msg: String) {
+    pub fn proc_launch_failed(&mut self, key: &ProcKey, msg: String) {
         if self.stopped {
             return;
         }
@@ -513,15 +532,99 @@ impl Master {
         self.wake();
     }
 
-    pub fn task_exited(&mut self, key: &TaskKey, exit: Exit) {
+    pub fn proc_exited(&mut self, key: &ProcKey, exit: Exit) {
         if self.stopped {
             return;
         }
         if let Some(a) = self.agents.get_mut(&key.agent_id) {
-            a.task_exited(&self.ctx, key, exit);
+            a.proc_exited(&self.ctx, key, exit);
         }
         self.pump();
         self.wake();
+    }
+
+    // ------------------------------------------------------------ executor API
+
+    /// The agent an executor call is for: `slave(N)` from the path, or the
+    /// agent running that executor, or the first agent.
+    pub fn executor_agent(
+        &self,
+        index: Option<usize>,
+        fw_id: &str,
+        exec_id: &str,
+    ) -> Option<String> {
+        match index {
+            Some(n) => {
+                let id = format!("{}-S{}", self.id, n.checked_sub(1)?);
+                self.agents.contains_key(&id).then_some(id)
+            }
+            None => self
+                .agents
+                .values()
+                .find(|a| a.has_executor(fw_id, exec_id))
+                .or_else(|| self.agents.values().next())
+                .map(|a| a.id.clone()),
+        }
+    }
+
+    pub fn executor_lookup(
+        &self,
+        agent_id: &str,
+        fw_id: &str,
+        exec_id: &str,
+    ) -> Result<bool, HttpError> {
+        match self.agents.get(agent_id) {
+            Some(a) => a.executor_lookup(fw_id, exec_id),
+            None => Err((400, "Framework cannot be found".into())),
+        }
+    }
+
+    pub fn executor_subscribe(
+        &mut self,
+        agent_id: &str,
+        fw_id: &str,
+        exec_id: &str,
+        sub: xpb::call::Subscribe,
+        enc: Encoding,
+    ) -> Option<(Receiver<Vec<u8>>, u64)> {
+        let a = self.agents.get_mut(agent_id)?;
+        let r = a.executor_subscribe(&self.ctx, fw_id, exec_id, sub, enc);
+        self.pump();
+        self.wake();
+        Some(r)
+    }
+
+    pub fn executor_update(
+        &mut self,
+        agent_id: &str,
+        fw_id: &str,
+        exec_id: &str,
+        status: pb::TaskStatus,
+    ) {
+        if let Some(a) = self.agents.get_mut(agent_id) {
+            a.executor_update(&self.ctx, fw_id, exec_id, status);
+        }
+        self.pump();
+        self.wake();
+    }
+
+    pub fn executor_message(&mut self, agent_id: &str, fw_id: &str, exec_id: &str, data: Vec<u8>) {
+        if let Some(a) = self.agents.get_mut(agent_id) {
+            a.executor_message(fw_id, exec_id, data);
+        }
+        self.pump();
+    }
+
+    pub fn executor_stream_closed(
+        &mut self,
+        agent_id: &str,
+        fw_id: &str,
+        exec_id: &str,
+        conn_id: u64,
+    ) {
+        if let Some(a) = self.agents.get_mut(agent_id) {
+            a.executor_stream_closed(fw_id, exec_id, conn_id);
+        }
     }
 
     // ------------------------------------------------------------ subscription
@@ -1435,8 +1538,13 @@ impl Master {
         }
     }
 
-    /// MESSAGE: command and default executors take no messages; dropped.
-    pub fn message(&mut self, _fw_id: &str, _m: pb::scheduler::call::Message) {}
+    /// MESSAGE: delivered to a subscribed custom executor, else dropped
+    /// (best effort, as in Mesos).
+    pub fn message(&mut self, fw_id: &str, m: pb::scheduler::call::Message) {
+        if let Some(a) = self.agents.get_mut(&m.agent_id.value) {
+            a.framework_message(fw_id, &m.executor_id.value, m.data);
+        }
+    }
 
     /// RECONCILE_OPERATIONS: the local agents have no operations.
     pub fn reconcile_operations(

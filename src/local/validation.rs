@@ -328,6 +328,57 @@ fn uuid_check(b: &[u8]) -> Result<(), String> {
     }
 }
 
+/// `common::validation::validateExecutorCall`: returns the call type.
+pub fn validate_executor_call(
+    call: &pb::executor::Call,
+) -> Result<pb::executor::call::Type, String> {
+    use pb::executor::call::Type as X;
+    let t = call
+        .r#type
+        .and_then(|t| X::try_from(t).ok())
+        .ok_or("Expecting 'type' to be present")?;
+    match t {
+        X::Subscribe if call.subscribe.is_none() => {
+            Err("Expecting 'subscribe' to be present".into())
+        }
+        X::Message if call.message.is_none() => Err("Expecting 'message' to be present".into()),
+        X::Update => {
+            let status = &call
+                .update
+                .as_ref()
+                .ok_or("Expecting 'update' to be present")?
+                .status;
+            let uuid = status
+                .uuid
+                .as_ref()
+                .ok_or("Expecting 'uuid' to be present")?;
+            uuid_check(uuid)?;
+            let exec = &call.executor_id.value;
+            if let Some(e) = &status.executor_id
+                && &e.value != exec
+            {
+                return Err(format!(
+                    "ExecutorID in Call: {exec} does not match ExecutorID in TaskStatus: {}",
+                    e.value
+                ));
+            }
+            let fw = &call.framework_id.value;
+            if status.source != Some(pb::task_status::Source::Executor as i32) {
+                return Err(format!(
+                    "Received Call from executor {exec} of framework {fw} with invalid source, expecting 'SOURCE_EXECUTOR'"
+                ));
+            }
+            if status.state() == pb::TaskState::TaskStaging {
+                return Err(format!(
+                    "Received TASK_STAGING from executor {exec} of framework {fw} which is not allowed"
+                ));
+            }
+            Ok(t)
+        }
+        _ => Ok(t),
+    }
+}
+
 /// `common::validation::validateCommandInfo` (the environment rules).
 pub fn validate_command(cmd: &pb::CommandInfo) -> Result<(), String> {
     use pb::environment::variable::Type as V;
@@ -558,9 +609,6 @@ pub fn validate_task_group(
     };
     if t == pb::executor_info::Type::Unknown as i32 {
         return Err("Unknown executor type".into());
-    }
-    if t != pb::executor_info::Type::Default as i32 {
-        return Err("Only the 'DEFAULT' executor can run task groups on the local cluster".into());
     }
     for task in &group.tasks {
         if task.executor.as_ref().is_some_and(|e| e != exec) {
