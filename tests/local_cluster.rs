@@ -1466,3 +1466,151 @@ fn executor_api_http_rules() {
             .is_some_and(|p| p.starts_with("slave(1)@"))
     );
 }
+
+#[test]
+fn command_environment_argv_and_uris() {
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Protobuf, framework("env"));
+    let offer = s.offers().remove(0);
+    let script = c.work_dir().join("hello.sh");
+    std::fs::write(&script, "#!/bin/sh\necho fetched \"$1\"\n").expect("write script");
+
+    let mut env_task = command_task(
+        &offer,
+        "env",
+        "echo $MESOS_TASK_ID $MESOS_EXECUTOR_ID $MESOS_FRAMEWORK_ID $MESOS_SLAVE_ID \
+         $MESOS_CHECKPOINT $MESOS_AGENT_ENDPOINT $GREETING; \
+         test \"$MESOS_SANDBOX\" = \"$PWD\" && test \"$MESOS_DIRECTORY\" = \"$PWD\" && echo sandbox-ok; \
+         ./hello.sh arg",
+    );
+    if let Some(cmd) = &mut env_task.command {
+        cmd.environment = Some(pb::Environment {
+            variables: vec![pb::environment::Variable {
+                name: "GREETING".into(),
+                value: Some("hello".into()),
+                ..Default::default()
+            }],
+        });
+        cmd.uris = vec![pb::command_info::Uri {
+            value: script.display().to_string(),
+            executable: Some(true),
+            ..Default::default()
+        }];
+    }
+    let mut argv_task = command_task(&offer, "argv", "");
+    argv_task.command = Some(pb::CommandInfo {
+        shell: Some(false),
+        value: Some("/bin/echo".into()),
+        arguments: vec!["echo".into(), "a b".into(), "$HOME".into()],
+        ..Default::default()
+    });
+    s.launch(&offer, vec![env_task, argv_task]);
+    for id in ["env", "argv"] {
+        for st in [
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskFinished,
+        ] {
+            let u = s.update(id, st);
+            s.ack(&u);
+        }
+    }
+    let out = |id: &str| {
+        let p =
+            find_file(c.work_dir(), "stdout", &format!("/executors/{id}/runs/")).expect("stdout");
+        std::fs::read_to_string(p).expect("read")
+    };
+    let expected = format!(
+        "env env {} {} 0 {} hello\nsandbox-ok\nfetched arg\n",
+        s.framework_id,
+        offer.agent_id.value,
+        c.addr()
+    );
+    assert_eq!(out("env"), expected);
+    assert_eq!(out("argv"), "a b $HOME\n");
+}
+
+#[test]
+fn two_agents() {
+    let c = LocalCluster::start(ClusterConfig {
+        agents: 2,
+        agent_resources: "cpus:1;mem:256".into(),
+        ..config()
+    })
+    .expect("cluster starts");
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("two"));
+    let mut offers = vec![];
+    while offers.len() < 2 {
+        offers.extend(s.offers());
+    }
+    assert_ne!(offers[0].agent_id, offers[1].agent_id);
+    let paths: Vec<_> = offers
+        .iter()
+        .filter_map(|o| o.url.as_ref()?.path.clone())
+        .collect();
+    assert!(paths.contains(&"/slave(1)".to_string()) && paths.contains(&"/slave(2)".to_string()));
+    // Offers of two agents cannot be aggregated.
+    let ids = offers.iter().map(|o| o.id.clone()).collect();
+    s.accept(
+        ids,
+        vec![launch_op(vec![command_task(&offers[0], "agg", "true")])],
+    );
+    let lost = s.update("agg", TaskState::TaskLost);
+    assert!(
+        lost.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("one single agent"),
+        "{:?}",
+        lost.message
+    );
+    // One task on each agent.
+    let mut offers = vec![];
+    while offers.len() < 2 {
+        offers.extend(s.offers());
+    }
+    for (i, o) in offers.iter().enumerate() {
+        s.launch(o, vec![command_task(o, &format!("on{i}"), "true")]);
+    }
+    for i in 0..2 {
+        let st = s.update(&format!("on{i}"), TaskState::TaskStarting);
+        assert_eq!(st.agent_id, Some(offers[i].agent_id.clone()));
+    }
+    let state: serde_json::Value = serde_json::from_slice(&s.get("/state").body).expect("json");
+    assert_eq!(state["slaves"].as_array().map(Vec::len), Some(2));
+    let r = s.get("/slave(2)/state");
+    let agent: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    let second = offers
+        .iter()
+        .find(|o| o.url.as_ref().and_then(|u| u.path.as_deref()) == Some("/slave(2)"))
+        .expect("an offer of slave(2)");
+    assert_eq!(agent["id"], second.agent_id.value.as_str());
+    assert_eq!(s.get("/slave(3)/state").status, 404);
+}
+
+#[test]
+fn in_flight_update_is_resent_on_resubscribe() {
+    let c = LocalCluster::start(ClusterConfig {
+        status_update_retry: Duration::from_secs(60),
+        ..config()
+    })
+    .expect("cluster starts");
+    let mut info = framework("resend");
+    info.failover_timeout = Some(60.0);
+    let mut s = Sched::subscribe(&c, Encoding::Json, info.clone());
+    let offer = s.offers().remove(0);
+    s.launch(&offer, vec![command_task(&offer, "t", "sleep 100")]);
+    let first = s.update("t", TaskState::TaskStarting);
+    info.id = Some(s.framework_id());
+    drop(s);
+    let t0 = Instant::now();
+    let mut s2 = Sched::subscribe(&c, Encoding::Protobuf, info);
+    let again = s2.update("t", TaskState::TaskStarting);
+    assert_eq!(again.uuid, first.uuid);
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "resent on resubscription, not by the retry timer"
+    );
+    s2.ack(&again);
+    s2.update("t", TaskState::TaskRunning);
+}

@@ -14,7 +14,7 @@
 //! The agent talks to the master only through [`ToMaster`] messages in its
 //! outbox and the calls the master makes on it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Weak;
 use std::thread::{self, JoinHandle};
@@ -25,6 +25,7 @@ use serde_json::{Value as Json, json};
 
 use super::launcher::{self, Exit, Spec};
 use super::resources::Resources;
+use super::updates::{Acked, Forward, Manager};
 use super::{Shared, new_uuid, now_secs, uuid_string, with_master};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::{pb, recordio};
@@ -33,8 +34,6 @@ use pb::executor as xpb;
 use pb::framework_info::capability::Type as Cap;
 use pb::task_status::{Reason, Source};
 
-/// Longest status-update retry interval.
-const MAX_RETRY: Duration = Duration::from_secs(600);
 /// Kill grace period when no kill policy says otherwise.
 const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
 /// Executor shutdown grace period when the ExecutorInfo does not give one.
@@ -46,7 +45,6 @@ const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub(crate) struct AgentCtx {
     pub shared: Weak<Shared>,
-    pub retry_initial: Duration,
     /// `ip:port` of the agent's HTTP endpoint (MESOS_AGENT_ENDPOINT).
     pub endpoint: String,
 }
@@ -187,16 +185,6 @@ struct AFramework {
     terminating: bool,
 }
 
-/// Status-update stream of one task.
-struct Stream {
-    pending: VecDeque<pb::TaskStatus>,
-    latest: S,
-    terminal: bool,
-    next_retry: Option<Instant>,
-    backoff: Duration,
-    received: BTreeSet<Vec<u8>>,
-}
-
 pub(crate) struct Agent {
     pub id: String,
     /// `slave(N)@ip:port`.
@@ -205,7 +193,7 @@ pub(crate) struct Agent {
     pub total: Resources,
     dir: PathBuf,
     frameworks: BTreeMap<String, AFramework>,
-    streams: BTreeMap<(String, String), Stream>,
+    updates: Manager,
     pub outbox: Vec<ToMaster>,
     waiters: Vec<JoinHandle<()>>,
     next_conn: u64,
@@ -263,6 +251,7 @@ impl Agent {
         info: pb::AgentInfo,
         total: Resources,
         dir: PathBuf,
+        retry: Duration,
     ) -> Agent {
         Agent {
             id,
@@ -271,7 +260,7 @@ impl Agent {
             total,
             dir,
             frameworks: BTreeMap::new(),
-            streams: BTreeMap::new(),
+            updates: Manager::new(retry),
             outbox: vec![],
             waiters: vec![],
             next_conn: 0,
@@ -377,7 +366,7 @@ impl Agent {
             .spawn(move || run_process(weak, k, spec));
         match spawned {
             Ok(h) => self.waiters.push(h),
-            Err(e) => self.launch_failed(ctx, &key, format!("Failed to start a thread: {e}")),
+            Err(e) => self.launch_failed(&key, format!("Failed to start a thread: {e}")),
         }
     }
 
@@ -429,7 +418,7 @@ impl Agent {
             None,
             None,
         );
-        self.push_update(ctx, &fw_id, starting);
+        self.push_update(&fw_id, starting);
         let key = ProcKey {
             agent_id: self.id.clone(),
             framework_id: fw_id,
@@ -473,7 +462,7 @@ impl Agent {
                     Some(Reason::ExecutorTerminated),
                     Some("Executor terminating".into()),
                 );
-                self.push_update(ctx, &fw_id, st);
+                self.push_update(&fw_id, st);
                 false
             }
             None => {
@@ -583,7 +572,7 @@ impl Agent {
                 None,
                 None,
             );
-            self.push_update(ctx, &fw_id, st);
+            self.push_update(&fw_id, st);
         }
         for (task, container_id) in launches {
             let tid = task.task_id.value.clone();
@@ -610,7 +599,6 @@ impl Agent {
                     );
                 }
                 None => self.launch_failed(
-                    ctx,
                     &key,
                     "Task has no command; the local cluster cannot run container images".into(),
                 ),
@@ -696,7 +684,7 @@ impl Agent {
     }
 
     /// A process started.
-    pub fn proc_started(&mut self, ctx: &AgentCtx, key: &ProcKey, pid: i32) {
+    pub fn proc_started(&mut self, key: &ProcKey, pid: i32) {
         if key.task_id.is_none() {
             let Some((terminating, exec)) = self.find_xproc(key) else {
                 launcher::signal_group(pid, libc::SIGKILL);
@@ -723,7 +711,15 @@ impl Agent {
             return;
         }
         if task.killed {
-            launcher::signal_group(pid, libc::SIGTERM);
+            let overdue = task.kill_deadline.is_some_and(|d| d <= Instant::now());
+            launcher::signal_group(
+                pid,
+                if overdue {
+                    libc::SIGKILL
+                } else {
+                    libc::SIGTERM
+                },
+            );
             return;
         }
         let tid = task.info.task_id.value.clone();
@@ -743,14 +739,14 @@ impl Agent {
             executor_pid: u32::try_from(pid).ok(),
             ..Default::default()
         });
-        self.push_update(ctx, &key.framework_id, st);
+        self.push_update(&key.framework_id, st);
     }
 
     /// A process could not be started.
-    pub fn launch_failed(&mut self, ctx: &AgentCtx, key: &ProcKey, message: String) {
+    pub fn launch_failed(&mut self, key: &ProcKey, message: String) {
         if key.task_id.is_none() {
             if self.find_xproc(key).is_some() {
-                self.executor_terminated(ctx, key, Reason::ContainerLaunchFailed, message, -1);
+                self.executor_terminated(key, Reason::ContainerLaunchFailed, message, -1);
             }
             return;
         }
@@ -767,12 +763,12 @@ impl Agent {
             Some(Reason::ContainerLaunchFailed),
             Some(message),
         );
-        self.push_update(ctx, &key.framework_id, st);
-        self.task_terminated(ctx, key, S::TaskFailed);
+        self.push_update(&key.framework_id, st);
+        self.task_terminated(key, S::TaskFailed);
     }
 
     /// A process ended.
-    pub fn proc_exited(&mut self, ctx: &AgentCtx, key: &ProcKey, exit: Exit) {
+    pub fn proc_exited(&mut self, key: &ProcKey, exit: Exit) {
         if key.task_id.is_none() {
             let Some((_, exec)) = self.find_xproc(key) else {
                 return;
@@ -782,7 +778,7 @@ impl Agent {
                 .as_mut()
                 .and_then(|x| x.termination.take())
                 .unwrap_or((Reason::ExecutorTerminated, "Executor terminated".into()));
-            self.executor_terminated(ctx, key, reason, message, exit.raw);
+            self.executor_terminated(key, reason, message, exit.raw);
             return;
         }
         let Some((_, task)) = self.find_task(key) else {
@@ -807,19 +803,12 @@ impl Agent {
             None,
             Some(format!("Command {}", exit.message)),
         );
-        self.push_update(ctx, &key.framework_id, st);
-        self.task_terminated(ctx, key, state);
+        self.push_update(&key.framework_id, st);
+        self.task_terminated(key, state);
     }
 
     /// A custom executor is gone: its live tasks fail.
-    fn executor_terminated(
-        &mut self,
-        ctx: &AgentCtx,
-        key: &ProcKey,
-        reason: Reason,
-        message: String,
-        status: i32,
-    ) {
+    fn executor_terminated(&mut self, key: &ProcKey, reason: Reason, message: String, status: i32) {
         let Some((terminating, exec)) = self.find_xproc(key) else {
             return;
         };
@@ -849,7 +838,7 @@ impl Agent {
                 Some(reason),
                 Some(message.clone()),
             );
-            self.push_update(ctx, &key.framework_id, st);
+            self.push_update(&key.framework_id, st);
         }
         if !terminating {
             self.outbox.push(ToMaster::ExitedExecutor {
@@ -863,7 +852,7 @@ impl Agent {
 
     /// Bookkeeping after a command or default-executor task process is
     /// gone: the task-group kill policy, executor termination, cleanup.
-    fn task_terminated(&mut self, ctx: &AgentCtx, key: &ProcKey, state: S) {
+    fn task_terminated(&mut self, key: &ProcKey, state: S) {
         let Some(fw) = self.frameworks.get_mut(&key.framework_id) else {
             return;
         };
@@ -915,7 +904,7 @@ impl Agent {
                 None,
                 None,
             );
-            self.push_update(ctx, &key.framework_id, st);
+            self.push_update(&key.framework_id, st);
         }
         if let Some(executor_id) = exited_executor {
             self.outbox.push(ToMaster::ExitedExecutor {
@@ -939,8 +928,7 @@ impl Agent {
         }
         fw.executors
             .retain(|_, e| !(e.terminated && e.tasks.is_empty()));
-        if fw.executors.is_empty() && (terminating || !self.streams.keys().any(|(f, _)| f == fw_id))
-        {
+        if fw.executors.is_empty() && (terminating || !self.updates.has_framework(fw_id)) {
             self.frameworks.remove(fw_id);
         }
     }
@@ -948,13 +936,7 @@ impl Agent {
     // ------------------------------------------------------------ kill, shutdown
 
     /// KILL from the scheduler (through the master).
-    pub fn kill_task(
-        &mut self,
-        ctx: &AgentCtx,
-        fw_id: &str,
-        task_id: &str,
-        policy: Option<&pb::KillPolicy>,
-    ) {
+    pub fn kill_task(&mut self, fw_id: &str, task_id: &str, policy: Option<&pb::KillPolicy>) {
         let Some(fw) = self.frameworks.get_mut(fw_id) else {
             return;
         };
@@ -1030,7 +1012,7 @@ impl Agent {
                     Some(Reason::TaskKilledDuringLaunch),
                     Some(message.into()),
                 );
-                self.push_update(ctx, fw_id, st);
+                self.push_update(fw_id, st);
             }
             if idle {
                 // MESOS-8411: an executor whose every task was killed before
@@ -1077,7 +1059,7 @@ impl Agent {
                 None,
                 None,
             );
-            self.push_update(ctx, fw_id, st);
+            self.push_update(fw_id, st);
         }
     }
 
@@ -1094,7 +1076,7 @@ impl Agent {
 
     /// The framework was removed: shut everything down, send no more updates.
     pub fn shutdown_framework(&mut self, fw_id: &str) {
-        self.streams.retain(|(f, _), _| f != fw_id);
+        self.updates.remove_framework(fw_id);
         let Some(fw) = self.frameworks.get_mut(fw_id) else {
             return;
         };
@@ -1109,9 +1091,9 @@ impl Agent {
 
     // ------------------------------------------------------------ status updates
 
-    /// Adds an update to the task's stream; forwards it if nothing is in
-    /// flight. False for a duplicate (same uuid) or a dropped update.
-    fn push_update(&mut self, ctx: &AgentCtx, fw_id: &str, status: pb::TaskStatus) -> bool {
+    /// Hands an update to the status-update manager (forwarding it if
+    /// nothing is in flight). False if it was dropped.
+    fn push_update(&mut self, fw_id: &str, status: pb::TaskStatus) -> bool {
         let Some(fw) = self.frameworks.get_mut(fw_id) else {
             return false;
         };
@@ -1120,25 +1102,9 @@ impl Agent {
         }
         let tid = status.task_id.value.clone();
         let state = status.state();
-        let stream = self
-            .streams
-            .entry((fw_id.to_string(), tid.clone()))
-            .or_insert_with(|| Stream {
-                pending: VecDeque::new(),
-                latest: S::TaskStaging,
-                terminal: false,
-                next_retry: None,
-                backoff: ctx.retry_initial,
-                received: BTreeSet::new(),
-            });
-        if let Some(u) = &status.uuid
-            && !stream.received.insert(u.clone())
-        {
-            return false; // a duplicate
-        }
-        if stream.terminal {
-            return false; // nothing follows a terminal update
-        }
+        let Ok(forward) = self.updates.update(fw_id, status, Instant::now()) else {
+            return false;
+        };
         if let Some(t) = fw
             .executors
             .values_mut()
@@ -1147,75 +1113,37 @@ impl Agent {
         {
             t.state = state;
         }
-        stream.latest = state;
-        stream.terminal = is_terminal(state);
-        stream.pending.push_back(status);
-        if stream.pending.len() == 1 {
-            stream.backoff = ctx.retry_initial;
-            stream.next_retry = Some(Instant::now() + stream.backoff);
-            let (status, latest) = (Box::new(stream.pending[0].clone()), stream.latest);
-            self.outbox.push(ToMaster::StatusUpdate {
-                framework_id: fw_id.to_string(),
-                status,
-                latest_state: latest,
-            });
+        if let Some(f) = forward {
+            self.outbox.push(to_master(f));
         }
         true
     }
 
     /// ACKNOWLEDGE from the scheduler.
-    pub fn acknowledge(&mut self, ctx: &AgentCtx, fw_id: &str, task_id: &str, uuid: &[u8]) {
-        let key = (fw_id.to_string(), task_id.to_string());
-        let Some(stream) = self.streams.get_mut(&key) else {
-            return;
-        };
-        let matches = stream
-            .pending
-            .front()
-            .is_some_and(|s| s.uuid.as_deref() == Some(uuid));
-        if !matches {
-            return; // a duplicate or stale acknowledgement
-        }
-        let acked = stream.pending.pop_front();
-        if let Some(next) = stream.pending.front() {
-            stream.backoff = ctx.retry_initial;
-            stream.next_retry = Some(Instant::now() + stream.backoff);
-            let (status, latest) = (Box::new(next.clone()), stream.latest);
-            self.outbox.push(ToMaster::StatusUpdate {
-                framework_id: fw_id.to_string(),
-                status,
-                latest_state: latest,
-            });
-            return;
-        }
-        stream.next_retry = None;
-        if acked.is_some_and(|s| is_terminal(s.state())) {
-            self.streams.remove(&key);
-            if let Some(t) = self.frameworks.get_mut(fw_id).and_then(|f| {
-                f.executors
-                    .values_mut()
-                    .find_map(|e| e.tasks.get_mut(task_id))
-            }) {
-                t.acked = true;
+    pub fn acknowledge(&mut self, fw_id: &str, task_id: &str, uuid: &[u8]) {
+        match self
+            .updates
+            .acknowledge(fw_id, task_id, uuid, Instant::now())
+        {
+            Acked::Ignored | Acked::Done { terminal: false } => {}
+            Acked::Next(f) => self.outbox.push(to_master(*f)),
+            Acked::Done { terminal: true } => {
+                if let Some(t) = self.frameworks.get_mut(fw_id).and_then(|f| {
+                    f.executors
+                        .values_mut()
+                        .find_map(|e| e.tasks.get_mut(task_id))
+                }) {
+                    t.acked = true;
+                }
+                self.cleanup(fw_id);
             }
-            self.cleanup(fw_id);
         }
     }
 
     /// The framework subscribed again: resend what is in flight now.
     pub fn framework_resubscribed(&mut self, fw_id: &str) {
-        for ((f, _), stream) in self.streams.iter() {
-            if f != fw_id {
-                continue;
-            }
-            if let Some(front) = stream.pending.front() {
-                self.outbox.push(ToMaster::StatusUpdate {
-                    framework_id: f.clone(),
-                    status: Box::new(front.clone()),
-                    latest_state: stream.latest,
-                });
-            }
-        }
+        let resend = self.updates.in_flight(fw_id);
+        self.outbox.extend(resend.into_iter().map(to_master));
     }
 
     // ------------------------------------------------------------ executor API
@@ -1247,7 +1175,6 @@ impl Agent {
     /// the stream's id.
     pub fn executor_subscribe(
         &mut self,
-        ctx: &AgentCtx,
         fw_id: &str,
         exec_id: &str,
         sub: xpb::call::Subscribe,
@@ -1315,7 +1242,7 @@ impl Agent {
                 Some(Reason::AgentRestarted),
                 Some("Task launched during agent restart".into()),
             );
-            self.push_update(ctx, fw_id, st);
+            self.push_update(fw_id, st);
         }
         let subscribed = xpb::Event {
             subscribed: Some(xpb::event::Subscribed {
@@ -1333,7 +1260,7 @@ impl Agent {
             c.send(&subscribed);
         }
         for u in sub.unacknowledged_updates {
-            self.executor_update(ctx, fw_id, exec_id, u.status);
+            self.executor_update(fw_id, exec_id, u.status);
         }
         self.flush(fw_id, exec_id);
         (rx, conn_id)
@@ -1341,13 +1268,7 @@ impl Agent {
 
     /// UPDATE from an executor: into the status-update manager, then
     /// ACKNOWLEDGED back to the executor.
-    pub fn executor_update(
-        &mut self,
-        ctx: &AgentCtx,
-        fw_id: &str,
-        exec_id: &str,
-        mut status: pb::TaskStatus,
-    ) {
+    pub fn executor_update(&mut self, fw_id: &str, exec_id: &str, mut status: pb::TaskStatus) {
         status.agent_id.get_or_insert_with(|| pb::AgentId {
             value: self.id.clone(),
         });
@@ -1358,7 +1279,7 @@ impl Agent {
         let tid = status.task_id.value.clone();
         let uuid = status.uuid.clone().unwrap_or_default();
         let terminal = is_terminal(status.state());
-        self.push_update(ctx, fw_id, status);
+        self.push_update(fw_id, status);
         if let Some(exec) = self.executor(fw_id, exec_id) {
             if terminal && let Some(t) = exec.tasks.get_mut(&tid) {
                 t.exited = true;
@@ -1408,31 +1329,17 @@ impl Agent {
     /// Retries due updates, escalates overdue kills, enforces executor
     /// registration and shutdown timeouts.
     pub fn tick(&mut self, now: Instant) {
-        for ((fw, _), stream) in self.streams.iter_mut() {
-            let Some(due) = stream.next_retry else {
-                continue;
-            };
-            if due > now {
-                continue;
-            }
-            let Some(front) = stream.pending.front() else {
-                stream.next_retry = None;
-                continue;
-            };
-            stream.backoff = (stream.backoff * 2).min(MAX_RETRY);
-            stream.next_retry = Some(now + stream.backoff);
-            self.outbox.push(ToMaster::StatusUpdate {
-                framework_id: fw.clone(),
-                status: Box::new(front.clone()),
-                latest_state: stream.latest,
-            });
-        }
+        let due = self.updates.due(now);
+        self.outbox.extend(due.into_iter().map(to_master));
         for fw in self.frameworks.values_mut() {
             for exec in fw.executors.values_mut() {
                 for t in exec.tasks.values_mut() {
-                    if t.kill_deadline.is_some_and(|d| d <= now) {
+                    // A task not started yet keeps its deadline for later.
+                    if let (Some(pid), Some(d)) = (t.pid, t.kill_deadline)
+                        && d <= now
+                    {
                         t.kill_deadline = None;
-                        if let (Some(pid), false) = (t.pid, t.exited) {
+                        if !t.exited {
                             launcher::signal_group(pid, libc::SIGKILL);
                         }
                     }
@@ -1459,7 +1366,7 @@ impl Agent {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        let retries = self.streams.values().filter_map(|s| s.next_retry);
+        let retries = self.updates.next_deadline();
         let execs = self.frameworks.values().flat_map(|f| f.executors.values());
         let kills = execs
             .clone()
@@ -1470,7 +1377,7 @@ impl Agent {
             .filter_map(|e| e.xproc.as_ref())
             .flat_map(|x| [x.registration_deadline, x.destroy_deadline])
             .flatten();
-        retries.chain(kills).chain(xprocs).min()
+        retries.into_iter().chain(kills).chain(xprocs).min()
     }
 
     /// SIGKILLs every process; returns the threads waiting on them.
@@ -1489,7 +1396,7 @@ impl Agent {
                 }
             }
         }
-        self.streams.clear();
+        self.updates.clear();
         std::mem::take(&mut self.waiters)
     }
 
@@ -1555,6 +1462,14 @@ impl Agent {
             "frameworks": frameworks,
             "completed_frameworks": [],
         })
+    }
+}
+
+fn to_master(f: Forward) -> ToMaster {
+    ToMaster::StatusUpdate {
+        framework_id: f.framework_id,
+        status: Box::new(f.status),
+        latest_state: f.latest_state,
     }
 }
 

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Weak;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::wire::pb::executor as xpb;
 use crossbeam_channel::{Receiver, Sender};
@@ -25,10 +25,12 @@ use pb::framework_info::capability::Type as Cap;
 use pb::scheduler::{Event, event};
 use pb::task_status::{Reason, Source};
 
+mod offers;
+
+use offers::Filter;
+
 /// The Mesos version we claim to be.
 pub const VERSION: &str = "1.11.0";
-/// Longest `refuse_seconds` honoured (365 days).
-const MAX_REFUSE: f64 = 31_536_000.0;
 const MAX_COMPLETED_TASKS: usize = 1000;
 const MAX_COMPLETED_FRAMEWORKS: usize = 50;
 
@@ -38,13 +40,6 @@ pub(crate) struct Conn {
     enc: Encoding,
     tx: Sender<Vec<u8>>,
     next_heartbeat: Instant,
-}
-
-/// A refuse filter: `resources` on one agent are not offered to one role of
-/// a framework until `expires`.
-struct Filter {
-    resources: Resources,
-    expires: Instant,
 }
 
 /// The master's record of a task.
@@ -226,16 +221,6 @@ fn master_status(
     }
 }
 
-fn refuse_duration(filters: Option<&pb::Filters>) -> Duration {
-    let secs = filters.map_or(5.0, |f| f.refuse_seconds());
-    let secs = if secs.is_nan() || secs < 0.0 {
-        5.0
-    } else {
-        secs.min(MAX_REFUSE)
-    };
-    Duration::from_secs_f64(secs)
-}
-
 impl Master {
     pub fn new(
         cfg: ClusterConfig,
@@ -248,7 +233,6 @@ impl Master {
         Master {
             ctx: AgentCtx {
                 shared,
-                retry_initial: cfg.status_update_retry,
                 endpoint: String::new(),
             },
             cfg,
@@ -312,7 +296,14 @@ impl Master {
             let pid = format!("slave({})@{ip}:{port}", n + 1);
             self.agents.insert(
                 agent_id.clone(),
-                Agent::new(agent_id.clone(), pid, info, self.agent_total.clone(), dir),
+                Agent::new(
+                    agent_id.clone(),
+                    pid,
+                    info,
+                    self.agent_total.clone(),
+                    dir,
+                    self.cfg.status_update_retry,
+                ),
             );
             self.agent_registered.insert(agent_id, now_secs());
         }
@@ -515,7 +506,7 @@ impl Master {
             return;
         }
         if let Some(a) = self.agents.get_mut(&key.agent_id) {
-            a.proc_started(&self.ctx, key, pid);
+            a.proc_started(key, pid);
         }
         self.pump();
         self.wake();
@@ -526,7 +517,7 @@ impl Master {
             return;
         }
         if let Some(a) = self.agents.get_mut(&key.agent_id) {
-            a.launch_failed(&self.ctx, key, msg);
+            a.launch_failed(key, msg);
         }
         self.pump();
         self.wake();
@@ -537,7 +528,7 @@ impl Master {
             return;
         }
         if let Some(a) = self.agents.get_mut(&key.agent_id) {
-            a.proc_exited(&self.ctx, key, exit);
+            a.proc_exited(key, exit);
         }
         self.pump();
         self.wake();
@@ -588,7 +579,7 @@ impl Master {
         enc: Encoding,
     ) -> Option<(Receiver<Vec<u8>>, u64)> {
         let a = self.agents.get_mut(agent_id)?;
-        let r = a.executor_subscribe(&self.ctx, fw_id, exec_id, sub, enc);
+        let r = a.executor_subscribe(fw_id, exec_id, sub, enc);
         self.pump();
         self.wake();
         Some(r)
@@ -602,7 +593,7 @@ impl Master {
         status: pb::TaskStatus,
     ) {
         if let Some(a) = self.agents.get_mut(agent_id) {
-            a.executor_update(&self.ctx, fw_id, exec_id, status);
+            a.executor_update(fw_id, exec_id, status);
         }
         self.pump();
         self.wake();
@@ -814,273 +805,10 @@ impl Master {
         }
     }
 
-    // ------------------------------------------------------------ offers
-
-    fn new_offer_id(&mut self) -> String {
-        let id = format!("{}-O{}", self.id, self.next_offer);
-        self.next_offer += 1;
-        id
-    }
-
-    /// Removes an offer; with `rescind`, tells the framework.
-    fn remove_offer(&mut self, offer_id: &str, rescind: bool) -> Option<MOffer> {
-        let o = self.offers.remove(offer_id)?;
-        if let Some(fw) = self.frameworks.get_mut(&o.framework_id) {
-            fw.offers.remove(offer_id);
-            if rescind {
-                fw.send(&Event {
-                    rescind: Some(event::Rescind {
-                        offer_id: pb::OfferId {
-                            value: offer_id.into(),
-                        },
-                    }),
-                    ..event(event::Type::Rescind)
-                });
-            }
-        }
-        Some(o)
-    }
-
-    fn discard_offers_of(&mut self, fw_id: &str) {
-        let ids: Vec<String> = self
-            .frameworks
-            .get(fw_id)
-            .map(|f| f.offers.iter().cloned().collect())
-            .unwrap_or_default();
-        for id in ids {
-            self.remove_offer(&id, false);
-        }
-    }
-
-    /// Puts declined resources back, with a refuse filter.
-    fn decline_resources(
-        &mut self,
-        fw_id: &str,
-        role: &str,
-        agent_id: &str,
-        res: Resources,
-        filters: Option<&pb::Filters>,
-    ) {
-        let d = refuse_duration(filters);
-        if d.is_zero() || res.is_empty() {
-            return;
-        }
-        if let Some(fw) = self.frameworks.get_mut(fw_id) {
-            fw.filters.insert(
-                (role.to_string(), agent_id.to_string()),
-                Filter {
-                    resources: res,
-                    expires: Instant::now() + d,
-                },
-            );
-        }
-    }
-
-    /// Resources on an agent neither used nor offered.
-    fn available(&self, agent_id: &str) -> Resources {
-        let Some(a) = self.agents.get(agent_id) else {
-            return Resources::new();
-        };
-        let mut avail = a.total.clone();
-        for fw in self.frameworks.values() {
-            avail.subtract(&fw.used(Some(agent_id)));
-        }
-        for o in self.offers.values().filter(|o| o.agent_id == agent_id) {
-            avail.subtract(&o.resources);
-        }
-        avail
-    }
-
-    /// Dominant share of a framework (used + offered over the cluster total).
-    fn share(&self, fw: &Framework) -> f64 {
-        let mut total = Resources::new();
-        for a in self.agents.values() {
-            total.add(&a.total);
-        }
-        let mut alloc = fw.used(None);
-        for o in fw.offers.iter().filter_map(|id| self.offers.get(id)) {
-            alloc.add(&o.resources);
-        }
-        ["cpus", "mem", "disk", "gpus"]
-            .iter()
-            .filter_map(|k| {
-                let t = total.scalar(k)?;
-                (t > 0.0).then(|| alloc.scalar(k).unwrap_or(0.0) / t)
-            })
-            .fold(0.0, f64::max)
-    }
-
-    /// One allocation cycle: each agent's unused, unfiltered resources go,
-    /// whole, to the eligible (framework, role) with the lowest share.
-    fn allocate(&mut self, now: Instant) {
-        for fw in self.frameworks.values_mut() {
-            fw.filters.retain(|_, f| f.expires > now);
-        }
-        let mut new_offers: BTreeMap<String, Vec<pb::Offer>> = BTreeMap::new();
-        let agent_ids: Vec<String> = self.agents.keys().cloned().collect();
-        for agent_id in agent_ids {
-            let avail = self.available(&agent_id);
-            if !avail.allocatable() {
-                continue;
-            }
-            let mut best: Option<(f64, String, String)> = None;
-            for fw in self.frameworks.values() {
-                if !fw.active || fw.conn.is_none() {
-                    continue;
-                }
-                for role in &fw.roles {
-                    if fw.suppressed.contains(role) {
-                        continue;
-                    }
-                    let filtered = fw
-                        .filters
-                        .get(&(role.clone(), agent_id.clone()))
-                        .is_some_and(|f| f.resources.contains(&avail));
-                    if filtered {
-                        continue;
-                    }
-                    let share = self.share(fw);
-                    if best.as_ref().is_none_or(|(s, _, _)| share < *s) {
-                        best = Some((share, fw.id.clone(), role.clone()));
-                    }
-                }
-            }
-            let Some((_, fw_id, role)) = best else {
-                continue;
-            };
-            let offer_id = self.new_offer_id();
-            let Some(agent) = self.agents.get(&agent_id) else {
-                continue;
-            };
-            let Some(fw) = self.frameworks.get_mut(&fw_id) else {
-                continue;
-            };
-            let multi_role = has_capability(&fw.info, Cap::MultiRole);
-            let refinement = has_capability(&fw.info, Cap::ReservationRefinement);
-            let executor_ids = fw
-                .executors
-                .keys()
-                .filter(|(a, _)| *a == agent_id)
-                .map(|(_, e)| pb::ExecutorId { value: e.clone() })
-                .collect();
-            let mut offer = pb::Offer {
-                id: pb::OfferId {
-                    value: offer_id.clone(),
-                },
-                framework_id: fid(&fw_id),
-                agent_id: pb::AgentId {
-                    value: agent_id.clone(),
-                },
-                hostname: agent.info.hostname.clone(),
-                url: Some(pb::Url {
-                    scheme: "http".into(),
-                    address: pb::Address {
-                        hostname: Some(agent.info.hostname.clone()),
-                        ip: self.addr.map(|a| a.ip().to_string()),
-                        port: agent.info.port.unwrap_or(5051),
-                    },
-                    path: agent.pid.split('@').next().map(|p| format!("/{p}")),
-                    ..Default::default()
-                }),
-                resources: avail.to_proto(false, Some(&role)),
-                executor_ids,
-                allocation_info: Some(pb::resource::AllocationInfo {
-                    role: Some(role.clone()),
-                }),
-                ..Default::default()
-            };
-            // What the framework sees (MESOS-8237: no AllocationInfo for
-            // pre-MULTI_ROLE schedulers; `role: "*"` without refinement).
-            let mut sent = offer.clone();
-            sent.resources = avail.to_proto(!refinement, multi_role.then_some(role.as_str()));
-            if !multi_role {
-                sent.allocation_info = None;
-            }
-            fw.offers.insert(offer_id.clone());
-            new_offers.entry(fw_id.clone()).or_default().push(sent);
-            offer.resources = avail.to_proto(false, Some(&role));
-            self.offers.insert(
-                offer_id,
-                MOffer {
-                    offer,
-                    framework_id: fw_id,
-                    agent_id,
-                    role,
-                    resources: avail,
-                },
-            );
-        }
-        for (fw_id, offers) in new_offers {
-            if let Some(fw) = self.frameworks.get_mut(&fw_id) {
-                fw.send(&Event {
-                    offers: Some(event::Offers { offers }),
-                    ..event(event::Type::Offers)
-                });
-            }
-        }
-    }
-
     // ------------------------------------------------------------ calls
 
     pub fn teardown(&mut self, fw_id: &str) {
         self.remove_framework(fw_id);
-    }
-
-    pub fn decline(&mut self, fw_id: &str, d: pb::scheduler::call::Decline) {
-        for oid in &d.offer_ids {
-            let owned = self
-                .offers
-                .get(&oid.value)
-                .is_some_and(|o| o.framework_id == fw_id);
-            if !owned {
-                continue;
-            }
-            if let Some(o) = self.remove_offer(&oid.value, false) {
-                self.decline_resources(
-                    fw_id,
-                    &o.role,
-                    &o.agent_id,
-                    o.resources,
-                    d.filters.as_ref(),
-                );
-            }
-        }
-    }
-
-    fn roles_arg(fw: &Framework, roles: &[String]) -> Option<Vec<String>> {
-        if roles.is_empty() {
-            return Some(fw.roles.clone());
-        }
-        for r in roles {
-            if validation::validate_role(r).is_err() || !fw.roles.contains(r) {
-                return None; // the whole call is dropped
-            }
-        }
-        Some(roles.to_vec())
-    }
-
-    pub fn revive(&mut self, fw_id: &str, roles: &[String]) {
-        let Some(fw) = self.frameworks.get_mut(fw_id) else {
-            return;
-        };
-        let Some(roles) = Self::roles_arg(fw, roles) else {
-            return;
-        };
-        for r in &roles {
-            fw.suppressed.remove(r);
-        }
-        fw.filters.retain(|(role, _), _| !roles.contains(role));
-        self.allocate_soon();
-    }
-
-    pub fn suppress(&mut self, fw_id: &str, roles: &[String]) {
-        let Some(fw) = self.frameworks.get_mut(fw_id) else {
-            return;
-        };
-        let Some(roles) = Self::roles_arg(fw, roles) else {
-            return;
-        };
-        fw.suppressed.extend(roles);
     }
 
     /// ACCEPT (`Master::accept` + `_accept`).
@@ -1435,12 +1163,7 @@ impl Master {
         }
         let agent_id = t.task.agent_id.value.clone();
         if let Some(a) = self.agents.get_mut(&agent_id) {
-            a.kill_task(
-                &self.ctx,
-                fw_id,
-                &kill.task_id.value,
-                kill.kill_policy.as_ref(),
-            );
+            a.kill_task(fw_id, &kill.task_id.value, kill.kill_policy.as_ref());
         }
     }
 
@@ -1471,7 +1194,7 @@ impl Master {
             }
         }
         if let Some(a) = self.agents.get_mut(&agent_id) {
-            a.acknowledge(&self.ctx, fw_id, &task_id, &ack.uuid);
+            a.acknowledge(fw_id, &task_id, &ack.uuid);
         }
     }
 

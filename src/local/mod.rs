@@ -4,11 +4,14 @@
 //! processes.
 //!
 //! - [`resources`]: agent resources and their arithmetic;
-//! - `master`: frameworks, offers, allocation, call handling, timers;
-//! - `agent`: executors, task processes and the status-update manager;
+//! - `master`: frameworks, subscriptions, scheduler calls, the master's view
+//!   of tasks, timers; `master::offers`: offers, filters and the allocator;
+//! - `agent`: executors (command, default, custom over the executor API)
+//!   and task processes;
 //! - `launcher`: fetching, spawning and signalling task processes;
+//! - `updates`: the agent's status-update manager (reliable delivery);
 //! - `validation`: Mesos's call, framework and task validation rules;
-//! - `api`: HTTP routing and the scheduler endpoint's HTTP rules;
+//! - `api`: HTTP routing, the HTTP rules of the scheduler and executor APIs;
 //! - `state`: the `/master/state` JSON.
 //!
 //! Concurrency: all cluster state sits behind one mutex. HTTP connections
@@ -22,6 +25,7 @@ mod launcher;
 mod master;
 pub mod resources;
 mod state;
+mod updates;
 mod validation;
 
 use std::io;
