@@ -167,7 +167,19 @@ impl Sched {
     fn expect(&mut self, pred: impl Fn(&Event) -> bool) -> Event {
         match self.try_expect(WAIT, pred) {
             Some(e) => e,
-            None => panic!("expected event not received; queued: {:?}", self.backlog),
+            None => {
+                let queued: Vec<String> = self
+                    .backlog
+                    .iter()
+                    .map(|e| match &e.update {
+                        Some(u) => {
+                            format!("UPDATE {} {:?}", u.status.task_id.value, u.status.state())
+                        }
+                        None => format!("{:?}", e.r#type()),
+                    })
+                    .collect();
+                panic!("expected event not received; queued: {queued:?}")
+            }
         }
     }
 
@@ -1613,4 +1625,44 @@ fn in_flight_update_is_resent_on_resubscribe() {
     );
     s2.ack(&again);
     s2.update("t", TaskState::TaskRunning);
+}
+
+#[test]
+fn max_completion_time_and_executor_launch_failure() {
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("limits"));
+    let offer = s.offers().remove(0);
+    let mut slow = command_task(&offer, "slow", "sleep 100");
+    slow.max_completion_time = Some(pb::DurationInfo {
+        nanoseconds: 200_000_000,
+    });
+    let mut broken = command_task(&offer, "broken", "");
+    broken.command = None;
+    let mut exec = executor_info(&s, "missing");
+    if let Some(cmd) = &mut exec.command {
+        cmd.value = Some("/nonexistent/executor".into());
+        cmd.arguments.clear();
+    }
+    broken.executor = Some(exec);
+    s.launch(&offer, vec![slow, broken]);
+    for st in [TaskState::TaskStarting, TaskState::TaskRunning] {
+        let u = s.update("slow", st);
+        s.ack(&u);
+    }
+    let failed = s.update("slow", TaskState::TaskFailed);
+    assert_eq!(
+        failed.reason(),
+        pb::task_status::Reason::MaxCompletionTimeReached
+    );
+    let failed = s.update("broken", TaskState::TaskFailed);
+    assert_eq!(
+        failed.reason(),
+        pb::task_status::Reason::ContainerLaunchFailed
+    );
+    assert_eq!(failed.source(), pb::task_status::Source::Agent);
+    let failure = s
+        .expect(|e| e.r#type() == event::Type::Failure)
+        .failure
+        .expect("failure");
+    assert_eq!(failure.executor_id.map(|e| e.value), Some("missing".into()));
 }

@@ -100,6 +100,9 @@ struct ATask {
     exited: bool,
     killed: bool,
     kill_deadline: Option<Instant>,
+    /// `TaskInfo.max_completion_time` runs out at (from the process start).
+    completion_deadline: Option<Instant>,
+    timed_out: bool,
     /// The terminal update has been acknowledged.
     acked: bool,
     /// Custom executors: the task was sent to the executor.
@@ -706,6 +709,11 @@ impl Agent {
             return;
         };
         task.pid = Some(pid);
+        task.completion_deadline = task
+            .info
+            .max_completion_time
+            .as_ref()
+            .map(|d| Instant::now() + duration_of(d));
         if terminating {
             launcher::signal_group(pid, libc::SIGKILL);
             return;
@@ -787,12 +795,15 @@ impl Agent {
         task.exited = true;
         task.pid = None;
         task.kill_deadline = None;
-        let state = if task.killed {
-            S::TaskKilled
+        task.completion_deadline = None;
+        let (state, reason) = if task.timed_out {
+            (S::TaskFailed, Some(Reason::MaxCompletionTimeReached))
+        } else if task.killed {
+            (S::TaskKilled, None)
         } else if exit.success {
-            S::TaskFinished
+            (S::TaskFinished, None)
         } else {
-            S::TaskFailed
+            (S::TaskFailed, None)
         };
         let tid = task.info.task_id.value.clone();
         let st = self.status(
@@ -800,7 +811,7 @@ impl Agent {
             Some(&key.executor_id),
             state,
             Source::Executor,
-            None,
+            reason,
             Some(format!("Command {}", exit.message)),
         );
         self.push_update(&key.framework_id, st);
@@ -1334,6 +1345,19 @@ impl Agent {
         for fw in self.frameworks.values_mut() {
             for exec in fw.executors.values_mut() {
                 for t in exec.tasks.values_mut() {
+                    if t.completion_deadline.is_some_and(|d| d <= now) {
+                        t.completion_deadline = None;
+                        if !t.killed {
+                            t.timed_out = true;
+                            let grace = t
+                                .info
+                                .kill_policy
+                                .as_ref()
+                                .and_then(|p| p.grace_period.as_ref())
+                                .map_or(DEFAULT_KILL_GRACE, duration_of);
+                            kill_process(t, grace);
+                        }
+                    }
                     // A task not started yet keeps its deadline for later.
                     if let (Some(pid), Some(d)) = (t.pid, t.kill_deadline)
                         && d <= now
@@ -1372,7 +1396,8 @@ impl Agent {
             .clone()
             .flat_map(|e| e.tasks.values())
             .filter(|t| t.pid.is_some())
-            .filter_map(|t| t.kill_deadline);
+            .flat_map(|t| [t.kill_deadline, t.completion_deadline])
+            .flatten();
         let xprocs = execs
             .filter_map(|e| e.xproc.as_ref())
             .flat_map(|x| [x.registration_deadline, x.destroy_deadline])
@@ -1483,6 +1508,8 @@ fn new_task(info: pb::TaskInfo, group: u64, container_id: String) -> ATask {
         exited: false,
         killed: false,
         kill_deadline: None,
+        completion_deadline: None,
+        timed_out: false,
         acked: false,
         delivered: false,
     }
