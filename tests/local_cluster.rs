@@ -1666,3 +1666,37 @@ fn max_completion_time_and_executor_launch_failure() {
         .expect("failure");
     assert_eq!(failure.executor_id.map(|e| e.value), Some("missing".into()));
 }
+
+#[test]
+fn leftover_processes_of_a_finished_task_are_killed() {
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("orphans"));
+    let offer = s.offers().remove(0);
+    s.launch(
+        &offer,
+        vec![command_task(&offer, "bg", "sleep 100 & echo $! > bg.pid")],
+    );
+    for st in [
+        TaskState::TaskStarting,
+        TaskState::TaskRunning,
+        TaskState::TaskFinished,
+    ] {
+        let u = s.update("bg", st);
+        s.ack(&u);
+    }
+    let pidfile = find_file(c.work_dir(), "bg.pid", "/executors/bg/").expect("pid file");
+    let pid: i32 = std::fs::read_to_string(pidfile)
+        .expect("read")
+        .trim()
+        .parse()
+        .expect("pid");
+    let deadline = Instant::now() + WAIT;
+    // SAFETY: kill(pid, 0) only checks for existence.
+    while unsafe { libc::kill(pid, 0) } == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "background process {pid} survived its task"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1583,6 +1583,9 @@ fn run_process(shared: Weak<Shared>, key: ProcKey, spec: Spec) {
                 launcher::signal_group(pid, libc::SIGKILL);
             }
             let exit = launcher::describe(child.wait());
+            // Like destroying the container: whatever the process left
+            // behind in its process group goes too.
+            launcher::signal_group(pid, libc::SIGKILL);
             with_master(&shared, |m| m.proc_exited(&key, exit));
         }
     }
