@@ -1584,9 +1584,9 @@ fn two_agents() {
     for (i, o) in offers.iter().enumerate() {
         s.launch(o, vec![command_task(o, &format!("on{i}"), "true")]);
     }
-    for i in 0..2 {
+    for (i, o) in offers.iter().enumerate() {
         let st = s.update(&format!("on{i}"), TaskState::TaskStarting);
-        assert_eq!(st.agent_id, Some(offers[i].agent_id.clone()));
+        assert_eq!(st.agent_id, Some(o.agent_id.clone()));
     }
     let state: serde_json::Value = serde_json::from_slice(&s.get("/state").body).expect("json");
     assert_eq!(state["slaves"].as_array().map(Vec::len), Some(2));
