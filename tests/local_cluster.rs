@@ -1700,3 +1700,75 @@ fn leftover_processes_of_a_finished_task_are_killed() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn calls_without_much_to_do() {
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Protobuf, framework("misc"));
+    let ok = |s: &mut Sched, c: Call| {
+        let r = s.call(c);
+        assert_eq!(r.status, 202, "{}", r.body_text());
+    };
+    ok(
+        &mut s,
+        Call {
+            r#type: Some(call::Type::ReconcileOperations as i32),
+            reconcile_operations: Some(call::ReconcileOperations {
+                operations: vec![call::reconcile_operations::Operation {
+                    operation_id: pb::OperationId { value: "op".into() },
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        },
+    );
+    let st = s
+        .expect(|e| e.r#type() == event::Type::UpdateOperationStatus)
+        .update_operation_status
+        .expect("status")
+        .status;
+    assert_eq!(st.state(), pb::OperationState::OperationUnknown);
+    assert!(st.uuid.is_none());
+    ok(
+        &mut s,
+        Call {
+            r#type: Some(call::Type::Request as i32),
+            request: Some(call::Request { requests: vec![] }),
+            ..Default::default()
+        },
+    );
+    ok(
+        &mut s,
+        Call {
+            r#type: Some(call::Type::DeclineInverseOffers as i32),
+            decline_inverse_offers: Some(call::DeclineInverseOffers::default()),
+            ..Default::default()
+        },
+    );
+    ok(
+        &mut s,
+        Call {
+            r#type: Some(call::Type::AcknowledgeOperationStatus as i32),
+            acknowledge_operation_status: Some(call::AcknowledgeOperationStatus {
+                agent_id: Some(pb::AgentId { value: "a".into() }),
+                uuid: vec![0; 16],
+                operation_id: pb::OperationId { value: "op".into() },
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    // MESSAGE to a command executor: accepted, dropped.
+    ok(
+        &mut s,
+        Call {
+            r#type: Some(call::Type::Message as i32),
+            message: Some(call::Message {
+                agent_id: pb::AgentId { value: "a".into() },
+                executor_id: pb::ExecutorId { value: "e".into() },
+                data: b"x".to_vec(),
+            }),
+            ..Default::default()
+        },
+    );
+}

@@ -14,6 +14,23 @@
 //! - `api`: HTTP routing, the HTTP rules of the scheduler and executor APIs;
 //! - `state`: the `/master/state` JSON.
 //!
+//! ```no_run
+//! use mesos::local::{ClusterConfig, LocalCluster};
+//!
+//! let mut cluster = LocalCluster::start(ClusterConfig::default())?;
+//! // Any v1 scheduler can now use cluster.url() + "/api/v1/scheduler".
+//! println!("master at {}", cluster.url());
+//! cluster.stop();
+//! # Ok::<(), mesos::local::LocalError>(())
+//! ```
+//!
+//! What differs from a real cluster: tasks run as plain processes on this
+//! host (no containers, images, cgroups or user switching; `ContainerInfo`
+//! is ignored), resources are unreserved only (no RESERVE/CREATE operations),
+//! offer constraints and `min_allocatable_resources` are accepted but not
+//! applied, there are no health checks, no inverse offers, no operator API
+//! and no agent or master failover.
+//!
 //! Concurrency: all cluster state sits behind one mutex. HTTP connections
 //! (the server's threads), one ticker thread (allocation, heartbeats,
 //! status-update retries, failover timeouts, kill escalation) and one thread
