@@ -60,4 +60,4 @@ local driver = mesos.scheduler(handler, {
 driver:run()
 os.remove(out)
 io.write("task output: ", result or "(none)\n")
-os.exit(result and not result:match("^task failed") and 0 or 1)
+os.exit(result and not result:match("^task failed") and 0 or 1, true)

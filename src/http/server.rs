@@ -300,6 +300,9 @@ fn stream_body(
     rx: Receiver<Vec<u8>>,
     stop: &AtomicBool,
 ) {
+    // A client that stops reading for this long is treated as gone (a real
+    // master buffers instead; this bounds our memory and threads).
+    let _ = out.set_write_timeout(Some(Duration::from_secs(75)));
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     for (k, v) in &headers.0 {

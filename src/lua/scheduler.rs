@@ -186,12 +186,15 @@ impl LuaUserData for SchedulerCore {
             }
             Ok(vals)
         });
+        // Stopping the driver also stops the local cluster it started.
         m.add_method("stop", |_, this, failover: Option<bool>| {
             this.driver.borrow_mut().stop(failover.unwrap_or(false));
+            this.stop_cluster();
             Ok(true)
         });
         m.add_method("abort", |_, this, ()| {
             this.driver.borrow_mut().abort();
+            this.stop_cluster();
             Ok(true)
         });
         m.add_method("fd", |_, this, ()| Ok(this.driver.borrow().fd()));
@@ -220,6 +223,14 @@ impl LuaUserData for SchedulerCore {
         m.add_method("cluster_url", |_, this, ()| {
             Ok(this.cluster.borrow().as_ref().map(|c| c.url()))
         });
+    }
+}
+
+impl SchedulerCore {
+    fn stop_cluster(&self) {
+        if let Some(mut c) = self.cluster.borrow_mut().take() {
+            c.stop();
+        }
     }
 }
 
