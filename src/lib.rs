@@ -15,6 +15,7 @@ pub mod executor;
 pub mod http;
 pub mod local;
 pub mod notify;
+pub mod process;
 pub mod queue;
 pub mod scheduler;
 pub mod signals;

@@ -3,24 +3,12 @@
 -- them into handler calls and builds the Mesos calls from Lua arguments.
 -- Loaded by the `mesos` module itself; not meant to be required directly.
 
-local core, resources = ...
+local core, resources, common = ...
 
 local M = {}
 M.resources = resources
 
--- Errors raised by the Rust core arrive as error objects with a Rust-side
--- prefix and traceback; re-raise them as plain messages at the caller.
-local function raise(err, level)
-  local msg = tostring(err)
-  msg = msg:gsub("^runtime error: ", ""):gsub("\nstack traceback:.*$", "")
-  error(msg, level + 1)
-end
-
-local function checked(level, f, ...)
-  local ok, a, b = pcall(f, ...)
-  if not ok then raise(a, level + 1) end
-  return a, b
-end
+local checked, call = common.checked, common.call
 
 --- mesos.encode(type, table [, encoding]) -> bytes
 function M.encode(ty, t, enc) return (checked(2, core.encode, ty, t, enc)) end
@@ -96,17 +84,6 @@ function M.scheduler(handler, opts)
   return setmetatable({ _core = c, _handler = handler, _implicit = implicit }, Driver)
 end
 
--- Calls handler[name] if present; errors propagate with a traceback.
-local traceback = debug.traceback
-local function call(h, name, ...)
-  local f = h[name]
-  if f == nil then return end
-  local ok, err = xpcall(f, traceback, h, ...)
-  if not ok then
-    error(("mesos: error in handler:%s: %s"):format(name, tostring(err)), 0)
-  end
-end
-
 local dispatch = {
   SUBSCRIBED = function(d, h, ev) call(h, "subscribed", d, ev.subscribed or {}) end,
   OFFERS = function(d, h, ev) call(h, "offers", d, (ev.offers and ev.offers.offers) or {}) end,
@@ -150,53 +127,11 @@ function Driver:_dispatch(kind, a, b)
   end
 end
 
---- Handles the queued events, waiting up to `timeout` seconds (default 0)
---- for the first. Returns how many were handled. At most `max` if given.
-function Driver:poll(timeout, max)
-  local c = self._core
-  local n = 0
-  local kind, a, b = c:next(timeout or 0)
-  while kind do
-    n = n + 1
-    self:_dispatch(kind, a, b)
-    if max and n >= max then break end
-    kind, a, b = c:next(0)
-  end
-  return n
-end
+common.driver_methods(Driver)
 
---- Handles events until the driver stops. Returns the final state.
-function Driver:run()
-  local c = self._core
-  if c:state() == "idle" then
-    local ok, err = c:start()
-    if not ok then return nil, err end
-  end
-  while c:state() ~= "stopped" or c:pending() > 0 do
-    self:poll(1)
-  end
-  return c:state()
-end
-
---- An iterator over raw events: for kind, a, b in driver:events(timeout) do ... end
-function Driver:events(timeout)
-  local c = self._core
-  return function()
-    if c:state() == "stopped" and c:pending() == 0 then return nil end
-    return c:next(timeout or 0)
-  end
-end
-
-function Driver:start() return self._core:start() end
 function Driver:stop(failover) return self._core:stop(failover and true or false) end
-function Driver:abort() return self._core:abort() end
-function Driver:fd() return self._core:fd() end
-function Driver:getfd() return self._core:fd() end
-function Driver:state() return self._core:state() end
 function Driver:framework_id() return self._core:framework_id() end
 function Driver:master() return self._core:master() end
-function Driver:stats() return self._core:stats() end
-function Driver:pending() return self._core:pending() end
 
 -- Calls ------------------------------------------------------------------
 

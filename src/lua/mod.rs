@@ -3,7 +3,9 @@
 //! and call builders live in `lua/mesos/scheduler.lua`, embedded here.
 
 mod convert;
+mod executor;
 mod opts;
+mod process;
 mod scheduler;
 
 use mlua::prelude::*;
@@ -12,7 +14,9 @@ use crate::local::LocalCluster;
 use crate::wire::Encoding;
 use crate::wire::codec;
 
+const COMMON_LUA: &str = include_str!("../../lua/mesos/common.lua");
 const SCHEDULER_LUA: &str = include_str!("../../lua/mesos/scheduler.lua");
+const EXECUTOR_LUA: &str = include_str!("../../lua/mesos/executor_driver.lua");
 const RESOURCES_LUA: &str = include_str!("../../lua/mesos/resources.lua");
 
 /// `mesos.local_cluster(opts)`: an embedded master and agents.
@@ -81,6 +85,18 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         })?,
     )?;
 
+    core.set(
+        "new_executor",
+        lua.create_function(|lua, t: LuaValue| match t {
+            LuaValue::Table(t) => executor::new_executor(lua, t),
+            LuaValue::Nil => executor::new_executor(lua, lua.create_table()?),
+            other => Err(LuaError::runtime(format!(
+                "mesos.executor: opts must be a table, got {}",
+                other.type_name()
+            ))),
+        })?,
+    )?;
+
     // mesos.encode(type, table [, "protobuf"|"json"]) -> bytes
     core.set(
         "encode",
@@ -115,11 +131,20 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         lua.create_function(move |_, ()| Ok(r2.clone()))?,
     )?;
 
+    let common: LuaTable = lua
+        .load(COMMON_LUA)
+        .set_name("@mesos/common.lua")
+        .call(())?;
     let m: LuaTable = lua
         .load(SCHEDULER_LUA)
         .set_name("@mesos/scheduler.lua")
-        .call((core, resources))?;
+        .call((core.clone(), resources, common.clone()))?;
+    let m: LuaTable = lua
+        .load(EXECUTOR_LUA)
+        .set_name("@mesos/executor_driver.lua")
+        .call((core, common, m))?;
     m.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
+    process::register(lua, &m)?;
 
     m.set(
         "local_cluster",

@@ -1,0 +1,81 @@
+-- Pieces shared by the Lua faces of the drivers: error re-raising, handler
+-- calls with tracebacks, and the poll/run/events loops over a Rust core.
+-- Loaded by the `mesos` module itself.
+
+local C = {}
+
+-- Errors raised by the Rust core arrive as error objects with a Rust-side
+-- prefix and traceback; re-raise them as plain messages at the caller.
+function C.raise(err, level)
+  local msg = tostring(err)
+  msg = msg:gsub("^runtime error: ", ""):gsub("\nstack traceback:.*$", "")
+  error(msg, level + 1)
+end
+
+function C.checked(level, f, ...)
+  local ok, a, b = pcall(f, ...)
+  if not ok then C.raise(a, level + 1) end
+  return a, b
+end
+
+-- Calls handler[name] if present; errors propagate with a traceback.
+local traceback = debug.traceback
+function C.call(h, name, ...)
+  local f = h[name]
+  if f == nil then return end
+  local ok, err = xpcall(f, traceback, h, ...)
+  if not ok then
+    error(("mesos: error in handler:%s: %s"):format(name, tostring(err)), 0)
+  end
+end
+
+-- Adds poll/run/events and the plain lifecycle methods to a driver class
+-- whose objects hold `_core` and implement `_dispatch(kind, a, b)`.
+function C.driver_methods(Driver)
+  --- Handles the queued events, waiting up to `timeout` seconds (default 0)
+  --- for the first. Returns how many were handled. At most `max` if given.
+  function Driver:poll(timeout, max)
+    local c = self._core
+    local n = 0
+    local kind, a, b = c:next(timeout or 0)
+    while kind do
+      n = n + 1
+      self:_dispatch(kind, a, b)
+      if max and n >= max then break end
+      kind, a, b = c:next(0)
+    end
+    return n
+  end
+
+  --- Handles events until the driver stops. Returns the final state.
+  function Driver:run()
+    local c = self._core
+    if c:state() == "idle" then
+      local ok, err = c:start()
+      if not ok then return nil, err end
+    end
+    while c:state() ~= "stopped" or c:pending() > 0 do
+      self:poll(1)
+    end
+    return c:state()
+  end
+
+  --- Raw events: for kind, a, b in driver:events(timeout) do ... end
+  function Driver:events(timeout)
+    local c = self._core
+    return function()
+      if c:state() == "stopped" and c:pending() == 0 then return nil end
+      return c:next(timeout or 0)
+    end
+  end
+
+  function Driver:start() return self._core:start() end
+  function Driver:abort() return self._core:abort() end
+  function Driver:fd() return self._core:fd() end
+  function Driver:getfd() return self._core:fd() end
+  function Driver:state() return self._core:state() end
+  function Driver:stats() return self._core:stats() end
+  function Driver:pending() return self._core:pending() end
+end
+
+return C

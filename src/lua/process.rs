@@ -1,0 +1,119 @@
+//! Child processes and fd waiting for Lua (`mesos.spawner`, `mesos.kill`,
+//! `mesos.wait_readable`): what the Lua executor needs to run each task in
+//! its own process and wait on the driver and its children together.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use mlua::prelude::*;
+
+use super::opts::Opts;
+use crate::process::{self, SpawnOptions, Spawner};
+
+pub struct SpawnerHandle(RefCell<Spawner>);
+
+fn spawn_options(t: &LuaTable) -> LuaResult<SpawnOptions> {
+    let o = Opts::new(t, "spawner:spawn");
+    let argv = o
+        .string_list("argv")?
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            LuaError::runtime("spawner:spawn: opts.argv must be a non-empty list of strings")
+        })?;
+    let mut s = SpawnOptions {
+        argv,
+        cwd: o.string("cwd")?.map(Into::into),
+        ..Default::default()
+    };
+    if let Some(env) = o.table("env")? {
+        for pair in env.pairs::<String, String>() {
+            s.env.push(pair.map_err(|_| {
+                LuaError::runtime("spawner:spawn: opts.env must map strings to strings")
+            })?);
+        }
+    }
+    match t.get::<LuaValue>("stdin")? {
+        LuaValue::Nil => {}
+        LuaValue::String(b) => s.stdin = b.as_bytes().to_vec(),
+        other => {
+            return Err(LuaError::runtime(format!(
+                "spawner:spawn: opts.stdin must be a string, got {}",
+                other.type_name()
+            )));
+        }
+    }
+    if let Some(mb) = o.number("memory_mb")? {
+        if !(mb > 0.0 && mb.is_finite()) {
+            return Err(LuaError::runtime(
+                "spawner:spawn: opts.memory_mb must be a positive number",
+            ));
+        }
+        s.memory_limit = Some((mb * 1024.0 * 1024.0) as u64);
+    }
+    if let Some(n) = o.integer("max_output")? {
+        s.max_output = usize::try_from(n.max(0)).unwrap_or(0);
+    }
+    Ok(s)
+}
+
+impl LuaUserData for SpawnerHandle {
+    fn add_methods<M: LuaUserDataMethods<Self>>(m: &mut M) {
+        // spawner:spawn{argv=..., stdin=..., env=..., cwd=..., memory_mb=..., max_output=...} -> id, pid | nil, err
+        m.add_method("spawn", |_, this, t: LuaTable| {
+            let o = spawn_options(&t)?;
+            match this.0.borrow_mut().spawn(o) {
+                Ok((id, pid)) => Ok((Some(id), Some(pid), None)),
+                Err(e) => Ok((None, None, Some(format!("cannot start process: {e}")))),
+            }
+        });
+        // spawner:reap([timeout]) -> {id, pid, code, signal, stdout, stderr, truncated} | nil
+        m.add_method("reap", |lua, this, timeout: Option<f64>| {
+            let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
+            let Some(f) = this.0.borrow().reap(t) else {
+                return Ok(None);
+            };
+            let r = lua.create_table()?;
+            r.set("id", f.id)?;
+            r.set("pid", f.pid)?;
+            r.set("code", f.code)?;
+            r.set("signal", f.signal)?;
+            r.set("stdout", lua.create_string(&f.stdout)?)?;
+            r.set("stderr", lua.create_string(&f.stderr)?)?;
+            r.set("truncated", f.truncated)?;
+            Ok(Some(r))
+        });
+        m.add_method("fd", |_, this, ()| Ok(this.0.borrow().fd()));
+    }
+}
+
+pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
+    m.set(
+        "spawner",
+        lua.create_function(|_, cap: Option<i64>| {
+            let cap = usize::try_from(cap.unwrap_or(1024).max(1)).unwrap_or(1024);
+            Spawner::new(cap)
+                .map(|s| SpawnerHandle(RefCell::new(s)))
+                .map_err(|e| LuaError::runtime(format!("mesos.spawner: {e}")))
+        })?,
+    )?;
+    // mesos.kill(pid [, signal]) -> true | nil, err   (signals the process group)
+    m.set(
+        "kill",
+        lua.create_function(|_, (pid, sig): (u32, Option<i32>)| {
+            match process::kill_group(pid, sig.unwrap_or(libc::SIGKILL)) {
+                Ok(()) => Ok((Some(true), None)),
+                Err(e) => Ok((None, Some(e.to_string()))),
+            }
+        })?,
+    )?;
+    // mesos.wait_readable({fd, ...} [, timeout]) -> {ready fd, ...}
+    m.set(
+        "wait_readable",
+        lua.create_function(|_, (fds, timeout): (Vec<i32>, Option<f64>)| {
+            let t = timeout.map(|s| Duration::from_secs_f64(s.clamp(0.0, 1e6)));
+            process::wait_readable(&fds, t)
+                .map_err(|e| LuaError::runtime(format!("mesos.wait_readable: {e}")))
+        })?,
+    )?;
+    Ok(())
+}
