@@ -1,0 +1,81 @@
+-- The body of a task process: read ONE request from stdin, run it in the
+-- sandbox (mesos.sandbox), write ONE reply to stdout, exit 0 (unless killed).
+--
+--   luajit -e 'require("mesos.task").main()'
+--
+-- Request (mesos.serialize): { code = "...", args = {...}, index = n,
+--   allow_bytecode = bool, allow_env = bool, debug = bool (jit.off()),
+--   max_result_bytes = n (default 64 MiB: the whole encoded reply) }
+-- Reply (mesos.serialize):
+--   { ok = true, n = count, values = { ... }, output = "printed text" }
+--   { ok = false, error = "message\ntraceback", output = "printed text" }
+-- A result that cannot be serialised (function, cycle, too big, ...) makes
+-- the reply ok = false with the serialiser's error ("... at result[2].x").
+-- Printed output is kept up to a quarter of max_result_bytes (at most 16 MiB).
+-- CPU, memory and wall-clock limits are the executor's job (rlimits, kill).
+
+local S = require "mesos.serialize"
+local sandbox = require "mesos.sandbox"
+
+local M = {}
+
+M.MAX_RESULT = S.MAX_BYTES
+local REPLY_OVERHEAD = 256 -- the reply's keys, n and the lengths of its strings
+
+local function failure(err, output)
+  return { ok = false, error = err, output = output or "" }
+end
+
+local function result_limit(req)
+  local limit = type(req) == "table" and req.max_result_bytes
+  if type(limit) == "number" and limit >= 4096 then return limit end
+  return M.MAX_RESULT
+end
+
+-- Runs a decoded request; returns the reply table (never raises).
+function M.run_request(req)
+  if type(req) ~= "table" then return failure("bad request: expected a table, got " .. type(req)) end
+  if type(req.code) ~= "string" then return failure("bad request: code must be a string") end
+  if req.args ~= nil and type(req.args) ~= "table" then return failure("bad request: args must be a table") end
+  if req.index ~= nil and type(req.index) ~= "number" then return failure("bad request: index must be a number") end
+  if req.debug == true and jit then jit.off() end
+
+  local limit = result_limit(req)
+  local ok, a, b, c = sandbox.run(req.code, {
+    args = req.args, index = req.index,
+    max_output = math.min(sandbox.MAX_OUTPUT, math.floor(limit / 4)),
+    allow_bytecode = req.allow_bytecode == true, allow_env = req.allow_env == true,
+  })
+  if not ok then return failure(a, b) end -- message, output
+  local n, values, output = a, b, c
+  local encoded, err = S.encode_values(n, values, { max_bytes = limit - #output - REPLY_OVERHEAD })
+  if not encoded then return failure(err, output) end
+  return { ok = true, n = n, values = values, output = output }
+end
+
+-- Encodes a reply within max_bytes; one that does not fit or cannot be
+-- encoded becomes a short error reply.
+function M.encode_reply(reply, max_bytes)
+  local bytes, err = S.encode(reply, { name = "reply", max_bytes = max_bytes or M.MAX_RESULT })
+  if bytes then return bytes end
+  return assert(S.encode(failure("cannot encode the reply: " .. err)))
+end
+
+function M.main()
+  local reply, limit
+  local ok, err = pcall(function()
+    local req, derr = S.decode(io.stdin:read("*a") or "")
+    limit = result_limit(req)
+    if derr then
+      reply = failure("bad request: " .. derr)
+    else
+      reply = M.run_request(req)
+    end
+  end)
+  if not ok then reply = failure("task runner error: " .. tostring(err)) end
+  io.stdout:write(M.encode_reply(reply, limit))
+  io.stdout:flush()
+  os.exit(0)
+end
+
+return M
