@@ -15,6 +15,10 @@ function M.encode(ty, t, enc) return (checked(2, core.encode, ty, t, enc)) end
 --- mesos.decode(type, bytes [, encoding]) -> table | nil, err
 function M.decode(ty, bytes, enc) return checked(2, core.decode, ty, bytes, enc) end
 
+--- mesos.map(fn_or_code, inputs, opts) and mesos.run(code, opts): see mesos.jobs.
+function M.map(...) return require("mesos.jobs").map(...) end
+function M.run(...) return require("mesos.jobs").run(...) end
+
 local Driver = {}
 Driver.__index = Driver
 

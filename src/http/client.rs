@@ -189,6 +189,22 @@ impl Mode {
         scratch: &mut [u8],
         out: &mut Vec<u8>,
     ) -> io::Result<usize> {
+        // A signal (e.g. SIGCHLD in a process that runs children) interrupts
+        // blocking reads; that is not the end of the stream.
+        loop {
+            match self.read_once(r, scratch, out) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn read_once<R: Read>(
+        &mut self,
+        r: &mut R,
+        scratch: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> io::Result<usize> {
         loop {
             let before = out.len();
             match self {
@@ -295,4 +311,45 @@ pub fn is_timeout(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that is interrupted before every chunk it returns.
+    struct Interrupting {
+        data: Vec<u8>,
+        pos: usize,
+        interrupt: bool,
+    }
+
+    impl Read for Interrupting {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(io::Error::from(io::ErrorKind::Interrupted));
+            }
+            let n = buf.len().min(3).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn interrupted_reads_are_retried_not_fatal() {
+        let mut body = vec![];
+        chunked::encode_chunk(b"hello world", &mut body);
+        body.extend_from_slice(chunked::LAST_CHUNK);
+        let mut r = Interrupting {
+            data: body,
+            pos: 0,
+            interrupt: false,
+        };
+        let mut mode = Mode::for_headers(&Headers::default().with("Transfer-Encoding", "chunked"));
+        let (mut scratch, mut out) = (vec![0; 64], vec![]);
+        while mode.read(&mut r, &mut scratch, &mut out).expect("no error") > 0 {}
+        assert_eq!(out, b"hello world");
+    }
 }

@@ -237,7 +237,10 @@ fn read_request(
         let mut body = Vec::new();
         let mut buf = [0u8; 8192];
         while !dec.is_done() {
-            let n = reader.read(&mut buf)?;
+            let n = match reader.read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => r?,
+            };
             if n == 0 {
                 return Err(invalid("connection closed inside a chunked request body"));
             }

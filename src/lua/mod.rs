@@ -19,6 +19,39 @@ const SCHEDULER_LUA: &str = include_str!("../../lua/mesos/scheduler.lua");
 const EXECUTOR_LUA: &str = include_str!("../../lua/mesos/executor_driver.lua");
 const RESOURCES_LUA: &str = include_str!("../../lua/mesos/resources.lua");
 
+/// Pure-Lua modules compiled into the library and registered in
+/// `package.preload`, so `require "mesos.x"` works wherever `mesos` loads
+/// (task processes and executors on agents only need the `.so`).
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "mesos.serialize",
+        include_str!("../../lua/mesos/serialize.lua"),
+    ),
+    ("mesos.sandbox", include_str!("../../lua/mesos/sandbox.lua")),
+    ("mesos.task", include_str!("../../lua/mesos/task.lua")),
+    (
+        "mesos.executor",
+        include_str!("../../lua/mesos/executor.lua"),
+    ),
+    ("mesos.jobs", include_str!("../../lua/mesos/jobs.lua")),
+];
+
+fn register_embedded(lua: &Lua, preload: &LuaTable) -> LuaResult<()> {
+    for (name, src) in EMBEDDED {
+        let chunk_name = format!("@{}.lua", name.replace('.', "/"));
+        let loader = lua.create_function(move |lua, ()| {
+            lua.load(*src)
+                .set_name(chunk_name.as_str())
+                .call::<LuaValue>(())
+        })?;
+        // Do not shadow a module the application preloaded itself.
+        if preload.get::<LuaValue>(*name)?.is_nil() {
+            preload.set(*name, loader)?;
+        }
+    }
+    Ok(())
+}
+
 /// `mesos.local_cluster(opts)`: an embedded master and agents.
 struct ClusterHandle(Option<LocalCluster>);
 
@@ -131,6 +164,7 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         lua.create_function(move |_, ()| Ok(r2.clone()))?,
     )?;
 
+    register_embedded(lua, &preload)?;
     let common: LuaTable = lua
         .load(COMMON_LUA)
         .set_name("@mesos/common.lua")

@@ -106,6 +106,15 @@ pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
             }
         })?,
     )?;
+    // mesos.executable() -> path of the running interpreter (for child tasks)
+    m.set(
+        "executable",
+        lua.create_function(|_, ()| {
+            Ok(std::env::current_exe()
+                .ok()
+                .map(|p| p.display().to_string()))
+        })?,
+    )?;
     // mesos.wait_readable({fd, ...} [, timeout]) -> {ready fd, ...}
     m.set(
         "wait_readable",

@@ -1,0 +1,237 @@
+-- The Lua task executor: runs on an agent, launched by Mesos as
+--   luajit -e 'require "mesos"; require "mesos.executor".main()'
+-- Each task's Lua code (in TaskInfo.data, see mesos.jobs) runs in its own
+-- child process (mesos.task, sandboxed), under a wall-clock timeout and an
+-- address-space limit; the reply travels back in the terminal update's data.
+-- One executor serves many tasks, in parallel.
+
+local mesos = require "mesos"
+local S = require "mesos.serialize"
+
+local M = {}
+
+local TERMINAL = { TASK_FINISHED = true, TASK_FAILED = true, TASK_KILLED = true, TASK_ERROR = true, TASK_LOST = true }
+
+local function log(...)
+  io.stderr:write(os.date("!%Y-%m-%dT%H:%M:%SZ "), "mesos.executor: ", table.concat({ ... }, " "), "\n")
+end
+
+local function now()
+  return os.time() -- coarse clock for deadlines; refined below when available
+end
+do
+  local ok, ffi = pcall(require, "ffi")
+  if ok then
+    pcall(ffi.cdef, "typedef struct { long s; long us; } mx_tv; int gettimeofday(mx_tv *, void *);")
+    local tv = ffi.new("mx_tv")
+    now = function() ffi.C.gettimeofday(tv, nil) return tonumber(tv.s) + tonumber(tv.us) / 1e6 end
+  end
+end
+
+--- The command line that starts this executor (for ExecutorInfo.command).
+function M.command(interpreter)
+  return ("%s -e 'require \"mesos\"; require \"mesos.executor\".main()'"):format(interpreter or "luajit")
+end
+
+-- Task bookkeeping ---------------------------------------------------------
+
+local Executor = {}
+Executor.__index = Executor
+
+function M.new(opts)
+  opts = opts or {}
+  local self = setmetatable({
+    tasks = {},        -- task_id -> record
+    by_child = {},     -- spawner id -> record
+    spawner = mesos.spawner(),
+    interpreter = opts.interpreter or mesos.executable() or "luajit",
+    shutting_down = false,
+    done = false,
+  }, Executor)
+  local handler = {}
+  local ex = self
+  function handler:subscribed(d, info)
+    ex.agent = info.agent_info and info.agent_info.hostname
+  end
+  function handler:launch(d, task) ex:launch(task) end
+  function handler:launch_group(d, group)
+    for _, t in ipairs(group.tasks or {}) do ex:launch(t) end
+  end
+  function handler:kill(d, task_id) ex:kill(task_id.value, "killed") end
+  function handler:shutdown() ex:shutdown() end
+  function handler:error(d, msg) log("error from agent:", tostring(msg)) end
+  function handler:disconnected(d, reason) log("disconnected:", reason) end
+  self.driver = mesos.executor(handler, opts.driver)
+  return self
+end
+
+function Executor:update(task_id, state, fields)
+  local st = fields or {}
+  st.task_id = { value = task_id }
+  st.state = state
+  local ok, err = self.driver:update(st)
+  if not ok then log("update", task_id, state, "failed:", tostring(err)) end
+end
+
+-- Validates a task's request; returns it, or nil and why.
+local function parse_request(task)
+  if type(task.data) ~= "string" or task.data == "" then
+    return nil, "task has no data (expected a mesos.jobs request)"
+  end
+  local req, err = S.decode(task.data)
+  if not req then return nil, "bad task data: " .. tostring(err) end
+  if type(req) ~= "table" or type(req.code) ~= "string" then
+    return nil, "bad task data: no code"
+  end
+  return req
+end
+
+function Executor:launch(task)
+  local id = task.task_id.value
+  if self.shutting_down then
+    return self:update(id, "TASK_KILLED", { message = "executor is shutting down" })
+  end
+  if self.tasks[id] then
+    return self:update(id, "TASK_FAILED", { message = "duplicate task id " .. id })
+  end
+  local req, err = parse_request(task)
+  if not req then return self:update(id, "TASK_FAILED", { message = err }) end
+  local child_req = {
+    code = req.code, args = req.args, index = req.index,
+    allow_bytecode = req.allow_bytecode, allow_env = req.allow_env, max_result_bytes = req.max_result_bytes,
+  }
+  local stdin, serr = S.encode(child_req)
+  if not stdin then return self:update(id, "TASK_FAILED", { message = serr }) end
+  local cid, pid, perr = self.spawner:spawn {
+    argv = { self.interpreter, "-e", 'require "mesos"; require "mesos.task".main()' },
+    stdin = stdin,
+    memory_mb = req.memory_mb,
+    max_output = req.max_result_bytes or 64 * 1024 * 1024,
+  }
+  if not cid then return self:update(id, "TASK_FAILED", { message = perr }) end
+  local rec = {
+    id = id, child = cid, pid = pid, started = now(),
+    deadline = req.timeout and (now() + req.timeout) or nil,
+    timeout = req.timeout, memory_mb = req.memory_mb,
+  }
+  self.tasks[id] = rec
+  self.by_child[cid] = rec
+  self:update(id, "TASK_RUNNING")
+end
+
+function Executor:kill(id, why)
+  local rec = self.tasks[id]
+  if not rec then
+    -- Unknown or already finished: Mesos expects a terminal update anyway.
+    return self:update(id, "TASK_KILLED", { message = "task not running" })
+  end
+  if not rec.killed then
+    rec.killed = why
+    mesos.kill(rec.pid, 9)
+  end
+end
+
+function Executor:shutdown()
+  self.shutting_down = true
+  self.shutdown_deadline = now() + (self.driver:shutdown_grace_period() or 5)
+  for id in pairs(self.tasks) do self:kill(id, "killed") end
+end
+
+-- Turns a finished child into the task's terminal update.
+function Executor:finish(f)
+  local rec = self.by_child[f.id]
+  if not rec then return end
+  self.by_child[f.id] = nil
+  self.tasks[rec.id] = nil
+  if rec.killed == "timeout" then
+    return self:update(rec.id, "TASK_FAILED", {
+      message = ("task timed out after %gs"):format(rec.timeout), reason = "REASON_EXECUTOR_TERMINATED" })
+  elseif rec.killed then
+    return self:update(rec.id, "TASK_KILLED", { message = "task killed" })
+  end
+  local reply = f.stdout ~= "" and S.decode(f.stdout) or nil
+  if type(reply) ~= "table" then
+    local why
+    if f.signal then
+      why = ("task process died with signal %d"):format(f.signal)
+    else
+      why = ("task process exited with status %s and no result"):format(tostring(f.code))
+    end
+    local stderr = f.stderr or ""
+    if stderr:find("not enough memory", 1, true) or (rec.memory_mb and f.signal == 6) then
+      why = ("memory limit exceeded (%g MB)"):format(rec.memory_mb or 0)
+    elseif stderr ~= "" then
+      why = why .. ": " .. stderr:sub(1, 2000)
+    end
+    return self:update(rec.id, "TASK_FAILED", { message = why, data = S.encode({ ok = false, error = why }) })
+  end
+  if reply.ok then
+    self:update(rec.id, "TASK_FINISHED", { data = f.stdout })
+  else
+    local msg = tostring(reply.error or "task failed")
+    if rec.memory_mb and msg:find("not enough memory", 1, true) then
+      msg = ("memory limit exceeded (%g MB): %s"):format(rec.memory_mb, msg)
+      reply.error = msg
+    end
+    self:update(rec.id, "TASK_FAILED", { message = msg:sub(1, 4096), data = S.encode(reply) or f.stdout })
+  end
+end
+
+function Executor:check_deadlines(t)
+  local next_deadline
+  for id, rec in pairs(self.tasks) do
+    if rec.deadline and not rec.killed then
+      if t >= rec.deadline then
+        rec.killed = "timeout"
+        mesos.kill(rec.pid, 9)
+      elseif not next_deadline or rec.deadline < next_deadline then
+        next_deadline = rec.deadline
+      end
+    end
+  end
+  return next_deadline
+end
+
+--- Runs the executor until it is shut down. Returns an exit code.
+function Executor:run()
+  local d = self.driver
+  local ok, err = d:start()
+  if not ok then
+    log("cannot start:", tostring(err))
+    return 1
+  end
+  local fds = { d:fd(), self.spawner:fd() }
+  while true do
+    local t = now()
+    local next_deadline = self:check_deadlines(t)
+    local wait = 1.0
+    if next_deadline then wait = math.max(0, math.min(wait, next_deadline - t)) end
+    mesos.wait_readable(fds, wait)
+    d:poll(0)
+    local f = self.spawner:reap(0)
+    while f do
+      self:finish(f)
+      f = self.spawner:reap(0)
+    end
+    if self.shutting_down and next(self.tasks) == nil then break end
+    if self.shutting_down and now() > self.shutdown_deadline then
+      log("grace period over with tasks still running")
+      break
+    end
+    if d:state() == "stopped" then break end
+  end
+  -- Let the last updates go out, then close.
+  d:poll(0)
+  d:stop()
+  return 0
+end
+
+--- Entry point for the executor process.
+function M.main(opts)
+  local ex = M.new(opts)
+  local code = ex:run()
+  os.exit(code, true)
+end
+
+M.Executor = Executor
+return M

@@ -1,0 +1,166 @@
+-- Running Lua code as Mesos tasks and collecting the results: the engine of
+-- `mesolua`, `mesos.map` and `mesos.run`. A scheduler packs task requests
+-- into offers, launches them on the Lua executor (mesos.executor), and
+-- decodes each task's reply from its terminal update.
+
+local mesos = require "mesos"
+local S = require "mesos.serialize"
+local R = mesos.resources
+
+local M = {}
+
+local DEFAULTS = { cpus = 0.1, mem = 64, executor_id = "mesos-lua-executor" }
+
+-- A task's result record: { ok = true, n = N, values = {...}, output = "..." }
+-- or { ok = false, error = "...", state = "TASK_FAILED", output = "..." }.
+local function result_of(status)
+  local reply = status.data and S.decode(status.data) or nil
+  if status.state == "TASK_FINISHED" and type(reply) == "table" and reply.ok then
+    return { ok = true, n = reply.n or 0, values = reply.values or {}, output = reply.output or "" }
+  end
+  local err = (type(reply) == "table" and reply.error) or status.message or status.state
+  return {
+    ok = false, state = status.state, error = tostring(err),
+    output = type(reply) == "table" and reply.output or "",
+  }
+end
+
+--- Runs `requests` (a list of {code=, args=, index=, ...}) as tasks.
+--- opts: master, encoding, cpus, mem, timeout, memory_mb, allow_bytecode,
+--- executor_command, name, local_cluster, on_result(i, result, done, total).
+--- Returns the list of results in request order, or nil and an error.
+function M.run_all(requests, opts)
+  opts = opts or {}
+  local total = #requests
+  if total == 0 then return {} end
+  local cpus, mem = opts.cpus or DEFAULTS.cpus, opts.mem or DEFAULTS.mem
+  local task_res = R.parse(("cpus:%g;mem:%g"):format(cpus, mem))
+  local executor_command = opts.executor_command or
+    require("mesos.executor").command(mesos.executable and mesos.executable() or "luajit")
+  local prefix = ("job-%d-%d-"):format(os.time(), math.random(1, 1e9))
+
+  local pending = {}
+  for i = total, 1, -1 do pending[#pending + 1] = i end -- a stack: pop launches 1 first
+  local results, done, failed_launch = {}, 0, nil
+  local handler = {}
+  local executor_info = {
+    executor_id = { value = opts.executor_id or DEFAULTS.executor_id },
+    name = "mesos.executor (Lua)",
+    command = { value = executor_command },
+  }
+
+  local function task_for(i, offer)
+    local req = {}
+    for k, v in pairs(requests[i]) do req[k] = v end
+    req.index = req.index or i
+    req.timeout = req.timeout or opts.timeout
+    req.memory_mb = req.memory_mb or opts.memory_mb or mem
+    req.allow_bytecode = req.allow_bytecode or opts.allow_bytecode
+    local data, err = S.encode(req)
+    if not data then error(("task %d: cannot serialise its request: %s"):format(i, err), 0) end
+    return {
+      name = ("%s%d"):format(opts.name or "lua task ", i),
+      task_id = { value = prefix .. i },
+      agent_id = offer.agent_id,
+      resources = task_res,
+      executor = executor_info,
+      data = data,
+    }
+  end
+
+  function handler:offers(d, offers)
+    for _, offer in ipairs(offers) do
+      local tasks, avail = {}, offer.resources
+      while #pending > 0 and R.fits(task_res, avail) do
+        local i = table.remove(pending)
+        tasks[#tasks + 1] = task_for(i, offer)
+        avail = R.subtract(avail, task_res)
+      end
+      if #tasks > 0 then
+        d:launch(offer.id, tasks, { refuse_seconds = 1 })
+      else
+        d:decline(offer.id, { refuse_seconds = #pending > 0 and 1 or 3600 })
+      end
+    end
+    if #pending == 0 then d:suppress() end
+  end
+
+  function handler:update(d, status)
+    local i = tonumber(status.task_id.value:sub(#prefix + 1))
+    if not i or results[i] then return end
+    local st = status.state
+    if st == "TASK_STARTING" or st == "TASK_RUNNING" or st == "TASK_STAGING" then return end
+    if st == "TASK_LOST" and status.reason == "REASON_INVALID_OFFERS" then
+      -- The offer went away before our ACCEPT: run it again.
+      pending[#pending + 1] = i
+      d:revive()
+      return
+    end
+    results[i] = result_of(status)
+    done = done + 1
+    if opts.on_result then opts.on_result(i, results[i], done, total) end
+    if done == total then d:stop() end
+  end
+
+  function handler:error(d, message) failed_launch = "master error: " .. tostring(message) end
+
+  local d = mesos.scheduler(handler, {
+    master = opts.master or "local",
+    encoding = opts.encoding,
+    framework = { name = opts.framework_name or "mesos.jobs", roles = opts.role and { opts.role } or nil },
+    local_cluster = opts.local_cluster,
+  })
+  d:run()
+  if failed_launch and done < total then return nil, failed_launch end
+  if done < total then return nil, ("only %d of %d tasks finished"):format(done, total) end
+  return results
+end
+
+-- Ships `fn` (Lua source, or a function as bytecode) once per argument list.
+local function run_code(fn, arg_lists, opts, who)
+  local code, bytecode
+  if type(fn) == "function" then
+    code, bytecode = string.dump(fn), true
+  elseif type(fn) == "string" then
+    code = fn
+  else
+    error(("%s: expected a function or Lua source, got %s"):format(who, type(fn)), 3)
+  end
+  local requests = {}
+  for i, args in ipairs(arg_lists) do
+    requests[i] = { code = code, args = args, index = i, allow_bytecode = bytecode }
+  end
+  local results, err = M.run_all(requests, opts)
+  if not results then return nil, err end
+  for i, r in ipairs(results) do
+    if not r.ok then return nil, ("task %d failed: %s"):format(i, r.error) end
+  end
+  return results
+end
+
+--- mesos.map(fn_or_code, inputs, opts) -> list of results (the first value
+--- each task returned; `n` holds the count), or nil, err naming the first
+--- failed task. A function travels as bytecode, so it must not use upvalues
+--- (pass what it needs in its input); source code gets the input as `...`.
+function M.map(fn, inputs, opts)
+  if type(inputs) ~= "table" then
+    error("mesos.map: inputs must be a list, got " .. type(inputs), 2)
+  end
+  local arg_lists = {}
+  for i = 1, #inputs do arg_lists[i] = { inputs[i] } end
+  local results, err = run_code(fn, arg_lists, opts, "mesos.map")
+  if not results then return nil, err end
+  local out = { n = #results }
+  for i, r in ipairs(results) do out[i] = r.values[1] end
+  return out
+end
+
+--- mesos.run(code, opts) -> the values the task returned, or nil, err.
+--- opts.args is passed as `...`.
+function M.run(fn, opts)
+  local results, err = run_code(fn, { (opts and opts.args) or {} }, opts, "mesos.run")
+  if not results then return nil, err end
+  return unpack(results[1].values, 1, results[1].n)
+end
+
+return M
