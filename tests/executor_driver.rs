@@ -86,6 +86,13 @@ fn fake_agent() -> FakeAgent {
     }
 }
 
+/// Options for tests: never kill the test process on SHUTDOWN.
+fn options(env: ExecutorEnv) -> Options {
+    let mut o = Options::new(env);
+    o.shutdown_watchdog = false;
+    o
+}
+
 fn env_for(agent: &FakeAgent, checkpoint: bool) -> ExecutorEnv {
     let addr = agent.server.addr().to_string();
     ExecutorEnv::from_lookup(|k| match k {
@@ -148,7 +155,7 @@ fn running(task: &str) -> TaskStatus {
 fn updates_are_kept_until_acknowledged_and_resent_on_resubscribe() {
     for enc in [Encoding::Protobuf, Encoding::Json] {
         let agent = fake_agent();
-        let mut o = Options::new(env_for(&agent, true));
+        let mut o = options(env_for(&agent, true));
         o.encoding = enc;
         let mut d = Driver::new(o).unwrap();
         d.start().unwrap();
@@ -241,7 +248,7 @@ fn updates_are_kept_until_acknowledged_and_resent_on_resubscribe() {
 #[test]
 fn without_checkpointing_a_lost_agent_means_shutdown() {
     let agent = fake_agent();
-    let mut d = Driver::new(Options::new(env_for(&agent, false))).unwrap();
+    let mut d = Driver::new(options(env_for(&agent, false))).unwrap();
     d.start().unwrap();
     wait_for(&d, |o| is_event(o, event::Type::Subscribed));
     agent.streams.lock().unwrap().clear();
@@ -255,7 +262,7 @@ fn recovery_timeout_ends_in_shutdown() {
     let agent = fake_agent();
     let mut env = env_for(&agent, true);
     env.recovery_timeout = Duration::from_millis(300);
-    let mut d = Driver::new(Options::new(env)).unwrap();
+    let mut d = Driver::new(options(env)).unwrap();
     d.start().unwrap();
     wait_for(&d, |o| is_event(o, event::Type::Subscribed));
     let FakeAgent {
@@ -271,7 +278,7 @@ fn recovery_timeout_ends_in_shutdown() {
 #[test]
 fn staging_updates_are_refused() {
     let agent = fake_agent();
-    let d = Driver::new(Options::new(env_for(&agent, false))).unwrap();
+    let d = Driver::new(options(env_for(&agent, false))).unwrap();
     let err = d
         .update(TaskStatus {
             state: TaskState::TaskStaging as i32,

@@ -36,6 +36,11 @@ pub struct Options {
     pub connect_timeout: Duration,
     pub call_timeout: Duration,
     pub max_record: usize,
+    /// After a SHUTDOWN (sent by the agent, or made up because the agent is
+    /// gone), kill this process once the shutdown grace period has passed,
+    /// as Mesos's own executor library does. Off for embedding in a process
+    /// that must outlive its executor (tests).
+    pub shutdown_watchdog: bool,
 }
 
 impl Options {
@@ -47,6 +52,7 @@ impl Options {
             connect_timeout: Duration::from_secs(5),
             call_timeout: Duration::from_secs(75),
             max_record: recordio::DEFAULT_MAX_RECORD,
+            shutdown_watchdog: true,
         }
     }
 }
@@ -117,6 +123,7 @@ struct Shared {
     opts: Options,
     book: Mutex<Book>,
     stopping: AtomicBool,
+    watchdog_armed: AtomicBool,
     stream_sock: Mutex<Option<std::net::TcpStream>>,
     call_sock: Arc<Mutex<Option<std::net::TcpStream>>>,
     events: Producer<Output>,
@@ -207,6 +214,7 @@ impl Driver {
             opts,
             book: Mutex::new(Book::default()),
             stopping: AtomicBool::new(false),
+            watchdog_armed: AtomicBool::new(false),
             stream_sock: Mutex::new(None),
             call_sock: Arc::default(),
             events: producer,
@@ -439,6 +447,7 @@ fn stream_thread(s: &Shared) {
 
 /// The agent is gone for good: deliver a SHUTDOWN as the C++ library does.
 fn give_up(s: &Shared, why: String) {
+    arm_shutdown_watchdog(s);
     if let Ok(ev) = shutdown_event() {
         s.emit(Output::Event(ev));
     }
@@ -527,8 +536,30 @@ fn subscribe_and_read(s: &Shared, recovery_deadline: &mut Option<Instant>) -> St
     }
 }
 
+/// Kills this process after the grace period, once, if enabled.
+fn arm_shutdown_watchdog(s: &Shared) {
+    if !s.opts.shutdown_watchdog || s.watchdog_armed.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    // A little more than the grace period: the agent itself escalates then.
+    let grace = s.opts.env.shutdown_grace_period + Duration::from_millis(500);
+    let _ = thread::Builder::new()
+        .name("mesos-exec-watchdog".into())
+        .spawn(move || {
+            thread::sleep(grace);
+            // SAFETY: signals our own process group (our tasks and us), as the
+            // Mesos executor library does when the grace period runs out.
+            unsafe {
+                libc::kill(0, libc::SIGKILL);
+            }
+        });
+}
+
 /// Keeps the unacknowledged lists and ids current.
 fn book_event(s: &Shared, ev: &Event) {
+    if ev.r#type == Some(event::Type::Shutdown as i32) {
+        arm_shutdown_watchdog(s);
+    }
     let mut b = lock(&s.book);
     match ev.r#type.and_then(|t| event::Type::try_from(t).ok()) {
         Some(event::Type::Subscribed) => {
