@@ -12,7 +12,7 @@ local function sh(cmd)
 end
 
 describe("luarocks make", function()
-  it("installs mesos.so, mesos.resources and mesos-local for LuaJIT", function()
+  it("installs mesos.so, mesos.resources, mesos-local and mesolua for LuaJIT", function()
     local tree = h.tmpdir()
     local out, code = sh(("LUAROCKS_CONFIG=rockspec/luarocks-luajit.lua luarocks make --tree %s lua-mesos-scm-0.rockspec"):format(tree))
     assert(code == 0, out)
@@ -25,6 +25,14 @@ describe("luarocks make", function()
     assert(code == 0, out)
     assert.matches("usage: mesos%-local", out)
     assert.matches("luajit", h.read_file(tree .. "/bin/mesos-local"))
+    out, code = sh(tree .. "/bin/mesolua --help")
+    assert(code == 0, out)
+    assert.matches("usage: mesolua", out)
+    -- The installed mesolua runs a task without any LUA_*PATH in the
+    -- environment: executor and task processes get the rock's paths.
+    out, code = sh("env -u LUA_PATH -u LUA_CPATH " .. tree .. "/bin/mesolua -e 'return 6 * 7'")
+    assert(code == 0, out)
+    assert.are.equal("42\n", out)
     os.execute("rm -rf " .. tree)
     os.execute("rm -f mesos.so")
   end)

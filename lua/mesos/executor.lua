@@ -28,9 +28,26 @@ do
   end
 end
 
+-- Quotes a string for sh.
+local function shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- A Lua chunk that loads `module` and calls its main(), with this process's
+-- module search paths when `paths` is true (for machines laid out like this
+-- one: the local cluster, or children of this process).
+local function bootstrap(module, paths)
+  local pre = ""
+  if paths then
+    pre = ("package.path = %q; package.cpath = %q; "):format(package.path, package.cpath)
+  end
+  return pre .. ('require "mesos"; require "%s".main()'):format(module)
+end
+
 --- The command line that starts this executor (for ExecutorInfo.command).
-function M.command(interpreter)
-  return ("%s -e 'require \"mesos\"; require \"mesos.executor\".main()'"):format(interpreter or "luajit")
+--- With `paths`, the executor uses this process's package.path/cpath.
+function M.command(interpreter, paths)
+  return ("%s -e %s"):format(shell_quote(interpreter or "luajit"), shell_quote(bootstrap("mesos.executor", paths)))
 end
 
 -- Task bookkeeping ---------------------------------------------------------
@@ -103,7 +120,7 @@ function Executor:launch(task)
   local stdin, serr = S.encode(child_req)
   if not stdin then return self:update(id, "TASK_FAILED", { message = serr }) end
   local cid, pid, perr = self.spawner:spawn {
-    argv = { self.interpreter, "-e", 'require "mesos"; require "mesos.task".main()' },
+    argv = { self.interpreter, "-e", bootstrap("mesos.task", true) },
     stdin = stdin,
     memory_mb = req.memory_mb,
     max_output = req.max_result_bytes or 64 * 1024 * 1024,

@@ -35,8 +35,11 @@ function M.run_all(requests, opts)
   if total == 0 then return {} end
   local cpus, mem = opts.cpus or DEFAULTS.cpus, opts.mem or DEFAULTS.mem
   local task_res = R.parse(("cpus:%g;mem:%g"):format(cpus, mem))
-  local executor_command = opts.executor_command or
-    require("mesos.executor").command(mesos.executable and mesos.executable() or "luajit")
+  -- On the local cluster the executor runs on this machine: give it our
+  -- module paths. Real agents need the rock installed where luajit finds it.
+  local on_this_machine = (opts.master or "local") == "local"
+  local executor_command = opts.executor_command or require("mesos.executor").command(
+    on_this_machine and mesos.executable() or opts.interpreter or "luajit", on_this_machine)
   local prefix = ("job-%d-%d-"):format(os.time(), math.random(1, 1e9))
 
   local pending = {}
