@@ -369,7 +369,9 @@ fn launch_and_finish(enc: Encoding) {
     assert_eq!(offer.hostname, "127.0.0.1");
     assert_eq!(offer.framework_id.value, s.framework_id);
     let url = offer.url.as_ref().expect("url");
-    assert_eq!(url.address.port, i32::from(c.addr().port()));
+    let agent = c.agent_addr(0).expect("agent");
+    assert_eq!(url.address.port, i32::from(agent.port()));
+    assert_ne!(agent.port(), c.addr().port());
     assert_eq!(url.path.as_deref(), Some("/slave(1)"));
     let cpus = offer
         .resources
@@ -1424,8 +1426,11 @@ fn custom_executor_over_the_executor_api() {
 #[test]
 fn executor_api_http_rules() {
     let c = cluster();
+    let agent = c.agent_addr(0).expect("agent");
+    let connect_agent =
+        || Conn::connect("127.0.0.1", agent.port(), Duration::from_secs(5)).expect("connect");
     let post_exec = |path: &str, headers: Headers, body: &[u8]| {
-        connect(&c)
+        connect_agent()
             .roundtrip("POST", path, &headers, body)
             .expect("post")
     };
@@ -1436,10 +1441,15 @@ fn executor_api_http_rules() {
         post_exec("/slave(1)/api/v1/executor", json(), hb).status,
         202
     );
-    let r = connect(&c)
+    let r = connect_agent()
         .roundtrip("GET", "/api/v1/executor", &Headers::default(), &[])
         .expect("get");
     assert_eq!(r.status, 405);
+    // The master does not serve the executor API.
+    let r = connect(&c)
+        .roundtrip("POST", "/api/v1/executor", &json(), hb)
+        .expect("post");
+    assert_eq!(r.status, 404);
     assert_eq!(
         post_exec("/api/v1/executor", Headers::default(), hb).status,
         400
@@ -1466,17 +1476,17 @@ fn executor_api_http_rules() {
         post_exec("/api/v1/executor", json(), bad_update).status,
         400
     );
-    // The agent state endpoint.
-    let r = connect(&c)
-        .roundtrip("GET", "/slave(1)/state", &Headers::default(), &[])
-        .expect("get");
-    assert_eq!(r.status, 200);
-    let state: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
-    assert!(
-        state["pid"]
-            .as_str()
-            .is_some_and(|p| p.starts_with("slave(1)@"))
-    );
+    // The agent state endpoint, on the agent and (for convenience) on the
+    // master's port.
+    for conn in [connect_agent(), connect(&c)] {
+        let mut conn = conn;
+        let r = conn
+            .roundtrip("GET", "/slave(1)/state", &Headers::default(), &[])
+            .expect("get");
+        assert_eq!(r.status, 200);
+        let state: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        assert_eq!(state["pid"], format!("slave(1)@{agent}").as_str());
+    }
 }
 
 #[test]
@@ -1536,7 +1546,7 @@ fn command_environment_argv_and_uris() {
         "env env {} {} 0 {} hello\nsandbox-ok\nfetched arg\n",
         s.framework_id,
         offer.agent_id.value,
-        c.addr()
+        c.agent_addr(0).expect("agent")
     );
     assert_eq!(out("env"), expected);
     assert_eq!(out("argv"), "a b $HOME\n");
@@ -1556,11 +1566,21 @@ fn two_agents() {
         offers.extend(s.offers());
     }
     assert_ne!(offers[0].agent_id, offers[1].agent_id);
-    let paths: Vec<_> = offers
+    // Each agent is slave(1) on its own port.
+    let urls: Vec<_> = offers
         .iter()
-        .filter_map(|o| o.url.as_ref()?.path.clone())
+        .filter_map(|o| Some((o.url.as_ref()?.path.clone()?, o.url.as_ref()?.address.port)))
         .collect();
-    assert!(paths.contains(&"/slave(1)".to_string()) && paths.contains(&"/slave(2)".to_string()));
+    let ports: Vec<i32> = [0, 1]
+        .iter()
+        .map(|i| i32::from(c.agent_addr(*i).expect("agent").port()))
+        .collect();
+    assert_eq!(urls.len(), 2);
+    for (path, port) in &urls {
+        assert_eq!(path, "/slave(1)");
+        assert!(ports.contains(port), "{port} not in {ports:?}");
+    }
+    assert_ne!(urls[0].1, urls[1].1);
     // Offers of two agents cannot be aggregated.
     let ids = offers.iter().map(|o| o.id.clone()).collect();
     s.accept(
@@ -1594,8 +1614,8 @@ fn two_agents() {
     let agent: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
     let second = offers
         .iter()
-        .find(|o| o.url.as_ref().and_then(|u| u.path.as_deref()) == Some("/slave(2)"))
-        .expect("an offer of slave(2)");
+        .find(|o| o.agent_id.value == c.agent_id(1).expect("second agent"))
+        .expect("an offer of the second agent");
     assert_eq!(agent["id"], second.agent_id.value.as_str());
     assert_eq!(s.get("/slave(3)/state").status, 404);
 }

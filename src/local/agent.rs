@@ -14,6 +14,9 @@
 //! The agent talks to the master only through [`ToMaster`] messages in its
 //! outbox and the calls the master makes on it.
 
+mod env;
+mod recovery;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Weak;
@@ -23,6 +26,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::{Value as Json, json};
 
+use super::ClusterConfig;
 use super::launcher::{self, Exit, Spec};
 use super::resources::Resources;
 use super::updates::{Acked, Forward, Manager};
@@ -36,17 +40,52 @@ use pb::task_status::{Reason, Source};
 
 /// Kill grace period when no kill policy says otherwise.
 const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
-/// Executor shutdown grace period when the ExecutorInfo does not give one.
-const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// `--executor_registration_timeout`.
-const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What an agent needs from its surroundings.
 #[derive(Clone)]
 pub(crate) struct AgentCtx {
     pub shared: Weak<Shared>,
-    /// `ip:port` of the agent's HTTP endpoint (MESOS_AGENT_ENDPOINT).
-    pub endpoint: String,
+}
+
+/// The agent flags that matter here.
+#[derive(Debug, Clone)]
+pub(crate) struct AgentFlags {
+    pub status_update_retry: Duration,
+    pub registration_timeout: Duration,
+    pub reregistration_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub executor_auth: bool,
+}
+
+impl AgentFlags {
+    pub fn from_config(cfg: &ClusterConfig) -> Self {
+        AgentFlags {
+            status_update_retry: cfg.status_update_retry,
+            registration_timeout: cfg.executor_registration_timeout,
+            reregistration_timeout: cfg.executor_reregistration_timeout,
+            shutdown_grace: cfg.executor_shutdown_grace_period,
+            executor_auth: cfg.executor_auth,
+        }
+    }
+}
+
+/// Why a custom executor's container went away, and what its live tasks
+/// become (`ContainerTermination` / `Executor::pendingTermination`).
+#[derive(Debug, Clone)]
+struct Termination {
+    state: S,
+    reason: Reason,
+    message: String,
+}
+
+impl Default for Termination {
+    fn default() -> Self {
+        Termination {
+            state: S::TaskFailed,
+            reason: Reason::ExecutorTerminated,
+            message: "Executor terminated".into(),
+        }
+    }
 }
 
 /// Messages from an agent to the master.
@@ -136,12 +175,17 @@ struct XProc {
     conn: Option<XConn>,
     pending: Vec<Pending>,
     ever_sent: bool,
+    /// The executor must (re-)subscribe by then.
     registration_deadline: Option<Instant>,
+    /// Recovered after an agent restart, not re-subscribed yet.
+    recovered: bool,
     /// When the process gets SIGKILL (after SHUTDOWN's grace period).
     destroy_deadline: Option<Instant>,
     destroyed: bool,
     /// Why the agent destroyed it (for the updates of its live tasks).
-    termination: Option<(Reason, String)>,
+    termination: Option<Termination>,
+    /// `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`, with executor authentication.
+    token: Option<String>,
 }
 
 struct Executor {
@@ -159,7 +203,13 @@ struct Executor {
 }
 
 impl Executor {
-    fn new(info: pb::ExecutorInfo, kind: Kind, container_id: String, directory: PathBuf) -> Self {
+    fn new(
+        info: pb::ExecutorInfo,
+        kind: Kind,
+        container_id: String,
+        directory: PathBuf,
+        flags: &AgentFlags,
+    ) -> Self {
         Executor {
             info,
             kind,
@@ -171,7 +221,10 @@ impl Executor {
             shutting_down: false,
             terminated: false,
             xproc: (kind == Kind::Custom).then(|| XProc {
-                registration_deadline: Some(Instant::now() + REGISTRATION_TIMEOUT),
+                registration_deadline: Some(Instant::now() + flags.registration_timeout),
+                token: flags
+                    .executor_auth
+                    .then(|| uuid_string(&new_uuid()) + &uuid_string(&new_uuid())),
                 ..Default::default()
             }),
         }
@@ -190,10 +243,16 @@ struct AFramework {
 
 pub(crate) struct Agent {
     pub id: String,
-    /// `slave(N)@ip:port`.
+    /// `slave(1)@ip:port`.
     pub pid: String,
+    /// `ip:port` of the agent's own endpoint (`MESOS_AGENT_ENDPOINT`).
+    pub endpoint: String,
     pub info: pb::AgentInfo,
     pub total: Resources,
+    /// False between [`Agent::stop`] and [`Agent::recover`]: the agent
+    /// process is "down".
+    pub running: bool,
+    flags: AgentFlags,
     dir: PathBuf,
     frameworks: BTreeMap<String, AFramework>,
     updates: Manager,
@@ -224,15 +283,6 @@ fn duration_of(d: &pb::DurationInfo) -> Duration {
     Duration::from_nanos(d.nanoseconds.max(0) as u64)
 }
 
-/// A stout duration string (`5secs`, `1500ms`).
-fn stout(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}secs", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
 fn fw_id_of(fw: &pb::FrameworkInfo) -> String {
     fw.id.as_ref().map(|i| i.value.clone()).unwrap_or_default()
 }
@@ -250,20 +300,23 @@ pub(crate) type HttpError = (u16, String);
 impl Agent {
     pub fn new(
         id: String,
-        pid: String,
+        endpoint: String,
         info: pb::AgentInfo,
         total: Resources,
         dir: PathBuf,
-        retry: Duration,
+        flags: AgentFlags,
     ) -> Agent {
         Agent {
             id,
-            pid,
+            pid: format!("slave(1)@{endpoint}"),
+            endpoint,
             info,
             total,
+            running: true,
             dir,
             frameworks: BTreeMap::new(),
-            updates: Manager::new(retry),
+            updates: Manager::new(flags.status_update_retry),
+            flags,
             outbox: vec![],
             waiters: vec![],
             next_conn: 0,
@@ -327,38 +380,24 @@ impl Agent {
     /// The environment of an executor or command task (`executorEnvironment()`).
     fn env(
         &self,
-        ctx: &AgentCtx,
         fw: &pb::FrameworkInfo,
         exec: &pb::ExecutorInfo,
         directory: &Path,
         sandbox: &Path,
+        token: Option<&str>,
     ) -> Vec<(String, String)> {
-        let grace = exec
-            .shutdown_grace_period
-            .as_ref()
-            .map_or(DEFAULT_SHUTDOWN_GRACE, duration_of);
-        let mut env = vec![
-            ("MESOS_FRAMEWORK_ID".to_string(), fw_id_of(fw)),
-            ("MESOS_EXECUTOR_ID".into(), exec.executor_id.value.clone()),
-            ("MESOS_DIRECTORY".into(), directory.display().to_string()),
-            ("MESOS_SANDBOX".into(), sandbox.display().to_string()),
-            ("MESOS_SLAVE_ID".into(), self.id.clone()),
-            ("MESOS_AGENT_ID".into(), self.id.clone()),
-            ("MESOS_SLAVE_PID".into(), self.pid.clone()),
-            ("MESOS_AGENT_ENDPOINT".into(), ctx.endpoint.clone()),
-            (
-                "MESOS_CHECKPOINT".into(),
-                if fw.checkpoint() { "1" } else { "0" }.into(),
-            ),
-            ("MESOS_HTTP_COMMAND_EXECUTOR".into(), "0".into()),
-            ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(), stout(grace)),
-            ("LIBPROCESS_PORT".into(), "0".into()),
-        ];
-        if fw.checkpoint() {
-            env.push(("MESOS_RECOVERY_TIMEOUT".into(), "15mins".into()));
-            env.push(("MESOS_SUBSCRIPTION_BACKOFF_MAX".into(), "2secs".into()));
-        }
-        env
+        env::executor_environment(&env::EnvSpec {
+            framework: fw,
+            executor: exec,
+            directory,
+            sandbox,
+            agent_id: &self.id,
+            agent_pid: &self.pid,
+            agent_endpoint: &self.endpoint,
+            default_grace: self.flags.shutdown_grace,
+            reregistration_timeout: self.flags.reregistration_timeout,
+            token,
+        })
     }
 
     fn spawn(&mut self, ctx: &AgentCtx, key: ProcKey, spec: Spec) {
@@ -405,9 +444,15 @@ impl Agent {
             command: task.command.clone(),
             ..Default::default()
         };
-        let mut env = self.env(ctx, fw, &info, &directory, &directory);
+        let mut env = self.env(fw, &info, &directory, &directory, None);
         env.push(("MESOS_TASK_ID".into(), task_id.clone()));
-        let mut exec = Executor::new(info, Kind::Command, container_id.clone(), directory.clone());
+        let mut exec = Executor::new(
+            info,
+            Kind::Command,
+            container_id.clone(),
+            directory.clone(),
+            &self.flags,
+        );
         exec.tasks.insert(
             task_id.clone(),
             new_task(task.clone(), 0, container_id.clone()),
@@ -471,13 +516,15 @@ impl Agent {
             None => {
                 let container_id = uuid_string(&new_uuid());
                 let directory = self.executor_dir(&fw_id, &exec_id, &container_id);
-                let env = self.env(ctx, fw, xi, &directory, &directory);
                 let exec = Executor::new(
                     xi.clone(),
                     Kind::Custom,
                     container_id.clone(),
                     directory.clone(),
+                    &self.flags,
                 );
+                let token = exec.xproc.as_ref().and_then(|x| x.token.clone());
+                let env = self.env(fw, xi, &directory, &directory, token.as_deref());
                 self.framework(fw).executors.insert(exec_id.clone(), exec);
                 let key = ProcKey {
                     agent_id: self.id.clone(),
@@ -548,7 +595,13 @@ impl Agent {
         if !reuse {
             let container_id = uuid_string(&new_uuid());
             let directory = self.executor_dir(&fw_id, &exec_id, &container_id);
-            let exec = Executor::new(executor.clone(), Kind::Default, container_id, directory);
+            let exec = Executor::new(
+                executor.clone(),
+                Kind::Default,
+                container_id,
+                directory,
+                &self.flags,
+            );
             self.framework(fw).executors.insert(exec_id.clone(), exec);
         }
         let Some(exec) = self.executor(&fw_id, &exec_id) else {
@@ -589,7 +642,7 @@ impl Agent {
             };
             match task.command.clone() {
                 Some(command) => {
-                    let mut env = self.env(ctx, fw, &executor, &exec_dir, &sandbox);
+                    let mut env = self.env(fw, &executor, &exec_dir, &sandbox, None);
                     env.push(("MESOS_TASK_ID".into(), tid));
                     self.spawn(
                         ctx,
@@ -754,7 +807,12 @@ impl Agent {
     pub fn launch_failed(&mut self, key: &ProcKey, message: String) {
         if key.task_id.is_none() {
             if self.find_xproc(key).is_some() {
-                self.executor_terminated(key, Reason::ContainerLaunchFailed, message, -1);
+                let t = Termination {
+                    state: S::TaskFailed,
+                    reason: Reason::ContainerLaunchFailed,
+                    message: format!("Failed to launch container: {message}"),
+                };
+                self.executor_terminated(key, t, -1);
             }
             return;
         }
@@ -781,12 +839,12 @@ impl Agent {
             let Some((_, exec)) = self.find_xproc(key) else {
                 return;
             };
-            let (reason, message) = exec
+            let t = exec
                 .xproc
                 .as_mut()
                 .and_then(|x| x.termination.take())
-                .unwrap_or((Reason::ExecutorTerminated, "Executor terminated".into()));
-            self.executor_terminated(key, reason, message, exit.raw);
+                .unwrap_or_default();
+            self.executor_terminated(key, t, exit.raw);
             return;
         }
         let Some((_, task)) = self.find_task(key) else {
@@ -818,8 +876,9 @@ impl Agent {
         self.task_terminated(key, state);
     }
 
-    /// A custom executor is gone: its live tasks fail.
-    fn executor_terminated(&mut self, key: &ProcKey, reason: Reason, message: String, status: i32) {
+    /// A custom executor is gone: its live tasks fail (or become what the
+    /// termination says), the master hears of the exit (FAILURE).
+    fn executor_terminated(&mut self, key: &ProcKey, t: Termination, status: i32) {
         let Some((terminating, exec)) = self.find_xproc(key) else {
             return;
         };
@@ -829,6 +888,7 @@ impl Agent {
             x.conn = None;
             x.pending.clear();
             x.registration_deadline = None;
+            x.recovered = false;
             x.destroy_deadline = None;
         }
         let live: Vec<String> = exec
@@ -844,10 +904,10 @@ impl Agent {
             let st = self.status(
                 &tid,
                 Some(&key.executor_id),
-                S::TaskFailed,
+                t.state,
                 Source::Agent,
-                Some(reason),
-                Some(message.clone()),
+                Some(t.reason),
+                Some(t.message.clone()),
             );
             self.push_update(&key.framework_id, st);
         }
@@ -1076,13 +1136,14 @@ impl Agent {
 
     /// SHUTDOWN from the scheduler.
     pub fn shutdown_executor(&mut self, fw_id: &str, exec_id: &str) {
+        let grace = self.flags.shutdown_grace;
         let Some(exec) = self.executor(fw_id, exec_id) else {
             return;
         };
         if exec.terminated || exec.shutting_down {
             return;
         }
-        shutdown(exec);
+        shutdown(exec, grace);
     }
 
     /// The framework was removed: shut everything down, send no more updates.
@@ -1094,7 +1155,7 @@ impl Agent {
         fw.terminating = true;
         for exec in fw.executors.values_mut() {
             if !exec.terminated {
-                shutdown(exec);
+                shutdown(exec, self.flags.shutdown_grace);
             }
         }
         self.cleanup(fw_id);
@@ -1159,9 +1220,29 @@ impl Agent {
 
     // ------------------------------------------------------------ executor API
 
-    /// Checks that the framework and a custom executor exist; true if it has
-    /// subscribed.
-    pub fn executor_lookup(&self, fw_id: &str, exec_id: &str) -> Result<bool, HttpError> {
+    /// The executor a token was issued to: (framework id, executor id,
+    /// container id), the claims of Mesos's executor JWTs.
+    pub fn token_claims(&self, token: &str) -> Option<(String, String, String)> {
+        self.frameworks.iter().find_map(|(fw_id, f)| {
+            f.executors.iter().find_map(|(exec_id, e)| {
+                e.xproc
+                    .as_ref()
+                    .and_then(|x| x.token.as_deref())
+                    .filter(|t| *t == token)
+                    .map(|_| (fw_id.clone(), exec_id.clone(), e.container_id.clone()))
+            })
+        })
+    }
+
+    /// Checks that the framework and a custom executor exist and that the
+    /// caller's claims (with executor authentication) are that executor's;
+    /// true if it has subscribed.
+    pub fn executor_lookup(
+        &self,
+        fw_id: &str,
+        exec_id: &str,
+        claims: Option<&(String, String, String)>,
+    ) -> Result<bool, HttpError> {
         let fw = self
             .frameworks
             .get(fw_id)
@@ -1171,19 +1252,56 @@ impl Agent {
             .get(exec_id)
             .filter(|e| e.kind == Kind::Custom)
             .ok_or((400, "Executor cannot be found".to_string()))?;
+        if let Some((fid, eid, cid)) = claims {
+            // `verifyExecutorClaims`.
+            let principal = format!("{{fid: {fid}, eid: {eid}, cid: {cid}}}");
+            if fid != fw_id {
+                return Err((
+                    403,
+                    format!(
+                        "Authenticated principal '{principal}' does not contain an 'fid' claim with the framework ID {fw_id}, which is set in the call"
+                    ),
+                ));
+            }
+            if eid != exec_id {
+                return Err((
+                    403,
+                    format!(
+                        "Authenticated principal '{principal}' does not contain an 'eid' claim with the executor ID {exec_id}, which is set in the call"
+                    ),
+                ));
+            }
+            if *cid != exec.container_id {
+                return Err((
+                    403,
+                    format!(
+                        "Authenticated principal '{principal}' does not contain a 'cid' claim with the correct active ContainerID"
+                    ),
+                ));
+            }
+        }
         Ok(exec.xproc.as_ref().is_some_and(|x| x.subscribed))
     }
 
-    /// True if this agent has the framework's custom executor.
-    pub fn has_executor(&self, fw_id: &str, exec_id: &str) -> bool {
+    /// True if this agent knows the framework's executor (of any kind).
+    pub fn knows_executor(&self, fw_id: &str, exec_id: &str) -> bool {
         self.frameworks
             .get(fw_id)
-            .and_then(|f| f.executors.get(exec_id))
-            .is_some_and(|e| e.kind == Kind::Custom)
+            .is_some_and(|f| f.executors.contains_key(exec_id))
     }
 
-    /// SUBSCRIBE from an executor (after `executor_lookup`): its stream and
-    /// the stream's id.
+    /// True if this agent knows the framework's task.
+    pub fn knows_task(&self, fw_id: &str, task_id: &str) -> bool {
+        self.frameworks
+            .get(fw_id)
+            .is_some_and(|f| f.executors.values().any(|e| e.tasks.contains_key(task_id)))
+    }
+
+    /// SUBSCRIBE from an executor (after `executor_lookup`), as
+    /// `Slave::subscribe` handles it: the unacknowledged updates go to the
+    /// status-update manager, tasks still STAGING that the executor does not
+    /// list are lost, then SUBSCRIBED and the queued tasks. Returns the
+    /// stream and its id.
     pub fn executor_subscribe(
         &mut self,
         fw_id: &str,
@@ -1198,48 +1316,59 @@ impl Agent {
             enc,
             tx,
         };
+        let conn_id = conn.id;
         let agent_info = self.info.clone();
         let Some(fw) = self.frameworks.get_mut(fw_id) else {
-            return (rx, conn.id);
+            return (rx, conn_id);
         };
         let fw_info = fw.info.clone();
         let terminating = fw.terminating;
         let partition_aware = has_capability(&fw.info, Cap::PartitionAware);
         let Some(exec) = fw.executors.get_mut(exec_id) else {
-            return (rx, conn.id);
+            return (rx, conn_id);
         };
         if terminating || exec.terminated || exec.shutting_down {
+            // The stream closes after the SHUTDOWN (the sender drops here).
             conn.send(&xevent(xpb::event::Type::Shutdown));
-            return (rx, conn.id);
+            return (rx, conn_id);
         }
-        let conn_id = conn.id;
         let container_id = exec.container_id.clone();
         let exec_info = exec.info.clone();
-        // Tasks sent to an executor that does not know them are lost.
-        let unacked: BTreeSet<&str> = sub
-            .unacknowledged_tasks
-            .iter()
-            .map(|t| t.task_id.value.as_str())
-            .collect();
-        let lost: Vec<String> = exec
-            .tasks
-            .values_mut()
-            .filter(|t| {
-                t.delivered
-                    && !t.exited
-                    && t.state == S::TaskStaging
-                    && !unacked.contains(t.info.task_id.value.as_str())
-            })
-            .map(|t| {
-                t.exited = true;
-                t.info.task_id.value.clone()
-            })
-            .collect();
         if let Some(x) = &mut exec.xproc {
             x.conn = Some(conn); // an older connection closes
             x.subscribed = true;
+            x.recovered = false;
             x.registration_deadline = None;
         }
+        // The status-update manager handles duplicates of updates it has.
+        let acks: Vec<xpb::Event> = sub
+            .unacknowledged_updates
+            .into_iter()
+            .map(|u| self.take_update(fw_id, exec_id, u.status))
+            .collect();
+        let unacked: BTreeSet<String> = sub
+            .unacknowledged_tasks
+            .iter()
+            .map(|t| t.task_id.value.clone())
+            .collect();
+        let lost: Vec<String> = self
+            .executor(fw_id, exec_id)
+            .map(|exec| {
+                exec.tasks
+                    .values_mut()
+                    .filter(|t| {
+                        t.delivered
+                            && !t.exited
+                            && t.state == S::TaskStaging
+                            && !unacked.contains(&t.info.task_id.value)
+                    })
+                    .map(|t| {
+                        t.exited = true;
+                        t.info.task_id.value.clone()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         for tid in lost {
             let st = self.status(
                 &tid,
@@ -1269,17 +1398,32 @@ impl Agent {
         };
         if let Some(c) = self.executor(fw_id, exec_id).and_then(|e| e.conn()) {
             c.send(&subscribed);
-        }
-        for u in sub.unacknowledged_updates {
-            self.executor_update(fw_id, exec_id, u.status);
+            for ack in &acks {
+                c.send(ack);
+            }
         }
         self.flush(fw_id, exec_id);
         (rx, conn_id)
     }
 
     /// UPDATE from an executor: into the status-update manager, then
-    /// ACKNOWLEDGED back to the executor.
-    pub fn executor_update(&mut self, fw_id: &str, exec_id: &str, mut status: pb::TaskStatus) {
+    /// ACKNOWLEDGED back to the executor (the agent has the update; the
+    /// scheduler's acknowledgement is another matter).
+    pub fn executor_update(&mut self, fw_id: &str, exec_id: &str, status: pb::TaskStatus) {
+        let ack = self.take_update(fw_id, exec_id, status);
+        if let Some(c) = self.executor(fw_id, exec_id).and_then(|e| e.conn()) {
+            c.send(&ack);
+        }
+    }
+
+    /// Hands an executor's update to the status-update manager; returns the
+    /// ACKNOWLEDGED event for it.
+    fn take_update(
+        &mut self,
+        fw_id: &str,
+        exec_id: &str,
+        mut status: pb::TaskStatus,
+    ) -> xpb::Event {
         status.agent_id.get_or_insert_with(|| pb::AgentId {
             value: self.id.clone(),
         });
@@ -1291,19 +1435,19 @@ impl Agent {
         let uuid = status.uuid.clone().unwrap_or_default();
         let terminal = is_terminal(status.state());
         self.push_update(fw_id, status);
-        if let Some(exec) = self.executor(fw_id, exec_id) {
-            if terminal && let Some(t) = exec.tasks.get_mut(&tid) {
-                t.exited = true;
-            }
-            if let Some(c) = exec.conn() {
-                c.send(&xpb::Event {
-                    acknowledged: Some(xpb::event::Acknowledged {
-                        task_id: pb::TaskId { value: tid },
-                        uuid,
-                    }),
-                    ..xevent(xpb::event::Type::Acknowledged)
-                });
-            }
+        if terminal
+            && let Some(t) = self
+                .executor(fw_id, exec_id)
+                .and_then(|e| e.tasks.get_mut(&tid))
+        {
+            t.exited = true;
+        }
+        xpb::Event {
+            acknowledged: Some(xpb::event::Acknowledged {
+                task_id: pb::TaskId { value: tid },
+                uuid,
+            }),
+            ..xevent(xpb::event::Type::Acknowledged)
         }
     }
 
@@ -1338,11 +1482,18 @@ impl Agent {
     // ------------------------------------------------------------ timers
 
     /// Retries due updates, escalates overdue kills, enforces executor
-    /// registration and shutdown timeouts.
+    /// registration and shutdown timeouts. While the agent is stopped only
+    /// what the executors themselves do goes on (the command and default
+    /// executors' kill escalation and completion deadlines).
     pub fn tick(&mut self, now: Instant) {
-        let due = self.updates.due(now);
-        self.outbox.extend(due.into_iter().map(to_master));
+        if self.running {
+            let due = self.updates.due(now);
+            self.outbox.extend(due.into_iter().map(to_master));
+        }
+        let running = self.running;
+        let flags = self.flags.clone();
         for fw in self.frameworks.values_mut() {
+            let partition_aware = has_capability(&fw.info, Cap::PartitionAware);
             for exec in fw.executors.values_mut() {
                 for t in exec.tasks.values_mut() {
                     if t.completion_deadline.is_some_and(|d| d <= now) {
@@ -1369,15 +1520,35 @@ impl Agent {
                     }
                 }
                 let Some(x) = &mut exec.xproc else { continue };
+                if !running {
+                    continue;
+                }
                 if x.registration_deadline.is_some_and(|d| d <= now) {
                     x.registration_deadline = None;
-                    x.termination = Some((
-                        Reason::ExecutorRegistrationTimeout,
-                        format!(
-                            "Executor did not register within {}",
-                            stout(REGISTRATION_TIMEOUT)
-                        ),
-                    ));
+                    x.termination = Some(if x.recovered {
+                        // `Slave::reregisterExecutorTimeout`.
+                        Termination {
+                            state: if partition_aware {
+                                S::TaskGone
+                            } else {
+                                S::TaskLost
+                            },
+                            reason: Reason::ExecutorReregistrationTimeout,
+                            message: format!(
+                                "Executor did not reregister within {}",
+                                env::stout(flags.reregistration_timeout)
+                            ),
+                        }
+                    } else {
+                        Termination {
+                            state: S::TaskFailed,
+                            reason: Reason::ExecutorRegistrationTimeout,
+                            message: format!(
+                                "Executor did not register within {}",
+                                env::stout(flags.registration_timeout)
+                            ),
+                        }
+                    });
                     destroy(x);
                 }
                 if x.destroy_deadline.is_some_and(|d| d <= now) {
@@ -1390,7 +1561,6 @@ impl Agent {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        let retries = self.updates.next_deadline();
         let execs = self.frameworks.values().flat_map(|f| f.executors.values());
         let kills = execs
             .clone()
@@ -1398,6 +1568,11 @@ impl Agent {
             .filter(|t| t.pid.is_some())
             .flat_map(|t| [t.kill_deadline, t.completion_deadline])
             .flatten();
+        if !self.running {
+            // The agent's own timers wait for it to come back.
+            return kills.min();
+        }
+        let retries = self.updates.next_deadline();
         let xprocs = execs
             .filter_map(|e| e.xproc.as_ref())
             .flat_map(|x| [x.registration_deadline, x.destroy_deadline])
@@ -1517,13 +1692,9 @@ fn new_task(info: pb::TaskInfo, group: u64, container_id: String) -> ATask {
 
 /// Starts shutting an executor down: custom executors get SHUTDOWN and, after
 /// the shutdown grace period, SIGKILL; the built-in ones kill their tasks.
-fn shutdown(exec: &mut Executor) {
+fn shutdown(exec: &mut Executor, default_grace: Duration) {
     exec.shutting_down = true;
-    let grace = exec
-        .info
-        .shutdown_grace_period
-        .as_ref()
-        .map_or(DEFAULT_SHUTDOWN_GRACE, duration_of);
+    let grace = env::shutdown_grace(&exec.info, default_grace);
     if let Some(x) = &mut exec.xproc {
         if let Some(c) = &x.conn {
             c.send(&xevent(xpb::event::Type::Shutdown));

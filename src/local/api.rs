@@ -1,6 +1,7 @@
 //! HTTP routing of the local master, and the HTTP rules of the scheduler
 //! endpoint (`Master::Http::scheduler`): method, media types, parsing, call
-//! validation, `Mesos-Stream-Id`, framework lookup, then dispatch.
+//! validation, `Mesos-Stream-Id`, framework lookup, then dispatch. The
+//! agents' endpoints are in `agent_api`.
 
 use std::sync::{Arc, Weak};
 
@@ -12,7 +13,6 @@ use crate::http::server::{Handler, Reply, Request};
 use crate::wire::codec::{self, CodecError, Encoding};
 use crate::wire::json::JsonError;
 use crate::wire::pb;
-use pb::executor::call::Type as XType;
 use pb::scheduler::call::Type as CallType;
 
 pub(crate) fn handler(shared: Arc<Shared>) -> Handler {
@@ -33,7 +33,6 @@ fn route(shared: &Arc<Shared>, req: Request) -> Reply {
         }
         "/master/frameworks" | "/frameworks" => json_reply(&req, state::frameworks(&shared.lock())),
         "/master/slaves" | "/slaves" => json_reply(&req, state::slaves(&shared.lock())),
-        "/api/v1/executor" => executor(shared, req, None),
         "/health" | "/master/health" => Reply::status(200),
         "/version" => json_reply(&req, state::version()),
         "/master/redirect" | "/redirect" => {
@@ -41,8 +40,8 @@ fn route(shared: &Arc<Shared>, req: Request) -> Reply {
             let port = m.addr.map(|a| a.port()).unwrap_or(0);
             Reply::status(307).with_header("Location", &format!("//{}:{port}", m.cfg.hostname))
         }
+        // Convenience: the N-th agent's state on the master's port.
         p => match slave_path(p) {
-            Some((n, "/api/v1/executor")) => executor(shared, req, Some(n)),
             Some((n, "/state" | "/state.json")) => {
                 let m = shared.lock();
                 match m.agents.values().nth(n.wrapping_sub(1)) {
@@ -64,7 +63,7 @@ fn slave_path(p: &str) -> Option<(usize, &str)> {
 }
 
 /// JSON with optional `?jsonp=callback` wrapping, as the state endpoints do.
-fn json_reply(req: &Request, body: serde_json::Value) -> Reply {
+pub(super) fn json_reply(req: &Request, body: serde_json::Value) -> Reply {
     let text = body.to_string();
     let jsonp = req
         .query
@@ -112,7 +111,7 @@ fn accepts(headers: &Headers, media: &str) -> bool {
     false
 }
 
-fn decode_call<M: prost::Message + prost::Name + Default>(
+pub(super) fn decode_call<M: prost::Message + prost::Name + Default>(
     body: &[u8],
     enc: Encoding,
 ) -> Result<M, String> {
@@ -286,7 +285,7 @@ fn subscribe(
 }
 
 /// The method and media-type checks both APIs share.
-fn media(req: &Request) -> Result<Encoding, Reply> {
+pub(super) fn media(req: &Request) -> Result<Encoding, Reply> {
     if req.method != "POST" {
         return Err(Reply::text(
             405,
@@ -312,7 +311,7 @@ fn media(req: &Request) -> Result<Encoding, Reply> {
     })
 }
 
-fn negotiate(req: &Request) -> Result<Encoding, Reply> {
+pub(super) fn negotiate(req: &Request) -> Result<Encoding, Reply> {
     if accepts(&req.headers, Encoding::JSON_TYPE) {
         Ok(Encoding::Json)
     } else if accepts(&req.headers, Encoding::PROTOBUF_TYPE) {
@@ -326,80 +325,6 @@ fn negotiate(req: &Request) -> Result<Encoding, Reply> {
                 Encoding::JSON_TYPE
             ),
         ))
-    }
-}
-
-/// The agents' executor API (`Http::executor`).
-fn executor(shared: &Arc<Shared>, req: Request, index: Option<usize>) -> Reply {
-    let enc = match media(&req) {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
-    let call: pb::executor::Call = match decode_call(&req.body, enc) {
-        Ok(c) => c,
-        Err(e) => return Reply::text(400, e),
-    };
-    let ty = match validation::validate_executor_call(&call) {
-        Ok(t) => t,
-        Err(e) => return Reply::text(400, format!("Failed to validate Executor::Call: {e}")),
-    };
-    let accept = match ty {
-        XType::Subscribe => match negotiate(&req) {
-            Ok(a) => a,
-            Err(r) => return r,
-        },
-        // Answered before any lookup: executors send dummy ids.
-        XType::Heartbeat => return Reply::status(202),
-        _ => enc,
-    };
-    let fw_id = call.framework_id.value.clone();
-    let exec_id = call.executor_id.value.clone();
-    let mut m = shared.lock();
-    let Some(agent_id) = m.executor_agent(index, &fw_id, &exec_id) else {
-        return Reply::text(404, "");
-    };
-    let subscribed = match m.executor_lookup(&agent_id, &fw_id, &exec_id) {
-        Ok(s) => s,
-        Err((code, body)) => return Reply::text(code, body),
-    };
-    if !subscribed && ty != XType::Subscribe {
-        return Reply::text(403, "Executor is not subscribed");
-    }
-    match ty {
-        XType::Subscribe => {
-            let sub = call.subscribe.unwrap_or_default();
-            let Some((rx, conn_id)) =
-                m.executor_subscribe(&agent_id, &fw_id, &exec_id, sub, accept)
-            else {
-                return Reply::text(400, "Executor cannot be found");
-            };
-            drop(m);
-            let weak: Weak<Shared> = Arc::downgrade(shared);
-            let on_close = Box::new(move || {
-                super::with_master(&weak, |m| {
-                    m.executor_stream_closed(&agent_id, &fw_id, &exec_id, conn_id)
-                });
-            });
-            Reply::Stream {
-                headers: Headers::default().with("Content-Type", accept.content_type()),
-                rx,
-                on_close,
-            }
-        }
-        XType::Update => {
-            if let Some(u) = call.update {
-                m.executor_update(&agent_id, &fw_id, &exec_id, u.status);
-            }
-            Reply::status(202)
-        }
-        XType::Message => {
-            if let Some(msg) = call.message {
-                m.executor_message(&agent_id, &fw_id, &exec_id, msg.data);
-            }
-            Reply::status(202)
-        }
-        XType::Heartbeat => Reply::status(202),
-        XType::Unknown => Reply::status(501),
     }
 }
 

@@ -146,7 +146,9 @@ fn signal_name(sig: i32) -> String {
 }
 
 /// The Mesos fetcher, for the cases a local cluster meets: local paths,
-/// `file://` and plain `http://` URIs; archives are extracted with tar/unzip.
+/// `file://` and plain `http://` URIs into the sandbox (or `output_file`
+/// there); `executable` makes the file executable, otherwise `extract`
+/// unpacks archives with tar/unzip and bare `.gz` files with gunzip.
 fn fetch(uri: &pb::command_info::Uri, sandbox: &Path) -> Result<(), String> {
     let value = uri.value.as_str();
     let base = value
@@ -171,41 +173,72 @@ fn fetch(uri: &pb::command_info::Uri, sandbox: &Path) -> Result<(), String> {
         return Ok(());
     }
     if uri.extract() {
-        let lower = name.to_ascii_lowercase();
-        let tar = [
-            ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz",
-        ]
-        .iter()
-        .any(|s| lower.ends_with(s));
-        let status = if tar {
-            Some(
-                Command::new("tar")
-                    .arg("-C")
-                    .arg(sandbox)
-                    .arg("-xf")
-                    .arg(&dest)
-                    .status(),
-            )
-        } else if lower.ends_with(".zip") {
-            Some(
-                Command::new("unzip")
-                    .arg("-o")
-                    .arg("-d")
-                    .arg(sandbox)
-                    .arg(&dest)
-                    .status(),
-            )
-        } else {
-            None
-        };
-        match status {
-            Some(Ok(s)) if s.success() => {}
-            Some(Ok(s)) => return Err(format!("extraction failed: {s}")),
-            Some(Err(e)) => return Err(format!("extraction failed: {e}")),
-            None => {}
-        }
+        extract(&dest, sandbox)?;
     }
     Ok(())
+}
+
+/// The fetcher's `extract`: archives (by name) go into the sandbox; a bare
+/// `.gz` is gunzipped into the sandbox; anything else stays as fetched.
+fn extract(path: &Path, sandbox: &Path) -> Result<(), String> {
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    let tar = [
+        ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz",
+    ]
+    .iter()
+    .any(|s| lower.ends_with(s));
+    let (program, status) = if tar {
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(sandbox)
+            .arg("-xf")
+            .arg(path)
+            .stdin(Stdio::null())
+            .status();
+        ("tar", st)
+    } else if lower.ends_with(".zip") {
+        let st = Command::new("unzip")
+            .arg("-o")
+            .arg("-q")
+            .arg("-d")
+            .arg(sandbox)
+            .arg(path)
+            .stdin(Stdio::null())
+            .status();
+        ("unzip", st)
+    } else if lower.ends_with(".gz") {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let out_name = &name[..name.len().saturating_sub(3)];
+        let out = File::create(sandbox.join(out_name))
+            .map_err(|e| format!("cannot create '{out_name}': {e}"))?;
+        let input = File::open(path).map_err(|e| e.to_string())?;
+        let st = Command::new("gunzip")
+            .args(["-d", "-c"])
+            .stdin(input)
+            .stdout(out)
+            .status();
+        ("gunzip", st)
+    } else {
+        return Ok(());
+    };
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!(
+            "Failed to extract '{}': '{program}' {s}",
+            path.display()
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(format!(
+            "Failed to extract '{}': '{program}' is not installed",
+            path.display()
+        )),
+        Err(e) => Err(format!(
+            "Failed to extract '{}': '{program}' failed: {e}",
+            path.display()
+        )),
+    }
 }
 
 fn http_get(rest: &str, dest: &Path) -> Result<(), String> {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::wire::pb::executor as xpb;
 use crossbeam_channel::{Receiver, Sender};
 
-use super::agent::{Agent, AgentCtx, HttpError, ProcKey, ToMaster, is_terminal};
+use super::agent::{Agent, AgentCtx, AgentFlags, HttpError, ProcKey, ToMaster, is_terminal};
 use super::launcher::Exit;
 use super::resources::Resources;
 use super::validation::{self, TaskCtx, framework_roles, has_capability};
@@ -25,9 +25,15 @@ use pb::framework_info::capability::Type as Cap;
 use pb::scheduler::{Event, event};
 use pb::task_status::{Reason, Source};
 
+mod agents;
 mod offers;
 
 use offers::Filter;
+
+/// The id of the `n`-th agent (from 0) of the master `master_id`.
+pub(crate) fn agent_id(master_id: &str, n: usize) -> String {
+    format!("{master_id}-S{n}")
+}
 
 /// The Mesos version we claim to be.
 pub const VERSION: &str = "1.11.0";
@@ -164,6 +170,8 @@ pub(crate) struct Master {
     pub frameworks: BTreeMap<String, Framework>,
     pub completed_frameworks: VecDeque<Framework>,
     pub offers: BTreeMap<String, MOffer>,
+    /// Kills for tasks on stopped agents, retried when they come back.
+    pending_kills: BTreeMap<String, Vec<(String, String)>>,
     next_framework: u64,
     next_offer: u64,
     next_allocation: Instant,
@@ -231,10 +239,7 @@ impl Master {
         waker: Sender<Tick>,
     ) -> Master {
         Master {
-            ctx: AgentCtx {
-                shared,
-                endpoint: String::new(),
-            },
+            ctx: AgentCtx { shared },
             cfg,
             id,
             info: pb::MasterInfo::default(),
@@ -249,6 +254,7 @@ impl Master {
             frameworks: BTreeMap::new(),
             completed_frameworks: VecDeque::new(),
             offers: BTreeMap::new(),
+            pending_kills: BTreeMap::new(),
             next_framework: 0,
             next_offer: 0,
             next_allocation: Instant::now(),
@@ -256,8 +262,9 @@ impl Master {
         }
     }
 
-    /// Called once the server listens: fixes the addresses, registers the agents.
-    pub fn start(&mut self, addr: SocketAddr) {
+    /// Called once the servers listen: fixes the addresses, registers the
+    /// agents (one per address in `agent_addrs`).
+    pub fn start(&mut self, addr: SocketAddr, agent_addrs: &[SocketAddr]) {
         let ip = match addr.ip() {
             std::net::IpAddr::V4(v4) if !v4.is_unspecified() => v4,
             _ => std::net::Ipv4Addr::LOCALHOST,
@@ -280,12 +287,12 @@ impl Master {
             }),
             ..Default::default()
         };
-        self.ctx.endpoint = format!("{ip}:{port}");
-        for n in 0..self.cfg.agents {
-            let agent_id = format!("{}-S{n}", self.id);
+        for (n, agent_addr) in agent_addrs.iter().enumerate() {
+            let agent_id = agent_id(&self.id, n);
+            let agent_port = agent_addr.port();
             let info = pb::AgentInfo {
                 hostname: host.clone(),
-                port: Some(i32::from(port)),
+                port: Some(i32::from(agent_port)),
                 resources: self.agent_total.to_proto(false, None),
                 id: Some(pb::AgentId {
                     value: agent_id.clone(),
@@ -293,16 +300,15 @@ impl Master {
                 ..Default::default()
             };
             let dir = self.work_dir.join("agents").join(&agent_id);
-            let pid = format!("slave({})@{ip}:{port}", n + 1);
             self.agents.insert(
                 agent_id.clone(),
                 Agent::new(
                     agent_id.clone(),
-                    pid,
+                    format!("{ip}:{agent_port}"),
                     info,
                     self.agent_total.clone(),
                     dir,
-                    self.cfg.status_update_retry,
+                    AgentFlags::from_config(&self.cfg),
                 ),
             );
             self.agent_registered.insert(agent_id, now_secs());
@@ -396,7 +402,8 @@ impl Master {
     pub fn pump(&mut self) {
         loop {
             let mut msgs = vec![];
-            for a in self.agents.values_mut() {
+            // A stopped agent cannot reach the master.
+            for a in self.agents.values_mut().filter(|a| a.running) {
                 for m in a.outbox.drain(..) {
                     msgs.push((a.id.clone(), m));
                 }
@@ -536,26 +543,9 @@ impl Master {
 
     // ------------------------------------------------------------ executor API
 
-    /// The agent an executor call is for: `slave(N)` from the path, or the
-    /// agent running that executor, or the first agent.
-    pub fn executor_agent(
-        &self,
-        index: Option<usize>,
-        fw_id: &str,
-        exec_id: &str,
-    ) -> Option<String> {
-        match index {
-            Some(n) => {
-                let id = format!("{}-S{}", self.id, n.checked_sub(1)?);
-                self.agents.contains_key(&id).then_some(id)
-            }
-            None => self
-                .agents
-                .values()
-                .find(|a| a.has_executor(fw_id, exec_id))
-                .or_else(|| self.agents.values().next())
-                .map(|a| a.id.clone()),
-        }
+    /// The executor an authentication token belongs to, on an agent.
+    pub fn token_claims(&self, agent_id: &str, token: &str) -> Option<(String, String, String)> {
+        self.agents.get(agent_id)?.token_claims(token)
     }
 
     pub fn executor_lookup(
@@ -563,9 +553,11 @@ impl Master {
         agent_id: &str,
         fw_id: &str,
         exec_id: &str,
+        claims: Option<&(String, String, String)>,
     ) -> Result<bool, HttpError> {
         match self.agents.get(agent_id) {
-            Some(a) => a.executor_lookup(fw_id, exec_id),
+            Some(a) if !a.running => Err((503, "Agent has not finished recovery".into())),
+            Some(a) => a.executor_lookup(fw_id, exec_id, claims),
             None => Err((400, "Framework cannot be found".into())),
         }
     }
@@ -746,7 +738,7 @@ impl Master {
             fw.send(&subscribed);
             fw.send(&event(event::Type::Heartbeat));
         }
-        for a in self.agents.values_mut() {
+        for a in self.agents.values_mut().filter(|a| a.running) {
             a.framework_resubscribed(&id);
         }
         self.allocate_soon();
@@ -787,7 +779,8 @@ impl Master {
         fw.conn = None;
         fw.active = false;
         fw.unregistered_time = now_secs();
-        for a in self.agents.values_mut() {
+        // A stopped agent hears of it when it comes back.
+        for a in self.agents.values_mut().filter(|a| a.running) {
             a.shutdown_framework(fw_id);
         }
         let tasks = std::mem::take(&mut fw.tasks);
@@ -1162,22 +1155,37 @@ impl Master {
             return;
         }
         let agent_id = t.task.agent_id.value.clone();
-        if let Some(a) = self.agents.get_mut(&agent_id) {
-            a.kill_task(fw_id, &kill.task_id.value, kill.kill_policy.as_ref());
+        match self.agents.get_mut(&agent_id) {
+            Some(a) if a.running => {
+                a.kill_task(fw_id, &kill.task_id.value, kill.kill_policy.as_ref())
+            }
+            // "Kill will be retried if the agent reregisters."
+            Some(_) => self
+                .pending_kills
+                .entry(agent_id)
+                .or_default()
+                .push((fw_id.to_string(), kill.task_id.value)),
+            None => {}
         }
     }
 
+    /// SHUTDOWN: dropped if the agent is stopped (as Mesos drops it for a
+    /// disconnected agent).
     pub fn shutdown_executor(&mut self, fw_id: &str, s: pb::scheduler::call::Shutdown) {
-        if let Some(a) = self.agents.get_mut(&s.agent_id.value) {
+        if let Some(a) = self.agents.get_mut(&s.agent_id.value)
+            && a.running
+        {
             a.shutdown_executor(fw_id, &s.executor_id.value);
         }
     }
 
     /// ACKNOWLEDGE: forwarded to the agent; a task whose terminal update is
     /// acknowledged leaves the master (into `completed_tasks`).
+    /// Dropped if the agent is stopped: it resends the update when it comes
+    /// back.
     pub fn acknowledge(&mut self, fw_id: &str, ack: pb::scheduler::call::Acknowledge) {
         let agent_id = ack.agent_id.value.clone();
-        if !self.agents.contains_key(&agent_id) {
+        if !self.agents.get(&agent_id).is_some_and(|a| a.running) {
             return;
         }
         let task_id = ack.task_id.value.clone();
@@ -1264,7 +1272,9 @@ impl Master {
     /// MESSAGE: delivered to a subscribed custom executor, else dropped
     /// (best effort, as in Mesos).
     pub fn message(&mut self, fw_id: &str, m: pb::scheduler::call::Message) {
-        if let Some(a) = self.agents.get_mut(&m.agent_id.value) {
+        if let Some(a) = self.agents.get_mut(&m.agent_id.value)
+            && a.running
+        {
             a.framework_message(fw_id, &m.executor_id.value, m.data);
         }
     }

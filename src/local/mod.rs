@@ -7,12 +7,20 @@
 //! - `master`: frameworks, subscriptions, scheduler calls, the master's view
 //!   of tasks, timers; `master::offers`: offers, filters and the allocator;
 //! - `agent`: executors (command, default, custom over the executor API)
-//!   and task processes;
+//!   and task processes; `agent::env`: the environment an agent gives the
+//!   processes it starts; `agent::recovery`: agent restarts
+//!   (`--recover=reconnect`);
 //! - `launcher`: fetching, spawning and signalling task processes;
 //! - `updates`: the agent's status-update manager (reliable delivery);
 //! - `validation`: Mesos's call, framework and task validation rules;
-//! - `api`: HTTP routing, the HTTP rules of the scheduler and executor APIs;
+//! - `api`: the master's HTTP routing and the scheduler endpoint's rules;
+//! - `agent_api`: each agent's own HTTP endpoint (executor API, executor
+//!   authentication, agent state);
 //! - `state`: the `/master/state` JSON.
+//!
+//! Each agent listens on its own port, as a real agent does, and is
+//! `slave(1)@ip:port` there; the master's port also answers
+//! `/slave(N)/state` for the N-th agent, for convenience.
 //!
 //! ```no_run
 //! use mesos::local::{ClusterConfig, LocalCluster};
@@ -29,7 +37,14 @@
 //! is ignored), resources are unreserved only (no RESERVE/CREATE operations),
 //! offer constraints and `min_allocatable_resources` are accepted but not
 //! applied, there are no health checks, no inverse offers, no operator API
-//! and no agent or master failover.
+//! and no master failover. Agents can be restarted
+//! ([`LocalCluster::restart_agent`]) the way `mesos-agent --recover=reconnect`
+//! restarts: checkpointing frameworks keep their executors, tasks and
+//! unacknowledged updates; executors must re-subscribe within
+//! [`ClusterConfig::executor_reregistration_timeout`]. Unlike Mesos
+//! (MESOS-7539), a restarted agent does not answer executors' calls with 503
+//! until that timeout has passed: an executor that has re-subscribed may
+//! send updates at once.
 //!
 //! Concurrency: all cluster state sits behind one mutex. HTTP connections
 //! (the server's threads), one ticker thread (allocation, heartbeats,
@@ -37,6 +52,7 @@
 //! per task process (waiting on the child) take the lock briefly.
 
 mod agent;
+mod agent_api;
 mod api;
 mod launcher;
 mod master;
@@ -78,6 +94,21 @@ pub struct ClusterConfig {
     pub work_dir: Option<PathBuf>,
     /// Hostname advertised for the master and the agents.
     pub hostname: String,
+    /// `--executor_registration_timeout`: an executor that has not
+    /// subscribed this long after its launch is destroyed (its tasks fail
+    /// with REASON_EXECUTOR_REGISTRATION_TIMEOUT). Mesos: 1 minute.
+    pub executor_registration_timeout: Duration,
+    /// `--executor_reregistration_timeout`: after an agent restart, how long
+    /// executors of checkpointing frameworks have to re-subscribe; also
+    /// their `MESOS_SUBSCRIPTION_BACKOFF_MAX`. Mesos: 2 s.
+    pub executor_reregistration_timeout: Duration,
+    /// `--executor_shutdown_grace_period`, when `ExecutorInfo` gives none.
+    /// Mesos: 5 s.
+    pub executor_shutdown_grace_period: Duration,
+    /// `--authenticate_http_executors`: each custom executor gets a token in
+    /// `MESOS_EXECUTOR_AUTHENTICATION_TOKEN` and its calls must carry
+    /// `Authorization: Bearer <token>` (else 401).
+    pub executor_auth: bool,
 }
 
 impl Default for ClusterConfig {
@@ -91,6 +122,10 @@ impl Default for ClusterConfig {
             status_update_retry: Duration::from_secs(10),
             work_dir: None,
             hostname: "127.0.0.1".into(),
+            executor_registration_timeout: Duration::from_secs(60),
+            executor_reregistration_timeout: Duration::from_secs(2),
+            executor_shutdown_grace_period: Duration::from_secs(5),
+            executor_auth: false,
         }
     }
 }
@@ -107,6 +142,12 @@ pub enum LocalError {
     Bind { addr: String, source: io::Error },
     #[error("cannot start a cluster thread: {0}")]
     Thread(io::Error),
+    #[error("no agent number {0}")]
+    NoAgent(usize),
+    #[error("agent {0} is not running")]
+    AgentStopped(usize),
+    #[error("agent {0} is already running")]
+    AgentRunning(usize),
 }
 
 /// Messages to the ticker thread.
@@ -134,11 +175,20 @@ pub(crate) fn with_master<R>(shared: &Weak<Shared>, f: impl FnOnce(&mut Master) 
     Some(f(&mut m))
 }
 
+/// One agent's HTTP endpoint.
+struct AgentEndpoint {
+    id: String,
+    addr: SocketAddr,
+    /// None while the agent is stopped.
+    server: Option<Server>,
+}
+
 /// A running embedded cluster. Stopped (tasks killed, sockets closed, the
 /// temporary work directory removed) by [`LocalCluster::stop`] or on drop.
 pub struct LocalCluster {
     shared: Arc<Shared>,
     server: Option<Server>,
+    agents: Vec<AgentEndpoint>,
     ticker: Option<(Sender<Tick>, JoinHandle<()>)>,
     addr: SocketAddr,
     work_dir: PathBuf,
@@ -154,6 +204,8 @@ impl LocalCluster {
         if cfg.allocation_interval.is_zero()
             || cfg.heartbeat_interval.is_zero()
             || cfg.status_update_retry.is_zero()
+            || cfg.executor_registration_timeout.is_zero()
+            || cfg.executor_reregistration_timeout.is_zero()
         {
             return Err(LocalError::Config("intervals must be positive".into()));
         }
@@ -198,17 +250,33 @@ impl LocalCluster {
             }
         };
         let addr = server.addr();
-        shared.lock().start(addr);
-
         let mut cluster = LocalCluster {
             shared: shared.clone(),
             server: Some(server),
+            agents: vec![],
             ticker: None,
             addr,
             work_dir,
             remove_work_dir,
             stopped: false,
         };
+        // Each agent listens on its own port of the master's address.
+        let agent_bind = SocketAddr::new(addr.ip(), 0).to_string();
+        for n in 0..cfg.agents {
+            let id = master::agent_id(&shared.lock().id, n);
+            let server = Server::bind(&agent_bind, agent_api::handler(&shared, id.clone()))
+                .map_err(|source| LocalError::Bind {
+                    addr: agent_bind.clone(),
+                    source,
+                })?;
+            cluster.agents.push(AgentEndpoint {
+                id,
+                addr: server.addr(),
+                server: Some(server),
+            });
+        }
+        let agent_addrs: Vec<SocketAddr> = cluster.agents.iter().map(|a| a.addr).collect();
+        shared.lock().start(addr, &agent_addrs);
         let weak = Arc::downgrade(&shared);
         let ticker = thread::Builder::new()
             .name("mesos-local-ticker".into())
@@ -233,6 +301,77 @@ impl LocalCluster {
         &self.work_dir
     }
 
+    /// The address of the `index`-th agent's endpoint (`MESOS_AGENT_ENDPOINT`
+    /// of its executors), counting from 0.
+    pub fn agent_addr(&self, index: usize) -> Option<SocketAddr> {
+        self.agents.get(index).map(|a| a.addr)
+    }
+
+    /// The id of the `index`-th agent, counting from 0.
+    pub fn agent_id(&self, index: usize) -> Option<&str> {
+        self.agents.get(index).map(|a| a.id.as_str())
+    }
+
+    /// Stops the `index`-th agent as if its process died: its endpoint
+    /// closes (executors' connections break), the master deactivates it
+    /// (its offers are rescinded), and everything of frameworks without
+    /// `checkpoint` is killed and forgotten. Executors and tasks of
+    /// checkpointing frameworks keep running. See [`Self::start_agent`].
+    pub fn stop_agent(&mut self, index: usize) -> Result<(), LocalError> {
+        let ep = self
+            .agents
+            .get_mut(index)
+            .ok_or(LocalError::NoAgent(index))?;
+        let Some(mut server) = ep.server.take() else {
+            return Err(LocalError::AgentStopped(index));
+        };
+        self.shared.lock().stop_agent(&ep.id);
+        server.stop();
+        Ok(())
+    }
+
+    /// Starts a stopped agent again on the same port, with the state a
+    /// `--recover=reconnect` agent recovers from its checkpoints: it
+    /// re-registers with the master (tasks of frameworks that did not
+    /// checkpoint become TASK_LOST, or TASK_DROPPED for partition-aware
+    /// ones), resends unacknowledged updates, and waits
+    /// [`ClusterConfig::executor_reregistration_timeout`] for its executors
+    /// to re-subscribe before destroying the others.
+    pub fn start_agent(&mut self, index: usize) -> Result<(), LocalError> {
+        let ep = self
+            .agents
+            .get_mut(index)
+            .ok_or(LocalError::NoAgent(index))?;
+        if ep.server.is_some() {
+            return Err(LocalError::AgentRunning(index));
+        }
+        let handler = agent_api::handler(&self.shared, ep.id.clone());
+        let addr = ep.addr.to_string();
+        // The old listener is closed; a few retries cover a slow kernel.
+        let mut tries = 0;
+        let server = loop {
+            match Server::bind(&addr, handler.clone()) {
+                Ok(s) => break s,
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries < 50 => {
+                    tries += 1;
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(source) => return Err(LocalError::Bind { addr, source }),
+            }
+        };
+        ep.server = Some(server);
+        let mut m = self.shared.lock();
+        m.start_agent(&ep.id);
+        Ok(())
+    }
+
+    /// [`Self::stop_agent`] then [`Self::start_agent`]: what
+    /// `mesos-agent --recover=reconnect` does when restarted.
+    pub fn restart_agent(&mut self, index: usize) -> Result<(), LocalError> {
+        self.stop_agent(index)?;
+        self.start_agent(index)
+    }
+
     /// Kills every task process, closes every stream and socket, and removes
     /// the temporary work directory. Idempotent.
     pub fn stop(&mut self) {
@@ -247,6 +386,11 @@ impl LocalCluster {
         }
         if let Some(mut server) = self.server.take() {
             server.stop();
+        }
+        for a in &mut self.agents {
+            if let Some(mut server) = a.server.take() {
+                server.stop();
+            }
         }
         for w in waiters {
             let _ = w.join();

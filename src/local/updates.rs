@@ -157,6 +157,21 @@ impl Manager {
             .collect()
     }
 
+    /// Every update in flight, with fresh retry timers (an agent that comes
+    /// back sends them all again).
+    pub fn resend_all(&mut self, now: Instant) -> Vec<Forward> {
+        let initial = self.initial;
+        let mut out = vec![];
+        for ((fw, _), s) in self.streams.iter_mut() {
+            if let Some(f) = Self::forward(fw, s) {
+                s.backoff = initial;
+                s.next_retry = Some(now + initial);
+                out.push(f);
+            }
+        }
+        out
+    }
+
     /// Forgets a framework's streams (it was removed).
     pub fn remove_framework(&mut self, fw: &str) {
         self.streams.retain(|(f, _), _| f != fw);

@@ -137,6 +137,10 @@ impl Master {
         let mut new_offers: BTreeMap<String, Vec<pb::Offer>> = BTreeMap::new();
         let agent_ids: Vec<String> = self.agents.keys().cloned().collect();
         for agent_id in agent_ids {
+            // A stopped agent is deactivated: nothing of it is offered.
+            if !self.agents.get(&agent_id).is_some_and(|a| a.running) {
+                continue;
+            }
             let avail = self.available(&agent_id);
             if !avail.allocatable() {
                 continue;
