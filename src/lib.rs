@@ -11,6 +11,7 @@
 //!   only, never on the drivers);
 //! - `lua`: the mlua binding (with the `lua` feature).
 
+pub mod driver;
 pub mod executor;
 pub mod http;
 pub mod local;

@@ -69,6 +69,18 @@ function M.read_file(path)
   return s
 end
 
+-- Runs a shell command; returns its output (stdout, plus stderr unless
+-- `keep_stderr` is false) and its exit code.
+function M.sh(cmd, keep_stderr)
+  local redirect = keep_stderr == false and "" or " 2>&1"
+  local p = assert(io.popen(cmd .. redirect .. "; echo \"__rc=$?\""))
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("__rc=(%d+)%s*$"))
+  local clean = out:gsub("__rc=%d+%s*$", "")
+  return clean, code
+end
+
 -- A command task for `offer` running `cmd`.
 function M.command_task(offer, id, cmd, res)
   return {

@@ -2,14 +2,7 @@
 -- crates come from cargo's cache, filled by the build that precedes tests).
 local h = require "test.helpers"
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"__rc=$?\""))
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("__rc=(%d+)%s*$"))
-  local clean = out:gsub("__rc=%d+%s*$", "")
-  return clean, code
-end
+local sh = h.sh
 
 describe("luarocks make", function()
   it("installs mesos.so, mesos.resources, mesos-local and mesolua for LuaJIT", function()

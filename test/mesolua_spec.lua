@@ -2,14 +2,7 @@
 local h = require "test.helpers"
 local mesos = h.mesos
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. "; echo \"__rc=$?\""))
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("__rc=(%d+)%s*$"))
-  local clean = out:gsub("__rc=%d+%s*$", "")
-  return clean, code
-end
+local function sh(cmd) return h.sh(cmd, false) end
 
 -- Runs mesolua; returns stdout, stderr, exit code.
 local function mesolua(args)

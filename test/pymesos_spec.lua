@@ -1,15 +1,7 @@
 -- A third-party client (pymesos from PyPI, unchanged) against mesos-local.
 local h = require "test.helpers"
 
--- Runs a shell command; returns its output and exit code.
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"__rc=$?\""))
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("__rc=(%d+)%s*$"))
-  local clean = out:gsub("__rc=%d+%s*$", "")
-  return clean, code
-end
+local sh = h.sh
 
 describe("mesos-local with pymesos", function()
   local pid, url, pipe

@@ -29,6 +29,22 @@ function C.call(h, name, ...)
   end
 end
 
+-- Hands one output of a Rust core to the driver's handler; `events` maps
+-- Mesos event types to function(driver, handler, event).
+function C.dispatch(driver, events, kind, a, b)
+  local h = driver._handler
+  if kind == "event" then
+    local f = events[a.type]
+    if f then f(driver, h, a) end
+  elseif kind == "disconnected" then
+    C.call(h, "disconnected", driver, a)
+  elseif kind == "call_failed" then
+    C.call(h, "call_failed", driver, a, b)
+  elseif kind == "stopped" then
+    C.call(h, "stopped", driver, a)
+  end
+end
+
 -- Adds poll/run/events and the plain lifecycle methods to a driver class
 -- whose objects hold `_core` and implement `_dispatch(kind, a, b)`.
 function C.driver_methods(Driver)

@@ -274,6 +274,10 @@ local function finish(state, ok, ...)
   local err = ...
   if type(err) == "string" and err ~= "error in error handling" then return false, err end
   if state.error ~= nil then return false, message_of(state.error) .. "\n(no traceback: the error handler failed)" end
+  if err == "error in error handling" then
+    -- The handler could not even start: the task's stack was exhausted.
+    return false, "stack overflow (no room left to run the error handler)"
+  end
   return false, message_of(err)
 end
 

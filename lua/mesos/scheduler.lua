@@ -117,19 +117,7 @@ local dispatch = {
   HEARTBEAT = function(d, h) call(h, "heartbeat", d) end,
 }
 
-function Driver:_dispatch(kind, a, b)
-  local h = self._handler
-  if kind == "event" then
-    local f = dispatch[a.type]
-    if f then f(self, h, a) end
-  elseif kind == "disconnected" then
-    call(h, "disconnected", self, a)
-  elseif kind == "call_failed" then
-    call(h, "call_failed", self, a, b)
-  elseif kind == "stopped" then
-    call(h, "stopped", self, a)
-  end
-end
+function Driver:_dispatch(kind, a, b) return common.dispatch(self, dispatch, kind, a, b) end
 
 common.driver_methods(Driver)
 

@@ -6,15 +6,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use prost_reflect::DynamicMessage;
 use thiserror::Error;
 
 use super::env::ExecutorEnv;
+pub use crate::driver::{Output, Phase};
+use crate::driver::{StopSignal, lock};
 use crate::http::Headers;
 use crate::http::client::Conn;
 use crate::queue::{Consumer, Producer, bounded_queue};
@@ -57,19 +59,6 @@ impl Options {
     }
 }
 
-#[derive(Debug)]
-pub enum Output {
-    /// A `mesos.v1.executor.Event`. A SHUTDOWN the driver makes up itself
-    /// (agent lost) is delivered as an ordinary SHUTDOWN event.
-    Event(DynamicMessage),
-    Disconnected(String),
-    CallFailed {
-        call_type: String,
-        reason: String,
-    },
-    Stopped(String),
-}
-
 #[derive(Debug, Error)]
 pub enum ExecutorError {
     #[error("driver already started")]
@@ -82,25 +71,6 @@ pub enum ExecutorError {
     Queue(String),
     #[error("invalid status update: {0}")]
     BadUpdate(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Disconnected,
-    Subscribing,
-    Subscribed,
-    Stopped,
-}
-
-impl Phase {
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Disconnected => "disconnected",
-            Phase::Subscribing => "subscribing",
-            Phase::Subscribed => "subscribed",
-            Phase::Stopped => "stopped",
-        }
-    }
 }
 
 /// What must survive a reconnection.
@@ -122,13 +92,11 @@ enum Cmd {
 struct Shared {
     opts: Options,
     book: Mutex<Book>,
-    stopping: AtomicBool,
+    stop: StopSignal,
     watchdog_armed: AtomicBool,
     stream_sock: Mutex<Option<std::net::TcpStream>>,
     call_sock: Arc<Mutex<Option<std::net::TcpStream>>>,
     events: Producer<Output>,
-    stop_tx: Sender<()>,
-    stop_rx: Receiver<()>,
     cmd_tx: Sender<Cmd>,
     pub stats: Stats,
 }
@@ -140,24 +108,17 @@ pub struct Stats {
     pub reconnects: AtomicU64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Shared {
     fn emit(&self, out: Output) -> bool {
-        self.events.push(out, &self.stopping)
+        self.events.push(out, self.stop.flag())
     }
 
     fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.stop.is_set()
     }
 
     fn pause(&self, d: Duration) -> bool {
-        if self.stopping() {
-            return true;
-        }
-        !matches!(self.stop_rx.recv_timeout(d), Err(RecvTimeoutError::Timeout))
+        self.stop.pause(d)
     }
 
     fn headers(&self) -> Headers {
@@ -208,18 +169,15 @@ impl Driver {
     pub fn new(opts: Options) -> Result<Driver, ExecutorError> {
         let (producer, consumer) =
             bounded_queue(opts.queue_size).map_err(|e| ExecutorError::Queue(e.to_string()))?;
-        let (stop_tx, stop_rx) = bounded(1);
         let (cmd_tx, cmd_rx) = unbounded();
         let shared = Arc::new(Shared {
             opts,
             book: Mutex::new(Book::default()),
-            stopping: AtomicBool::new(false),
+            stop: StopSignal::default(),
             watchdog_armed: AtomicBool::new(false),
             stream_sock: Mutex::new(None),
             call_sock: Arc::default(),
             events: producer,
-            stop_tx,
-            stop_rx,
             cmd_tx,
             stats: Stats::default(),
         });
@@ -368,7 +326,7 @@ impl Driver {
 
     /// Stops: sends the calls already queued (bounded wait), then closes.
     pub fn stop(&mut self) {
-        if self.shared.stopping.load(Ordering::SeqCst) {
+        if self.shared.stopping() {
             return self.halt("driver stopped");
         }
         let _ = self.shared.cmd_tx.send(Cmd::Stop);
@@ -376,9 +334,8 @@ impl Driver {
     }
 
     fn halt(&mut self, why: &str) {
-        let first = !self.shared.stopping.swap(true, Ordering::SeqCst);
+        let first = !self.shared.stop.set();
         lock(&self.shared.book).phase = Some(Phase::Stopped);
-        let _ = self.shared.stop_tx.try_send(());
         CallConn::shutdown(&self.shared.stream_sock);
         // Let the call thread finish what is queued before closing its socket.
         let _ = self.shared.cmd_tx.send(Cmd::Stop);

@@ -110,7 +110,8 @@ fn field_value(f: &FieldDescriptor, v: &LuaValue, path: &str) -> Result<Option<V
                 other => return Err(format!("{path}: bad map key of type {}", other.type_name())),
             };
             let ep = format!("{path}[{ks}]");
-            let key = map_key(&kf.kind(), &ks).ok_or_else(|| format!("{ep}: bad map key"))?;
+            let key = crate::wire::json::map_key_from_str(&kf.kind(), &ks)
+                .ok_or_else(|| format!("{ep}: bad map key"))?;
             map.insert(key, single(&vf.kind(), &val, &ep)?);
         }
         return Ok(Some(Value::Map(map)));
@@ -139,18 +140,6 @@ fn field_value(f: &FieldDescriptor, v: &LuaValue, path: &str) -> Result<Option<V
         return Ok(Some(Value::List(list)));
     }
     single(&f.kind(), v, path).map(Some)
-}
-
-fn map_key(kind: &Kind, s: &str) -> Option<MapKey> {
-    Some(match kind {
-        Kind::String => MapKey::String(s.to_string()),
-        Kind::Bool => MapKey::Bool(s.parse().ok()?),
-        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => MapKey::I32(s.parse().ok()?),
-        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => MapKey::I64(s.parse().ok()?),
-        Kind::Uint32 | Kind::Fixed32 => MapKey::U32(s.parse().ok()?),
-        Kind::Uint64 | Kind::Fixed64 => MapKey::U64(s.parse().ok()?),
-        _ => return None,
-    })
 }
 
 fn number(v: &LuaValue) -> Option<f64> {
@@ -344,4 +333,45 @@ pub fn to_checked_message(
         ));
     }
     Ok(m)
+}
+
+/// A driver output as the values `core:next()` returns: `kind, a, b`.
+pub fn output_to_lua(lua: &Lua, out: Option<crate::driver::Output>) -> LuaResult<LuaMultiValue> {
+    use crate::driver::Output;
+    let mut vals = LuaMultiValue::new();
+    let s = |v: &str| lua.create_string(v).map(LuaValue::String);
+    match out {
+        None => {}
+        Some(Output::Event(ev)) => {
+            vals.push_back(s("event")?);
+            vals.push_back(LuaValue::Table(to_lua(lua, &ev)?));
+        }
+        Some(Output::Disconnected(r)) => {
+            vals.push_back(s("disconnected")?);
+            vals.push_back(s(&r)?);
+        }
+        Some(Output::CallFailed { call_type, reason }) => {
+            vals.push_back(s("call_failed")?);
+            vals.push_back(s(&call_type)?);
+            vals.push_back(s(&reason)?);
+        }
+        Some(Output::Stopped(r)) => {
+            vals.push_back(s("stopped")?);
+            vals.push_back(s(&r)?);
+        }
+    }
+    Ok(vals)
+}
+
+/// Generated messages as a Lua list of tables.
+pub fn messages_to_lua<M: prost::Message + prost::Name>(
+    lua: &Lua,
+    list: &[M],
+) -> LuaResult<LuaTable> {
+    let t = lua.create_table_with_capacity(list.len(), 0)?;
+    for (i, m) in list.iter().enumerate() {
+        let d = crate::wire::codec::to_dynamic(m).map_err(LuaError::external)?;
+        t.raw_set(i + 1, to_lua(lua, &d)?)?;
+    }
+    Ok(t)
 }

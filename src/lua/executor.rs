@@ -10,7 +10,7 @@ use mlua::prelude::*;
 
 use super::convert;
 use super::opts::Opts;
-use crate::executor::driver::{Driver, Options, Output};
+use crate::executor::driver::{Driver, Options};
 use crate::executor::env::ExecutorEnv;
 use crate::wire::Encoding;
 use crate::wire::codec;
@@ -133,32 +133,7 @@ impl LuaUserData for ExecutorCore {
         m.add_method("next", |lua, this, timeout: Option<f64>| {
             let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
             let out = this.driver.borrow().recv(t);
-            let mut vals = LuaMultiValue::new();
-            let mut push = |s: &str| -> LuaResult<()> {
-                vals.push_back(LuaValue::String(lua.create_string(s)?));
-                Ok(())
-            };
-            match out {
-                None => {}
-                Some(Output::Event(ev)) => {
-                    push("event")?;
-                    vals.push_back(LuaValue::Table(convert::to_lua(lua, &ev)?));
-                }
-                Some(Output::Disconnected(r)) => {
-                    push("disconnected")?;
-                    push(&r)?;
-                }
-                Some(Output::CallFailed { call_type, reason }) => {
-                    push("call_failed")?;
-                    push(&call_type)?;
-                    push(&reason)?;
-                }
-                Some(Output::Stopped(r)) => {
-                    push("stopped")?;
-                    push(&r)?;
-                }
-            }
-            Ok(vals)
+            convert::output_to_lua(lua, out)
         });
         m.add_method("stop", |_, this, ()| {
             this.driver.borrow_mut().stop();
@@ -183,22 +158,10 @@ impl LuaUserData for ExecutorCore {
             Ok(this.driver.borrow().shutdown_grace_period().as_secs_f64())
         });
         m.add_method("unacknowledged_updates", |lua, this, ()| {
-            let list = this.driver.borrow().unacknowledged_updates();
-            let t = lua.create_table()?;
-            for (i, st) in list.iter().enumerate() {
-                let d = codec::to_dynamic(st).map_err(LuaError::external)?;
-                t.raw_set(i + 1, convert::to_lua(lua, &d)?)?;
-            }
-            Ok(t)
+            convert::messages_to_lua(lua, &this.driver.borrow().unacknowledged_updates())
         });
         m.add_method("unacknowledged_tasks", |lua, this, ()| {
-            let list = this.driver.borrow().unacknowledged_tasks();
-            let t = lua.create_table()?;
-            for (i, task) in list.iter().enumerate() {
-                let d = codec::to_dynamic(task).map_err(LuaError::external)?;
-                t.raw_set(i + 1, convert::to_lua(lua, &d)?)?;
-            }
-            Ok(t)
+            convert::messages_to_lua(lua, &this.driver.borrow().unacknowledged_tasks())
         });
         m.add_method("stats", |lua, this, ()| {
             let d = this.driver.borrow();

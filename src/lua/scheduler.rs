@@ -10,7 +10,7 @@ use mlua::prelude::*;
 use super::convert;
 use super::opts::{Opts, parse_local_config};
 use crate::local::LocalCluster;
-use crate::scheduler::driver::{Driver, Options, Output};
+use crate::scheduler::driver::{Driver, Options};
 use crate::transport::parse_masters;
 use crate::wire::Encoding;
 use crate::wire::codec;
@@ -163,30 +163,8 @@ impl LuaUserData for SchedulerCore {
         m.add_method("next", |lua, this, timeout: Option<f64>| {
             let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
             let out = this.driver.borrow().recv(t);
-            let mut vals = LuaMultiValue::new();
-            match out {
-                None => {}
-                Some(Output::Event(ev)) => {
-                    vals.push_back(LuaValue::String(lua.create_string("event")?));
-                    vals.push_back(LuaValue::Table(convert::to_lua(lua, &ev)?));
-                }
-                Some(Output::Disconnected(r)) => {
-                    vals.push_back(LuaValue::String(lua.create_string("disconnected")?));
-                    vals.push_back(LuaValue::String(lua.create_string(&r)?));
-                }
-                Some(Output::CallFailed { call_type, reason }) => {
-                    vals.push_back(LuaValue::String(lua.create_string("call_failed")?));
-                    vals.push_back(LuaValue::String(lua.create_string(&call_type)?));
-                    vals.push_back(LuaValue::String(lua.create_string(&reason)?));
-                }
-                Some(Output::Stopped(r)) => {
-                    vals.push_back(LuaValue::String(lua.create_string("stopped")?));
-                    vals.push_back(LuaValue::String(lua.create_string(&r)?));
-                }
-            }
-            Ok(vals)
+            convert::output_to_lua(lua, out)
         });
-        // Stopping the driver also stops the local cluster it started.
         m.add_method("stop", |_, this, failover: Option<bool>| {
             this.driver.borrow_mut().stop(failover.unwrap_or(false));
             this.stop_cluster();

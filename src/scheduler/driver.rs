@@ -4,16 +4,18 @@
 //! Events go to the owner through a bounded channel plus a wake-up fd; the
 //! owner (the Lua binding) never runs on these threads.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use prost_reflect::{DynamicMessage, Value};
 use thiserror::Error;
 
-use super::machine::{Config as MachineConfig, Machine, Phase, Seen};
+use super::machine::{Config as MachineConfig, Machine, Seen};
+pub use crate::driver::{Output, Phase};
+use crate::driver::{StopSignal, lock};
 use crate::http::Headers;
 use crate::http::client::{self, Conn};
 use crate::queue::{Consumer, Producer, bounded_queue};
@@ -60,19 +62,6 @@ impl Options {
     }
 }
 
-/// What the driver hands its owner.
-#[derive(Debug)]
-pub enum Output {
-    /// A Mesos event (`mesos.v1.scheduler.Event`).
-    Event(DynamicMessage),
-    /// The subscription was lost or could not be made.
-    Disconnected(String),
-    /// A call was rejected by the master or could not be delivered.
-    CallFailed { call_type: String, reason: String },
-    /// The driver has stopped; nothing follows.
-    Stopped(String),
-}
-
 #[derive(Debug, Error)]
 pub enum DriverError {
     #[error("driver already started")]
@@ -98,13 +87,11 @@ struct Shared {
     machine: Mutex<Machine>,
     /// The master that accepted our SUBSCRIBE (calls go there).
     leader: Mutex<Option<Endpoint>>,
-    stopping: AtomicBool,
+    stop: StopSignal,
     /// Sockets to shut down when stopping (the stream, the call connection).
     stream_sock: Mutex<Option<std::net::TcpStream>>,
     call_sock: Arc<Mutex<Option<std::net::TcpStream>>>,
     events: Producer<Output>,
-    stop_tx: Sender<()>,
-    stop_rx: Receiver<()>,
     pub stats: Stats,
 }
 
@@ -116,27 +103,20 @@ pub struct Stats {
     pub reconnects: AtomicU64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Shared {
     /// Queues an output for the owner (blocking while the queue is full:
     /// the stream then stops being read) unless stopping.
     fn emit(&self, out: Output) -> bool {
-        self.events.push(out, &self.stopping)
+        self.events.push(out, self.stop.flag())
     }
 
     /// Waits `d`, returning early (true) if the driver is stopping.
     fn pause(&self, d: Duration) -> bool {
-        if self.stopping.load(Ordering::SeqCst) {
-            return true;
-        }
-        !matches!(self.stop_rx.recv_timeout(d), Err(RecvTimeoutError::Timeout))
+        self.stop.pause(d)
     }
 
     fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.stop.is_set()
     }
 }
 
@@ -158,18 +138,15 @@ impl Driver {
         let (producer, consumer) =
             bounded_queue(opts.queue_size).map_err(|e| DriverError::Notify(e.to_string()))?;
         let (cmd_tx, cmd_rx) = unbounded();
-        let (stop_tx, stop_rx) = bounded(1);
         let fid = opts.framework.id.as_ref().map(|i| i.value.clone());
         let shared = Arc::new(Shared {
             machine: Mutex::new(Machine::new(opts.machine.clone(), fid)),
             opts,
             leader: Mutex::new(None),
-            stopping: AtomicBool::new(false),
+            stop: StopSignal::default(),
             stream_sock: Mutex::new(None),
             call_sock: Arc::default(),
             events: producer,
-            stop_tx,
-            stop_rx,
             stats: Stats::default(),
         });
         Ok(Driver {
@@ -246,9 +223,8 @@ impl Driver {
     }
 
     fn halt(&mut self, why: &str) {
-        let first = !self.shared.stopping.swap(true, Ordering::SeqCst);
+        let first = !self.shared.stop.set();
         lock(&self.shared.machine).stop();
-        let _ = self.shared.stop_tx.try_send(());
         let _ = self.cmd_tx.send(Cmd::Stop);
         CallConn::shutdown(&self.shared.stream_sock);
         CallConn::shutdown(&self.shared.call_sock);
@@ -332,7 +308,7 @@ fn stream_thread(s: &Shared) {
         match outcome {
             Attempt::Fatal(why) => {
                 s.emit(Output::Disconnected(why.clone()));
-                s.stopping.store(true, Ordering::SeqCst);
+                s.stop.set();
                 lock(&s.machine).stop();
                 s.emit(Output::Stopped(why));
                 return;
@@ -550,8 +526,7 @@ fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
                     Ok(()) => {
                         s.stats.calls.fetch_add(1, Ordering::Relaxed);
                         if ty == "TEARDOWN" {
-                            s.stopping.store(true, Ordering::SeqCst);
-                            let _ = s.stop_tx.try_send(());
+                            s.stop.set();
                             s.emit(Output::Stopped("framework torn down".into()));
                         }
                     }

@@ -6,24 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Disconnected,
-    Subscribing,
-    Subscribed,
-    Stopped,
-}
-
-impl Phase {
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Disconnected => "disconnected",
-            Phase::Subscribing => "subscribing",
-            Phase::Subscribed => "subscribed",
-            Phase::Stopped => "stopped",
-        }
-    }
-}
+pub use crate::driver::Phase;
 
 #[derive(Debug, Clone)]
 pub struct Config {

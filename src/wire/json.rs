@@ -326,7 +326,8 @@ pub fn from_value(
     Ok(msg)
 }
 
-fn map_key_from_str(kind: &Kind, s: &str) -> Option<MapKey> {
+/// Parses a map key written as text (JSON object keys, Lua keys).
+pub fn map_key_from_str(kind: &Kind, s: &str) -> Option<MapKey> {
     Some(match kind {
         Kind::String => MapKey::String(s.to_string()),
         Kind::Bool => MapKey::Bool(s.parse().ok()?),
