@@ -354,25 +354,15 @@ fn executor_crash_fails_its_tasks() {
 }
 
 #[test]
-fn registration_timeout_and_shutdown_grace_period() {
+fn registration_timeout() {
     let c = start(ClusterConfig {
         executor_registration_timeout: Duration::from_millis(500),
         ..config()
     });
-    let mut s = Sched::subscribe(&c, Encoding::Json, framework("timeouts"));
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("registration"));
     let offer = s.offers().remove(0);
     let silent = py_executor(&s, "silent-exec", "no-subscribe");
-    let mut stubborn = py_executor(&s, "stubborn-exec", "ignore-shutdown");
-    stubborn.shutdown_grace_period = Some(pb::DurationInfo {
-        nanoseconds: 300_000_000,
-    });
-    s.launch(
-        &offer,
-        vec![
-            task(&offer, "never", "wait", &silent),
-            task(&offer, "w", "wait", &stubborn),
-        ],
-    );
+    s.launch(&offer, vec![task(&offer, "never", "wait", &silent)]);
     // An executor that never subscribes is destroyed.
     let failed = acked(&mut s, "never", TaskState::TaskFailed);
     assert_eq!(failed.reason(), Reason::ExecutorRegistrationTimeout);
@@ -382,9 +372,20 @@ fn registration_timeout_and_shutdown_grace_period() {
         Some("Executor did not register within 500ms")
     );
     assert_eq!(failure(&mut s, "silent-exec").status, Some(libc::SIGKILL));
+}
 
-    // One that ignores SHUTDOWN (and SIGTERM) is killed after its grace
-    // period; its live task fails.
+#[test]
+fn shutdown_grace_period_then_kill() {
+    let c = start(config());
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("grace"));
+    let offer = s.offers().remove(0);
+    let mut stubborn = py_executor(&s, "stubborn-exec", "ignore-shutdown");
+    stubborn.shutdown_grace_period = Some(pb::DurationInfo {
+        nanoseconds: 300_000_000,
+    });
+    s.launch(&offer, vec![task(&offer, "w", "wait", &stubborn)]);
+    // An executor that ignores SHUTDOWN (and SIGTERM) is killed after its
+    // grace period; its live task fails.
     acked(&mut s, "w", TaskState::TaskRunning);
     shutdown(&mut s, &offer, "stubborn-exec");
     let failed = acked(&mut s, "w", TaskState::TaskFailed);
@@ -463,24 +464,35 @@ fn restart_agent_with_checkpointing() {
         r2["pid"].as_i64().expect("pid"),
     );
 
-    c.restart_agent(0).expect("restart");
+    c.stop_agent(0).expect("stop");
+    let port = agent_before.expect("agent").port();
+    assert!(
+        mesos::http::client::Conn::connect("127.0.0.1", port, Duration::from_secs(1)).is_err(),
+        "the agent's endpoint is closed"
+    );
+    let state: Json = serde_json::from_slice(&s1.get("/master/state").body).expect("state");
+    assert_eq!(state["deactivated_slaves"], 1);
+    // A kill while the agent is away is retried when it is back.
+    kill(&mut s1, "w1");
+    c.start_agent(0).expect("start");
     assert_eq!(c.agent_addr(0), agent_before, "same endpoint");
 
-    // The unacknowledged update comes again, the same update.
+    // The unacknowledged update comes again, the same update; then the
+    // retried kill reaches the re-subscribed executor.
     let again = s1.update("w1", TaskState::TaskRunning);
     assert_eq!(again.uuid, w1_running.uuid);
     s1.ack(&again);
+    let killed = acked(&mut s1, "w1", TaskState::TaskKilled);
+    assert_eq!(killed.source(), Source::Executor);
     // The update the executor made while the agent was away reaches the
     // scheduler through its re-SUBSCRIBE.
     let finished = acked(&mut s1, "down", TaskState::TaskFinished);
     assert_eq!(data_text(&finished), "made while disconnected");
     assert_eq!(finished.source(), Source::Executor);
-    // The same executor process, subscribed again: messages and kills work.
+    // The same executor process, subscribed again: messages work.
     assert!(alive(pid1));
     message(&mut s1, &offer1, "ckpt-exec", "after restart");
     expect_message(&mut s1, "echo:after restart");
-    kill(&mut s1, "w1");
-    acked(&mut s1, "w1", TaskState::TaskKilled);
     let stdout = PathBuf::from(env_var(&r1, "MESOS_DIRECTORY").expect("dir")).join("stdout");
     let out = std::fs::read_to_string(stdout).expect("stdout");
     assert_eq!(out.matches("event SUBSCRIBED").count(), 2, "{out}");
@@ -727,4 +739,131 @@ fn pymesos_executor_runs_a_task() {
     expect_message(&mut s, "pymesos echo hi");
     shutdown(&mut s, &offer, "pymesos-exec");
     failure(&mut s, "pymesos-exec");
+}
+
+// ------------------------------------------------ the Rust executor driver
+
+/// When the agent runs this test binary as an executor (see
+/// `rust_driver_executor`), this "test" is an executor built on
+/// `mesos::executor::driver`: RUNNING for each task; TASK_KILLED on KILL;
+/// a task named "down-update" gets a FINISHED update made while the agent
+/// is away; SHUTDOWN exits.
+#[test]
+fn rust_driver_executor_process() {
+    use mesos::executor::driver::{Driver, Options, Output};
+    use mesos::executor::env::ExecutorEnv;
+    use mesos::wire::pb::executor::{Event, event::Type as T};
+    if std::env::var("LOCAL_EXECUTOR_RUST_DRIVER").is_err() {
+        return;
+    }
+    let env = ExecutorEnv::from_process().expect("executor environment");
+    let mut d = Driver::new(Options::new(env)).expect("driver");
+    d.start().expect("start");
+    let status = |t: &pb::TaskInfo, state: TaskState, data: Option<&str>| pb::TaskStatus {
+        task_id: t.task_id.clone(),
+        state: state as i32,
+        data: data.map(|s| s.as_bytes().to_vec()),
+        ..Default::default()
+    };
+    let mut tasks: Vec<pb::TaskInfo> = vec![];
+    loop {
+        match d.recv(Duration::from_secs(1)) {
+            None | Some(Output::CallFailed { .. }) => {}
+            Some(Output::Event(ev)) => {
+                let ev: Event = ev.transcode_to().expect("an executor event");
+                match ev.r#type() {
+                    T::Launch => {
+                        let t = ev.launch.expect("launch").task;
+                        d.update(status(&t, TaskState::TaskRunning, None))
+                            .expect("update");
+                        tasks.push(t);
+                    }
+                    T::Kill => {
+                        let id = ev.kill.expect("kill").task_id;
+                        if let Some(i) = tasks.iter().position(|t| t.task_id == id) {
+                            let t = tasks.remove(i);
+                            d.update(status(&t, TaskState::TaskKilled, None))
+                                .expect("update");
+                        }
+                    }
+                    T::Shutdown => std::process::exit(0),
+                    _ => {}
+                }
+            }
+            Some(Output::Disconnected(why)) => {
+                println!("disconnected: {why}");
+                for t in tasks.iter().filter(|t| t.name == "down-update") {
+                    let st = status(t, TaskState::TaskFinished, Some("made while disconnected"));
+                    d.update(st).expect("update");
+                }
+                tasks.retain(|t| t.name != "down-update");
+            }
+            Some(Output::Stopped(_)) => std::process::exit(0),
+        }
+    }
+}
+
+/// The executor `rust_driver_executor_process` is.
+fn rust_driver_executor(s: &Sched, id: &str) -> pb::ExecutorInfo {
+    let exe = std::env::current_exe()
+        .expect("test binary")
+        .display()
+        .to_string();
+    let mut exec = command_executor(s, id, exe.clone());
+    exec.command = Some(pb::CommandInfo {
+        shell: Some(false),
+        value: Some(exe.clone()),
+        arguments: vec![
+            exe,
+            "--exact".into(),
+            "rust_driver_executor_process".into(),
+            "--nocapture".into(),
+            "--test-threads=1".into(),
+        ],
+        // CommandInfo.environment wins over the agent's variables: a short
+        // backoff makes the driver re-subscribe well within the agent's
+        // 2 s re-registration timeout (with the agent's own value, 2 s,
+        // the first retry could come too late).
+        environment: Some(pb::Environment {
+            variables: [
+                ("LOCAL_EXECUTOR_RUST_DRIVER", "1"),
+                ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "200ms"),
+            ]
+            .iter()
+            .map(|(k, v)| pb::environment::Variable {
+                name: k.to_string(),
+                value: Some(v.to_string()),
+                ..Default::default()
+            })
+            .collect(),
+        }),
+        ..Default::default()
+    });
+    exec
+}
+
+#[test]
+fn rust_driver_executor_survives_agent_restart() {
+    let mut c = start(config());
+    let mut s = Sched::subscribe(&c, Encoding::Protobuf, checkpointing("rust-driver"));
+    let offer = s.offers().remove(0);
+    let exec = rust_driver_executor(&s, "rust-exec");
+    s.launch(
+        &offer,
+        vec![
+            task(&offer, "down", "down-update", &exec),
+            task(&offer, "w", "wait", &exec),
+        ],
+    );
+    acked(&mut s, "down", TaskState::TaskRunning);
+    acked(&mut s, "w", TaskState::TaskRunning);
+    c.restart_agent(0).expect("restart");
+    // The driver re-subscribed with the update it made while the agent was
+    // away.
+    let finished = acked(&mut s, "down", TaskState::TaskFinished);
+    assert_eq!(data_text(&finished), "made while disconnected");
+    kill(&mut s, "w");
+    acked(&mut s, "w", TaskState::TaskKilled);
+    shutdown(&mut s, &offer, "rust-exec");
+    assert_eq!(failure(&mut s, "rust-exec").status, Some(0));
 }

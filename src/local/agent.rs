@@ -40,6 +40,8 @@ use pb::task_status::{Reason, Source};
 
 /// Kill grace period when no kill policy says otherwise.
 const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
+/// `DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL`: HEARTBEAT events on executor streams.
+const EXECUTOR_HEARTBEAT: Duration = Duration::from_secs(30 * 60);
 
 /// What an agent needs from its surroundings.
 #[derive(Clone)]
@@ -159,6 +161,7 @@ struct XConn {
     id: u64,
     enc: Encoding,
     tx: Sender<Vec<u8>>,
+    next_heartbeat: Instant,
 }
 
 impl XConn {
@@ -252,6 +255,11 @@ pub(crate) struct Agent {
     /// False between [`Agent::stop`] and [`Agent::recover`]: the agent
     /// process is "down".
     pub running: bool,
+    /// Registered with the master: false from [`Agent::stop`] until the
+    /// agent has recovered (its executors re-subscribed or timed out) and
+    /// re-registered ([`Agent::reregistered`]). Meanwhile the master treats
+    /// it as deactivated and it sends the master nothing.
+    pub registered: bool,
     flags: AgentFlags,
     dir: PathBuf,
     frameworks: BTreeMap<String, AFramework>,
@@ -313,6 +321,7 @@ impl Agent {
             info,
             total,
             running: true,
+            registered: true,
             dir,
             frameworks: BTreeMap::new(),
             updates: Manager::new(flags.status_update_retry),
@@ -1315,6 +1324,7 @@ impl Agent {
             id: self.next_conn,
             enc,
             tx,
+            next_heartbeat: Instant::now() + EXECUTOR_HEARTBEAT,
         };
         let conn_id = conn.id;
         let agent_info = self.info.clone();
@@ -1486,7 +1496,7 @@ impl Agent {
     /// what the executors themselves do goes on (the command and default
     /// executors' kill escalation and completion deadlines).
     pub fn tick(&mut self, now: Instant) {
-        if self.running {
+        if self.registered {
             let due = self.updates.due(now);
             self.outbox.extend(due.into_iter().map(to_master));
         }
@@ -1522,6 +1532,12 @@ impl Agent {
                 let Some(x) = &mut exec.xproc else { continue };
                 if !running {
                     continue;
+                }
+                if let Some(c) = &mut x.conn
+                    && c.next_heartbeat <= now
+                {
+                    c.next_heartbeat = now + EXECUTOR_HEARTBEAT;
+                    c.send(&xevent(xpb::event::Type::Heartbeat));
                 }
                 if x.registration_deadline.is_some_and(|d| d <= now) {
                     x.registration_deadline = None;
@@ -1572,10 +1588,16 @@ impl Agent {
             // The agent's own timers wait for it to come back.
             return kills.min();
         }
-        let retries = self.updates.next_deadline();
+        let retries = self.updates.next_deadline().filter(|_| self.registered);
         let xprocs = execs
             .filter_map(|e| e.xproc.as_ref())
-            .flat_map(|x| [x.registration_deadline, x.destroy_deadline])
+            .flat_map(|x| {
+                [
+                    x.registration_deadline,
+                    x.destroy_deadline,
+                    x.conn.as_ref().map(|c| c.next_heartbeat),
+                ]
+            })
             .flatten();
         retries.into_iter().chain(kills).chain(xprocs).min()
     }

@@ -400,10 +400,11 @@ impl Master {
 
     /// Processes everything the agents have queued for the master.
     pub fn pump(&mut self) {
+        self.reregister_ready_agents();
         loop {
             let mut msgs = vec![];
             // A stopped agent cannot reach the master.
-            for a in self.agents.values_mut().filter(|a| a.running) {
+            for a in self.agents.values_mut().filter(|a| a.registered) {
                 for m in a.outbox.drain(..) {
                     msgs.push((a.id.clone(), m));
                 }
@@ -738,7 +739,7 @@ impl Master {
             fw.send(&subscribed);
             fw.send(&event(event::Type::Heartbeat));
         }
-        for a in self.agents.values_mut().filter(|a| a.running) {
+        for a in self.agents.values_mut().filter(|a| a.registered) {
             a.framework_resubscribed(&id);
         }
         self.allocate_soon();
@@ -780,7 +781,7 @@ impl Master {
         fw.active = false;
         fw.unregistered_time = now_secs();
         // A stopped agent hears of it when it comes back.
-        for a in self.agents.values_mut().filter(|a| a.running) {
+        for a in self.agents.values_mut().filter(|a| a.registered) {
             a.shutdown_framework(fw_id);
         }
         let tasks = std::mem::take(&mut fw.tasks);
@@ -1156,7 +1157,7 @@ impl Master {
         }
         let agent_id = t.task.agent_id.value.clone();
         match self.agents.get_mut(&agent_id) {
-            Some(a) if a.running => {
+            Some(a) if a.registered => {
                 a.kill_task(fw_id, &kill.task_id.value, kill.kill_policy.as_ref())
             }
             // "Kill will be retried if the agent reregisters."
@@ -1173,7 +1174,7 @@ impl Master {
     /// disconnected agent).
     pub fn shutdown_executor(&mut self, fw_id: &str, s: pb::scheduler::call::Shutdown) {
         if let Some(a) = self.agents.get_mut(&s.agent_id.value)
-            && a.running
+            && a.registered
         {
             a.shutdown_executor(fw_id, &s.executor_id.value);
         }
@@ -1185,7 +1186,7 @@ impl Master {
     /// back.
     pub fn acknowledge(&mut self, fw_id: &str, ack: pb::scheduler::call::Acknowledge) {
         let agent_id = ack.agent_id.value.clone();
-        if !self.agents.get(&agent_id).is_some_and(|a| a.running) {
+        if !self.agents.get(&agent_id).is_some_and(|a| a.registered) {
             return;
         }
         let task_id = ack.task_id.value.clone();
@@ -1273,7 +1274,7 @@ impl Master {
     /// (best effort, as in Mesos).
     pub fn message(&mut self, fw_id: &str, m: pb::scheduler::call::Message) {
         if let Some(a) = self.agents.get_mut(&m.agent_id.value)
-            && a.running
+            && a.registered
         {
             a.framework_message(fw_id, &m.executor_id.value, m.data);
         }

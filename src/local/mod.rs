@@ -209,6 +209,11 @@ impl LocalCluster {
         {
             return Err(LocalError::Config("intervals must be positive".into()));
         }
+        if cfg.executor_reregistration_timeout > Duration::from_secs(15) {
+            return Err(LocalError::Config(
+                "executor_reregistration_timeout must be at most 15 s (as in Mesos)".into(),
+            ));
+        }
         let total = Resources::parse(&cfg.agent_resources)?;
         let master_id = uuid_string(&new_uuid());
         let (work_dir, remove_work_dir) = match &cfg.work_dir {

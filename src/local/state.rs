@@ -192,8 +192,8 @@ fn slave_json(m: &Master, id: &str) -> Json {
         "offered_resources": offered.to_state_json(),
         "reserved_resources": {},
         "unreserved_resources": a.total.to_state_json(),
-        "active": true,
-        "deactivated": false,
+        "active": a.registered,
+        "deactivated": !a.registered,
         "version": VERSION,
         "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT", "TASK_RESOURCE_LIMITS"],
     })
@@ -224,8 +224,8 @@ pub fn master_state(m: &Master) -> Json {
         "pid": leader,
         "hostname": m.info.hostname.clone().unwrap_or_default(),
         "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"],
-        "activated_slaves": m.agents.len(),
-        "deactivated_slaves": 0,
+        "activated_slaves": m.agents.values().filter(|a| a.registered).count(),
+        "deactivated_slaves": m.agents.values().filter(|a| !a.registered).count(),
         "unreachable_slaves": 0,
         "leader": leader,
         "leader_info": {

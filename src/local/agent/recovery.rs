@@ -20,6 +20,7 @@ impl Agent {
     /// The agent process dies.
     pub fn stop(&mut self) {
         self.running = false;
+        self.registered = false;
         let forgotten: Vec<String> = self
             .frameworks
             .iter()
@@ -57,8 +58,9 @@ impl Agent {
     }
 
     /// The agent process is back with its checkpointed state: live
-    /// executors get `--executor_reregistration_timeout` to re-subscribe, and
-    /// the updates in flight are sent again.
+    /// executors get `--executor_reregistration_timeout` to re-subscribe.
+    /// It re-registers with the master once that is over
+    /// ([`Agent::recovered`], [`Agent::reregistered`]).
     pub fn recover(&mut self, now: Instant) {
         self.running = true;
         let deadline = now + self.flags.reregistration_timeout;
@@ -76,9 +78,30 @@ impl Agent {
                 }
             }
         }
-        // Updates made while the agent was down are in the manager too.
+    }
+
+    /// Recovery is over: no recovered executor is still expected to
+    /// re-subscribe (`Slave::reregisterExecutorTimeout` signals the end
+    /// of recovery; here it also ends once all have re-subscribed).
+    pub fn recovered(&self) -> bool {
+        self.running
+            && self.frameworks.values().all(|f| {
+                f.executors.values().all(|e| {
+                    e.xproc
+                        .as_ref()
+                        .is_none_or(|x| !x.recovered || x.destroyed || e.terminated)
+                })
+            })
+    }
+
+    /// Registered with the master again: the status-update manager sends
+    /// every update in flight again (updates made meanwhile are among
+    /// them); framework messages from executors made meanwhile are dropped,
+    /// as the agent drops them while not registered.
+    pub fn reregistered(&mut self, now: Instant) {
+        self.registered = true;
         self.outbox
-            .retain(|m| !matches!(m, ToMaster::StatusUpdate { .. }));
+            .retain(|m| matches!(m, ToMaster::ExitedExecutor { .. }));
         let resend = self.updates.resend_all(now);
         self.outbox.extend(resend.into_iter().map(to_master));
     }

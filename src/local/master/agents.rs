@@ -1,9 +1,9 @@
 //! The master's side of agent restarts: a stopped agent is deactivated (its
-//! offers rescinded, nothing offered, calls for it dropped or kept), and
-//! re-registers when it comes back (`Master::reconcileKnownSlave`): the
-//! tasks it no longer knows are reconciled through it, the executors it no
-//! longer knows are removed, kills made while it was away are retried, and
-//! frameworks removed meanwhile are shut down on it.
+//! offers rescinded, nothing offered, calls for it dropped or kept); once
+//! it is back and has recovered it re-registers (`Master::reconcileKnownSlave`):
+//! the tasks it no longer knows are reconciled through it, the executors it
+//! no longer knows are removed, kills made while it was away are retried,
+//! and frameworks removed meanwhile are shut down on it.
 
 use std::time::Instant;
 
@@ -31,7 +31,8 @@ impl Master {
         self.wake();
     }
 
-    /// The agent is back and re-registers.
+    /// The agent process is back; it re-registers once it has recovered
+    /// (see [`Master::reregister_ready_agents`]).
     pub fn start_agent(&mut self, agent_id: &str) {
         let Some(a) = self.agents.get_mut(agent_id) else {
             return;
@@ -40,6 +41,29 @@ impl Master {
             return;
         }
         a.recover(Instant::now());
+        self.pump();
+        self.wake();
+    }
+
+    /// Re-registers the agents that have finished recovering
+    /// (`Master::reregisterSlave` + `reconcileKnownSlave`).
+    pub(super) fn reregister_ready_agents(&mut self) {
+        let ready: Vec<String> = self
+            .agents
+            .values()
+            .filter(|a| !a.registered && a.recovered())
+            .map(|a| a.id.clone())
+            .collect();
+        for agent_id in ready {
+            self.reregister(&agent_id);
+        }
+    }
+
+    fn reregister(&mut self, agent_id: &str) {
+        let Some(a) = self.agents.get_mut(agent_id) else {
+            return;
+        };
+        a.reregistered(Instant::now());
         for fw in self.frameworks.values_mut() {
             let tasks: Vec<String> = fw
                 .tasks
@@ -62,7 +86,6 @@ impl Master {
                 a.shutdown_framework(&fw_id);
             }
         }
-        self.pump();
         self.allocate_soon();
     }
 }

@@ -138,7 +138,7 @@ impl Master {
         let agent_ids: Vec<String> = self.agents.keys().cloned().collect();
         for agent_id in agent_ids {
             // A stopped agent is deactivated: nothing of it is offered.
-            if !self.agents.get(&agent_id).is_some_and(|a| a.running) {
+            if !self.agents.get(&agent_id).is_some_and(|a| a.registered) {
                 continue;
             }
             let avail = self.available(&agent_id);
