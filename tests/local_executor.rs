@@ -326,6 +326,45 @@ fn updates_acknowledged_by_the_agent_messages_kill_and_shutdown() {
 }
 
 #[test]
+fn task_group_on_a_custom_executor() {
+    let c = start(config());
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("group"));
+    let offer = s.offers().remove(0);
+    let mut exec = py_executor(&s, "group-exec", "normal");
+    // Task groups need an executor with disk.
+    exec.resources.push(scalar("disk", 10.0));
+    let mut g1 = task(&offer, "g1", "finish", &exec);
+    g1.data = Some(b"one".to_vec());
+    let mut g2 = task(&offer, "g2", "finish", &exec);
+    g2.data = Some(b"two".to_vec());
+    for t in [&mut g1, &mut g2] {
+        t.executor = None;
+    }
+    s.accept(
+        vec![offer.id.clone()],
+        vec![pb::offer::Operation {
+            r#type: Some(pb::offer::operation::Type::LaunchGroup as i32),
+            launch_group: Some(pb::offer::operation::LaunchGroup {
+                executor: exec,
+                task_group: pb::TaskGroupInfo {
+                    tasks: vec![g1, g2],
+                },
+            }),
+            ..Default::default()
+        }],
+    );
+    for (id, data) in [("g1", "one"), ("g2", "two")] {
+        acked(&mut s, id, TaskState::TaskRunning);
+        let done = acked(&mut s, id, TaskState::TaskFinished);
+        assert_eq!(data_text(&done), data);
+        assert_eq!(
+            done.executor_id.as_ref().map(|e| e.value.as_str()),
+            Some("group-exec")
+        );
+    }
+}
+
+#[test]
 fn executor_crash_fails_its_tasks() {
     let c = start(config());
     let mut s = Sched::subscribe(&c, Encoding::Json, framework("crash"));
@@ -440,6 +479,8 @@ fn restart_agent_with_checkpointing() {
             task(&offer1, "e1", "env", &exec1),
             task(&offer1, "down", "down-update", &exec1),
             task(&offer1, "w1", "wait", &exec1),
+            // Delivered, but the executor forgets it.
+            task(&offer1, "ign", "ignore", &exec1),
         ],
     );
     let offer2 = s2.offers().remove(0);
@@ -489,6 +530,15 @@ fn restart_agent_with_checkpointing() {
     let finished = acked(&mut s1, "down", TaskState::TaskFinished);
     assert_eq!(data_text(&finished), "made while disconnected");
     assert_eq!(finished.source(), Source::Executor);
+    // A task still STAGING that the executor did not list when it
+    // re-subscribed was lost in the restart.
+    let lost = acked(&mut s1, "ign", TaskState::TaskLost);
+    assert_eq!(lost.reason(), Reason::AgentRestarted);
+    assert_eq!(lost.source(), Source::Agent);
+    assert_eq!(
+        lost.message.as_deref(),
+        Some("Task launched during agent restart")
+    );
     // The same executor process, subscribed again: messages work.
     assert!(alive(pid1));
     message(&mut s1, &offer1, "ckpt-exec", "after restart");

@@ -18,6 +18,7 @@ depends on the task's name:
                ("made while disconnected") that can only reach the agent
                in the next SUBSCRIBE
   files        RUNNING with a JSON listing of the sandbox, then FINISHED
+  ignore       nothing at all (the executor forgets the task)
 
 MESSAGE "x" is answered with MESSAGE "echo:x". SHUTDOWN kills the running
 tasks (TASK_KILLED) and exits 0.
@@ -147,6 +148,8 @@ def sandbox_listing():
 def launch(task):
     tid = task["task_id"]["value"]
     name = task.get("name", "")
+    if name == "ignore":
+        return
     with lock:
         tasks[tid] = task
         unacked_tasks[tid] = task
