@@ -89,6 +89,8 @@ impl Spawner {
         if let Some(d) = &o.cwd {
             cmd.current_dir(d);
         }
+        // The executor's credential is not for its tasks.
+        cmd.env_remove("MESOS_EXECUTOR_AUTHENTICATION_TOKEN");
         for (k, v) in &o.env {
             cmd.env(k, v);
         }

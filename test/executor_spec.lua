@@ -61,6 +61,50 @@ describe("executor driver", function()
     d:stop()
   end)
 
+  it("survives an agent restart when checkpointing, losing no update", function()
+    local cluster = assert(mesos.local_cluster(h.local_opts { port = 0 }))
+    local rec = { states = {} }
+    local handler = {}
+    function handler:offers(d, offers)
+      if rec.launched then return d:decline(offers[1].id) end
+      rec.launched = true
+      d:launch(offers[1].id, { {
+        name = "survivor", task_id = { value = "s1" }, agent_id = offers[1].agent_id,
+        resources = mesos.resources.parse("cpus:0.1;mem:32"),
+        executor = {
+          executor_id = { value = "survivor" },
+          command = { value = ("luajit %s/test/executors/survivor.lua"):format(ROOT) },
+        },
+      } })
+    end
+    function handler:update(d, s)
+      table.insert(rec.states, s.state)
+      if s.state == "TASK_FINISHED" then rec.data = s.data end
+    end
+    local d = mesos.scheduler(handler, { master = cluster:url(), framework = { checkpoint = true, failover_timeout = 60 } })
+    d:start()
+    h.wait_until(d, function() return rec.states[1] == "TASK_RUNNING" end, 20, "TASK_RUNNING")
+    assert(cluster:stop_agent(1))
+    assert(cluster:start_agent(1))
+    h.wait_until(d, function() return rec.data end, 30, "the update made while the agent was down")
+    assert.are.equal("made while the agent was away", rec.data)
+    -- At least once: RUNNING may come again (its ack raced the restart).
+    assert.are.equal("TASK_FINISHED", rec.states[#rec.states])
+    for i = 1, #rec.states - 1 do assert.are.equal("TASK_RUNNING", rec.states[i]) end
+    d:stop()
+    cluster:stop()
+  end)
+
+  it("keeps the executor's token from its tasks", function()
+    local jobs = require "mesos.jobs"
+    local results = assert(jobs.run_all({
+      { code = "return os.getenv('MESOS_EXECUTOR_AUTHENTICATION_TOKEN') or 'none', os.getenv('MESOS_FRAMEWORK_ID') ~= nil",
+        allow_env = true },
+    }, { local_cluster = h.local_opts { executor_auth = true } }))
+    assert.is_true(results[1].ok, results[1].error)
+    assert.are.same({ "none", true }, { results[1].values[1], results[1].values[2] })
+  end)
+
   it("explains what is missing outside an agent", function()
     local ok, err = pcall(mesos.executor, {}, { agent_endpoint = "", framework_id = "f", executor_id = "e" })
     assert.is_false(ok)

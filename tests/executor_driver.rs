@@ -115,10 +115,10 @@ fn wait_for(d: &Driver, mut pred: impl FnMut(&Output) -> bool) -> Output {
             Instant::now() < end,
             "timed out waiting for executor driver output"
         );
-        if let Some(o) = d.recv(Duration::from_millis(100)) {
-            if pred(&o) {
-                return o;
-            }
+        if let Some(o) = d.recv(Duration::from_millis(100))
+            && pred(&o)
+        {
+            return o;
         }
     }
 }

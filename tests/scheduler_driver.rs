@@ -102,10 +102,10 @@ fn wait_for(d: &Driver, secs: u64, mut pred: impl FnMut(&Output) -> bool) -> Out
     loop {
         let left = end.saturating_duration_since(Instant::now());
         assert!(!left.is_zero(), "timed out waiting for driver output");
-        if let Some(o) = d.recv(left.min(Duration::from_millis(100))) {
-            if pred(&o) {
-                return o;
-            }
+        if let Some(o) = d.recv(left.min(Duration::from_millis(100)))
+            && pred(&o)
+        {
+            return o;
         }
     }
 }

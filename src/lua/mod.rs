@@ -67,6 +67,37 @@ impl LuaUserData for ClusterHandle {
         m.add_method("work_dir", |_, this, ()| {
             Ok(this.0.as_ref().map(|c| c.work_dir().display().to_string()))
         });
+        // Agents are numbered from 1 in Lua.
+        m.add_method("agent_address", |_, this, i: usize| {
+            Ok(this
+                .0
+                .as_ref()
+                .and_then(|c| c.agent_addr(i.wrapping_sub(1)))
+                .map(|a| a.to_string()))
+        });
+        m.add_method("agent_id", |_, this, i: usize| {
+            Ok(this
+                .0
+                .as_ref()
+                .and_then(|c| c.agent_id(i.wrapping_sub(1)))
+                .map(str::to_string))
+        });
+        for (name, op) in [
+            (
+                "stop_agent",
+                LocalCluster::stop_agent as fn(&mut LocalCluster, usize) -> _,
+            ),
+            ("start_agent", LocalCluster::start_agent),
+            ("restart_agent", LocalCluster::restart_agent),
+        ] {
+            m.add_method_mut(name, move |_, this, i: usize| match this.0.as_mut() {
+                None => Ok((None, Some("cluster is stopped".to_string()))),
+                Some(c) => match op(c, i.wrapping_sub(1)) {
+                    Ok(()) => Ok((Some(true), None)),
+                    Err(e) => Ok((None, Some(e.to_string()))),
+                },
+            });
+        }
         // Blocks until SIGINT/SIGTERM, then stops the cluster. Returns the signal.
         m.add_method_mut("wait_for_signal", |_, this, ()| {
             let sig = crate::signals::wait_for_termination().map_err(LuaError::external)?;

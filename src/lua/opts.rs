@@ -86,6 +86,14 @@ impl<'a> Opts<'a> {
         }
     }
 
+    pub fn boolean(&self, key: &str) -> LuaResult<Option<bool>> {
+        match self.get(key)? {
+            LuaValue::Nil => Ok(None),
+            LuaValue::Boolean(b) => Ok(Some(b)),
+            v => Err(self.bad(key, "a boolean", &v)),
+        }
+    }
+
     pub fn table(&self, key: &str) -> LuaResult<Option<LuaTable>> {
         match self.get(key)? {
             LuaValue::Nil => Ok(None),
@@ -138,6 +146,18 @@ pub fn cluster_config(o: &Opts<'_>) -> LuaResult<ClusterConfig> {
     }
     if let Some(h) = o.string("hostname")? {
         cfg.hostname = h;
+    }
+    if let Some(d) = o.duration("executor_registration_timeout")? {
+        cfg.executor_registration_timeout = d;
+    }
+    if let Some(d) = o.duration("executor_reregistration_timeout")? {
+        cfg.executor_reregistration_timeout = d;
+    }
+    if let Some(d) = o.duration("executor_shutdown_grace_period")? {
+        cfg.executor_shutdown_grace_period = d;
+    }
+    if let Some(b) = o.boolean("executor_auth")? {
+        cfg.executor_auth = b;
     }
     Ok(cfg)
 }
