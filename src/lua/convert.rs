@@ -375,3 +375,22 @@ pub fn messages_to_lua<M: prost::Message + prost::Name>(
     }
     Ok(t)
 }
+
+/// A runtime result as Lua's `value` or `nil, err`.
+pub fn nil_err<T, E: std::fmt::Display>(r: Result<T, E>) -> (Option<T>, Option<String>) {
+    match r {
+        Ok(v) => (Some(v), None),
+        Err(e) => (None, Some(e.to_string())),
+    }
+}
+
+/// `start()` of a driver core: `true` once, then `nil, "already started"`.
+pub fn start_once<E: std::fmt::Display>(
+    started: &std::cell::Cell<bool>,
+    start: impl FnOnce() -> Result<(), E>,
+) -> (Option<bool>, Option<String>) {
+    if started.replace(true) {
+        return (None, Some("driver already started".to_string()));
+    }
+    nil_err(start().map(|()| true))
+}

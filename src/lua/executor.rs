@@ -100,13 +100,9 @@ fn status_from_lua(v: &LuaValue) -> LuaResult<TaskStatus> {
 impl LuaUserData for ExecutorCore {
     fn add_methods<M: LuaUserDataMethods<Self>>(m: &mut M) {
         m.add_method("start", |_, this, ()| {
-            if this.started.replace(true) {
-                return Ok((None, Some("driver already started".to_string())));
-            }
-            match this.driver.borrow_mut().start() {
-                Ok(()) => Ok((Some(true), None)),
-                Err(e) => Ok((None, Some(e.to_string()))),
-            }
+            Ok(convert::start_once(&this.started, || {
+                this.driver.borrow_mut().start()
+            }))
         });
         m.add_method("update", |lua, this, status: LuaValue| {
             let st = status_from_lua(&status)?;
@@ -125,10 +121,12 @@ impl LuaUserData for ExecutorCore {
                     data.type_name()
                 )));
             };
-            match this.driver.borrow().message(s.as_bytes().to_vec()) {
-                Ok(()) => Ok((Some(true), None)),
-                Err(e) => Ok((None, Some(e.to_string()))),
-            }
+            Ok(convert::nil_err(
+                this.driver
+                    .borrow()
+                    .message(s.as_bytes().to_vec())
+                    .map(|()| true),
+            ))
         });
         m.add_method("next", |lua, this, timeout: Option<f64>| {
             let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));

@@ -145,20 +145,15 @@ fn call_from_lua(v: &LuaValue) -> LuaResult<Call> {
 impl LuaUserData for SchedulerCore {
     fn add_methods<M: LuaUserDataMethods<Self>>(m: &mut M) {
         m.add_method("start", |_, this, ()| {
-            if this.started.replace(true) {
-                return Ok((None, Some("driver already started".to_string())));
-            }
-            match this.driver.borrow_mut().start() {
-                Ok(()) => Ok((Some(true), None)),
-                Err(e) => Ok((None, Some(e.to_string()))),
-            }
+            Ok(convert::start_once(&this.started, || {
+                this.driver.borrow_mut().start()
+            }))
         });
         m.add_method("send", |_, this, call: LuaValue| {
             let call = call_from_lua(&call)?;
-            match this.driver.borrow().send(call) {
-                Ok(()) => Ok((Some(true), None)),
-                Err(e) => Ok((None, Some(e.to_string()))),
-            }
+            Ok(convert::nil_err(
+                this.driver.borrow().send(call).map(|()| true),
+            ))
         });
         m.add_method("next", |lua, this, timeout: Option<f64>| {
             let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));

@@ -11,8 +11,8 @@ use super::json::{self, JsonError};
 
 static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
     let bytes: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
-    // ok: the descriptor set is produced by build.rs from our own protos.
-    DescriptorPool::decode(bytes).expect("embedded descriptor set is valid")
+    // The descriptor set is produced by build.rs from our own protos.
+    DescriptorPool::decode(bytes).expect("embedded descriptor set is valid") // ok: built in
 });
 
 /// The descriptor pool of every message in `proto/`.
