@@ -183,6 +183,24 @@ describe("scheduler driver", function()
     d:stop(true)
   end)
 
+  it("reports a call the master rejects through call_failed", function()
+    local rec = {}
+    local handler = {}
+    function handler:subscribed(d)
+      -- Mesos wants 16 raw bytes of uuid: the master answers 400.
+      d:acknowledge("some-agent", "some-task", "short")
+    end
+    function handler:call_failed(d, ty, reason) rec.failed = { ty, reason } end
+    local d = mesos.scheduler(handler, { master = "local", local_cluster = h.local_opts() })
+    d:start()
+    h.wait_until(d, function() return rec.failed end, 20, "call_failed")
+    assert.are.equal("ACKNOWLEDGE", rec.failed[1])
+    assert.matches("HTTP 400", rec.failed[2], 1, true)
+    assert.matches("UUID", rec.failed[2], 1, true)
+    assert.are.equal("subscribed", d:state())
+    d:stop()
+  end)
+
   it("reports an unreachable master through disconnected and failed calls", function()
     local rec = {}
     local handler = {}
