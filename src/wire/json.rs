@@ -437,7 +437,7 @@ fn scalar_or_message(kind: &Kind, v: &Json, path: &str) -> Result<Option<Value>,
 /// Lists the proto2 required fields missing anywhere in `msg`, as paths.
 pub fn missing_required(msg: &DynamicMessage) -> Vec<String> {
     let mut out = vec![];
-    collect_missing(msg, "", &mut out);
+    collect_missing(msg, &mut Vec::new(), &mut out);
     out
 }
 
@@ -451,33 +451,72 @@ pub fn check_required(msg: &DynamicMessage) -> Result<(), JsonError> {
     }
 }
 
-fn collect_missing(msg: &DynamicMessage, path: &str, out: &mut Vec<String>) {
+/// One step of a field path; the path is only formatted when a field is
+/// actually missing (this check runs on every message the local cluster
+/// decodes, so it must not allocate for present fields).
+enum Step {
+    Field(FieldDescriptor),
+    Index(usize),
+    Key(String),
+}
+
+fn render(path: &[Step]) -> String {
+    let mut out = String::new();
+    for st in path {
+        match st {
+            Step::Field(f) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(f.name());
+            }
+            Step::Index(i) => {
+                let _ = write!(out, "[{i}]");
+            }
+            Step::Key(k) => {
+                let _ = write!(out, "[{k}]");
+            }
+        }
+    }
+    out
+}
+
+fn collect_missing(msg: &DynamicMessage, path: &mut Vec<Step>, out: &mut Vec<String>) {
     for f in msg.descriptor().fields() {
-        let p = join(path, f.name());
-        if f.cardinality() == Cardinality::Required && !msg.has_field(&f) {
-            out.push(p);
+        let present = msg.has_field(&f);
+        if f.cardinality() == Cardinality::Required && !present {
+            path.push(Step::Field(f));
+            out.push(render(path));
+            path.pop();
             continue;
         }
-        if !matches!(f.kind(), Kind::Message(_)) || !msg.has_field(&f) {
+        if !present || !matches!(f.kind(), Kind::Message(_)) {
             continue;
         }
-        match msg.get_field(&f).as_ref() {
-            Value::Message(m) => collect_missing(m, &p, out),
+        let value = msg.get_field(&f);
+        path.push(Step::Field(f));
+        match value.as_ref() {
+            Value::Message(m) => collect_missing(m, path, out),
             Value::List(items) => {
                 for (i, it) in items.iter().enumerate() {
                     if let Value::Message(m) = it {
-                        collect_missing(m, &format!("{p}[{}]", i + 1), out);
+                        path.push(Step::Index(i + 1));
+                        collect_missing(m, path, out);
+                        path.pop();
                     }
                 }
             }
             Value::Map(map) => {
                 for (k, it) in map {
                     if let Value::Message(m) = it {
-                        collect_missing(m, &format!("{p}[{}]", map_key_string(k)), out);
+                        path.push(Step::Key(map_key_string(k)));
+                        collect_missing(m, path, out);
+                        path.pop();
                     }
                 }
             }
             _ => {}
         }
+        path.pop();
     }
 }
