@@ -10,6 +10,18 @@ use thiserror::Error;
 
 use crate::http::Headers;
 use crate::http::client::{Conn, Response};
+use crate::http::tls::TlsClient;
+
+/// Connects to `target`, over TLS when it is an `https` endpoint (never
+/// falling back to clear text).
+pub fn connect(target: &Endpoint, timeout: Duration, tls: &TlsClient) -> std::io::Result<Conn> {
+    let config = if target.tls {
+        Some(tls.config().map_err(std::io::Error::other)?)
+    } else {
+        None
+    };
+    Conn::open(&target.host, target.port, timeout, config)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
@@ -143,15 +155,17 @@ pub struct CallConn {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub sock: Arc<Mutex<Option<TcpStream>>>,
+    pub tls: TlsClient,
 }
 
 impl CallConn {
-    pub fn new(connect_timeout: Duration, read_timeout: Duration) -> Self {
+    pub fn new(connect_timeout: Duration, read_timeout: Duration, tls: TlsClient) -> Self {
         CallConn {
             conn: None,
             connect_timeout,
             read_timeout,
             sock: Arc::default(),
+            tls,
         }
     }
 
@@ -168,20 +182,13 @@ impl CallConn {
         body: &[u8],
     ) -> Result<Response, String> {
         for attempt in 0..2 {
-            if self
-                .conn
-                .as_ref()
-                .is_some_and(|c| c.host() != target.host || c.port() != target.port)
-            {
+            if self.conn.as_ref().is_some_and(|c| {
+                c.host() != target.host || c.port() != target.port || c.is_tls() != target.tls
+            }) {
                 self.conn = None;
             }
             if self.conn.is_none() {
-                if target.tls {
-                    return Err(format!(
-                        "{target}: https needs TLS support, which this build lacks"
-                    ));
-                }
-                let c = Conn::connect(&target.host, target.port, self.connect_timeout)
+                let c = connect(target, self.connect_timeout, &self.tls)
                     .map_err(|e| format!("cannot connect to {target}: {e}"))?;
                 let _ = c.set_read_timeout(Some(self.read_timeout));
                 if let Ok(h) = c.shutdown_handle() {

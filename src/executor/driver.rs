@@ -5,6 +5,7 @@
 //! lost agent into a SHUTDOWN. Events reach the owner through a bounded queue.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -18,10 +19,10 @@ use super::env::ExecutorEnv;
 pub use crate::driver::{Output, Phase};
 use crate::driver::{StopSignal, lock};
 use crate::http::Headers;
-use crate::http::client::Conn;
+use crate::http::tls::TlsClient;
 use crate::queue::{Consumer, Producer, bounded_queue};
 use crate::stream::EventStream;
-use crate::transport::CallConn;
+use crate::transport::{self, CallConn};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::pb::executor::{Call, Event, call, event};
 use crate::wire::pb::{AgentId, ExecutorId, FrameworkId, TaskInfo, TaskStatus, task_status};
@@ -43,6 +44,9 @@ pub struct Options {
     /// as Mesos's own executor library does. Off for embedding in a process
     /// that must outlive its executor (tests).
     pub shutdown_watchdog: bool,
+    /// PEM file of the CA certificates to trust for an `https` agent
+    /// endpoint (instead of the system's root certificates).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -55,6 +59,7 @@ impl Options {
             call_timeout: Duration::from_secs(75),
             max_record: recordio::DEFAULT_MAX_RECORD,
             shutdown_watchdog: true,
+            ca_file: None,
         }
     }
 }
@@ -91,6 +96,8 @@ enum Cmd {
 
 struct Shared {
     opts: Options,
+    /// The TLS client configuration, built once on first use.
+    tls: TlsClient,
     book: Mutex<Book>,
     stop: StopSignal,
     watchdog_armed: AtomicBool,
@@ -171,6 +178,7 @@ impl Driver {
             bounded_queue(opts.queue_size).map_err(|e| ExecutorError::Queue(e.to_string()))?;
         let (cmd_tx, cmd_rx) = unbounded();
         let shared = Arc::new(Shared {
+            tls: TlsClient::new(opts.ca_file.clone()),
             opts,
             book: Mutex::new(Book::default()),
             stop: StopSignal::default(),
@@ -431,10 +439,7 @@ fn subscribe_and_read(s: &Shared, recovery_deadline: &mut Option<Instant>) -> St
     let env = &s.opts.env;
     let enc = s.opts.encoding;
     let target = &env.agent;
-    if target.tls {
-        return format!("{target}: https needs TLS support, which this build lacks");
-    }
-    let mut conn = match Conn::connect(&target.host, target.port, s.opts.connect_timeout) {
+    let mut conn = match transport::connect(target, s.opts.connect_timeout, &s.tls) {
         Ok(c) => c,
         Err(e) => return format!("cannot connect to agent {target}: {e}"),
     };
@@ -551,7 +556,7 @@ fn book_event(s: &Shared, ev: &Event) {
 // ------------------------------------------------------------------- calls
 
 fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
-    let mut conn = CallConn::new(s.opts.connect_timeout, s.opts.call_timeout);
+    let mut conn = CallConn::new(s.opts.connect_timeout, s.opts.call_timeout, s.tls.clone());
     conn.sock = s.call_sock.clone();
     loop {
         let cmd = match cmds.recv_timeout(HEARTBEAT_CALL_INTERVAL) {

@@ -67,7 +67,7 @@ impl ExecutorEnv {
                 )),
             }
         };
-        let (agent, path) = match (get("MESOS_AGENT_ENDPOINT"), get("MESOS_SLAVE_PID")) {
+        let (mut agent, path) = match (get("MESOS_AGENT_ENDPOINT"), get("MESOS_SLAVE_PID")) {
             (Some(ep), _) if !ep.is_empty() => (
                 parse_endpoint(&ep, 5051).map_err(|_| {
                     EnvError::Invalid("MESOS_AGENT_ENDPOINT", ep.clone(), "expected ip:port")
@@ -93,6 +93,13 @@ impl ExecutorEnv {
             }
             _ => return Err(EnvError::Missing("MESOS_AGENT_ENDPOINT")),
         };
+        // libprocess's switch: the agent endpoint (an ip:port) is https.
+        if matches!(
+            get("LIBPROCESS_SSL_ENABLED").as_deref(),
+            Some("1" | "true" | "yes")
+        ) {
+            agent.tls = true;
+        }
         let checkpoint = match get("MESOS_CHECKPOINT").as_deref() {
             None | Some("0") | Some("") => false,
             Some("1") => true,

@@ -2,9 +2,11 @@
 //! keep-alive, full or streamed response bodies.
 
 use std::io::{self, BufReader, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::tls::{self, Stream};
 use super::{Headers, chunked, invalid, read_head};
 
 /// Largest non-streamed response body we read (error bodies, state JSON).
@@ -25,30 +27,51 @@ impl Response {
 
 /// One client connection.
 pub struct Conn {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Stream>,
     host: String,
     port: u16,
 }
 
 impl Conn {
+    /// A clear-text connection.
     pub fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<Conn> {
-        let mut last = None;
-        for addr in (host, port).to_socket_addrs()? {
-            match TcpStream::connect_timeout(&addr, timeout) {
-                Ok(s) => {
-                    s.set_nodelay(true)?;
-                    return Ok(Conn {
-                        reader: BufReader::with_capacity(64 * 1024, s),
-                        host: host.to_string(),
-                        port,
-                    });
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))
-        }))
+        Self::open(host, port, timeout, None)
+    }
+
+    /// A TLS connection: the handshake (certificate and host-name
+    /// verification included) is done before this returns, within
+    /// `timeout`; a failure names the host and rustls's reason.
+    pub fn connect_tls(
+        host: &str,
+        port: u16,
+        timeout: Duration,
+        config: Arc<rustls::ClientConfig>,
+    ) -> io::Result<Conn> {
+        Self::open(host, port, timeout, Some(config))
+    }
+
+    /// [`Self::connect_tls`] when `tls` is given, else [`Self::connect`].
+    pub fn open(
+        host: &str,
+        port: u16,
+        timeout: Duration,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> io::Result<Conn> {
+        let sock = tcp_connect(host, port, timeout)?;
+        let stream = match tls {
+            None => Stream::Plain(sock),
+            Some(cfg) => tls::client_handshake(sock, host, port, cfg, timeout)?,
+        };
+        Ok(Conn {
+            reader: BufReader::with_capacity(64 * 1024, stream),
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// True for a TLS connection.
+    pub fn is_tls(&self) -> bool {
+        !matches!(self.reader.get_ref(), Stream::Plain(_))
     }
 
     pub fn host(&self) -> &str {
@@ -61,11 +84,11 @@ impl Conn {
 
     /// A handle that can shut the socket down from another thread.
     pub fn shutdown_handle(&self) -> io::Result<TcpStream> {
-        self.reader.get_ref().try_clone()
+        self.reader.get_ref().tcp().try_clone()
     }
 
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.reader.get_ref().set_read_timeout(t)
+        self.reader.get_ref().tcp().set_read_timeout(t)
     }
 
     pub fn send_request(
@@ -77,7 +100,7 @@ impl Conn {
     ) -> io::Result<()> {
         let mut out = Vec::with_capacity(256 + body.len());
         out.extend_from_slice(format!("{method} {path} HTTP/1.1\r\n").as_bytes());
-        let default_port = self.port == 80;
+        let default_port = self.port == if self.is_tls() { 443 } else { 80 };
         if headers.get("host").is_none() {
             if default_port {
                 out.extend_from_slice(format!("Host: {}\r\n", self.host).as_bytes());
@@ -157,9 +180,24 @@ impl Conn {
         }
     }
 
-    pub fn close(&self) {
-        let _ = self.reader.get_ref().shutdown(Shutdown::Both);
+    pub fn close(&mut self) {
+        self.reader.get_mut().close();
     }
+}
+
+fn tcp_connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                return Ok(s);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))))
 }
 
 enum Mode {
@@ -264,13 +302,13 @@ impl Mode {
 
 /// A body being read from a borrowed connection.
 pub struct BodyStream<'a> {
-    reader: &'a mut BufReader<TcpStream>,
+    reader: &'a mut BufReader<Stream>,
     mode: Mode,
     scratch: Vec<u8>,
 }
 
 impl<'a> BodyStream<'a> {
-    fn new(reader: &'a mut BufReader<TcpStream>, headers: &Headers) -> Self {
+    fn new(reader: &'a mut BufReader<Stream>, headers: &Headers) -> Self {
         BodyStream {
             reader,
             mode: Mode::for_headers(headers),
@@ -285,7 +323,7 @@ impl<'a> BodyStream<'a> {
 
 /// A streamed response body that owns its connection (the SUBSCRIBE stream).
 pub struct OwnedBodyStream {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Stream>,
     mode: Mode,
     scratch: Vec<u8>,
 }
@@ -297,11 +335,11 @@ impl OwnedBodyStream {
     }
 
     pub fn shutdown_handle(&self) -> io::Result<TcpStream> {
-        self.reader.get_ref().try_clone()
+        self.reader.get_ref().tcp().try_clone()
     }
 
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.reader.get_ref().set_read_timeout(t)
+        self.reader.get_ref().tcp().set_read_timeout(t)
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod chunked;
 pub mod client;
 pub mod server;
+pub mod tls;
 
 use std::io::{self, BufRead};
 

@@ -3,7 +3,7 @@
 //! channel (the SUBSCRIBE responses of the scheduler and executor APIs).
 
 use std::io::{self, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -11,7 +11,11 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use super::tls::{self, Accepted, Stream};
 use super::{Headers, chunked, invalid, read_head, reason};
+
+/// How long a client has to complete a TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest request body the server accepts.
 pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
@@ -90,6 +94,16 @@ pub struct Server {
 
 impl Server {
     pub fn bind(addr: &str, handler: Handler) -> io::Result<Server> {
+        Self::bind_tls(addr, handler, None)
+    }
+
+    /// Like [`Self::bind`]; with a TLS configuration, every connection must
+    /// handshake first (https only: a clear-text request gets a 400).
+    pub fn bind_tls(
+        addr: &str,
+        handler: Handler,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -102,10 +116,10 @@ impl Server {
                         break;
                     }
                     let Ok(conn) = conn else { continue };
-                    let (h, s) = (handler.clone(), stop2.clone());
+                    let (h, s, t) = (handler.clone(), stop2.clone(), tls.clone());
                     let _ = thread::Builder::new()
                         .name("mesos-local-conn".into())
-                        .spawn(move || serve_connection(conn, h, s));
+                        .spawn(move || serve_connection(conn, h, s, t));
                 }
             })?;
         Ok(Server {
@@ -137,18 +151,30 @@ impl Drop for Server {
     }
 }
 
-fn serve_connection(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>) {
-    let peer = match stream.peer_addr() {
+fn serve_connection(
+    sock: TcpStream,
+    handler: Handler,
+    stop: Arc<AtomicBool>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let peer = match sock.peer_addr() {
         Ok(p) => p,
         Err(_) => return,
     };
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(250)));
-    let Ok(write_half) = stream.try_clone() else {
-        return;
+    let _ = sock.set_nodelay(true);
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(250)));
+    let stream = match tls {
+        None => Stream::Plain(sock),
+        Some(cfg) => {
+            let give_up = || stop.load(Ordering::SeqCst);
+            match tls::server_handshake(sock, cfg, HANDSHAKE_TIMEOUT, &give_up) {
+                Accepted::Tls(s) => s,
+                Accepted::PlainHttp | Accepted::Failed => return,
+            }
+        }
     };
+    let _ = stream.tcp().set_write_timeout(None);
     let mut reader = BufReader::new(stream);
-    let mut out = write_half;
     loop {
         let req = match read_request(&mut reader, peer, &stop) {
             Ok(Some(r)) => r,
@@ -156,7 +182,7 @@ fn serve_connection(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>) 
             Err(e) => {
                 if e.kind() == io::ErrorKind::InvalidData {
                     let _ = write_full(
-                        &mut out,
+                        reader.get_mut(),
                         400,
                         &Headers::default(),
                         e.to_string().as_bytes(),
@@ -176,7 +202,7 @@ fn serve_connection(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>) 
                 headers,
                 body,
             } => {
-                if write_full(&mut out, status, &headers, &body, close).is_err() || close {
+                if write_full(reader.get_mut(), status, &headers, &body, close).is_err() || close {
                     break;
                 }
             }
@@ -185,18 +211,18 @@ fn serve_connection(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>) 
                 rx,
                 on_close,
             } => {
-                stream_body(&mut out, reader.get_ref(), &headers, rx, &stop);
+                stream_body(reader.get_mut(), &headers, rx, &stop);
                 on_close();
                 break;
             }
         }
     }
-    let _ = out.shutdown(Shutdown::Both);
+    reader.get_mut().close();
 }
 
 /// Reads a request, waiting through read timeouts until data or `stop`.
 fn read_request(
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut BufReader<Stream>,
     peer: SocketAddr,
     stop: &AtomicBool,
 ) -> io::Result<Option<Request>> {
@@ -231,6 +257,7 @@ fn read_request(
     };
     reader
         .get_ref()
+        .tcp()
         .set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = if headers.is_chunked() {
         let mut dec = chunked::Decoder::default();
@@ -261,6 +288,7 @@ fn read_request(
     };
     reader
         .get_ref()
+        .tcp()
         .set_read_timeout(Some(Duration::from_millis(250)))?;
     Ok(Some(Request {
         method,
@@ -273,7 +301,7 @@ fn read_request(
 }
 
 fn write_full(
-    out: &mut TcpStream,
+    out: &mut Stream,
     status: u16,
     headers: &Headers,
     body: &[u8],
@@ -296,23 +324,17 @@ fn write_full(
 
 /// Writes a chunked 200 response from `rx` until the sender is dropped, the
 /// client disconnects, or the server stops.
-fn stream_body(
-    out: &mut TcpStream,
-    sock: &TcpStream,
-    headers: &Headers,
-    rx: Receiver<Vec<u8>>,
-    stop: &AtomicBool,
-) {
+fn stream_body(out: &mut Stream, headers: &Headers, rx: Receiver<Vec<u8>>, stop: &AtomicBool) {
     // A client that stops reading for this long is treated as gone (a real
     // master buffers instead; this bounds our memory and threads).
-    let _ = out.set_write_timeout(Some(Duration::from_secs(75)));
+    let _ = out.tcp().set_write_timeout(Some(Duration::from_secs(75)));
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     for (k, v) in &headers.0 {
         head.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
     }
     head.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
-    if out.write_all(&head).is_err() {
+    if out.write_all(&head).and_then(|()| out.flush()).is_err() {
         return;
     }
     let mut buf = Vec::new();
@@ -328,34 +350,20 @@ fn stream_body(
                         break;
                     }
                 }
-                if out.write_all(&buf).is_err() {
+                if out.write_all(&buf).and_then(|()| out.flush()).is_err() {
                     return;
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
-                if stop.load(Ordering::SeqCst) || peer_closed(sock) {
+                if stop.load(Ordering::SeqCst) || out.peer_closed() {
                     return;
                 }
             }
             Err(RecvTimeoutError::Disconnected) => {
                 let _ = out.write_all(chunked::LAST_CHUNK);
+                let _ = out.flush();
                 return;
             }
         }
     }
-}
-
-/// True if the client has closed its side (EOF or error on a non-blocking peek).
-fn peer_closed(sock: &TcpStream) -> bool {
-    if sock.set_nonblocking(true).is_err() {
-        return true;
-    }
-    let mut b = [0u8; 1];
-    let closed = match sock.peek(&mut b) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
-    };
-    let _ = sock.set_nonblocking(false);
-    closed
 }

@@ -57,6 +57,8 @@ pub(crate) struct AgentFlags {
     pub reregistration_timeout: Duration,
     pub shutdown_grace: Duration,
     pub executor_auth: bool,
+    /// The endpoint serves https (`LIBPROCESS_SSL_ENABLED=1` for executors).
+    pub tls: bool,
 }
 
 impl AgentFlags {
@@ -67,6 +69,7 @@ impl AgentFlags {
             reregistration_timeout: cfg.executor_reregistration_timeout,
             shutdown_grace: cfg.executor_shutdown_grace_period,
             executor_auth: cfg.executor_auth,
+            tls: cfg.tls_cert.is_some(),
         }
     }
 }
@@ -406,6 +409,7 @@ impl Agent {
             default_grace: self.flags.shutdown_grace,
             reregistration_timeout: self.flags.reregistration_timeout,
             token,
+            tls: self.flags.tls,
         })
     }
 

@@ -109,6 +109,11 @@ pub struct ClusterConfig {
     /// `MESOS_EXECUTOR_AUTHENTICATION_TOKEN` and its calls must carry
     /// `Authorization: Bearer <token>` (else 401).
     pub executor_auth: bool,
+    /// PEM certificate chain and private key: when both are set, the master
+    /// and the agents' executor endpoints serve https only (and executors
+    /// get `LIBPROCESS_SSL_ENABLED=1`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ClusterConfig {
@@ -126,6 +131,8 @@ impl Default for ClusterConfig {
             executor_reregistration_timeout: Duration::from_secs(2),
             executor_shutdown_grace_period: Duration::from_secs(5),
             executor_auth: false,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -148,6 +155,8 @@ pub enum LocalError {
     AgentStopped(usize),
     #[error("agent {0} is already running")]
     AgentRunning(usize),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::http::tls::TlsError),
 }
 
 /// Messages to the ticker thread.
@@ -177,6 +186,7 @@ pub(crate) fn with_master<R>(shared: &Weak<Shared>, f: impl FnOnce(&mut Master) 
 
 /// One agent's HTTP endpoint.
 struct AgentEndpoint {
+    tls: Option<Arc<rustls::ServerConfig>>,
     id: String,
     addr: SocketAddr,
     /// None while the agent is stopped.
@@ -191,6 +201,7 @@ pub struct LocalCluster {
     agents: Vec<AgentEndpoint>,
     ticker: Option<(Sender<Tick>, JoinHandle<()>)>,
     addr: SocketAddr,
+    tls: bool,
     work_dir: PathBuf,
     remove_work_dir: bool,
     stopped: bool,
@@ -215,6 +226,15 @@ impl LocalCluster {
             ));
         }
         let total = Resources::parse(&cfg.agent_resources)?;
+        let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::http::tls::server_config(cert, key)?),
+            (None, None) => None,
+            _ => {
+                return Err(LocalError::Config(
+                    "tls_cert and tls_key go together".into(),
+                ));
+            }
+        };
         let master_id = uuid_string(&new_uuid());
         let (work_dir, remove_work_dir) = match &cfg.work_dir {
             Some(d) => (d.clone(), false),
@@ -242,7 +262,7 @@ impl LocalCluster {
         });
 
         let handler = api::handler(shared.clone());
-        let server = match Server::bind(&cfg.bind, handler) {
+        let server = match Server::bind_tls(&cfg.bind, handler, tls.clone()) {
             Ok(s) => s,
             Err(source) => {
                 if remove_work_dir {
@@ -261,6 +281,7 @@ impl LocalCluster {
             agents: vec![],
             ticker: None,
             addr,
+            tls: tls.is_some(),
             work_dir,
             remove_work_dir,
             stopped: false,
@@ -269,12 +290,15 @@ impl LocalCluster {
         let agent_bind = SocketAddr::new(addr.ip(), 0).to_string();
         for n in 0..cfg.agents {
             let id = master::agent_id(&shared.lock().id, n);
-            let server = Server::bind(&agent_bind, agent_api::handler(&shared, id.clone()))
-                .map_err(|source| LocalError::Bind {
+            let handler = agent_api::handler(&shared, id.clone());
+            let server = Server::bind_tls(&agent_bind, handler, tls.clone()).map_err(|source| {
+                LocalError::Bind {
                     addr: agent_bind.clone(),
                     source,
-                })?;
+                }
+            })?;
             cluster.agents.push(AgentEndpoint {
+                tls: tls.clone(),
                 id,
                 addr: server.addr(),
                 server: Some(server),
@@ -296,9 +320,10 @@ impl LocalCluster {
         self.addr
     }
 
-    /// `http://<ip>:<port>`, the master's base URL.
+    /// `http://<ip>:<port>` (`https://` with TLS), the master's base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Root of the agents' sandboxes (`<work_dir>/agents/<agent id>/...`).
@@ -355,7 +380,7 @@ impl LocalCluster {
         // The old listener is closed; a few retries cover a slow kernel.
         let mut tries = 0;
         let server = loop {
-            match Server::bind(&addr, handler.clone()) {
+            match Server::bind_tls(&addr, handler.clone(), ep.tls.clone()) {
                 Ok(s) => break s,
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries < 50 => {
                     tries += 1;

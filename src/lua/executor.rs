@@ -81,6 +81,9 @@ pub fn new_executor(_lua: &Lua, t: LuaTable) -> LuaResult<ExecutorCore> {
     if let Some(n) = o.integer("queue_size")? {
         opts.queue_size = usize::try_from(n.max(1)).unwrap_or(1);
     }
+    if let Some(f) = o.string("ca_file")? {
+        opts.ca_file = Some(f.into());
+    }
     let driver =
         Driver::new(opts).map_err(|e| LuaError::runtime(format!("mesos.executor: {e}")))?;
     Ok(ExecutorCore {

@@ -159,5 +159,11 @@ pub fn cluster_config(o: &Opts<'_>) -> LuaResult<ClusterConfig> {
     if let Some(b) = o.boolean("executor_auth")? {
         cfg.executor_auth = b;
     }
+    if let Some(f) = o.string("tls_cert")? {
+        cfg.tls_cert = Some(f.into());
+    }
+    if let Some(f) = o.string("tls_key")? {
+        cfg.tls_key = Some(f.into());
+    }
     Ok(cfg)
 }

@@ -81,6 +81,9 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     if let Some(roles) = o.string_list("suppressed_roles")? {
         opts.suppressed_roles = roles;
     }
+    if let Some(f) = o.string("ca_file")? {
+        opts.ca_file = Some(f.into());
+    }
     let mut cluster = None;
     opts.masters = match (endpoints, local_cfg) {
         (Some(e), _) => e,

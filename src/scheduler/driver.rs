@@ -4,6 +4,7 @@
 //! Events go to the owner through a bounded channel plus a wake-up fd; the
 //! owner (the Lua binding) never runs on these threads.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -17,10 +18,11 @@ use super::machine::{Config as MachineConfig, Machine, Seen};
 pub use crate::driver::{Output, Phase};
 use crate::driver::{StopSignal, lock};
 use crate::http::Headers;
-use crate::http::client::{self, Conn};
+use crate::http::client;
+use crate::http::tls::TlsClient;
 use crate::queue::{Consumer, Producer, bounded_queue};
 use crate::stream::EventStream;
-use crate::transport::{CallConn, Endpoint, resolve_location};
+use crate::transport::{self, CallConn, Endpoint, resolve_location};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::pb::scheduler::{Call, call};
 use crate::wire::pb::{FrameworkId, FrameworkInfo};
@@ -43,6 +45,9 @@ pub struct Options {
     pub call_timeout: Duration,
     pub max_redirects: usize,
     pub max_record: usize,
+    /// PEM file of the CA certificates to trust for `https` masters
+    /// (instead of the system's root certificates).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -58,6 +63,7 @@ impl Options {
             call_timeout: Duration::from_secs(75),
             max_redirects: 10,
             max_record: recordio::DEFAULT_MAX_RECORD,
+            ca_file: None,
         }
     }
 }
@@ -84,6 +90,8 @@ enum Cmd {
 /// State shared by the owner and the I/O threads.
 struct Shared {
     opts: Options,
+    /// The TLS client configuration, built once on first use.
+    tls: TlsClient,
     machine: Mutex<Machine>,
     /// The master that accepted our SUBSCRIBE (calls go there).
     leader: Mutex<Option<Endpoint>>,
@@ -141,6 +149,7 @@ impl Driver {
         let fid = opts.framework.id.as_ref().map(|i| i.value.clone());
         let shared = Arc::new(Shared {
             machine: Mutex::new(Machine::new(opts.machine.clone(), fid)),
+            tls: TlsClient::new(opts.ca_file.clone()),
             opts,
             leader: Mutex::new(None),
             stop: StopSignal::default(),
@@ -350,12 +359,7 @@ fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
     let body = codec::encode(&subscribe_call(s), enc);
     let mut redirects = 0;
     let (conn, headers) = loop {
-        if target.tls {
-            return Attempt::Fatal(format!(
-                "{target}: https masters need TLS support, which this build lacks"
-            ));
-        }
-        let mut conn = match Conn::connect(&target.host, target.port, s.opts.connect_timeout) {
+        let mut conn = match transport::connect(&target, s.opts.connect_timeout, &s.tls) {
             Ok(c) => c,
             Err(e) => return Attempt::Failed(format!("cannot connect to master {target}: {e}")),
         };
@@ -515,7 +519,7 @@ fn call_type_name(c: &Call) -> String {
 }
 
 fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
-    let mut conn = CallConn::new(s.opts.connect_timeout, s.opts.call_timeout);
+    let mut conn = CallConn::new(s.opts.connect_timeout, s.opts.call_timeout, s.tls.clone());
     conn.sock = s.call_sock.clone();
     while let Ok(cmd) = cmds.recv() {
         match cmd {

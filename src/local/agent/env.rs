@@ -35,6 +35,9 @@ pub(crate) struct EnvSpec<'a> {
     pub reregistration_timeout: Duration,
     /// `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`, with executor authentication.
     pub token: Option<&'a str>,
+    /// The agent endpoint is https: `LIBPROCESS_SSL_ENABLED=1`, as
+    /// libprocess-based executors expect.
+    pub tls: bool,
 }
 
 /// `ExecutorInfo.shutdown_grace_period`, or the agent's default.
@@ -81,6 +84,9 @@ pub(crate) fn executor_environment(s: &EnvSpec<'_>) -> Vec<(String, String)> {
     }
     if let Some(t) = s.token {
         env.push(("MESOS_EXECUTOR_AUTHENTICATION_TOKEN", t.into()));
+    }
+    if s.tls {
+        env.push(("LIBPROCESS_SSL_ENABLED", "1".into()));
     }
     env.push(("MESOS_SANDBOX", s.sandbox.display().to_string()));
     env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -186,6 +192,7 @@ mod tests {
             default_grace: Duration::from_secs(5),
             reregistration_timeout: Duration::from_secs(2),
             token: Some("t"),
+            tls: false,
         });
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("MESOS_FRAMEWORK_ID"), Some("fw"));
