@@ -1,0 +1,78 @@
+-- The scheduler over https against a TLS local cluster, with certificates
+-- made by the openssl CLI (the spec is skipped without it).
+local h = require "test.helpers"
+local mesos = h.mesos
+
+local have_openssl = select(2, h.sh("command -v openssl")) == 0
+
+-- A CA and a certificate it signed for localhost/127.0.0.1, plus an
+-- unrelated CA; PEM files in `dir`.
+local function make_pki(dir)
+  local script = [[
+set -e
+cd "$1"
+ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+openssl req -x509 $ec -keyout ca.key -out ca.pem -days 2 -subj "/CN=lua-mesos spec CA"
+openssl req -x509 $ec -keyout other.key -out other.pem -days 2 -subj "/CN=another CA"
+openssl req $ec -keyout key.pem -out req.csr -subj "/CN=localhost"
+echo "subjectAltName=DNS:localhost,IP:127.0.0.1" > ext.cnf
+echo "basicConstraints=CA:FALSE" >> ext.cnf
+openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+  -out cert.pem -days 2 -extfile ext.cnf
+]]
+  local f = assert(io.open(dir .. "/make.sh", "w"))
+  f:write(script)
+  f:close()
+  local out, code = h.sh("sh " .. dir .. "/make.sh " .. dir)
+  assert(code == 0, "openssl failed: " .. out)
+end
+
+describe("TLS", function()
+  local dir, cluster
+  setup(function()
+    if not have_openssl then return end
+    dir = h.tmpdir()
+    make_pki(dir)
+    cluster = assert(mesos.local_cluster(h.local_opts {
+      port = 0, tls_cert = dir .. "/cert.pem", tls_key = dir .. "/key.pem",
+    }))
+  end)
+  teardown(function()
+    if cluster then cluster:stop() end
+    if dir then os.execute("rm -rf " .. dir) end
+  end)
+
+  it("subscribes over https with ca_file", function()
+    if not have_openssl then return pending("openssl is not installed") end
+    assert.matches("^https://", cluster:url())
+    local rec = {}
+    local handler = {}
+    function handler:subscribed(d, info) rec.subscribed = info.framework_id.value end
+    function handler:offers(d, offers) rec.offers = #offers end
+    function handler:disconnected(d, reason) rec.reason = reason end
+    local d = mesos.scheduler(handler, { master = cluster:url(), ca_file = dir .. "/ca.pem" })
+    d:start()
+    h.wait_until(d, function() return rec.offers or rec.reason end, 10, "offers")
+    assert.is_nil(rec.reason)
+    assert.is_string(rec.subscribed)
+    assert.are.equal("subscribed", d:state())
+    d:stop()
+  end)
+
+  it("reports a certificate from an untrusted CA through disconnected", function()
+    if not have_openssl then return pending("openssl is not installed") end
+    local rec = {}
+    local handler = {}
+    function handler:subscribed() rec.subscribed = true end
+    function handler:disconnected(d, reason) rec.reason = reason end
+    local d = mesos.scheduler(handler, {
+      master = cluster:url(), ca_file = dir .. "/other.pem", backoff_min = 0.05, backoff_max = 0.1,
+    })
+    d:start()
+    h.wait_until(d, function() return rec.reason end, 10, "disconnected")
+    assert.is_nil(rec.subscribed)
+    assert.matches("TLS handshake with 127.0.0.1:%d+ failed", rec.reason)
+    assert.matches("certificate", rec.reason)
+    d:abort()
+  end)
+end)
