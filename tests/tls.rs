@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mesos::http::Headers;
@@ -398,4 +399,110 @@ fn bad_pem_files_are_named() {
         ..Default::default()
     });
     assert!(only_cert.is_err());
+}
+
+/// The executor driver against an https agent (`LIBPROCESS_SSL_ENABLED=1`):
+/// SUBSCRIBE stream and calls over TLS; when the executor goes away the
+/// agent's streaming response notices (close detection through rustls).
+#[test]
+fn executor_driver_over_https() {
+    use mesos::executor::driver::{Driver as ExecDriver, Options as ExecOptions};
+    use mesos::executor::env::ExecutorEnv;
+    use mesos::http::server::{Reply, Request, Server};
+    use mesos::wire::codec::{self, Encoding};
+    use mesos::wire::pb;
+    use mesos::wire::pb::executor::{Call as ExecCall, Event as ExecEvent};
+    use mesos::wire::recordio;
+
+    let p = pki("exec", &["localhost", "127.0.0.1"]);
+    let (calls_tx, calls_rx) = crossbeam_channel::unbounded::<i32>();
+    let (closed_tx, closed_rx) = crossbeam_channel::unbounded::<()>();
+    let keep = Arc::new(Mutex::new(Vec::new()));
+    let keep2 = keep.clone();
+    let handler = Arc::new(move |req: Request| {
+        let Ok(c) = codec::decode::<ExecCall>(&req.body, Encoding::Protobuf, true) else {
+            return Reply::text(400, "bad call");
+        };
+        let ty = c.r#type.unwrap_or(0);
+        let _ = calls_tx.send(ty);
+        if ty != pb::executor::call::Type::Subscribe as i32 {
+            return Reply::status(202);
+        }
+        let ev = ExecEvent {
+            r#type: Some(pb::executor::event::Type::Subscribed as i32),
+            subscribed: Some(pb::executor::event::Subscribed {
+                executor_info: pb::ExecutorInfo {
+                    executor_id: pb::ExecutorId { value: "ex".into() },
+                    ..Default::default()
+                },
+                framework_info: pb::FrameworkInfo {
+                    user: "u".into(),
+                    name: "f".into(),
+                    ..Default::default()
+                },
+                agent_info: pb::AgentInfo {
+                    hostname: "h".into(),
+                    id: Some(pb::AgentId { value: "a1".into() }),
+                    ..Default::default()
+                },
+                container_id: None,
+            }),
+            ..Default::default()
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let _ = tx.send(recordio::encode(&codec::encode(&ev, Encoding::Protobuf)));
+        keep2.lock().unwrap().push(tx);
+        let closed = closed_tx.clone();
+        Reply::Stream {
+            headers: Headers::default().with("Content-Type", Encoding::Protobuf.content_type()),
+            rx,
+            on_close: Box::new(move || {
+                let _ = closed.send(());
+            }),
+        }
+    });
+    let server = Server::bind_tls(
+        "127.0.0.1:0",
+        handler,
+        Some(server_config(&p.cert, &p.key).unwrap()),
+    )
+    .unwrap();
+    let addr = server.addr().to_string();
+    let env = ExecutorEnv::from_lookup(|k| match k {
+        "MESOS_FRAMEWORK_ID" => Some("fw".into()),
+        "MESOS_EXECUTOR_ID" => Some("ex".into()),
+        "MESOS_AGENT_ENDPOINT" => Some(addr.clone()),
+        "LIBPROCESS_SSL_ENABLED" => Some("1".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert!(env.agent.tls);
+    let mut o = ExecOptions::new(env);
+    o.shutdown_watchdog = false;
+    o.ca_file = Some(p.ca.clone());
+    let mut d = ExecDriver::new(o).unwrap();
+    d.start().unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while d.agent_id().is_none() {
+        assert!(Instant::now() < end, "executor never subscribed");
+        if let Some(o) = d.recv(Duration::from_millis(100)) {
+            assert!(!matches!(o, Output::Disconnected(_)), "{o:?}");
+        }
+    }
+    d.message(b"hello".to_vec()).unwrap();
+    let message = pb::executor::call::Type::Message as i32;
+    let mut seen = vec![];
+    while !seen.contains(&message) {
+        seen.push(
+            calls_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("MESSAGE call over TLS"),
+        );
+    }
+    assert!(closed_rx.try_recv().is_err(), "stream closed early");
+    d.stop();
+    closed_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the agent notices the executor is gone");
+    drop(keep);
 }
