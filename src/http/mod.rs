@@ -63,32 +63,105 @@ impl Headers {
 /// Reads one head (up to and including the blank line) from `r`.
 /// `Ok(None)` on a clean EOF before any byte.
 pub fn read_head<R: BufRead>(r: &mut R) -> io::Result<Option<Vec<u8>>> {
-    let mut head = Vec::with_capacity(512);
-    loop {
-        let before = head.len();
-        let n = r.read_until(b'\n', &mut head)?;
-        if n == 0 {
-            if head.is_empty() {
-                return Ok(None);
+    PartialHead::default().read(r)
+}
+
+/// A head being read. When a read fails (a read timeout, a signal) the bytes
+/// already read stay here, so reading can resume where it stopped.
+#[derive(Debug, Default)]
+pub struct PartialHead {
+    buf: Vec<u8>,
+    /// Where the line being read starts in `buf`.
+    line_start: usize,
+}
+
+impl PartialHead {
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Continues reading; the complete head once its blank line arrives.
+    pub fn read<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<Vec<u8>>> {
+        loop {
+            let n = r.read_until(b'\n', &mut self.buf)?;
+            if n == 0 {
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed inside an HTTP head",
+                ));
             }
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed inside an HTTP head",
-            ));
+            if self.buf.len() > MAX_HEAD {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "HTTP head too large",
+                ));
+            }
+            if !self.buf.ends_with(b"\n") {
+                continue; // EOF in the middle of a line: the next read says so
+            }
+            let line = &self.buf[self.line_start..];
+            if line == b"\r\n" || line == b"\n" {
+                if self.line_start == 0 {
+                    self.buf.clear(); // tolerate blank lines before a request line
+                    continue;
+                }
+                self.line_start = 0;
+                return Ok(Some(std::mem::take(&mut self.buf)));
+            }
+            self.line_start = self.buf.len();
         }
-        if head.len() > MAX_HEAD {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "HTTP head too large",
-            ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufReader, Read};
+
+    /// Hands out its bytes a few at a time, failing with a timeout between.
+    struct Slow {
+        data: Vec<u8>,
+        pos: usize,
+        fail: bool,
+    }
+
+    impl Read for Slow {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.fail = !self.fail;
+            if self.fail {
+                return Err(io::Error::from(io::ErrorKind::WouldBlock));
+            }
+            let n = buf.len().min(5).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
         }
-        let line = &head[before..];
-        if (line == b"\r\n" || line == b"\n") && before > 0 {
-            return Ok(Some(head));
-        }
-        if (line == b"\r\n" || line == b"\n") && before == 0 {
-            head.clear(); // tolerate blank lines before a request line
-        }
+    }
+
+    #[test]
+    fn a_head_interrupted_by_timeouts_resumes_intact() {
+        let text =
+            b"\r\nPOST /api/v1/scheduler HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nrest";
+        let mut r = BufReader::with_capacity(
+            4,
+            Slow {
+                data: text.to_vec(),
+                pos: 0,
+                fail: false,
+            },
+        );
+        let mut head = PartialHead::default();
+        let got = loop {
+            match head.read(&mut r) {
+                Ok(Some(h)) => break h,
+                Ok(None) => panic!("unexpected EOF"),
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),
+            }
+        };
+        assert_eq!(got, &text[2..text.len() - 4]);
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::tls::{self, Accepted, Stream};
-use super::{Headers, chunked, invalid, read_head, reason};
+use super::{Headers, PartialHead, chunked, invalid, reason};
 
 /// How long a client has to complete a TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -226,18 +226,17 @@ fn read_request(
     peer: SocketAddr,
     stop: &AtomicBool,
 ) -> io::Result<Option<Request>> {
+    // Bytes of a head survive read timeouts: a slow client is not cut off.
+    let mut partial = PartialHead::default();
     let head = loop {
         if stop.load(Ordering::SeqCst) {
             return Ok(None);
         }
-        match read_head(reader) {
+        match partial.read(reader) {
             Ok(Some(h)) => break h,
             Ok(None) => return Ok(None),
-            Err(e) if super::client::is_timeout(&e) => {
-                if reader.buffer().is_empty() {
-                    continue;
-                }
-                return Err(e);
+            Err(e) if super::client::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                continue;
             }
             Err(e) => return Err(e),
         }
