@@ -76,8 +76,11 @@ for _, enc in ipairs { "protobuf", "json" } do
       h.poll_for(d, 1.2)
       assert.are.equal(before, #rec.states)
 
+      function handler:disconnected(d, reason) rec.disconnected = reason end
       assert(d:stop())
       assert.are.equal("stopped", d:state())
+      d:poll(0)
+      assert.is_nil(rec.disconnected, "TEARDOWN closing the stream is not a disconnection")
       local ok, err = d:revive()
       assert.is_nil(ok)
       assert.matches("stopped", err)

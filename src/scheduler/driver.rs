@@ -5,7 +5,7 @@
 //! owner (the Lua binding) never runs on these threads.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -96,6 +96,8 @@ struct Shared {
     /// The master that accepted our SUBSCRIBE (calls go there).
     leader: Mutex<Option<Endpoint>>,
     stop: StopSignal,
+    /// A TEARDOWN is on its way: the master closing the stream is expected.
+    tearing_down: AtomicBool,
     /// Sockets to shut down when stopping (the stream, the call connection).
     stream_sock: Mutex<Option<std::net::TcpStream>>,
     call_sock: Arc<Mutex<Option<std::net::TcpStream>>>,
@@ -153,6 +155,7 @@ impl Driver {
             opts,
             leader: Mutex::new(None),
             stop: StopSignal::default(),
+            tearing_down: AtomicBool::new(false),
             stream_sock: Mutex::new(None),
             call_sock: Arc::default(),
             events: producer,
@@ -309,6 +312,11 @@ fn stream_thread(s: &Shared) {
         let outcome = subscribe_once(s, target);
         *lock(&s.leader) = None;
         *lock(&s.stream_sock) = None;
+        // After a TEARDOWN the master closes the stream: not a disconnection.
+        // Should the TEARDOWN fail, the flag drops and we resubscribe.
+        while s.tearing_down.load(Ordering::SeqCst) && !s.stopping() {
+            s.pause(Duration::from_millis(50));
+        }
         if s.stopping() {
             break;
         }
@@ -526,15 +534,20 @@ fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
             Cmd::Stop => break,
             Cmd::Call(c) => {
                 let ty = call_type_name(&c);
+                let teardown = ty == "TEARDOWN";
+                if teardown {
+                    s.tearing_down.store(true, Ordering::SeqCst);
+                }
                 match send_call(s, &mut conn, *c) {
                     Ok(()) => {
                         s.stats.calls.fetch_add(1, Ordering::Relaxed);
-                        if ty == "TEARDOWN" {
+                        if teardown {
                             s.stop.set();
                             s.emit(Output::Stopped("framework torn down".into()));
                         }
                     }
                     Err(reason) => {
+                        s.tearing_down.store(false, Ordering::SeqCst);
                         s.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
                         s.emit(Output::CallFailed {
                             call_type: ty,
