@@ -69,6 +69,33 @@ describe("mesos.encode / mesos.decode", function()
       mesos.encode("TaskStatus", st, "json"))
   end)
 
+  it("decodes every kind of field into the same table shape", function()
+    local task = {
+      name = "t", task_id = { value = "t1" }, agent_id = { value = "a1" },
+      resources = { { name = "ports", type = "RANGES", ranges = { range = { { begin = 1, ["end"] = 2 } } } } },
+      command = { value = "true", shell = false, arguments = { "x", "y" },
+        uris = { { value = "http://h/f.tgz", extract = true, executable = false } } },
+      data = "a\0b\255",
+      limits = { cpus = { value = 1.5 }, mem = { value = 128 } },
+      kill_policy = { grace_period = { nanoseconds = 1500000000 } },
+      check = { type = "COMMAND", command = { command = { value = "x" } } },
+    }
+    for _, enc in ipairs { "protobuf", "json" } do
+      local back = assert(mesos.decode("TaskInfo", mesos.encode("TaskInfo", task, enc), enc))
+      -- JSON also writes explicit defaults (Mesos does); compare the fields we set.
+      assert.are.equal("t", back.name)
+      assert.are.same(task.resources, back.resources)
+      assert.are.same({ "x", "y" }, back.command.arguments)
+      assert.are.equal(false, back.command.shell)
+      assert.are.same(task.command.uris[1].value, back.command.uris[1].value)
+      assert.are.equal(true, back.command.uris[1].extract)
+      assert.are.equal("a\0b\255", back.data)
+      assert.are.same(task.limits, back.limits)
+      assert.are.equal(1500000000, back.kill_policy.grace_period.nanoseconds)
+      assert.are.equal("COMMAND", back.check.type)
+    end
+  end)
+
   it("names the field on bad input", function()
     local ok, err = pcall(mesos.encode, "TaskStatus", { task_id = "t", state = "TASK_NOPE" })
     assert.is_false(ok)

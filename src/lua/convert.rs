@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use mlua::prelude::*;
-use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, Value};
+use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value};
 
 /// Converts a Lua value to a message of type `desc`.
 pub fn to_message(
@@ -255,67 +255,7 @@ fn single(kind: &Kind, v: &LuaValue, path: &str) -> Result<Value, String> {
 
 /// Converts a message to a Lua table holding its set fields.
 pub fn to_lua(lua: &Lua, m: &DynamicMessage) -> LuaResult<LuaTable> {
-    let fields: Vec<_> = m.fields().collect();
-    let t = lua.create_table_with_capacity(0, fields.len())?;
-    for (f, v) in fields {
-        t.raw_set(f.name(), field_to_lua(lua, &f.kind(), v)?)?;
-    }
-    Ok(t)
-}
-
-fn field_to_lua(lua: &Lua, kind: &Kind, v: &Value) -> LuaResult<LuaValue> {
-    Ok(match v {
-        Value::List(items) => {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, it) in items.iter().enumerate() {
-                t.raw_set(i + 1, value_to_lua(lua, kind, it)?)?;
-            }
-            LuaValue::Table(t)
-        }
-        Value::Map(map) => {
-            let vk = match kind {
-                Kind::Message(entry) => entry.map_entry_value_field().kind(),
-                k => k.clone(),
-            };
-            let t = lua.create_table_with_capacity(0, map.len())?;
-            for (k, it) in map {
-                let key = match k {
-                    MapKey::String(s) => LuaValue::String(lua.create_string(s)?),
-                    MapKey::Bool(b) => LuaValue::Boolean(*b),
-                    MapKey::I32(n) => LuaValue::Number(f64::from(*n)),
-                    MapKey::I64(n) => LuaValue::Number(*n as f64),
-                    MapKey::U32(n) => LuaValue::Number(f64::from(*n)),
-                    MapKey::U64(n) => LuaValue::Number(*n as f64),
-                };
-                t.raw_set(key, value_to_lua(lua, &vk, it)?)?;
-            }
-            LuaValue::Table(t)
-        }
-        other => value_to_lua(lua, kind, other)?,
-    })
-}
-
-fn value_to_lua(lua: &Lua, kind: &Kind, v: &Value) -> LuaResult<LuaValue> {
-    Ok(match v {
-        Value::Bool(b) => LuaValue::Boolean(*b),
-        Value::I32(n) => LuaValue::Number(f64::from(*n)),
-        Value::I64(n) => LuaValue::Number(*n as f64),
-        Value::U32(n) => LuaValue::Number(f64::from(*n)),
-        Value::U64(n) => LuaValue::Number(*n as f64),
-        Value::F32(x) => LuaValue::Number(f64::from(*x)),
-        Value::F64(x) => LuaValue::Number(*x),
-        Value::String(s) => LuaValue::String(lua.create_string(s)?),
-        Value::Bytes(b) => LuaValue::String(lua.create_string(b)?),
-        Value::EnumNumber(n) => match kind {
-            Kind::Enum(e) => match e.get_value(*n) {
-                Some(ev) => LuaValue::String(lua.create_string(ev.name())?),
-                None => LuaValue::Number(f64::from(*n)),
-            },
-            _ => LuaValue::Number(f64::from(*n)),
-        },
-        Value::Message(m) => LuaValue::Table(to_lua(lua, m)?),
-        Value::List(_) | Value::Map(_) => field_to_lua(lua, kind, v)?,
-    })
+    super::fast::to_lua(lua, m)
 }
 
 /// Converts a Lua table to a message and checks its required fields.

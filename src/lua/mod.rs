@@ -4,6 +4,7 @@
 
 mod convert;
 mod executor;
+mod fast;
 mod opts;
 mod process;
 mod scheduler;
