@@ -79,10 +79,13 @@ function M.run_all(requests, opts)
         tasks[#tasks + 1] = task_for(i, offer)
         avail = R.subtract(avail, task_res)
       end
+      -- While work is pending, leftovers come back at the next allocation
+      -- (no filter); once everything is launched, stay out of the way.
+      local refuse = #pending > 0 and 0 or 3600
       if #tasks > 0 then
-        d:launch(offer.id, tasks, { refuse_seconds = 1 })
+        d:launch(offer.id, tasks, { refuse_seconds = refuse })
       else
-        d:decline(offer.id, { refuse_seconds = #pending > 0 and 1 or 3600 })
+        d:decline(offer.id, { refuse_seconds = refuse })
       end
     end
     if #pending == 0 then d:suppress() end
