@@ -35,6 +35,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../lua/mesos/executor.lua"),
     ),
     ("mesos.jobs", include_str!("../../lua/mesos/jobs.lua")),
+    (
+        "mesos.openresty",
+        include_str!("../../lua/mesos/openresty.lua"),
+    ),
 ];
 
 fn register_embedded(lua: &Lua, preload: &LuaTable) -> LuaResult<()> {
