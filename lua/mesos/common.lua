@@ -76,14 +76,48 @@ function C.driver_methods(Driver)
     return c:state()
   end
 
-  --- Raw events: for kind, a, b in driver:events(timeout) do ... end
+  --- Two protocols share this name:
+  ---  * driver:events(timeout) -> an iterator for code that pulls events
+  ---    instead of using a handler: `for ev in driver:events(1) do ... end`.
+  ---    Each `ev` is the Mesos event table (ev.type == "OFFERS", ...) or, for
+  ---    what the driver itself reports, {type = "DISCONNECTED", reason = ...},
+  ---    {type = "CALL_FAILED", call_type = ..., reason = ...} or
+  ---    {type = "STOPPED", reason = ...}. The loop ends when `timeout` seconds
+  ---    pass without an event, or the driver stops. With implicit
+  ---    acknowledgements (schedulers), an UPDATE is acknowledged when the
+  ---    loop asks for the next event.
+  ---  * driver:events() (no argument) -> "r": the cqueues pollable protocol
+  ---    (with driver:pollfd() and driver:timeout()), so cqueues.poll(driver)
+  ---    waits until events are queued.
   function Driver:events(timeout)
+    if timeout == nil then return "r" end
     local c = self._core
+    local pending_ack
     return function()
+      if pending_ack then
+        local st = pending_ack
+        pending_ack = nil
+        self:acknowledge(st)
+      end
       if c:state() == "stopped" and c:pending() == 0 then return nil end
-      return c:next(timeout or 0)
+      local kind, a, b = c:next(timeout)
+      if kind == nil then return nil end
+      if kind == "event" then
+        if a.type == "UPDATE" and self._implicit then
+          local st = a.update and a.update.status
+          if st and st.uuid ~= nil and st.agent_id ~= nil then pending_ack = st end
+        end
+        return a
+      elseif kind == "call_failed" then
+        return { type = "CALL_FAILED", call_type = a, reason = b }
+      end
+      return { type = kind:upper(), reason = a }
     end
   end
+
+  --- cqueues pollable protocol: the fd to watch, and no timeout of our own.
+  function Driver:pollfd() return self._core:fd() end
+  function Driver:timeout() return nil end
 
   function Driver:start() return self._core:start() end
   function Driver:abort() return self._core:abort() end

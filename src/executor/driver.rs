@@ -342,7 +342,7 @@ impl Driver {
     }
 
     fn halt(&mut self, why: &str) {
-        let first = !self.shared.stop.set();
+        let first = self.shared.stop.set();
         lock(&self.shared.book).phase = Some(Phase::Stopped);
         CallConn::shutdown(&self.shared.stream_sock);
         // Let the call thread finish what is queued before closing its socket.

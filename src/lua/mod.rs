@@ -39,6 +39,9 @@ const EMBEDDED: &[(&str, &str)] = &[
         "mesos.openresty",
         include_str!("../../lua/mesos/openresty.lua"),
     ),
+    ("mesos.luv", include_str!("../../lua/mesos/luv.lua")),
+    ("mesos.cqueues", include_str!("../../lua/mesos/cqueues.lua")),
+    ("mesos.copas", include_str!("../../lua/mesos/copas.lua")),
 ];
 
 fn register_embedded(lua: &Lua, preload: &LuaTable) -> LuaResult<()> {

@@ -235,7 +235,7 @@ impl Driver {
     }
 
     fn halt(&mut self, why: &str) {
-        let first = !self.shared.stop.set();
+        let first = self.shared.stop.set();
         lock(&self.shared.machine).stop();
         let _ = self.cmd_tx.send(Cmd::Stop);
         CallConn::shutdown(&self.shared.stream_sock);
