@@ -40,6 +40,21 @@ pub enum Output {
     Stopped(String),
 }
 
+impl Output {
+    /// Logs what the driver reports to its owner (events are not logged).
+    pub fn log(&self, source: &'static str) {
+        use crate::log::Level;
+        match self {
+            Output::Event(_) => {}
+            Output::Disconnected(why) => crate::log!(Level::Warn, source, "disconnected: {why}"),
+            Output::CallFailed { call_type, reason } => {
+                crate::log!(Level::Warn, source, "{call_type} failed: {reason}")
+            }
+            Output::Stopped(why) => crate::log!(Level::Info, source, "stopped: {why}"),
+        }
+    }
+}
+
 /// A stop flag plus a channel that wakes threads waiting in `pause`.
 #[derive(Debug)]
 pub struct StopSignal {

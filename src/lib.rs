@@ -6,6 +6,7 @@
 //! - [`http`]: a small HTTP/1.1 client and server;
 //! - [`transport`], [`stream`], [`notify`]: master strings and redirects,
 //!   event streams, the wake-up fd;
+//! - [`log`]: the one log sink (stderr, or queued for Lua);
 //! - [`scheduler`]: the connection state machine and the driver's I/O threads;
 //! - [`local`]: the embedded master and agent (built on `wire` and `http`
 //!   only, never on the drivers);
@@ -15,6 +16,7 @@ pub mod driver;
 pub mod executor;
 pub mod http;
 pub mod local;
+pub mod log;
 pub mod notify;
 pub mod process;
 pub mod queue;

@@ -4,6 +4,11 @@
 local h = require "test.helpers"
 local mesos = h.mesos
 
+-- The measured stalls are printed so runs can be compared (and noted).
+local function report(host, what, secs)
+  io.stderr:write(("\n[stall] %s: %s %.1f ms\n"):format(host, what, secs * 1000))
+end
+
 -- A framework that launches one task lasting about 0.3 s (so the host loop
 -- has to keep running meanwhile) and records its states.
 local function one_task_framework(id)
@@ -54,6 +59,7 @@ describe("event loops", function()
     -- A 10 ms timer on a loop that is never blocked; a blocking driver call
     -- (run(), poll(1)) would hold it for a whole allocation/heartbeat cycle.
     assert.is_true(worst < 0.25, ("worst timer delay %.3fs"):format(worst))
+    report("luv", "worst gap between 10 ms timer callbacks", worst)
     assert.are.equal("stopped", driver:state())
   end)
 
@@ -62,10 +68,12 @@ describe("event loops", function()
     local driver, rec = one_task_framework("cq-task")
     local cq = cqueues.new()
     assert(require("mesos.cqueues").attach(driver, cq, { tick = 0.2 }))
-    local beats = 0
+    local beats, worst = 0, 0
     cq:wrap(function()
       while not rec.done do
+        local t0 = cqueues.monotime()
         cqueues.sleep(0.01)
+        worst = math.max(worst, cqueues.monotime() - t0)
         beats = beats + 1
       end
     end)
@@ -73,6 +81,8 @@ describe("event loops", function()
     assert.is_true(rec.done)
     assert.are.same({ "TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED" }, rec.states)
     assert.is_true(beats >= 10, "the other coroutine ran " .. beats .. " times")
+    assert.is_true(worst < 0.25, ("worst 10 ms sleep took %.3fs"):format(worst))
+    report("cqueues", "worst 10 ms sleep of another coroutine took", worst)
     assert.are.equal("r", driver:events())
     assert.are.equal(driver:fd(), driver:pollfd())
   end)
@@ -96,6 +106,7 @@ describe("event loops", function()
     assert.are.same({ "TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED" }, rec.states)
     assert.is_true(steps >= 10, "steps: " .. steps)
     assert.is_true(worst < 0.25, ("worst step %.3fs"):format(worst))
+    report("copas", "worst copas.step(0.02) took", worst)
   end)
 
   it("the pull iterator yields events and driver reports, acknowledging updates", function()

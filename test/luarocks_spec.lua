@@ -26,6 +26,19 @@ describe("luarocks make", function()
     out, code = sh("env -u LUA_PATH -u LUA_CPATH " .. tree .. "/bin/mesolua -e 'return 6 * 7'")
     assert(code == 0, out)
     assert.are.equal("42\n", out)
+    -- The same installed rock under Debian's stock LuaJIT (`./dev test`
+    -- unpacks it into target/, since the package conflicts with luajit2):
+    -- a scheduler, the embedded cluster, and a Lua task whose executor and
+    -- task processes run on that interpreter too.
+    local stock = os.getenv("LUA_MESOS_STOCK_LUAJIT")
+    assert(stock and h.read_file(stock), "LUA_MESOS_STOCK_LUAJIT is not set (run through ./dev test)")
+    out, code = sh(env .. " " .. stock .. [[ -e '
+      assert(not pcall(require, "thread.exdata"), "this is OpenResty luajit2, not the stock LuaJIT")
+      local mesos = require "mesos"
+      assert(mesos.executable() == "]] .. stock .. [[", mesos.executable())
+      print(jit.version, mesos.run("return 6 * 7"))']])
+    assert(code == 0, out)
+    assert.matches("LuaJIT 2%.1[^\n]*\t42", out)
     os.execute("rm -rf " .. tree)
     os.execute("rm -f mesos.so")
   end)

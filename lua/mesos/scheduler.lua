@@ -14,6 +14,10 @@ local checked, call = common.checked, common.call
 function M.encode(ty, t, enc) return (checked(2, core.encode, ty, t, enc)) end
 --- mesos.decode(type, bytes [, encoding]) -> table | nil, err
 function M.decode(ty, bytes, enc) return checked(2, core.decode, ty, bytes, enc) end
+-- Logging (src/log.rs): set_log(level [, fn]), log(level, msg), log_level(), flush_log().
+function M.set_log(level, fn) return (checked(2, core.set_log, level, fn)) end
+function M.log(level, msg) checked(2, core.log, level, msg) end
+M.log_level, M.flush_log = core.log_level, core.flush_log
 
 --- mesos.map(fn_or_code, inputs, opts) and mesos.run(code, opts): see mesos.jobs.
 function M.map(...) return require("mesos.jobs").map(...) end

@@ -4,6 +4,7 @@
 //! recovers across agent restarts when checkpointing, and otherwise turns a
 //! lost agent into a SHUTDOWN. Events reach the owner through a bounded queue.
 
+use crate::log::Level;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -117,6 +118,7 @@ pub struct Stats {
 
 impl Shared {
     fn emit(&self, out: Output) -> bool {
+        out.log("executor");
         self.events.push(out, self.stop.flag())
     }
 
@@ -404,6 +406,12 @@ fn stream_thread(s: &Shared) {
             .subscription_backoff_max
             .mul_f64(u)
             .min(deadline.saturating_duration_since(Instant::now()));
+        crate::log!(
+            Level::Info,
+            "executor",
+            "resubscribing to the agent in {:.2}s",
+            delay.as_secs_f64()
+        );
         if s.pause(delay) {
             return;
         }
@@ -489,6 +497,7 @@ fn subscribe_and_read(s: &Shared, recovery_deadline: &mut Option<Instant>) -> St
         if let Ok(typed) = ev.transcode_to::<Event>() {
             if typed.r#type == Some(event::Type::Subscribed as i32) {
                 *recovery_deadline = None;
+                crate::log!(Level::Info, "executor", "subscribed to agent {target}");
             }
             book_event(s, &typed);
         }

@@ -818,6 +818,7 @@ impl Agent {
 
     /// A process could not be started.
     pub fn launch_failed(&mut self, key: &ProcKey, message: String) {
+        crate::log!(crate::log::Level::Warn, "agent", "launch failed: {message}");
         if key.task_id.is_none() {
             if self.find_xproc(key).is_some() {
                 let t = Termination {
@@ -892,6 +893,14 @@ impl Agent {
     /// A custom executor is gone: its live tasks fail (or become what the
     /// termination says), the master hears of the exit (FAILURE).
     fn executor_terminated(&mut self, key: &ProcKey, t: Termination, status: i32) {
+        crate::log!(
+            crate::log::Level::Info,
+            "agent",
+            "executor {} of framework {} ended: {}",
+            key.executor_id,
+            key.framework_id,
+            t.message
+        );
         let Some((terminating, exec)) = self.find_xproc(key) else {
             return;
         };

@@ -727,6 +727,11 @@ impl Master {
                 id
             }
         };
+        crate::log!(
+            crate::log::Level::Info,
+            "master",
+            "framework {id} subscribed (stream {stream_id})"
+        );
         let subscribed = Event {
             subscribed: Some(event::Subscribed {
                 framework_id: fid(&id),

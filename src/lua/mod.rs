@@ -5,6 +5,7 @@
 mod convert;
 mod executor;
 mod fast;
+mod log;
 mod opts;
 mod process;
 mod scheduler;
@@ -192,6 +193,7 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
             },
         )?,
     )?;
+    log::register(lua, &core)?;
     let resources: LuaTable = lua
         .load(RESOURCES_LUA)
         .set_name("@mesos/resources.lua")

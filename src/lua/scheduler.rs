@@ -161,6 +161,7 @@ impl LuaUserData for SchedulerCore {
         m.add_method("next", |lua, this, timeout: Option<f64>| {
             let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
             let out = this.driver.borrow().recv(t);
+            super::log::deliver(lua)?;
             convert::output_to_lua(lua, out)
         });
         m.add_method("stop", |_, this, failover: Option<bool>| {

@@ -4,6 +4,7 @@
 //! Events go to the owner through a bounded channel plus a wake-up fd; the
 //! owner (the Lua binding) never runs on these threads.
 
+use crate::log::Level;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -117,6 +118,7 @@ impl Shared {
     /// Queues an output for the owner (blocking while the queue is full:
     /// the stream then stops being read) unless stopping.
     fn emit(&self, out: Output) -> bool {
+        out.log("scheduler");
         self.events.push(out, self.stop.flag())
     }
 
@@ -339,6 +341,12 @@ fn stream_thread(s: &Shared) {
                 s.emit(Output::Disconnected(why));
             }
         }
+        crate::log!(
+            Level::Info,
+            "scheduler",
+            "resubscribing in {:.2}s",
+            delay.as_secs_f64()
+        );
         if s.pause(delay) {
             break;
         }
@@ -393,6 +401,7 @@ fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
                 let loc = headers.get("location").unwrap_or_default().to_string();
                 match resolve_location(&target, &loc) {
                     Some((ep, p)) if redirects <= s.opts.max_redirects => {
+                        crate::log!(Level::Info, "scheduler", "{target} redirects to {ep}");
                         target = ep;
                         path = p;
                     }
@@ -435,6 +444,12 @@ fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
     let stream_id = headers.get("mesos-stream-id").map(str::to_string);
     lock(&s.machine).subscribe_accepted(stream_id, Instant::now());
     *lock(&s.leader) = Some(target.clone());
+    crate::log!(
+        Level::Info,
+        "scheduler",
+        "event stream open at {target} ({})",
+        stream_enc.name()
+    );
     read_events(s, conn.into_stream(&headers), stream_enc)
 }
 
@@ -449,6 +464,11 @@ fn read_events(s: &Shared, body: client::OwnedBodyStream, enc: Encoding) -> Atte
         if s.stopping() {
             Some("driver stopping".to_string())
         } else if lock(&s.machine).heartbeat_lost(Instant::now()) {
+            crate::log!(
+                Level::Warn,
+                "scheduler",
+                "heartbeats stopped; closing the stream"
+            );
             Some("no event or heartbeat from the master in time; resubscribing".to_string())
         } else {
             None
