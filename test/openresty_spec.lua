@@ -109,6 +109,9 @@ describe_or_skip("mesos.openresty example under nginx, driver in " .. mode.name,
     local body, status = get("/run?code=return%201%2B1")
     assert.are.equal(200, status, tostring(body) .. log_tail())
     assert.are.equal("2", body:gsub("%s+$", ""), log_tail())
+    -- mesos.set_log routed the library's records into nginx's error log.
+    local log = h.read_file(dir .. "/logs/error.log")
+    assert.truthy(log:find("%[info%].-mesos%[scheduler%] event stream open at "), log_tail())
   end)
 
   it("reports a failing job as a 500 with the error", function()

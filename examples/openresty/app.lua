@@ -116,7 +116,14 @@ local function make_scheduler(jobs, previous)
   return d, on_tick, on_exit
 end
 
+-- The library's own log records go to nginx's error log (delivered on the
+-- owner's timer, never from a foreign thread).
+local NGX_LEVEL = { error = ngx.ERR, warn = ngx.WARN, info = ngx.INFO, debug = ngx.DEBUG, trace = ngx.DEBUG }
+
 function app.init_worker()
+  mesos.set_log(os.getenv("LUA_MESOS_LOG") or "info", function(level, message, source)
+    ngx.log(NGX_LEVEL[level] or ngx.NOTICE, "mesos[", source, "] ", message)
+  end)
   local jobs = ngx.shared[JOBS]
   local on_tick, on_exit
   local ok, err = openresty.start(function(previous)
