@@ -12,6 +12,7 @@
 //!   only, never on the drivers);
 //! - `lua`: the mlua binding (with the `lua` feature).
 
+pub mod credentials;
 pub mod driver;
 pub mod executor;
 pub mod http;

@@ -125,7 +125,30 @@ pub(super) fn decode_call<M: prost::Message + prost::Name + Default>(
     }
 }
 
+/// The realm of framework authentication.
+const REALM: &str = "mesos-master-scheduler";
+
+/// HTTP framework authentication (before anything else, as libprocess
+/// authenticates a realm before the route runs): the principal, if any.
+fn authenticate(shared: &Arc<Shared>, req: &Request) -> Result<Option<String>, Reply> {
+    let m = shared.lock();
+    let Some(known) = &m.cfg.framework_credentials else {
+        return Ok(None);
+    };
+    match crate::credentials::authenticate(req.headers.get("authorization"), known) {
+        Some(p) => Ok(Some(p)),
+        None => {
+            Err(Reply::status(401)
+                .with_header("WWW-Authenticate", &format!("Basic realm=\"{REALM}\"")))
+        }
+    }
+}
+
 fn scheduler(shared: &Arc<Shared>, req: Request) -> Reply {
+    let principal = match authenticate(shared, &req) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     if !shared.lock().started {
         return Reply::text(503, "Master has not finished recovery");
     }
@@ -147,6 +170,20 @@ fn scheduler(shared: &Arc<Shared>, req: Request) -> Reply {
             Err(r) => return r,
         };
         if ty == CallType::Subscribe {
+            let claimed = call
+                .subscribe
+                .as_ref()
+                .and_then(|s| s.framework_info.principal.as_deref());
+            if let (Some(auth), Some(claimed)) = (&principal, claimed)
+                && auth != claimed
+            {
+                return Reply::text(
+                    400,
+                    format!(
+                        "Authenticated principal '{auth}' does not match principal '{claimed}' set in `FrameworkInfo`"
+                    ),
+                );
+            }
             return subscribe(shared, &req, call, accept);
         }
     }

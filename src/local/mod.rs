@@ -114,6 +114,10 @@ pub struct ClusterConfig {
     /// get `LIBPROCESS_SSL_ENABLED=1`).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// `--credentials` with `--authenticate_http_frameworks`: scheduler
+    /// calls must carry `Authorization: Basic` with one of these (else 401
+    /// with `WWW-Authenticate: Basic realm="mesos-master-scheduler"`).
+    pub framework_credentials: Option<Vec<crate::credentials::Credential>>,
 }
 
 impl Default for ClusterConfig {
@@ -133,6 +137,7 @@ impl Default for ClusterConfig {
             executor_auth: false,
             tls_cert: None,
             tls_key: None,
+            framework_credentials: None,
         }
     }
 }

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use mlua::prelude::*;
 
+use std::path::Path;
+
+use crate::credentials::Credential;
 use crate::local::ClusterConfig;
 
 pub struct Opts<'a> {
@@ -94,6 +97,70 @@ impl<'a> Opts<'a> {
         }
     }
 
+    /// `opts.credentials`: a credentials file's path, or a list of
+    /// `{principal = ..., secret = ...}` tables.
+    pub fn credentials(&self, key: &str) -> LuaResult<Option<Vec<Credential>>> {
+        let fail = |e: crate::credentials::CredentialError| {
+            LuaError::runtime(format!("{}: opts.{key}: {e}", self.who))
+        };
+        match self.get(key)? {
+            LuaValue::Nil => Ok(None),
+            LuaValue::String(path) => crate::credentials::read_file(Path::new(&*path.to_str()?))
+                .map(Some)
+                .map_err(fail),
+            LuaValue::Table(t) => {
+                let mut out = vec![];
+                for item in t.sequence_values::<LuaValue>() {
+                    let item = item?;
+                    let LuaValue::Table(c) = &item else {
+                        return Err(self.bad(key, "a list of {principal=, secret=} tables", &item));
+                    };
+                    let o = Opts::new(c, self.who);
+                    let principal = o.string("principal")?.unwrap_or_default();
+                    let secret = o.string("secret")?.unwrap_or_default();
+                    out.push(Credential::new(&principal, &secret).map_err(fail)?);
+                }
+                Ok(Some(out))
+            }
+            v => Err(self.bad(key, "a file name or a list of credentials", &v)),
+        }
+    }
+
+    /// A scheduler's own credential: `opts.principal` (+ `opts.secret`) or
+    /// `opts.credential_file` (its first entry).
+    pub fn credential(&self) -> LuaResult<Option<Credential>> {
+        let principal = self.string("principal")?;
+        let secret = self.string("secret")?;
+        let file = self.string("credential_file")?;
+        let fail = |e: crate::credentials::CredentialError| {
+            LuaError::runtime(format!("{}: {e}", self.who))
+        };
+        match (principal, file) {
+            (Some(_), Some(_)) => Err(LuaError::runtime(format!(
+                "{}: give opts.principal or opts.credential_file, not both",
+                self.who
+            ))),
+            (Some(p), None) => Credential::new(&p, &secret.unwrap_or_default())
+                .map(Some)
+                .map_err(fail),
+            (None, Some(f)) => {
+                if secret.is_some() {
+                    return Err(LuaError::runtime(format!(
+                        "{}: opts.secret needs opts.principal",
+                        self.who
+                    )));
+                }
+                let mut list = crate::credentials::read_file(Path::new(&f)).map_err(fail)?;
+                Ok(Some(list.swap_remove(0)))
+            }
+            (None, None) if secret.is_some() => Err(LuaError::runtime(format!(
+                "{}: opts.secret needs opts.principal",
+                self.who
+            ))),
+            (None, None) => Ok(None),
+        }
+    }
+
     pub fn table(&self, key: &str) -> LuaResult<Option<LuaTable>> {
         match self.get(key)? {
             LuaValue::Nil => Ok(None),
@@ -165,5 +232,6 @@ pub fn cluster_config(o: &Opts<'_>) -> LuaResult<ClusterConfig> {
     if let Some(f) = o.string("tls_key")? {
         cfg.tls_key = Some(f.into());
     }
+    cfg.framework_credentials = o.credentials("credentials")?;
     Ok(cfg)
 }

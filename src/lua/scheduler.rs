@@ -84,6 +84,7 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     if let Some(f) = o.string("ca_file")? {
         opts.ca_file = Some(f.into());
     }
+    opts.credential = o.credential()?;
     let mut cluster = None;
     opts.masters = match (endpoints, local_cfg) {
         (Some(e), _) => e,

@@ -16,6 +16,7 @@ use prost_reflect::{DynamicMessage, Value};
 use thiserror::Error;
 
 use super::machine::{Config as MachineConfig, Machine, Seen};
+use crate::credentials::Credential;
 pub use crate::driver::{Output, Phase};
 use crate::driver::{StopSignal, lock};
 use crate::http::Headers;
@@ -49,6 +50,9 @@ pub struct Options {
     /// PEM file of the CA certificates to trust for `https` masters
     /// (instead of the system's root certificates).
     pub ca_file: Option<PathBuf>,
+    /// HTTP Basic credentials, sent with every request (also after
+    /// redirects); `framework.principal` defaults to its principal.
+    pub credential: Option<Credential>,
 }
 
 impl Options {
@@ -65,6 +69,7 @@ impl Options {
             max_redirects: 10,
             max_record: recordio::DEFAULT_MAX_RECORD,
             ca_file: None,
+            credential: None,
         }
     }
 }
@@ -130,6 +135,14 @@ impl Shared {
     fn stopping(&self) -> bool {
         self.stop.is_set()
     }
+
+    /// Adds `Authorization` when the driver has credentials.
+    fn auth(&self, h: Headers) -> Headers {
+        match &self.opts.credential {
+            Some(c) => h.with("Authorization", c.basic_header()),
+            None => h,
+        }
+    }
 }
 
 pub struct Driver {
@@ -143,9 +156,14 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(opts: Options) -> Result<Driver, DriverError> {
+    pub fn new(mut opts: Options) -> Result<Driver, DriverError> {
         if opts.masters.is_empty() {
             return Err(DriverError::NoMaster);
+        }
+        if let Some(c) = &opts.credential
+            && opts.framework.principal.is_none()
+        {
+            opts.framework.principal = Some(c.principal.clone());
         }
         let (producer, consumer) =
             bounded_queue(opts.queue_size).map_err(|e| DriverError::Notify(e.to_string()))?;
@@ -383,9 +401,11 @@ fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
             *lock(&s.stream_sock) = Some(h);
         }
         let _ = conn.set_read_timeout(Some(s.opts.call_timeout));
-        let hdrs = Headers::default()
-            .with("Content-Type", enc.content_type())
-            .with("Accept", enc.content_type());
+        let hdrs = s.auth(
+            Headers::default()
+                .with("Content-Type", enc.content_type())
+                .with("Accept", enc.content_type()),
+        );
         if let Err(e) = conn.send_request("POST", &path, &hdrs, &body) {
             return Attempt::Failed(format!("SUBSCRIBE to {target}: {e}"));
         }
@@ -420,7 +440,18 @@ fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
                     .read_body(&headers, 64 * 1024)
                     .map(|b| String::from_utf8_lossy(&b).trim().to_string())
                     .unwrap_or_default();
-                let why = format!("SUBSCRIBE rejected by {target}: HTTP {status} {text}");
+                let why = if status == 401 {
+                    let sent = match &s.opts.credential {
+                        Some(c) => format!(
+                            "the credentials of principal '{}' were refused",
+                            c.principal
+                        ),
+                        None => "no credentials were given (set principal and secret)".into(),
+                    };
+                    format!("authentication failed: {target} answered HTTP 401; {sent}")
+                } else {
+                    format!("SUBSCRIBE rejected by {target}: HTTP {status} {text}")
+                };
                 return match status {
                     503 | 404 | 500..=599 => Attempt::Failed(why),
                     401 | 403 => Attempt::Fatal(why),
@@ -596,10 +627,12 @@ fn send_call(s: &Shared, conn: &mut CallConn, mut c: Call) -> Result<(), String>
     };
     let enc = s.opts.encoding;
     let body = codec::encode(&c, enc);
-    let hdrs = Headers::default()
-        .with("Content-Type", enc.content_type())
-        .with("Accept", enc.content_type())
-        .with("Mesos-Stream-Id", stream_id);
+    let hdrs = s.auth(
+        Headers::default()
+            .with("Content-Type", enc.content_type())
+            .with("Accept", enc.content_type())
+            .with("Mesos-Stream-Id", stream_id),
+    );
     let mut path = SCHEDULER_PATH.to_string();
     let mut redirects = 0;
     loop {
@@ -615,6 +648,7 @@ fn send_call(s: &Shared, conn: &mut CallConn, mut c: Call) -> Result<(), String>
                 target = ep;
                 path = p;
             }
+            401 => return Err("authentication failed (HTTP 401)".into()),
             st => return Err(format!("HTTP {st} {}", resp.body_text())),
         }
     }

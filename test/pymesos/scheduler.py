@@ -46,7 +46,11 @@ def main():
     master = sys.argv[1]
     sched = OneTask()
     framework = Dict(user=os.environ.get("USER", "root"), name="pymesos-test", hostname="localhost")
-    driver = MesosSchedulerDriver(sched, framework, master, use_addict=True)
+    # HTTP Basic credentials, when the master requires them.
+    principal = os.environ.get("PYMESOS_PRINCIPAL")
+    secret = os.environ.get("PYMESOS_SECRET")
+    driver = MesosSchedulerDriver(sched, framework, master, use_addict=True,
+                                  principal=principal, secret=secret)
     driver.start()
     finished = sched.done.wait(60)
     driver.stop()
