@@ -15,6 +15,7 @@
 pub mod credentials;
 pub mod driver;
 pub mod executor;
+pub mod fuzzing;
 pub mod http;
 pub mod local;
 pub mod log;
@@ -27,5 +28,8 @@ pub mod stream;
 pub mod transport;
 pub mod wire;
 
-#[cfg(feature = "lua")]
+#[cfg(any(feature = "lua", feature = "lua-host"))]
 mod lua;
+/// The Lua conversions for a host that owns a Lua state (fuzzing).
+#[cfg(feature = "lua-host")]
+pub use lua::host as lua_host;

@@ -188,3 +188,30 @@ fn explicit_defaults_are_written_like_mesos() {
     .unwrap();
     assert!(!json::to_json(&m).contains("role"));
 }
+
+/// Found by the event_protobuf fuzz target: an enum number the schema does
+/// not know (a newer master's) decoded as a bare number that the JSON
+/// encoding could not carry. Now proto2 semantics, as in Mesos's C++: the
+/// field reads as unset, and a required one as missing.
+#[test]
+fn unknown_enum_numbers_read_as_unset_fields() {
+    let desc = codec::descriptor("mesos.v1.scheduler.Event").unwrap();
+    let m = codec::decode_dynamic(&desc, b"\x08\x63", Encoding::Protobuf, true).unwrap();
+    assert!(!m.has_field_by_name("type"));
+    let json = codec::encode_dynamic(&m, Encoding::Json);
+    assert!(codec::decode_dynamic(&desc, &json, Encoding::Json, true).is_ok());
+
+    // TaskStatus.state is required: an unknown state is a missing state.
+    let status = mesos::wire::pb::TaskStatus {
+        task_id: mesos::wire::pb::TaskId { value: "t".into() },
+        state: 99,
+        ..Default::default()
+    };
+    let bytes = prost::Message::encode_to_vec(&status);
+    let sdesc = codec::descriptor("mesos.v1.TaskStatus").unwrap();
+    let err = codec::decode_dynamic(&sdesc, &bytes, Encoding::Protobuf, true).unwrap_err();
+    assert!(err.to_string().contains("state"), "{err}");
+    // Without the required check (how events are read), it is just unset.
+    let m = codec::decode_dynamic(&sdesc, &bytes, Encoding::Protobuf, false).unwrap();
+    assert!(!m.has_field_by_name("state"));
+}

@@ -273,12 +273,41 @@ fn heartbeat_loss_resubscribes_with_the_framework_id() {
 
 #[test]
 fn hostile_streams_give_clear_errors_and_a_resubscribe() {
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("invalid length header", b"12x\n{}".to_vec()),
-        ("exceeds the limit", b"9223372036854775808\n".to_vec()),
-        ("undecodable event", b"5\n\xff\xff\xff\xff\xff".to_vec()),
+    let json_rec = |text: &[u8]| recordio::encode(text);
+    let cases: Vec<(Encoding, &str, Vec<u8>)> = vec![
+        (
+            Encoding::Protobuf,
+            "invalid length header",
+            b"12x\n{}".to_vec(),
+        ),
+        (
+            Encoding::Protobuf,
+            "exceeds the limit",
+            b"9223372036854775808\n".to_vec(),
+        ),
+        // A 1 GiB record is refused at its header: nothing is buffered.
+        (
+            Encoding::Protobuf,
+            "exceeds the limit",
+            b"1073741824\n\x08\x01".to_vec(),
+        ),
+        (
+            Encoding::Protobuf,
+            "undecodable event",
+            b"5\n\xff\xff\xff\xff\xff".to_vec(),
+        ),
+        (
+            Encoding::Json,
+            "undecodable event",
+            json_rec(b"{\"type\":\"HEARTBEAT\xff\"}"),
+        ),
+        (
+            Encoding::Json,
+            "undecodable event",
+            json_rec(b"{\"type\":\"HEARTBEAT\""),
+        ),
     ];
-    for (want, garbage) in cases {
+    for (enc, want, garbage) in cases {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let keep: Arc<Mutex<Vec<Sender<Vec<u8>>>>> = Arc::default();
         let k2 = keep.clone();
@@ -286,7 +315,7 @@ fn hostile_streams_give_clear_errors_and_a_resubscribe() {
         let server = fake_master(
             seen.clone(),
             Arc::new(move |n, _, tx| {
-                tx.send(record(&subscribed_event("fw-2", 15.0), Encoding::Protobuf))
+                tx.send(record(&subscribed_event("fw-2", 15.0), enc))
                     .unwrap();
                 if n == 1 {
                     tx.send(g.clone()).unwrap();
@@ -295,12 +324,12 @@ fn hostile_streams_give_clear_errors_and_a_resubscribe() {
                 None
             }),
         );
-        let mut d = driver_for(&server.addr().to_string(), Encoding::Protobuf);
+        let mut d = driver_for(&server.addr().to_string(), enc);
         d.start().unwrap();
         let o = wait_for(&d, 10, |o| matches!(o, Output::Disconnected(_)));
         assert!(
             matches!(&o, Output::Disconnected(r) if r.contains(want)),
-            "{want}: {o:?}"
+            "{enc:?} {want}: {o:?}"
         );
         // The driver resubscribes on a fresh stream, and that one works.
         wait_for(&d, 10, |o| {
@@ -392,4 +421,54 @@ fn rejected_subscribe_is_reported_without_retry_storm() {
     wait_for(&d, 10, |o| matches!(o, Output::Stopped(_)));
     d.stop(true);
     assert_eq!(seen.lock().unwrap().requests.len(), 1);
+}
+
+/// Enum values this schema does not know (a newer master's) read as unset
+/// fields, as in Mesos's own parsers: the event is delivered, the stream
+/// stays up.
+#[test]
+fn unknown_enum_values_are_delivered_as_unset_fields() {
+    for enc in [Encoding::Protobuf, Encoding::Json] {
+        let strange = match enc {
+            Encoding::Protobuf => recordio::encode(b"\x08\x63"),
+            Encoding::Json => recordio::encode(b"{\"type\":\"NO_SUCH_EVENT\"}"),
+        };
+        let keep: Arc<Mutex<Vec<Sender<Vec<u8>>>>> = Arc::default();
+        let k2 = keep.clone();
+        let server = fake_master(
+            Arc::new(Mutex::new(Seen::default())),
+            Arc::new(move |_, _, tx| {
+                tx.send(record(&subscribed_event("fw-e", 15.0), enc))
+                    .unwrap();
+                tx.send(strange.clone()).unwrap();
+                tx.send(record(
+                    &Event {
+                        r#type: Some(event::Type::Heartbeat as i32),
+                        ..Default::default()
+                    },
+                    enc,
+                ))
+                .unwrap();
+                k2.lock().unwrap().push(tx);
+                None
+            }),
+        );
+        let mut d = driver_for(&server.addr().to_string(), enc);
+        d.start().unwrap();
+        wait_for(&d, 10, |o| {
+            event_type(o) == Some(event::Type::Subscribed as i32)
+        });
+        let o = wait_for(&d, 10, |_| true);
+        match &o {
+            Output::Event(ev) => assert!(!ev.has_field_by_name("type"), "{enc:?}"),
+            other => panic!("{enc:?}: {other:?}"),
+        }
+        let o = wait_for(&d, 10, |_| true);
+        assert_eq!(
+            event_type(&o),
+            Some(event::Type::Heartbeat as i32),
+            "{enc:?}"
+        );
+        d.abort();
+    }
 }

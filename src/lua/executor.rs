@@ -92,7 +92,7 @@ pub fn new_executor(_lua: &Lua, t: LuaTable) -> LuaResult<ExecutorCore> {
     })
 }
 
-fn status_from_lua(v: &LuaValue) -> LuaResult<TaskStatus> {
+pub(crate) fn status_from_lua(v: &LuaValue) -> LuaResult<TaskStatus> {
     let desc = codec::descriptor("mesos.v1.TaskStatus").map_err(LuaError::external)?;
     let m =
         convert::to_checked_message(&desc, v, "mesos: bad update").map_err(LuaError::runtime)?;

@@ -2,9 +2,15 @@
 //! conversion and userdata wrappers over the Rust core; the handler dispatch
 //! and call builders live in `lua/mesos/scheduler.lua`, embedded here.
 
+// Built without `lua` (only `lua-host`), the module entry point is absent
+// and much of the binding unused.
+#![cfg_attr(not(feature = "lua"), allow(dead_code, unused_imports))]
+
 mod convert;
 mod executor;
 mod fast;
+#[cfg(feature = "lua-host")]
+pub mod host;
 mod log;
 mod opts;
 mod process;
@@ -144,6 +150,7 @@ fn message_type(name: &str) -> LuaResult<prost_reflect::MessageDescriptor> {
     codec::descriptor(&full).map_err(|e| LuaError::runtime(e.to_string()))
 }
 
+#[cfg(feature = "lua")]
 #[mlua::lua_module]
 fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
     let core = lua.create_table()?;

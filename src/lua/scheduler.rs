@@ -115,7 +115,7 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     })
 }
 
-fn call_from_lua(v: &LuaValue) -> LuaResult<Call> {
+pub(crate) fn call_from_lua(v: &LuaValue) -> LuaResult<Call> {
     let desc = codec::descriptor("mesos.v1.scheduler.Call").map_err(LuaError::external)?;
     let ty = match v {
         LuaValue::Table(t) => t

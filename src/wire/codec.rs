@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use prost::{Message, Name};
-use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
+use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor, Value};
 use thiserror::Error;
 
 use super::json::{self, JsonError};
@@ -108,7 +108,8 @@ pub fn decode_dynamic(
 ) -> Result<DynamicMessage, CodecError> {
     match enc {
         Encoding::Protobuf => {
-            let m = DynamicMessage::decode(desc.clone(), bytes)?;
+            let mut m = DynamicMessage::decode(desc.clone(), bytes)?;
+            clear_unknown_enums(&mut m);
             if check_required {
                 json::check_required(&m)?;
             }
@@ -125,6 +126,48 @@ pub fn decode_dynamic(
                 other => Ok(other?),
             }
         }
+    }
+}
+
+/// proto2 semantics, as Mesos's C++ parser has them: an enum number the
+/// schema does not know is not a value of the field (C++ moves it to the
+/// unknown fields), so the field reads as unset, a required one as missing.
+/// (prost-reflect keeps the number; a newer master's new enum values would
+/// otherwise reach Lua as bare numbers and not survive a JSON encoding.)
+pub fn clear_unknown_enums(m: &mut DynamicMessage) {
+    let known = |e: &prost_reflect::EnumDescriptor, v: &Value| match v {
+        Value::EnumNumber(n) => e.get_value(*n).is_some(),
+        _ => true,
+    };
+    let mut unset = vec![];
+    for (f, v) in m.fields_mut() {
+        match (f.kind(), v) {
+            (Kind::Enum(e), Value::List(items)) => items.retain(|x| known(&e, x)),
+            (Kind::Enum(e), v) => {
+                if !known(&e, v) {
+                    unset.push(f);
+                }
+            }
+            (_, Value::Message(sub)) => clear_unknown_enums(sub),
+            (_, Value::List(items)) => {
+                for x in items {
+                    if let Value::Message(sub) = x {
+                        clear_unknown_enums(sub);
+                    }
+                }
+            }
+            (_, Value::Map(map)) => {
+                for x in map.values_mut() {
+                    if let Value::Message(sub) = x {
+                        clear_unknown_enums(sub);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for f in unset {
+        m.clear_field(&f);
     }
 }
 

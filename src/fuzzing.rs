@@ -1,0 +1,176 @@
+//! Fuzz harnesses: what the coverage-guided targets in `fuzz/` run on each
+//! input, kept here so that `tests/fuzz_corpus.rs` replays the saved corpus
+//! (and every crash ever found) through the same code in `cargo test`.
+//!
+//! Each harness panics only when an invariant breaks; hostile input must
+//! give an `Err`, never a panic, an abort or unbounded memory.
+
+use prost::Message;
+
+use crate::wire::codec::{self, Encoding};
+use crate::wire::pb;
+use crate::wire::recordio::{Decoder, RecordIoError};
+
+/// The record size limit the harnesses use (small, so "too large" is hit).
+pub const FUZZ_MAX_RECORD: usize = 4096;
+
+fn decode_all(chunks: &mut dyn Iterator<Item = &[u8]>) -> (Vec<Vec<u8>>, Option<RecordIoError>) {
+    let mut d = Decoder::new(FUZZ_MAX_RECORD);
+    let mut records = vec![];
+    for chunk in chunks {
+        d.feed(chunk);
+        loop {
+            match d.next_record() {
+                Ok(Some(r)) => {
+                    assert!(r.len() <= FUZZ_MAX_RECORD, "record over the limit");
+                    records.push(r);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // Errors are sticky: the stream is dead.
+                    assert_eq!(d.next_record(), Err(e.clone()));
+                    return (records, Some(e));
+                }
+            }
+        }
+    }
+    let end = d.finish().err();
+    (records, end)
+}
+
+/// RecordIO: the records (and the error, if any) do not depend on how the
+/// bytes were split into reads. The first input byte picks the split.
+pub fn recordio(data: &[u8]) {
+    let Some((&split, bytes)) = data.split_first() else {
+        return;
+    };
+    let whole = decode_all(&mut std::iter::once(bytes));
+    let step = usize::from(split % 17) + 1;
+    let chunked = decode_all(&mut bytes.chunks(step));
+    assert_eq!(
+        whole.0, chunked.0,
+        "records differ with reads of {step} bytes"
+    );
+    assert_eq!(
+        whole.1.is_some(),
+        chunked.1.is_some(),
+        "errors differ with reads of {step} bytes: {:?} vs {:?}",
+        whole.1,
+        chunked.1
+    );
+    // Re-encoding the records gives a stream that decodes to them again.
+    let mut again = vec![];
+    for r in &whole.0 {
+        crate::wire::recordio::encode_into(r, &mut again);
+    }
+    let back = decode_all(&mut std::iter::once(again.as_slice()));
+    assert_eq!(back.0, whole.0);
+    assert!(back.1.is_none());
+}
+
+const MESSAGES: [&str; 4] = [
+    "mesos.v1.scheduler.Event",
+    "mesos.v1.executor.Event",
+    "mesos.v1.scheduler.Call",
+    "mesos.v1.executor.Call",
+];
+
+/// Event (and call) decoding in one encoding: no panic; whatever decodes
+/// re-encodes to bytes that decode to the same message, and converts to
+/// the generated types (which is what the drivers do with it).
+pub fn decode(data: &[u8], enc: Encoding) {
+    for name in MESSAGES {
+        let Ok(desc) = codec::descriptor(name) else {
+            panic!("{name} is not in the descriptor pool");
+        };
+        let Ok(m) = codec::decode_dynamic(&desc, data, enc, true) else {
+            continue;
+        };
+        let once = codec::encode_dynamic(&m, enc);
+        let m2 = match codec::decode_dynamic(&desc, &once, enc, true) {
+            Ok(m2) => m2,
+            Err(e) => panic!("{name}: our own {enc:?} encoding does not decode: {e}"),
+        };
+        let twice = codec::encode_dynamic(&m2, enc);
+        assert_eq!(once, twice, "{name}: {enc:?} encoding is not stable");
+        // The other encoding must carry it too.
+        let other = match enc {
+            Encoding::Json => Encoding::Protobuf,
+            Encoding::Protobuf => Encoding::Json,
+        };
+        let cross = codec::encode_dynamic(&m2, other);
+        if let Err(e) = codec::decode_dynamic(&desc, &cross, other, true) {
+            panic!("{name}: {enc:?} -> {other:?} does not decode: {e}");
+        }
+        match name {
+            "mesos.v1.scheduler.Event" => typed::<pb::scheduler::Event>(&m2),
+            "mesos.v1.executor.Event" => typed::<pb::executor::Event>(&m2),
+            "mesos.v1.scheduler.Call" => typed::<pb::scheduler::Call>(&m2),
+            _ => typed::<pb::executor::Call>(&m2),
+        }
+    }
+}
+
+fn typed<M: Message + Default + prost::Name>(m: &prost_reflect::DynamicMessage) {
+    let t: M = match m.transcode_to::<M>() {
+        Ok(t) => t,
+        Err(e) => panic!("{}: decoded but does not transcode: {e}", M::full_name()),
+    };
+    let _ = t.encode_to_vec();
+}
+
+/// A small reader of fuzz bytes for structured harnesses.
+pub struct Bytes<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Bytes<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        Bytes { data }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    pub fn byte(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((&b, rest)) => {
+                self.data = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    pub fn take(&mut self, n: usize) -> &'a [u8] {
+        let n = n.min(self.data.len());
+        let (a, b) = self.data.split_at(n);
+        self.data = b;
+        a
+    }
+
+    pub fn u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        let s = self.take(8);
+        b[..s.len()].copy_from_slice(s);
+        u64::from_le_bytes(b)
+    }
+}
+
+/// Every field name and enum value name of the Mesos messages we use: the
+/// words a structured harness builds tables from, so it reaches deep.
+pub fn vocabulary() -> Vec<String> {
+    let pool = codec::pool();
+    let mut words: Vec<String> = pool
+        .all_messages()
+        .flat_map(|m| m.fields().map(|f| f.name().to_string()).collect::<Vec<_>>())
+        .chain(
+            pool.all_enums()
+                .flat_map(|e| e.values().map(|v| v.name().to_string()).collect::<Vec<_>>()),
+        )
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
