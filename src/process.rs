@@ -133,6 +133,11 @@ impl Spawner {
             .spawn(move || {
                 let writer = stdin.take().map(|mut s| {
                     thread::spawn(move || {
+                        // A child that exits without reading its stdin must
+                        // not kill us with SIGPIPE: blocked in this thread,
+                        // the write fails with EPIPE instead (the pending
+                        // signal goes away with the thread).
+                        crate::signals::block_sigpipe_in_this_thread();
                         let _ = s.write_all(&input);
                     })
                 });

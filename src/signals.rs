@@ -57,3 +57,18 @@ pub fn wait_for_termination() -> io::Result<i32> {
     }
     Ok(i32::from(b))
 }
+
+/// Blocks SIGPIPE in the calling thread (for threads of ours that write to
+/// pipes): a write to a pipe whose reader has gone then fails with EPIPE
+/// instead of killing the host process, which may not ignore SIGPIPE (a
+/// plain `luajit` does not). The host's other threads are not affected.
+pub fn block_sigpipe_in_this_thread() {
+    // SAFETY: a zeroed sigset_t is valid input for sigemptyset, and
+    // pthread_sigmask only changes this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}

@@ -59,7 +59,7 @@ describe("mesolua", function()
   it("documents every flag in --help and rejects bad usage", function()
     local out, _, code = mesolua("--help")
     assert.are.equal(0, code)
-    for _, flag in ipairs { "--master", "-e", "--tasks", "--cpus", "--mem", "--timeout", "--json", "--" } do
+    for _, flag in ipairs { "--master", "-e", "--tasks", "--cpus", "--mem", "--timeout", "--json", "--ca-file", "--credential-file", "--" } do
       assert.truthy(out:find(flag, 1, true), flag)
     end
     local _, err, code2 = mesolua("--tasks=zero -e 1")

@@ -59,6 +59,54 @@ describe("TLS", function()
     d:stop()
   end)
 
+  it("runs a Lua task on a TLS cluster: executors verify the agent with LIBPROCESS_SSL_CA_FILE", function()
+    if not have_openssl then return pending("openssl is not installed") end
+    -- master = "local": the scheduler trusts tls_ca_file, and the agent hands
+    -- it to the Lua executor, which has no ca_file option of its own here.
+    local v = assert(mesos.run("return 6 * 7", {
+      timeout = 10,
+      local_cluster = h.local_opts {
+        tls_cert = dir .. "/cert.pem", tls_key = dir .. "/key.pem", tls_ca_file = dir .. "/ca.pem",
+      },
+    }))
+    assert.are.equal(42, v)
+  end)
+
+  it("survives writes to a TLS peer that has gone (no SIGPIPE in a plain luajit)", function()
+    if not have_openssl then return pending("openssl is not installed") end
+    -- A fresh luajit (SIGPIPE at its default: terminate). A scheduler goes
+    -- away without a word; the master keeps writing heartbeats to its TLS
+    -- stream while a second scheduler collects three of its own. rustls
+    -- writes with writev, which raised SIGPIPE before writes went through
+    -- send(MSG_NOSIGNAL).
+    local script = dir .. "/gone.lua"
+    local f = assert(io.open(script, "w"))
+    f:write(([[
+      local mesos = require "mesos"
+      local c = assert(mesos.local_cluster { port = 0, heartbeat_interval = 0.05,
+        tls_cert = "%s/cert.pem", tls_key = "%s/key.pem" })
+      local function sched()
+        local beats, sub = 0, false
+        local d = mesos.scheduler({ subscribed = function() sub = true end,
+          heartbeat = function() beats = beats + 1 end }, { master = c:url(), ca_file = "%s/ca.pem" })
+        d:start()
+        return d, function() return sub end, function() return beats end
+      end
+      local d1, sub1 = sched()
+      while not sub1() do d1:poll(0.1) end
+      d1:abort()
+      local d2, sub2, beats2 = sched()
+      while beats2() < 3 do d2:poll(0.1) end
+      d2:stop()
+      c:stop()
+      print("alive")
+    ]]):format(dir, dir, dir))
+    f:close()
+    local out, code = h.sh("timeout 60 luajit " .. script)
+    assert.are.equal(0, code, out)
+    assert.matches("alive", out)
+  end)
+
   it("reports a certificate from an untrusted CA through disconnected", function()
     if not have_openssl then return pending("openssl is not installed") end
     local rec = {}

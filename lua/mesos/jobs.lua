@@ -26,7 +26,8 @@ local function result_of(status)
 end
 
 --- Runs `requests` (a list of {code=, args=, index=, ...}) as tasks.
---- opts: master, encoding, cpus, mem, timeout, memory_mb, allow_bytecode,
+--- opts: master, encoding, ca_file, principal, secret, credential_file,
+--- cpus, mem, timeout, memory_mb, allow_bytecode,
 --- executor_command, name, local_cluster, on_result(i, result, done, total).
 --- Returns the list of results in request order, or nil and an error.
 function M.run_all(requests, opts)
@@ -113,6 +114,8 @@ function M.run_all(requests, opts)
   local d = mesos.scheduler(handler, {
     master = opts.master or "local",
     encoding = opts.encoding,
+    ca_file = opts.ca_file,
+    principal = opts.principal, secret = opts.secret, credential_file = opts.credential_file,
     framework = { name = opts.framework_name or "mesos.jobs", roles = opts.role and { opts.role } or nil },
     local_cluster = opts.local_cluster,
   })

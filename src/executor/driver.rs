@@ -53,14 +53,14 @@ pub struct Options {
 impl Options {
     pub fn new(env: ExecutorEnv) -> Self {
         Options {
-            env,
             encoding: Encoding::Protobuf,
             queue_size: 1024,
             connect_timeout: Duration::from_secs(5),
             call_timeout: Duration::from_secs(75),
             max_record: recordio::DEFAULT_MAX_RECORD,
             shutdown_watchdog: true,
-            ca_file: None,
+            ca_file: env.ssl_ca_file.clone(),
+            env,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The environment a Mesos agent gives an executor (`MESOS_*` variables).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -30,6 +31,8 @@ pub struct ExecutorEnv {
     pub token: Option<String>,
     pub directory: Option<String>,
     pub sandbox: Option<String>,
+    /// `LIBPROCESS_SSL_CA_FILE`: CA certificates to verify an https agent.
+    pub ssl_ca_file: Option<PathBuf>,
 }
 
 /// Parses a stout duration: `<number><unit>`, unit one of ns, us, ms, secs,
@@ -130,6 +133,9 @@ impl ExecutorEnv {
             token: get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN").filter(|v| !v.is_empty()),
             directory: get("MESOS_DIRECTORY"),
             sandbox: get("MESOS_SANDBOX"),
+            ssl_ca_file: get("LIBPROCESS_SSL_CA_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         })
     }
 

@@ -143,11 +143,42 @@ impl TlsClient {
     }
 }
 
+/// A TCP socket as rustls's transport. rustls writes records with
+/// `write_vectored`, which std implements with `writev`; on a socket whose
+/// peer has gone that raises SIGPIPE and kills a host process (luajit) that
+/// does not ignore it. `TcpStream::write` uses `send(MSG_NOSIGNAL)`, so
+/// every write goes through it.
+#[derive(Debug)]
+pub(crate) struct Sock(pub(crate) TcpStream);
+
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match bufs.iter().find(|b| !b.is_empty()) {
+            Some(b) => self.0.write(b),
+            None => Ok(0),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A connection's byte stream: clear text or TLS over a TCP socket.
 pub(crate) enum Stream {
     Plain(TcpStream),
-    Client(Box<rustls::StreamOwned<ClientConnection, TcpStream>>),
-    Server(Box<rustls::StreamOwned<ServerConnection, TcpStream>>),
+    Client(Box<rustls::StreamOwned<ClientConnection, Sock>>),
+    Server(Box<rustls::StreamOwned<ServerConnection, Sock>>),
 }
 
 impl Stream {
@@ -155,8 +186,8 @@ impl Stream {
     pub(crate) fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
-            Stream::Client(s) => s.get_ref(),
-            Stream::Server(s) => s.get_ref(),
+            Stream::Client(s) => &s.get_ref().0,
+            Stream::Server(s) => &s.get_ref().0,
         }
     }
 
@@ -200,7 +231,7 @@ impl Stream {
     }
 }
 
-fn tls_peer_closed<C, D>(conn: &mut C, sock: &mut TcpStream) -> bool
+fn tls_peer_closed<C, D>(conn: &mut C, sock: &mut Sock) -> bool
 where
     C: std::ops::DerefMut<Target = rustls::ConnectionCommon<D>>,
 {
@@ -268,7 +299,7 @@ fn handshake_error(e: &io::Error) -> String {
 
 /// Runs the client side of a handshake on `sock` within `timeout`.
 pub(crate) fn client_handshake(
-    mut sock: TcpStream,
+    sock: TcpStream,
     host: &str,
     port: u16,
     config: Arc<ClientConfig>,
@@ -288,6 +319,7 @@ pub(crate) fn client_handshake(
     sock.set_read_timeout(t)?;
     sock.set_write_timeout(t)?;
     let deadline = Instant::now() + timeout;
+    let mut sock = Sock(sock);
     while conn.is_handshaking() {
         match conn.complete_io(&mut sock) {
             Ok(_) => {}
@@ -296,8 +328,8 @@ pub(crate) fn client_handshake(
             Err(e) => return Err(fail(handshake_error(&e))),
         }
     }
-    sock.set_read_timeout(old_r)?;
-    sock.set_write_timeout(old_w)?;
+    sock.0.set_read_timeout(old_r)?;
+    sock.0.set_write_timeout(old_w)?;
     Ok(Stream::Client(Box::new(rustls::StreamOwned::new(
         conn, sock,
     ))))
@@ -349,12 +381,13 @@ pub(crate) fn server_handshake(
     let Ok(mut conn) = ServerConnection::new(config) else {
         return Accepted::Failed;
     };
+    let mut sock = Sock(sock);
     while conn.is_handshaking() {
         match conn.complete_io(&mut sock) {
             Ok(_) => {}
             Err(e) if is_timeout(&e) && Instant::now() < deadline && !give_up() => {}
             Err(_) => {
-                let _ = sock.shutdown(std::net::Shutdown::Both);
+                let _ = sock.0.shutdown(std::net::Shutdown::Both);
                 return Accepted::Failed;
             }
         }

@@ -59,6 +59,8 @@ pub(crate) struct AgentFlags {
     pub executor_auth: bool,
     /// The endpoint serves https (`LIBPROCESS_SSL_ENABLED=1` for executors).
     pub tls: bool,
+    /// `LIBPROCESS_SSL_CA_FILE` for executors.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl AgentFlags {
@@ -70,6 +72,7 @@ impl AgentFlags {
             shutdown_grace: cfg.executor_shutdown_grace_period,
             executor_auth: cfg.executor_auth,
             tls: cfg.tls_cert.is_some(),
+            tls_ca_file: cfg.tls_ca_file.clone(),
         }
     }
 }
@@ -410,6 +413,7 @@ impl Agent {
             reregistration_timeout: self.flags.reregistration_timeout,
             token,
             tls: self.flags.tls,
+            ca_file: self.flags.tls_ca_file.as_deref(),
         })
     }
 

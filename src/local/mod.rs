@@ -114,6 +114,11 @@ pub struct ClusterConfig {
     /// get `LIBPROCESS_SSL_ENABLED=1`).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle that signed `tls_cert`: executors get it as
+    /// `LIBPROCESS_SSL_CA_FILE` (a Mesos agent's executors inherit the
+    /// agent's libprocess SSL environment), and a scheduler started with
+    /// `master = "local"` trusts it.
+    pub tls_ca_file: Option<PathBuf>,
     /// `--credentials` with `--authenticate_http_frameworks`: scheduler
     /// calls must carry `Authorization: Basic` with one of these (else 401
     /// with `WWW-Authenticate: Basic realm="mesos-master-scheduler"`).
@@ -137,6 +142,7 @@ impl Default for ClusterConfig {
             executor_auth: false,
             tls_cert: None,
             tls_key: None,
+            tls_ca_file: None,
             framework_credentials: None,
         }
     }

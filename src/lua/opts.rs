@@ -232,6 +232,9 @@ pub fn cluster_config(o: &Opts<'_>) -> LuaResult<ClusterConfig> {
     if let Some(f) = o.string("tls_key")? {
         cfg.tls_key = Some(f.into());
     }
+    if let Some(f) = o.string("tls_ca_file")? {
+        cfg.tls_ca_file = Some(f.into());
+    }
     cfg.framework_credentials = o.credentials("credentials")?;
     Ok(cfg)
 }

@@ -89,7 +89,24 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     opts.masters = match (endpoints, local_cfg) {
         (Some(e), _) => e,
         (None, cfg) => {
-            let c = LocalCluster::start(cfg.unwrap_or_default()).map_err(|e| {
+            let cfg = cfg.unwrap_or_default();
+            // Our own cluster: trust the CA it was given, and use the first
+            // of its credentials unless the scheduler has its own.
+            if opts.ca_file.is_none() {
+                opts.ca_file = cfg.tls_ca_file.clone();
+            }
+            if opts.credential.is_none() {
+                opts.credential = cfg
+                    .framework_credentials
+                    .as_ref()
+                    .and_then(|c| c.first().cloned());
+                if let Some(c) = &opts.credential
+                    && opts.framework.principal.is_none()
+                {
+                    opts.framework.principal = Some(c.principal.clone());
+                }
+            }
+            let c = LocalCluster::start(cfg).map_err(|e| {
                 LuaError::runtime(format!(
                     "mesos.scheduler: cannot start the local cluster: {e}"
                 ))

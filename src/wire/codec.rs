@@ -143,11 +143,7 @@ pub fn clear_unknown_enums(m: &mut DynamicMessage) {
     for (f, v) in m.fields_mut() {
         match (f.kind(), v) {
             (Kind::Enum(e), Value::List(items)) => items.retain(|x| known(&e, x)),
-            (Kind::Enum(e), v) => {
-                if !known(&e, v) {
-                    unset.push(f);
-                }
-            }
+            (Kind::Enum(e), v) if !known(&e, v) => unset.push(f),
             (_, Value::Message(sub)) => clear_unknown_enums(sub),
             (_, Value::List(items)) => {
                 for x in items {

@@ -38,6 +38,8 @@ pub(crate) struct EnvSpec<'a> {
     /// The agent endpoint is https: `LIBPROCESS_SSL_ENABLED=1`, as
     /// libprocess-based executors expect.
     pub tls: bool,
+    /// `LIBPROCESS_SSL_CA_FILE`: the CA bundle to verify the agent with.
+    pub ca_file: Option<&'a Path>,
 }
 
 /// `ExecutorInfo.shutdown_grace_period`, or the agent's default.
@@ -87,6 +89,9 @@ pub(crate) fn executor_environment(s: &EnvSpec<'_>) -> Vec<(String, String)> {
     }
     if s.tls {
         env.push(("LIBPROCESS_SSL_ENABLED", "1".into()));
+        if let Some(ca) = s.ca_file {
+            env.push(("LIBPROCESS_SSL_CA_FILE", ca.display().to_string()));
+        }
     }
     env.push(("MESOS_SANDBOX", s.sandbox.display().to_string()));
     env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -193,6 +198,7 @@ mod tests {
             reregistration_timeout: Duration::from_secs(2),
             token: Some("t"),
             tls: false,
+            ca_file: None,
         });
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("MESOS_FRAMEWORK_ID"), Some("fw"));
