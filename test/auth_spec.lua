@@ -21,7 +21,7 @@ local function try_subscribe(opts)
 end
 
 describe("HTTP Basic authentication", function()
-  local dir, pid, pipe, master
+  local dir, ml, master
 
   setup(function()
     dir = h.tmpdir()
@@ -31,22 +31,12 @@ describe("HTTP Basic authentication", function()
     f = assert(io.open(dir .. "/alice", "w"))
     f:write("alice " .. SECRET .. "\n")
     f:close()
-    pipe = assert(io.popen(("bin/mesos-local --port 0 --allocation-interval 0.1 --credentials %s/credentials.json & echo $!"):format(dir)))
-    pid = assert(tonumber(pipe:read("*l")), "no pid")
-    local line = pipe:read("*l") or ""
-    master = line:match("master at http://(%S+)")
-    assert(master, "mesos-local did not start: " .. line)
+    ml = h.start_mesos_local("--allocation-interval 0.1 --credentials " .. dir .. "/credentials.json")
+    master = ml.master
   end)
 
   teardown(function()
-    if pid then
-      os.execute("kill " .. pid)
-      local t0 = h.now()
-      while os.execute("kill -0 " .. pid .. " 2>/dev/null") == 0 and h.now() - t0 < 10 do
-        os.execute("sleep 0.05")
-      end
-    end
-    if pipe then pipe:close() end
+    if ml then ml.stop() end
     if dir then os.execute("rm -rf " .. dir) end
   end)
 

@@ -92,4 +92,27 @@ function M.command_task(offer, id, cmd, res)
   }
 end
 
+-- Starts `bin/mesos-local --port 0 ARGS` in the background; returns
+-- { url = "http://...", master = "host:port", pid = n, stop = fn } once it
+-- serves. stop() sends SIGTERM, waits (bounded) for the exit, and reports
+-- whether it exited.
+function M.start_mesos_local(args)
+  local pipe = assert(io.popen("bin/mesos-local --port 0 " .. (args or "") .. " & echo $!"))
+  local pid = assert(tonumber(pipe:read("*l")), "no pid")
+  local line = pipe:read("*l") or ""
+  local url = line:match("master at (https?://%S+)")
+  assert(url, "mesos-local did not start: " .. line)
+  local alive = function() return os.execute("kill -0 " .. pid .. " 2>/dev/null") == 0 end
+  return {
+    url = url, pid = pid, master = url:gsub("^https?://", ""),
+    stop = function()
+      os.execute("kill " .. pid)
+      local t0 = M.now()
+      while alive() and M.now() - t0 < 10 do os.execute("sleep 0.05") end
+      pipe:close()
+      return not alive()
+    end,
+  }
+end
+
 return M

@@ -3,6 +3,17 @@
 local h = require "test.helpers"
 local mesos = h.mesos
 
+-- A scheduler on a fresh local cluster, stopped once subscribed.
+local function subscribe_and_stop()
+  local subscribed = false
+  local driver = mesos.scheduler({ subscribed = function() subscribed = true end },
+    { master = "local", local_cluster = h.local_opts() })
+  driver:start()
+  h.wait_until(driver, function() return subscribed end, 20, "SUBSCRIBED")
+  driver:stop()
+  return driver
+end
+
 describe("logging", function()
   after_each(function() mesos.set_log("warn", nil) end)
 
@@ -12,12 +23,7 @@ describe("logging", function()
       got[#got + 1] = { level = level, message = message, source = source }
     end)
     assert.are.equal("info", mesos.log_level())
-    local subscribed = false
-    local driver = mesos.scheduler({ subscribed = function() subscribed = true end },
-      { master = "local", local_cluster = h.local_opts() })
-    driver:start()
-    h.wait_until(driver, function() return subscribed end, 20, "SUBSCRIBED")
-    driver:stop()
+    local driver = subscribe_and_stop()
     h.poll_for(driver, 0.1)
     local seen = {}
     for _, r in ipairs(got) do
@@ -46,13 +52,7 @@ describe("logging", function()
 
   it("a failing log function does not break the driver's loop", function()
     mesos.set_log("info", function() error("logger exploded") end)
-    local subscribed = false
-    local driver = mesos.scheduler({ subscribed = function() subscribed = true end },
-      { master = "local", local_cluster = h.local_opts() })
-    driver:start()
-    h.wait_until(driver, function() return subscribed end, 20, "SUBSCRIBED")
-    driver:stop()
-    assert.is_true(subscribed)
+    assert.are.equal("stopped", subscribe_and_stop():state())
   end)
 
   it("misuse raises", function()

@@ -4,33 +4,20 @@ local h = require "test.helpers"
 local sh = h.sh
 
 describe("mesos-local with pymesos", function()
-  local pid, url, pipe
+  local ml
 
   setup(function()
     local out, code = sh("test/pymesos/setup")
     assert(code == 0, "pymesos setup failed:\n" .. out)
-    pipe = assert(io.popen("bin/mesos-local --port 0 --allocation-interval 0.1 & echo $!"))
-    pid = assert(tonumber(pipe:read("*l")), "no pid")
-    local line = pipe:read("*l") or ""
-    url = line:match("master at (http://%S+)")
-    assert(url, "mesos-local did not start: " .. line)
+    ml = h.start_mesos_local("--allocation-interval 0.1")
   end)
 
   teardown(function()
-    if pid then
-      os.execute("kill " .. pid)
-      -- Wait for it to stop its tasks and exit.
-      local t0 = h.now()
-      while os.execute("kill -0 " .. pid .. " 2>/dev/null") == 0 and h.now() - t0 < 10 do
-        os.execute("sleep 0.05")
-      end
-      assert(os.execute("kill -0 " .. pid .. " 2>/dev/null") ~= 0, "mesos-local did not exit on SIGTERM")
-    end
-    if pipe then pipe:close() end
+    if ml then assert(ml.stop(), "mesos-local did not exit on SIGTERM") end
   end)
 
   it("runs a pymesos scheduler's task to TASK_FINISHED", function()
-    local master = url:gsub("^http://", "")
+    local master = ml.master
     local out, code = sh("timeout 90 target/pymesos-venv/bin/python test/pymesos/scheduler.py " .. master)
     assert(code == 0, "pymesos scheduler failed:\n" .. out)
     assert.matches("registered", out)
