@@ -8,6 +8,7 @@
 //!   event streams, the wake-up fd;
 //! - [`log`]: the one log sink (stderr, or queued for Lua);
 //! - [`scheduler`]: the connection state machine and the driver's I/O threads;
+//! - [`zk`]: master detection and election through ZooKeeper;
 //! - [`local`]: the embedded master and agent (built on `wire` and `http`
 //!   only, never on the drivers);
 //! - `lua`: the mlua binding (with the `lua` feature).
@@ -27,6 +28,7 @@ pub mod signals;
 pub mod stream;
 pub mod transport;
 pub mod wire;
+pub mod zk;
 
 #[cfg(any(feature = "lua", feature = "lua-host"))]
 mod lua;

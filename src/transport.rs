@@ -90,6 +90,35 @@ pub fn parse_endpoint(s: &str, default_port: u16) -> Result<Endpoint, MasterSpec
     Ok(Endpoint { host, port, tls })
 }
 
+/// Where to find the leading master.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MasterSpec {
+    /// Candidates tried in order.
+    Endpoints(Vec<Endpoint>),
+    /// Followed through a ZooKeeper group.
+    ZooKeeper(crate::zk::ZkUrl),
+}
+
+/// Parses any master string: `zk://...` (also inside a `file://`), or what
+/// [`parse_masters`] takes.
+pub fn parse_master_spec(spec: &str) -> Result<MasterSpec, MasterSpecError> {
+    let spec = spec.trim();
+    if let Some(path) = spec.strip_prefix("file://") {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| MasterSpecError::File(path.to_string(), e.to_string()))?;
+        if text.trim().starts_with("zk://") {
+            return parse_master_spec(text.trim());
+        }
+    }
+    if spec.starts_with("zk://") {
+        // The URL may hold a password: errors never quote it.
+        return crate::zk::ZkUrl::parse(spec)
+            .map(MasterSpec::ZooKeeper)
+            .map_err(|e| MasterSpecError::Unsupported("zk://...".into(), e));
+    }
+    parse_masters(spec).map(MasterSpec::Endpoints)
+}
+
 /// Parses a master string into the candidates to try in order.
 /// `file:///path` is read and parsed again; `zk://` is not handled here.
 pub fn parse_masters(spec: &str) -> Result<Vec<Endpoint>, MasterSpecError> {
@@ -107,8 +136,8 @@ pub fn parse_masters(spec: &str) -> Result<Vec<Endpoint>, MasterSpecError> {
     }
     if spec.starts_with("zk://") {
         return Err(MasterSpecError::Unsupported(
-            spec.to_string(),
-            "ZooKeeper master detection is not available in this build".into(),
+            "zk://...".into(),
+            "a ZooKeeper group is not a list of endpoints (use parse_master_spec)".into(),
         ));
     }
     let out: Vec<Endpoint> = spec

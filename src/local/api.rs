@@ -149,6 +149,21 @@ fn scheduler(shared: &Arc<Shared>, req: Request) -> Reply {
         Ok(p) => p,
         Err(r) => return r,
     };
+    if let Some(election) = shared.election() {
+        match election {
+            (true, _) => {}
+            (false, crate::zk::Leader::Known(ep)) => {
+                let host = if ep.host.contains(':') {
+                    format!("[{}]", ep.host)
+                } else {
+                    ep.host.clone()
+                };
+                return Reply::status(307)
+                    .with_header("Location", &format!("//{host}:{}{}", ep.port, req.path));
+            }
+            (false, _) => return Reply::text(503, "No leader elected"),
+        }
+    }
     if !shared.lock().started {
         return Reply::text(503, "Master has not finished recovery");
     }

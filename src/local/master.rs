@@ -160,6 +160,8 @@ pub(crate) struct Master {
     pub info: pb::MasterInfo,
     pub started: bool,
     stopped: bool,
+    /// Elected (always, without ZooKeeper).
+    pub leading: bool,
     pub start_time: f64,
     pub work_dir: PathBuf,
     pub addr: Option<SocketAddr>,
@@ -245,6 +247,7 @@ impl Master {
             info: pb::MasterInfo::default(),
             started: false,
             stopped: false,
+            leading: true,
             start_time: now_secs(),
             work_dir,
             addr: None,
@@ -774,6 +777,19 @@ impl Master {
         // Its offers are rescinded (the events go nowhere: it is disconnected).
         self.discard_offers_of(fw_id);
         self.wake();
+    }
+
+    /// No longer elected: every scheduler's stream closes (they go to the
+    /// new leader); the frameworks wait out their failover timeouts here.
+    pub fn abdicate(&mut self) {
+        let ids: Vec<(String, String)> = self
+            .frameworks
+            .values()
+            .filter_map(|f| f.conn.as_ref().map(|c| (f.id.clone(), c.stream_id.clone())))
+            .collect();
+        for (fw, stream) in ids {
+            self.stream_closed(&fw, &stream);
+        }
     }
 
     /// Removes a framework: kills its tasks, closes its stream.

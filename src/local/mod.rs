@@ -72,6 +72,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use thiserror::Error;
 
 use crate::http::server::Server;
+use crate::wire::codec::Encoding;
 use master::Master;
 use resources::{ResourceError, Resources};
 
@@ -123,6 +124,13 @@ pub struct ClusterConfig {
     /// calls must carry `Authorization: Basic` with one of these (else 401
     /// with `WWW-Authenticate: Basic realm="mesos-master-scheduler"`).
     pub framework_credentials: Option<Vec<crate::credentials::Credential>>,
+    /// `--zk`: register in this ZooKeeper group (`zk://host:port/path`) and
+    /// serve schedulers only while elected; otherwise answer 307 to the
+    /// leader, or 503 when none is known.
+    pub zk: Option<String>,
+    /// `--zk_session_timeout` (Mesos: 10 s): how soon the others take over
+    /// when this master dies without closing its session.
+    pub zk_session_timeout: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -144,6 +152,8 @@ impl Default for ClusterConfig {
             tls_key: None,
             tls_ca_file: None,
             framework_credentials: None,
+            zk: None,
+            zk_session_timeout: crate::zk::SESSION_TIMEOUT,
         }
     }
 }
@@ -180,11 +190,20 @@ pub(crate) enum Tick {
 /// State shared by the server's handler, the ticker and task threads.
 pub(crate) struct Shared {
     master: Mutex<Master>,
+    /// The ZooKeeper membership, with `zk`.
+    contender: Mutex<Option<crate::zk::Contender>>,
 }
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Master> {
         self.master.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// With ZooKeeper: (whether elected, the leader as known).
+    pub(crate) fn election(&self) -> Option<(bool, crate::zk::Leader)> {
+        crate::driver::lock(&self.contender)
+            .as_ref()
+            .map(|c| c.status())
     }
 }
 
@@ -237,6 +256,12 @@ impl LocalCluster {
             ));
         }
         let total = Resources::parse(&cfg.agent_resources)?;
+        let zk = match &cfg.zk {
+            Some(z) => Some(
+                crate::zk::ZkUrl::parse(z).map_err(|e| LocalError::Config(format!("zk: {e}")))?,
+            ),
+            None => None,
+        };
         let tls = match (&cfg.tls_cert, &cfg.tls_key) {
             (Some(cert), Some(key)) => Some(crate::http::tls::server_config(cert, key)?),
             (None, None) => None,
@@ -270,6 +295,7 @@ impl LocalCluster {
                 weak.clone(),
                 tick_tx.clone(),
             )),
+            contender: Mutex::new(None),
         });
 
         let handler = api::handler(shared.clone());
@@ -317,6 +343,19 @@ impl LocalCluster {
         }
         let agent_addrs: Vec<SocketAddr> = cluster.agents.iter().map(|a| a.addr).collect();
         shared.lock().start(addr, &agent_addrs);
+        if let Some(url) = zk {
+            let info = crate::wire::codec::encode(&shared.lock().info, Encoding::Json);
+            let c = crate::zk::Contender::start(
+                url,
+                String::from_utf8_lossy(&info).into_owned(),
+                tls.is_some(),
+                cfg.zk_session_timeout,
+            )
+            .map_err(LocalError::Thread)?;
+            // Start answering with the first election result known.
+            c.wait_status(Duration::from_secs(10));
+            *crate::driver::lock(&shared.contender) = Some(c);
+        }
         let weak = Arc::downgrade(&shared);
         let ticker = thread::Builder::new()
             .name("mesos-local-ticker".into())
@@ -420,6 +459,9 @@ impl LocalCluster {
             return;
         }
         self.stopped = true;
+        // Leave the ZooKeeper group first (the ephemeral node goes at once),
+        // so that another master takes over without waiting for a timeout.
+        drop(crate::driver::lock(&self.shared.contender).take());
         let waiters = self.shared.lock().shutdown();
         if let Some((tx, handle)) = self.ticker.take() {
             let _ = tx.send(Tick::Stop);
@@ -473,6 +515,17 @@ fn run_ticker(shared: Weak<Shared>, rx: Receiver<Tick>) {
         }
         if with_master(&shared, |m| m.tick(Instant::now())).is_none() {
             return;
+        }
+        // A master that is no longer elected drops its schedulers' streams,
+        // so that they find the new leader (Mesos's master exits instead).
+        if let Some(s) = shared.upgrade()
+            && let Some((leading, _)) = s.election()
+        {
+            let mut m = s.lock();
+            if m.leading && !leading {
+                m.abdicate();
+            }
+            m.leading = leading;
         }
     }
 }

@@ -236,5 +236,9 @@ pub fn cluster_config(o: &Opts<'_>) -> LuaResult<ClusterConfig> {
         cfg.tls_ca_file = Some(f.into());
     }
     cfg.framework_credentials = o.credentials("credentials")?;
+    cfg.zk = o.string("zk")?;
+    if let Some(d) = o.duration("zk_session_timeout")? {
+        cfg.zk_session_timeout = d;
+    }
     Ok(cfg)
 }

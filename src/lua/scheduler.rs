@@ -11,7 +11,7 @@ use super::convert;
 use super::opts::{Opts, parse_local_config};
 use crate::local::LocalCluster;
 use crate::scheduler::driver::{Driver, Options};
-use crate::transport::parse_masters;
+use crate::transport::{MasterSpec, parse_master_spec, parse_masters};
 use crate::wire::Encoding;
 use crate::wire::codec;
 use crate::wire::pb::FrameworkInfo;
@@ -39,13 +39,18 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     let master_spec = o.string("master")?.unwrap_or_else(|| "local".into());
     let framework = framework_info(&t.get::<LuaValue>("framework")?)?;
     // Parse and check every option before starting anything.
-    let endpoints = if master_spec == "local" {
+    let spec = if master_spec == "local" {
         None
     } else {
         Some(
-            parse_masters(&master_spec)
+            parse_master_spec(&master_spec)
                 .map_err(|e| LuaError::runtime(format!("mesos.scheduler: {e}")))?,
         )
+    };
+    let (endpoints, zk) = match spec {
+        None => (None, None),
+        Some(MasterSpec::Endpoints(e)) => (Some(e), None),
+        Some(MasterSpec::ZooKeeper(z)) => (Some(vec![]), Some(z)),
     };
     let local_cfg = if endpoints.is_none() {
         Some(parse_local_config(&o)?)
@@ -85,6 +90,8 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
         opts.ca_file = Some(f.into());
     }
     opts.credential = o.credential()?;
+    opts.zk = zk;
+    opts.zk_tls = o.boolean("zk_https")?.unwrap_or(false);
     let mut cluster = None;
     opts.masters = match (endpoints, local_cfg) {
         (Some(e), _) => e,
@@ -116,12 +123,15 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
             parse_masters(&url).map_err(LuaError::external)?
         }
     };
-    let master = opts
-        .masters
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    let master = match &opts.zk {
+        Some(z) => z.to_string(),
+        None => opts
+            .masters
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    };
     let driver =
         Driver::new(opts).map_err(|e| LuaError::runtime(format!("mesos.scheduler: {e}")))?;
     Ok(SchedulerCore {

@@ -7,7 +7,7 @@
 use crate::log::Level;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ use crate::wire::codec::{self, Encoding};
 use crate::wire::pb::scheduler::{Call, call};
 use crate::wire::pb::{FrameworkId, FrameworkInfo};
 use crate::wire::recordio;
+use crate::zk::{Detector, Leader, ZkUrl};
 
 pub const SCHEDULER_PATH: &str = "/api/v1/scheduler";
 
@@ -53,6 +54,10 @@ pub struct Options {
     /// HTTP Basic credentials, sent with every request (also after
     /// redirects); `framework.principal` defaults to its principal.
     pub credential: Option<Credential>,
+    /// A `zk://` group to follow instead of `masters` (which may then be
+    /// empty); `zk_tls`: its masters serve https.
+    pub zk: Option<ZkUrl>,
+    pub zk_tls: bool,
 }
 
 impl Options {
@@ -70,6 +75,8 @@ impl Options {
             max_record: recordio::DEFAULT_MAX_RECORD,
             ca_file: None,
             credential: None,
+            zk: None,
+            zk_tls: false,
         }
     }
 }
@@ -109,6 +116,8 @@ struct Shared {
     call_sock: Arc<Mutex<Option<std::net::TcpStream>>>,
     events: Producer<Output>,
     pub stats: Stats,
+    /// Follows the leader in ZooKeeper (started with the driver).
+    detector: OnceLock<Detector>,
 }
 
 #[derive(Debug, Default)]
@@ -157,7 +166,7 @@ pub struct Driver {
 
 impl Driver {
     pub fn new(mut opts: Options) -> Result<Driver, DriverError> {
-        if opts.masters.is_empty() {
+        if opts.masters.is_empty() && opts.zk.is_none() {
             return Err(DriverError::NoMaster);
         }
         if let Some(c) = &opts.credential
@@ -180,6 +189,7 @@ impl Driver {
             call_sock: Arc::default(),
             events: producer,
             stats: Stats::default(),
+            detector: OnceLock::new(),
         });
         Ok(Driver {
             shared,
@@ -200,6 +210,11 @@ impl Driver {
             return Err(DriverError::AlreadyStarted);
         };
         self.started = true;
+        if let Some(url) = &self.shared.opts.zk {
+            let d = Detector::start(url.clone(), self.shared.opts.zk_tls)
+                .map_err(|e| DriverError::Spawn(e.to_string()))?;
+            let _ = self.shared.detector.set(d);
+        }
         let s = self.shared.clone();
         let t1 = thread::Builder::new()
             .name("mesos-sched-stream".into())
@@ -328,8 +343,18 @@ fn stream_thread(s: &Shared) {
         if s.stopping() {
             break;
         }
-        let target = s.opts.masters[candidate % s.opts.masters.len()].clone();
-        let outcome = subscribe_once(s, target);
+        let target = match s.detector.get() {
+            Some(d) => match d.wait_leader(s.opts.connect_timeout).0 {
+                Leader::Known(ep) => Ok(ep),
+                Leader::None(why) => Err(format!("no leading master in ZooKeeper: {why}")),
+                Leader::Unknown => Err("no answer from ZooKeeper yet".to_string()),
+            },
+            None => Ok(s.opts.masters[candidate % s.opts.masters.len().max(1)].clone()),
+        };
+        let outcome = match target {
+            Ok(t) => subscribe_once(s, t),
+            Err(why) => Attempt::Failed(why),
+        };
         *lock(&s.leader) = None;
         *lock(&s.stream_sock) = None;
         // After a TEARDOWN the master closes the stream: not a disconnection.
@@ -388,6 +413,7 @@ fn subscribe_call(s: &Shared) -> Call {
 }
 
 fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
+    let from_zk = s.detector.get().map(|_| target.clone());
     let enc = s.opts.encoding;
     let mut path = SCHEDULER_PATH.to_string();
     let body = codec::encode(&subscribe_call(s), enc);
@@ -481,10 +507,23 @@ fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
         "event stream open at {target} ({})",
         stream_enc.name()
     );
-    read_events(s, conn.into_stream(&headers), stream_enc)
+    read_events(s, conn.into_stream(&headers), stream_enc, from_zk)
 }
 
-fn read_events(s: &Shared, body: client::OwnedBodyStream, enc: Encoding) -> Attempt {
+/// The leader ZooKeeper names now, if it is not `was`.
+fn zk_leader_moved(s: &Shared, was: Option<&Endpoint>) -> Option<Endpoint> {
+    match (s.detector.get()?.leader().0, was) {
+        (Leader::Known(now), Some(was)) if &now != was => Some(now),
+        _ => None,
+    }
+}
+
+fn read_events(
+    s: &Shared,
+    body: client::OwnedBodyStream,
+    enc: Encoding,
+    from_zk: Option<Endpoint>,
+) -> Attempt {
     let desc = match codec::descriptor_of::<crate::wire::pb::scheduler::Event>() {
         Ok(d) => d,
         Err(e) => return Attempt::Fatal(e.to_string()),
@@ -494,6 +533,10 @@ fn read_events(s: &Shared, body: client::OwnedBodyStream, enc: Encoding) -> Atte
     let mut idle = || {
         if s.stopping() {
             Some("driver stopping".to_string())
+        } else if let Some(now) = zk_leader_moved(s, from_zk.as_ref()) {
+            Some(format!(
+                "ZooKeeper names a new leading master ({now}); resubscribing"
+            ))
         } else if lock(&s.machine).heartbeat_lost(Instant::now()) {
             crate::log!(
                 Level::Warn,
