@@ -223,6 +223,21 @@ impl LuaUserData for SchedulerCore {
             t.set("calls_failed", s.calls_failed.load(Ordering::Relaxed))?;
             t.set("reconnects", s.reconnects.load(Ordering::Relaxed))?;
             t.set("queue_depth", d.pending())?;
+            t.set("queue_size", d.queue_size())?;
+            let by_type = |m: &std::sync::Mutex<std::collections::BTreeMap<String, u64>>| {
+                let t = lua.create_table()?;
+                for (k, v) in crate::driver::lock(m).iter() {
+                    t.set(k.as_str(), *v)?;
+                }
+                Ok::<_, LuaError>(t)
+            };
+            t.set("events_by_type", by_type(&s.events_by_type)?)?;
+            t.set("calls_by_type", by_type(&s.calls_by_type)?)?;
+            t.set(
+                "last_event_age",
+                d.last_event_age().map(|a| a.as_secs_f64()),
+            )?;
+            t.set("master", d.leader().map(|e| e.to_string()))?;
             Ok(t)
         });
         m.add_method("cluster_url", |_, this, ()| {

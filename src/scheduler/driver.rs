@@ -5,6 +5,7 @@
 //! owner (the Lua binding) never runs on these threads.
 
 use crate::log::Level;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -126,6 +127,21 @@ pub struct Stats {
     pub calls: AtomicU64,
     pub calls_failed: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Events received and calls sent, by type name.
+    pub events_by_type: Mutex<BTreeMap<String, u64>>,
+    pub calls_by_type: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Stats {
+    fn count(map: &Mutex<BTreeMap<String, u64>>, ty: &str) {
+        let mut m = lock(map);
+        match m.get_mut(ty) {
+            Some(n) => *n += 1,
+            None => {
+                m.insert(ty.to_string(), 1);
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -309,6 +325,22 @@ impl Driver {
         lock(&self.shared.machine)
             .framework_id()
             .map(str::to_string)
+    }
+
+    /// Seconds since the last event from the master (heartbeats included),
+    /// while subscribed.
+    pub fn last_event_age(&self) -> Option<Duration> {
+        lock(&self.shared.machine).last_event().map(|t| t.elapsed())
+    }
+
+    /// The master that accepted the subscription, while subscribed.
+    pub fn leader(&self) -> Option<Endpoint> {
+        lock(&self.shared.leader).clone()
+    }
+
+    /// Capacity of the event queue.
+    pub fn queue_size(&self) -> usize {
+        self.shared.opts.queue_size
     }
 
     pub fn stats(&self) -> &Stats {
@@ -555,6 +587,7 @@ fn read_events(
         };
         let seen = summarize(&ev);
         s.stats.events.fetch_add(1, Ordering::Relaxed);
+        Stats::count(&s.stats.events_by_type, event_type_name(&ev));
         lock(&s.machine).event(&seen, Instant::now());
         if !s.emit(Output::Event(ev)) {
             return Attempt::Ended("driver stopping".into());
@@ -562,6 +595,15 @@ fn read_events(
         if let Seen::Error(msg) = seen {
             return Attempt::Fatal(format!("master sent ERROR: {msg}"));
         }
+    }
+}
+
+/// The event's type as Mesos names it (`"OFFERS"`, ...), or `"UNKNOWN"`.
+pub fn event_type_name(ev: &DynamicMessage) -> &'static str {
+    use crate::wire::pb::scheduler::event::Type;
+    match ev.get_field_by_name("type").as_deref() {
+        Some(Value::EnumNumber(n)) => Type::try_from(*n).map_or("UNKNOWN", |t| t.as_str_name()),
+        _ => "UNKNOWN",
     }
 }
 
@@ -635,6 +677,7 @@ fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
                 match send_call(s, &mut conn, *c) {
                     Ok(()) => {
                         s.stats.calls.fetch_add(1, Ordering::Relaxed);
+                        Stats::count(&s.stats.calls_by_type, &ty);
                         if teardown {
                             s.stop.set();
                             s.emit(Output::Stopped("framework torn down".into()));

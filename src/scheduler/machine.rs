@@ -133,6 +133,11 @@ impl Machine {
         Some(self.last_event? + hb.mul_f64(self.cfg.heartbeat_factor))
     }
 
+    /// When the last event (or the subscription) arrived, while subscribed.
+    pub fn last_event(&self) -> Option<Instant> {
+        self.last_event
+    }
+
     pub fn heartbeat_lost(&self, now: Instant) -> bool {
         self.deadline().is_some_and(|d| now >= d)
     }
