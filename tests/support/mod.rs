@@ -339,3 +339,15 @@ pub fn launch_op(tasks: Vec<pb::TaskInfo>) -> pb::offer::Operation {
         ..Default::default()
     }
 }
+
+pub mod proxy;
+
+/// `GET /master/state` of the master at `addr`, as JSON.
+pub fn master_state(addr: std::net::SocketAddr) -> serde_json::Value {
+    let mut conn = connect_to(addr.port());
+    let r = conn
+        .roundtrip("GET", "/master/state", &Headers::default(), &[])
+        .expect("GET /master/state");
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    serde_json::from_slice(&r.body).expect("state is JSON")
+}
