@@ -1083,14 +1083,10 @@ fn silent_master_then_dead_port_moves_to_the_next_candidate() {
     let sub = h.subscribed_after(t0).expect("sub").clone();
     let via_a = a.accepted();
     let d = h.disconnects_after(t0);
-    assert_eq!(
-        d.len(),
-        2,
-        "heartbeat loss, one failed attempt: {}",
-        h.summary()
-    );
+    // Heartbeat loss counts against that master: the next candidate is
+    // tried at once.
+    assert_eq!(d.len(), 1, "heartbeat loss only: {}", h.summary());
     assert!(d[0].1.contains("heartbeat"), "{}", d[0].1);
-    assert!(d[1].1.contains("SUBSCRIBE to"), "{}", d[1].1);
     let detected = d[0].0;
     assert_eq!(sub.framework_id, fid);
     let done = assert_recovered(&mut h, c.addr(), &fid, &TASKS, TaskState::TaskFinished);
@@ -1101,7 +1097,7 @@ fn silent_master_then_dead_port_moves_to_the_next_candidate() {
     );
     report(
         "(i1) master stops heartbeating (stream silent), then its port is dead",
-        "heartbeat loss, 1 failed attempt, next candidate",
+        "heartbeat loss, next candidate",
         since(t0, Some(detected)),
         since(t0, Some(sub.at)),
         since(t0, Some(done)),
@@ -1129,21 +1125,17 @@ fn hung_master_moves_to_the_next_candidate_after_call_timeout() {
     let sub = h.subscribed_after(t0).expect("sub").clone();
     let via_a = a.accepted();
     let d = h.disconnects_after(t0);
-    assert_eq!(
-        d.len(),
-        2,
-        "heartbeat loss, one timed-out attempt: {}",
-        h.summary()
-    );
+    // Heartbeat loss counts against that master: the next candidate is
+    // tried at once (no timed-out attempt at the hung one).
+    assert_eq!(d.len(), 1, "heartbeat loss only: {}", h.summary());
     assert!(d[0].1.contains("heartbeat"), "{}", d[0].1);
-    assert!(d[1].1.contains("SUBSCRIBE to"), "{}", d[1].1);
     let detected = d[0].0;
     assert_eq!(sub.framework_id, fid);
     let done = assert_recovered(&mut h, c.addr(), &fid, &TASKS, TaskState::TaskFinished);
     assert_eq!(a.accepted(), via_a, "nothing went to the hung master since");
     report(
         "(i2) master hangs (accepts, never answers); call_timeout 1 s",
-        "heartbeat loss, 1 re-SUBSCRIBE times out, next candidate",
+        "heartbeat loss, next candidate",
         since(t0, Some(detected)),
         since(t0, Some(sub.at)),
         since(t0, Some(done)),
@@ -1158,9 +1150,6 @@ type Keep = Arc<Mutex<Vec<Sender<Vec<u8>>>>>;
 /// loss the driver goes back to the same candidate, so it never reaches
 /// the next one.
 #[test]
-#[ignore = "driver bug: after heartbeat loss the stream thread retries the same candidate \
-            (Attempt::Ended does not advance `candidate`), so a master that keeps accepting \
-            SUBSCRIBE but never heartbeats holds the driver forever"]
 fn silent_master_that_keeps_accepting_is_left_for_the_next_candidate() {
     let c = cluster();
     let keep: Keep = Arc::default();
@@ -1208,9 +1197,6 @@ fn silent_master_that_keeps_accepting_is_left_for_the_next_candidate() {
 /// the Subscribing phase: no heartbeat interval is known yet, so there is
 /// no deadline.
 #[test]
-#[ignore = "driver bug: between a 200 to SUBSCRIBE and the SUBSCRIBED event there is no \
-            deadline (Machine::heartbeat is None, so heartbeat_lost() never fires), so a \
-            master that answers 200 and sends nothing hangs the driver forever"]
 fn master_that_never_sends_subscribed_is_left_for_the_next_candidate() {
     let c = cluster();
     let keep: Keep = Arc::default();

@@ -185,6 +185,8 @@ impl Driver {
         if opts.masters.is_empty() && opts.zk.is_none() {
             return Err(DriverError::NoMaster);
         }
+        // SUBSCRIBED answers SUBSCRIBE: no longer than a call may take.
+        opts.machine.subscribed_timeout = opts.machine.subscribed_timeout.min(opts.call_timeout);
         if let Some(c) = &opts.credential
             && opts.framework.principal.is_none()
         {
@@ -367,6 +369,9 @@ enum Attempt {
     Failed(String),
     /// The master will not take us (ERROR event, or a permanent 4xx).
     Fatal(String),
+    /// The stream was open but the master went silent (no SUBSCRIBED, or
+    /// no heartbeat in time): the next candidate is tried.
+    Unresponsive(String),
 }
 
 fn stream_thread(s: &Shared) {
@@ -412,6 +417,11 @@ fn stream_thread(s: &Shared) {
                 s.emit(Output::Disconnected(why));
             }
             Attempt::Failed(why) => {
+                candidate += 1;
+                s.emit(Output::Disconnected(why));
+            }
+            Attempt::Unresponsive(why) => {
+                s.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                 candidate += 1;
                 s.emit(Output::Disconnected(why));
             }
@@ -469,6 +479,12 @@ fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
         }
         let (status, headers) = match conn.read_response_head() {
             Ok(x) => x,
+            Err(e) if client::is_timeout(&e) => {
+                return Attempt::Failed(format!(
+                    "SUBSCRIBE to {target}: no answer within {:.1}s",
+                    s.opts.call_timeout.as_secs_f64()
+                ));
+            }
             Err(e) => return Attempt::Failed(format!("SUBSCRIBE to {target}: {e}")),
         };
         match status {
@@ -539,7 +555,7 @@ fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
         "event stream open at {target} ({})",
         stream_enc.name()
     );
-    read_events(s, conn.into_stream(&headers), stream_enc, from_zk)
+    read_events(s, conn.into_stream(&headers), stream_enc, from_zk, &target)
 }
 
 /// The leader ZooKeeper names now, if it is not `was`.
@@ -555,6 +571,7 @@ fn read_events(
     body: client::OwnedBodyStream,
     enc: Encoding,
     from_zk: Option<Endpoint>,
+    target: &Endpoint,
 ) -> Attempt {
     let desc = match codec::descriptor_of::<crate::wire::pb::scheduler::Event>() {
         Ok(d) => d,
@@ -562,6 +579,7 @@ fn read_events(
     };
     let tick = Duration::from_millis(250);
     let mut events = EventStream::new(body, desc, enc, s.opts.max_record, tick, "master");
+    let silent = std::cell::Cell::new(false);
     let mut idle = || {
         if s.stopping() {
             Some("driver stopping".to_string())
@@ -569,13 +587,21 @@ fn read_events(
             Some(format!(
                 "ZooKeeper names a new leading master ({now}); resubscribing"
             ))
-        } else if lock(&s.machine).heartbeat_lost(Instant::now()) {
+        } else if let Some(phase) = {
+            let m = lock(&s.machine);
+            m.heartbeat_lost(Instant::now()).then(|| m.phase())
+        } {
+            silent.set(true);
             crate::log!(
                 Level::Warn,
                 "scheduler",
-                "heartbeats stopped; closing the stream"
+                "{target} went silent; closing the stream"
             );
-            Some("no event or heartbeat from the master in time; resubscribing".to_string())
+            Some(if phase == Phase::Subscribing {
+                format!("no SUBSCRIBED event from {target} in time; trying again")
+            } else {
+                format!("no event or heartbeat from {target} in time; resubscribing")
+            })
         } else {
             None
         }
@@ -583,6 +609,7 @@ fn read_events(
     loop {
         let ev = match events.next(&mut idle) {
             Ok(ev) => ev,
+            Err(why) if silent.get() => return Attempt::Unresponsive(why),
             Err(why) => return Attempt::Ended(why),
         };
         let seen = summarize(&ev);

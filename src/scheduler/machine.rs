@@ -14,6 +14,9 @@ pub struct Config {
     pub heartbeat_factor: f64,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// How long after the 200 answer to SUBSCRIBE the SUBSCRIBED event may
+    /// take (a master sends it at once) before the stream counts as dead.
+    pub subscribed_timeout: Duration,
 }
 
 impl Default for Config {
@@ -22,6 +25,7 @@ impl Default for Config {
             heartbeat_factor: 5.0,
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(15),
+            subscribed_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -129,6 +133,9 @@ impl Machine {
 
     /// The instant after which silence means the connection is dead.
     pub fn deadline(&self) -> Option<Instant> {
+        if self.phase == Phase::Subscribing {
+            return Some(self.last_event? + self.cfg.subscribed_timeout);
+        }
         let hb = self.heartbeat?;
         Some(self.last_event? + hb.mul_f64(self.cfg.heartbeat_factor))
     }
