@@ -62,6 +62,18 @@ fn config() -> ClusterConfig {
     }
 }
 
+/// The common start of a scenario: a cluster, a proxy in front of it, a
+/// driver through the proxy, and the tasks launched and running (they
+/// finish when the gate "go" opens).
+fn through_proxy(name: &str) -> (LocalCluster, Proxy, Gates, Harness, String) {
+    let c = cluster();
+    let p = Proxy::start(c.addr());
+    let g = Gates::new(name);
+    let mut h = Harness::start(&p.addr().to_string(), framework(name, false), |_| {});
+    let fid = h.run_tasks(&g, "go");
+    (c, p, g, h, fid)
+}
+
 fn cluster() -> LocalCluster {
     LocalCluster::start(config()).expect("cluster starts")
 }
@@ -644,11 +656,7 @@ fn redirect_to(addr: SocketAddr) -> Reply {
 /// by the agent once the driver has resubscribed.
 #[test]
 fn proxy_cut_loses_updates_in_flight_and_recovers_them() {
-    let c = cluster();
-    let p = Proxy::start(c.addr());
-    let g = Gates::new("cut");
-    let mut h = Harness::start(&p.addr().to_string(), framework("cut", false), |_| {});
-    let fid = h.run_tasks(&g, "go");
+    let (c, p, g, mut h, fid) = through_proxy("cut");
 
     // Pin the updates in the proxy: stall, let the tasks end, wait until
     // the master has sent their TASK_FINISHED.
@@ -686,11 +694,7 @@ fn proxy_cut_loses_updates_in_flight_and_recovers_them() {
 /// resubscribes once bytes flow again.
 #[test]
 fn proxy_stall_is_detected_by_heartbeat_loss() {
-    let c = cluster();
-    let p = Proxy::start(c.addr());
-    let g = Gates::new("stall");
-    let mut h = Harness::start(&p.addr().to_string(), framework("stall", false), |_| {});
-    let fid = h.run_tasks(&g, "go");
+    let (c, p, g, mut h, fid) = through_proxy("stall");
 
     let t0 = Instant::now();
     p.stall(true);
@@ -724,11 +728,7 @@ fn proxy_stall_is_detected_by_heartbeat_loss() {
 /// into the data held back while the TASK_FINISHED updates were sent).
 #[test]
 fn stream_truncated_mid_record() {
-    let c = cluster();
-    let p = Proxy::start(c.addr());
-    let g = Gates::new("truncate");
-    let mut h = Harness::start(&p.addr().to_string(), framework("truncate", false), |_| {});
-    let fid = h.run_tasks(&g, "go");
+    let (c, p, g, mut h, fid) = through_proxy("truncate");
 
     p.stall(true);
     g.open("go");
@@ -783,11 +783,7 @@ fn stream_truncated_mid_record() {
 /// else; no resubscription.
 #[test]
 fn delay_slows_but_does_not_disconnect() {
-    let c = cluster();
-    let p = Proxy::start(c.addr());
-    let g = Gates::new("delay");
-    let mut h = Harness::start(&p.addr().to_string(), framework("delay", false), |_| {});
-    let fid = h.run_tasks(&g, "go");
+    let (c, p, g, mut h, fid) = through_proxy("delay");
 
     let t0 = Instant::now();
     p.delay(Duration::from_millis(100));
