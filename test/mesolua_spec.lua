@@ -59,7 +59,7 @@ describe("mesolua", function()
   it("documents every flag in --help and rejects bad usage", function()
     local out, _, code = mesolua("--help")
     assert.are.equal(0, code)
-    for _, flag in ipairs { "--master", "-e", "--tasks", "--cpus", "--mem", "--timeout", "--json", "--ca-file", "--credential-file", "--" } do
+    for _, flag in ipairs { "--master", "-e", "--tasks", "--cpus", "--mem", "--timeout", "--json", "--uri", "--ca-file", "--credential-file", "--" } do
       assert.truthy(out:find(flag, 1, true), flag)
     end
     local _, err, code2 = mesolua("--tasks=zero -e 1")
@@ -68,6 +68,64 @@ describe("mesolua", function()
     _, err, code2 = mesolua([[-e "return ("]])
     assert.are.equal(2, code2)
     assert.matches("syntax error", err, 1, true)
+  end)
+end)
+
+describe("data for tasks (--uri, opts.uris)", function()
+  local dir, http_pid, http_port
+
+  setup(function()
+    dir = h.tmpdir()
+    os.execute("mkdir -p " .. dir .. "/www/pkg")
+    local function write(path, text)
+      local f = assert(io.open(dir .. "/" .. path, "w"))
+      f:write(text)
+      f:close()
+    end
+    write("local.txt", "from a path\n")
+    write("www/remote.txt", "over http\n")
+    write("www/pkg/inside.txt", "from an archive\n")
+    assert(os.execute(("tar -C %s/www -czf %s/www/pkg.tar.gz pkg"):format(dir, dir)) == 0)
+    -- A plain HTTP server on loopback, stopped by PID.
+    local socket = require "socket"
+    local probe = socket.bind("127.0.0.1", 0)
+    http_port = select(2, probe:getsockname())
+    probe:close()
+    local out = h.sh(("cd %s/www && python3 -m http.server %s --bind 127.0.0.1 >%s/http.log 2>&1 & echo $!")
+      :format(dir, http_port, dir))
+    http_pid = tonumber(out:match("(%d+)"))
+    local t0 = h.now()
+    while true do
+      local c = socket.tcp()
+      c:settimeout(0.5)
+      local ok = c:connect("127.0.0.1", http_port)
+      c:close()
+      if ok then break end
+      assert(h.now() - t0 < 30, "the HTTP server did not start")
+      socket.sleep(0.05)
+    end
+  end)
+
+  teardown(function()
+    if http_pid then os.execute("kill " .. http_pid) end
+    if dir then os.execute("rm -rf " .. dir) end
+  end)
+
+  it("mesolua --uri fetches a path, an http URL and an archive into the sandbox; tasks read them", function()
+    local out, err, code = mesolua(("--uri %s/local.txt --uri http://127.0.0.1:%s/remote.txt --uri http://127.0.0.1:%s/pkg.tar.gz "
+      .. [[-e 'return io.open("local.txt"):read("*l"), io.lines("remote.txt")(), io.open("pkg/inside.txt"):read("*l"), (io.open("/etc/passwd"))']])
+      :format(dir, http_port, http_port))
+    assert.are.equal(0, code, err)
+    assert.are.equal("from a path\tover http\tfrom an archive\tnil\n", out)
+  end)
+
+  it("mesos.run takes uris, and a missing one fails the task clearly", function()
+    local v = assert(mesos.run([[return io.open("local.txt"):read("*a")]],
+      { uris = { { value = dir .. "/local.txt", output_file = "local.txt" } }, local_cluster = h.local_opts() }))
+    assert.are.equal("from a path\n", v)
+    local ok, e = mesos.run("return 1", { uris = { dir .. "/nope.txt" }, local_cluster = h.local_opts() })
+    assert.is_nil(ok)
+    assert.matches("Failed to fetch", e)
   end)
 end)
 

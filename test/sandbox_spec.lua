@@ -407,6 +407,62 @@ describe("mesos.sandbox", function()
   end)
 end)
 
+describe("mesos.sandbox read_dir", function()
+  local dir
+  setup(function()
+    dir = tmp_path()
+    assert(os.execute("mkdir -p " .. dir .. "/sub") == 0)
+    local f = assert(io.open(dir .. "/data.txt", "w"))
+    f:write("line one\nline two\n")
+    f:close()
+    f = assert(io.open(dir .. "/sub/inner.txt", "w"))
+    f:write("inner")
+    f:close()
+    -- What a hostile archive could leave in a sandbox.
+    assert(os.execute("ln -s /etc/passwd " .. dir .. "/passwd-link") == 0)
+    assert(os.execute("ln -s .. " .. dir .. "/up") == 0)
+  end)
+  teardown(function() os.execute("rm -rf " .. dir) end)
+
+  it("reads files inside the directory, by relative or absolute path", function()
+    local opts = { read_dir = dir }
+    local n, v = run_ok([[
+      local f = assert(io.open("data.txt"))
+      local all = f:read("*a")
+      f:close()
+      local lines = {}
+      for l in io.lines("data.txt") do lines[#lines + 1] = l end
+      return all, #lines, io.open(...):read("*a"), io.open("sub/../sub/inner.txt", "rb"):read(3)
+    ]], { read_dir = dir, args = { dir .. "/sub/inner.txt" } })
+    assert.are.equal(4, n)
+    assert.are.same({ "line one\nline two\n", 2, "inner", "inn" }, { v[1], v[2], v[3], v[4] })
+    -- A handle is a plain table: no FILE* metatable to tamper with.
+    n, v = run_ok([[ local f = io.open("data.txt") return type(f), getmetatable(f) == nil ]], opts)
+    assert.are.same({ "table", true }, { v[1], v[2] })
+  end)
+
+  it("refuses everything outside it, and writing", function()
+    local opts = { read_dir = dir }
+    for _, path in ipairs { "/etc/passwd", "../../../../../../../../../../etc/passwd", "passwd-link",
+        "up", "up/", "/" } do
+      local _, v = run_ok("return io.open(...)", { read_dir = dir, args = { path } })
+      assert.is_nil(v[1], path)
+      assert.is_string(v[2], path)
+      assert.matches("outside the task's sandbox", v[2], nil, true)
+    end
+    -- A symlink that leads back inside is fine: the real path decides.
+    local _, back = run_ok("return io.open(...):read('*l')", { read_dir = dir, args = { "up/" .. dir:match("[^/]+$") .. "/data.txt" } })
+    assert.are.equal("line one", back[1])
+    fails([[ io.open("data.txt", "w") ]], "tasks may only read", opts)
+    fails([[ io.open("data.txt", "a+") ]], "tasks may only read", opts)
+    fails([[ for l in io.lines("passwd-link") do end ]], "outside the task's sandbox", opts)
+    local _, v = run_ok([[ return io.open("missing.txt") ]], opts)
+    assert.matches("No such file", v[2])
+    -- Without read_dir there is no io.open at all.
+    fails([[ io.open("data.txt") ]], "attempt to call field 'open'")
+  end)
+end)
+
 describe("mesos.task", function()
   it("run_request returns a reply with values and output", function()
     local reply = task.run_request { code = "print('hi', ...) return TASK_INDEX, nil, { ... }", args = { "a", 2 }, index = 3 }

@@ -116,6 +116,9 @@ function Executor:launch(task)
   local child_req = {
     code = req.code, args = req.args, index = req.index,
     allow_bytecode = req.allow_bytecode, allow_env = req.allow_env, max_result_bytes = req.max_result_bytes,
+    -- Tasks may read the executor's sandbox (where the fetcher put the
+    -- CommandInfo.uris), and nothing else on disk.
+    read_dir = os.getenv("MESOS_SANDBOX") or os.getenv("MESOS_DIRECTORY"),
   }
   local stdin, serr = S.encode(child_req)
   if not stdin then return self:update(id, "TASK_FAILED", { message = serr }) end

@@ -25,8 +25,27 @@ local function result_of(status)
   }
 end
 
+--- CommandInfo.URI tables from opts.uris: each a string (a path or URL)
+--- or a table {value=, extract=, executable=, cache=, output_file=}.
+--- Archives are extracted unless extract = false, as Mesos does.
+function M.uris(list)
+  if list == nil then return nil end
+  if type(list) ~= "table" then error("opts.uris must be a list of URIs, got " .. type(list), 3) end
+  local out = {}
+  for i, u in ipairs(list) do
+    if type(u) == "string" then
+      out[i] = { value = u, extract = true }
+    elseif type(u) == "table" and type(u.value) == "string" then
+      out[i] = u
+    else
+      error(("opts.uris[%d] must be a string or {value = ...}"):format(i), 3)
+    end
+  end
+  return out
+end
+
 --- Runs `requests` (a list of {code=, args=, index=, ...}) as tasks.
---- opts: master, encoding, ca_file, principal, secret, credential_file,
+--- opts: master, encoding, ca_file, principal, secret, credential_file, uris,
 --- cpus, mem, timeout, memory_mb, allow_bytecode,
 --- executor_command, name, local_cluster, on_result(i, result, done, total).
 --- Returns the list of results in request order, or nil and an error.
@@ -50,7 +69,9 @@ function M.run_all(requests, opts)
   local executor_info = {
     executor_id = { value = opts.executor_id or DEFAULTS.executor_id },
     name = "mesos.executor (Lua)",
-    command = { value = executor_command },
+    -- opts.uris: files for the tasks, fetched into the executor's sandbox
+    -- (which task code may read with io.open/io.lines).
+    command = { value = executor_command, uris = M.uris(opts.uris) },
   }
 
   local function task_for(i, offer)

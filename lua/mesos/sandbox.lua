@@ -28,11 +28,14 @@
 --   status wrap yield isyieldable; yield only inside coroutines the task
 --   created, so a task run inside the caller's coroutine cannot yield into the
 --   caller), os.time os.clock os.date os.difftime, os.getenv (only with
---   opts.allow_env), io.write and io.stdout:write. _G is the task's own
+--   opts.allow_env), io.write and io.stdout:write, and with opts.read_dir
+--   io.open(path [, "r"|"rb"]) and io.lines(path) reading files inside that
+--   directory only (realpath-checked: no `..` or symlink leads out; handles
+--   are plain tables with read/lines/seek/close). _G is the task's own
 --   environment. LuaJIT number literals such as 1ULL make FFI cdata numbers;
 --   they give no access to the ffi library.
--- Not available: os.execute/exit/remove/rename/tmpname, io.open/popen/lines/
---   read, require, dofile, loadfile, module, package, debug, ffi, jit,
+-- Not available: os.execute/exit/remove/rename/tmpname, io.popen/read,
+--   io.open/lines outside opts.read_dir (or at all without it), require, dofile, loadfile, module, package, debug, ffi, jit,
 --   getfenv/setfenv, newproxy, string.dump, gcinfo, binary chunks.
 -- While a task runs, the real string metatable's __index points at the task's
 -- string table (so ("").dump is nil and method calls see the task's own
@@ -68,6 +71,76 @@ local real_load, real_setfenv = load, setfenv
 local type, tostring, pcall, xpcall, error, select, unpack, rawget, rawset, next =
   type, tostring, pcall, xpcall, error, select, unpack, rawget, rawset, next
 local getmetatable, setmetatable, collectgarbage, ipairs = getmetatable, setmetatable, collectgarbage, ipairs
+
+-- Read-only access to one directory (the task's sandbox, where the Mesos
+-- fetcher put its files): paths are relative to it (or absolute inside it),
+-- resolved with realpath so that neither `..` nor a symlink leads out.
+local io_open = io.open
+local ffi_ok, ffi = pcall(require, "ffi")
+if ffi_ok then
+  pcall(ffi.cdef, [[
+    char *realpath(const char *path, char *resolved_path);
+    void free(void *ptr);
+  ]])
+end
+local function realpath(path)
+  if not ffi_ok then return nil end
+  local p = ffi.C.realpath(path, nil)
+  if p == nil then return nil end
+  local r = ffi.string(p)
+  ffi.C.free(p)
+  return r
+end
+
+local function reader(root_dir)
+  local root = realpath(root_dir)
+  local function resolve(path, fname)
+    if type(path) ~= "string" then
+      error("bad argument #1 to '" .. fname .. "' (string expected, got " .. type(path) .. ")", 3)
+    end
+    if not root then return nil, "no sandbox directory to read from" end
+    local full = path:sub(1, 1) == "/" and path or (root .. "/" .. path)
+    local real = realpath(full)
+    if not real then return nil, path .. ": No such file or directory" end
+    if real ~= root and real:sub(1, #root + 1) ~= root .. "/" then
+      return nil, path .. ": outside the task's sandbox"
+    end
+    return real
+  end
+  -- A file handle as a plain table: the task never holds the real FILE*
+  -- userdata (whose shared metatable it could otherwise change).
+  local function wrap(f)
+    local h = {}
+    function h:read(...) return f:read(...) end
+    function h:lines(...) return f:lines(...) end
+    function h:seek(...) return f:seek(...) end
+    function h:close() return f:close() end
+    return h
+  end
+  local function open(path, mode)
+    mode = mode or "r"
+    if mode ~= "r" and mode ~= "rb" then
+      error("bad argument #2 to 'open' (tasks may only read: mode 'r' or 'rb', got " .. tostring(mode) .. ")", 2)
+    end
+    local real, err = resolve(path, "open")
+    if not real then return nil, err end
+    local f, ferr = io_open(real, mode)
+    if not f then return nil, ferr end
+    return wrap(f)
+  end
+  local function lines(path)
+    local real, err = resolve(path, "lines")
+    if not real then error(err, 2) end
+    local f = assert(io_open(real, "r"))
+    local it = f:lines()
+    return function()
+      local l = it()
+      if l == nil then f:close() end
+      return l
+    end
+  end
+  return open, lines
+end
 
 local function copy(t, names)
   local c = {}
@@ -253,6 +326,9 @@ local function new_env(opts, emit)
   end
   function stdout.write(_, ...) return write(...) end
   env.io = { write = write, stdout = stdout }
+  if opts.read_dir then
+    env.io.open, env.io.lines = reader(opts.read_dir)
+  end
 
   function env.load(chunk, chunkname, _, fenv)
     return load_chunk(chunk, chunkname or "=(load)", type(fenv) == "table" and fenv or env, false)

@@ -5,6 +5,7 @@
 --
 -- Request (mesos.serialize): { code = "...", args = {...}, index = n,
 --   allow_bytecode = bool, allow_env = bool, debug = bool (jit.off()),
+--   read_dir = path (the directory io.open/io.lines may read: the sandbox),
 --   max_result_bytes = n (default 64 MiB: the whole encoded reply) }
 -- Reply (mesos.serialize):
 --   { ok = true, n = count, values = { ... }, output = "printed text" }
@@ -45,6 +46,7 @@ function M.run_request(req)
     args = req.args, index = req.index,
     max_output = math.min(sandbox.MAX_OUTPUT, math.floor(limit / 4)),
     allow_bytecode = req.allow_bytecode == true, allow_env = req.allow_env == true,
+    read_dir = type(req.read_dir) == "string" and req.read_dir or nil,
   })
   if not ok then return failure(a, b) end -- message, output
   local n, values, output = a, b, c
