@@ -107,6 +107,14 @@ describe("TLS", function()
     assert.matches("alive", out)
   end)
 
+  it("refuses an unusable ca_file when the driver is created", function()
+    assert.has_error(function() mesos.scheduler({}, { master = "https://127.0.0.1:1", ca_file = "/nonexistent.pem" }) end,
+      "mesos.scheduler: opts.ca_file: cannot read CA file /nonexistent.pem: I/O error: No such file or directory (os error 2)")
+    local ok, err = pcall(mesos.scheduler, {}, { master = "https://127.0.0.1:1", ca_file = "/etc/hostname" })
+    assert.is_false(ok)
+    assert.matches("holds no certificate", err)
+  end)
+
   it("reports a certificate from an untrusted CA through disconnected", function()
     if not have_openssl then return pending("openssl is not installed") end
     local rec = {}

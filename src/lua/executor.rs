@@ -82,6 +82,9 @@ pub fn new_executor(_lua: &Lua, t: LuaTable) -> LuaResult<ExecutorCore> {
         opts.queue_size = usize::try_from(n.max(1)).unwrap_or(1);
     }
     if let Some(f) = o.string("ca_file")? {
+        crate::http::tls::TlsClient::new(Some(f.clone().into()))
+            .config()
+            .map_err(|e| LuaError::runtime(format!("mesos.executor: opts.ca_file: {e}")))?;
         opts.ca_file = Some(f.into());
     }
     let driver =

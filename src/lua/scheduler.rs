@@ -87,6 +87,11 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
         opts.suppressed_roles = roles;
     }
     if let Some(f) = o.string("ca_file")? {
+        // A CA file that cannot be used is a configuration error: say so
+        // now, not as a failed connection later.
+        crate::http::tls::TlsClient::new(Some(f.clone().into()))
+            .config()
+            .map_err(|e| LuaError::runtime(format!("mesos.scheduler: opts.ca_file: {e}")))?;
         opts.ca_file = Some(f.into());
     }
     opts.credential = o.credential()?;
