@@ -138,8 +138,10 @@ describe("tasks that misbehave", function()
     -- reaching the host: processes, files, native code
     { "return os.execute('true')", "attempt to call field 'execute'" },
     { "return io.popen('id'):read('*a')", "attempt to call field 'popen'" },
-    { "return io.open('/etc/passwd')", "attempt to call field 'open'" },
-    { "for l in io.lines('/etc/passwd') do return l end", "attempt to call field 'lines'" },
+    { "return assert(io.open('/etc/passwd'))", "/etc/passwd: outside the task's sandbox" },
+    { "return assert(io.open('../../../../../../../../../../etc/passwd'))", "outside the task's sandbox" },
+    { "for l in io.lines('/etc/passwd') do return l end", "/etc/passwd: outside the task's sandbox" },
+    { "return io.open('evil.txt', 'w')", "tasks may only read" },
     { "return dofile('/etc/passwd')", "attempt to call global 'dofile'" },
     { "return loadfile('/etc/passwd')", "attempt to call global 'loadfile'" },
     { "os.exit(0)", "attempt to call field 'exit'" },
