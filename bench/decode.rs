@@ -1,0 +1,115 @@
+//! The decode limit of offer intake: the recorded offer stream (written by
+//! `bench/gen_offers.lua`) decoded by a Rust loop and nothing else. The bytes
+//! go through the driver's own path, `recordio::Decoder` fed 64 KiB at a time
+//! and `codec::decode_dynamic` into a `DynamicMessage` (as `src/stream.rs`
+//! does), but no socket, no HTTP, no queue, no Lua. A typed prost decode of
+//! the protobuf stream is printed for reference.
+//!
+//! ```sh
+//! cargo bench --bench decode -- target/bench/offers-20000-protobuf.recordio target/bench/offers-20000-json.recordio
+//! ```
+//!
+//! The encoding is taken from the file name (`json` or `protobuf`). Each
+//! stream is decoded `PASSES` times (default 5) and the median pass is
+//! printed, one machine-readable line per measure:
+//! `RESULT decode.dynamic.protobuf <events/s>`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use mesos::wire::codec::{self, Encoding};
+use mesos::wire::pb::scheduler::Event;
+use mesos::wire::recordio::Decoder;
+use prost::Message;
+
+const CHUNK: usize = 64 * 1024;
+const MAX_RECORD: usize = 64 * 1024 * 1024;
+
+/// Runs `decode` on every record of `stream`, framed as the driver frames
+/// it; returns the number of records.
+fn each_record(stream: &[u8], mut decode: impl FnMut(&[u8])) -> usize {
+    let mut dec = Decoder::new(MAX_RECORD);
+    let mut n = 0;
+    for chunk in stream.chunks(CHUNK) {
+        dec.feed(chunk);
+        while let Some(rec) = dec.next_record().expect("well-formed RecordIO") {
+            decode(&rec);
+            n += 1;
+        }
+    }
+    dec.finish().expect("stream ends on a record boundary");
+    n
+}
+
+/// Median events/s over `passes` passes. The first record is SUBSCRIBED;
+/// the rate counts the OFFERS events after it.
+fn rate(passes: usize, mut pass: impl FnMut() -> usize) -> f64 {
+    let mut rates: Vec<f64> = (0..passes)
+        .map(|_| {
+            let t = Instant::now();
+            let n = pass();
+            (n - 1) as f64 / t.elapsed().as_secs_f64()
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
+}
+
+fn main() {
+    let passes: usize = std::env::var("PASSES")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .filter(|&p| p > 0)
+        .unwrap_or(5);
+    // `cargo bench` appends `--bench`; anything starting with `--` is not a file.
+    let files: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if files.is_empty() {
+        eprintln!(
+            "usage: cargo bench --bench decode -- STREAM.recordio...\n\
+             (streams: luajit bench/gen_offers.lua N target/bench; bench/run does both)"
+        );
+        std::process::exit(2);
+    }
+    // The first lookup builds the descriptor pool (once per process).
+    let t = Instant::now();
+    let desc = codec::descriptor("mesos.v1.scheduler.Event").expect("Event descriptor");
+    eprintln!(
+        "descriptor pool built in {:.2} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    for file in &files {
+        let stream = std::fs::read(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let enc = if file.contains("json") {
+            Encoding::Json
+        } else {
+            Encoding::Protobuf
+        };
+
+        // Check once, outside the timing, that the stream is what we think.
+        let mut offers = 0;
+        each_record(&stream, |rec| {
+            let ev = codec::decode_dynamic(&desc, rec, enc, false).expect("decodable event");
+            let typed: Event = ev.transcode_to().expect("an Event");
+            offers += typed.offers.map_or(0, |o| o.offers.len());
+        });
+        eprintln!("{file}: {offers} offers, {} bytes", stream.len());
+
+        let dynamic = rate(passes, || {
+            each_record(&stream, |rec| {
+                black_box(codec::decode_dynamic(&desc, rec, enc, false).expect("decodable"));
+            })
+        });
+        println!("RESULT decode.dynamic.{} {dynamic:.1}", enc.name());
+        if enc == Encoding::Protobuf {
+            let typed = rate(passes, || {
+                each_record(&stream, |rec| {
+                    black_box(Event::decode(rec).expect("decodable"));
+                })
+            });
+            println!("RESULT decode.prost.protobuf {typed:.1}");
+        }
+    }
+}
