@@ -7,13 +7,7 @@
 local mesos = require "mesos"
 local N = tonumber(arg[1]) or 20000
 
-local now
-do
-  local ffi = require "ffi"
-  ffi.cdef [[ typedef struct { long s; long ns; } bench_ts; int clock_gettime(int, bench_ts *); ]]
-  local ts = ffi.new("bench_ts")
-  now = function() ffi.C.clock_gettime(1, ts) return tonumber(ts.s) + tonumber(ts.ns) / 1e9 end -- CLOCK_MONOTONIC
-end
+local now = dofile((arg[0]:match("^(.*)/") or ".") .. "/clock.lua")
 
 local function records(path)
   local data = assert(io.open(path, "rb"), path .. " (run bench/gen_offers.lua first)"):read("*a")
