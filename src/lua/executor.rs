@@ -81,11 +81,8 @@ pub fn new_executor(_lua: &Lua, t: LuaTable) -> LuaResult<ExecutorCore> {
     if let Some(n) = o.integer("queue_size")? {
         opts.queue_size = usize::try_from(n.max(1)).unwrap_or(1);
     }
-    if let Some(f) = o.string("ca_file")? {
-        crate::http::tls::TlsClient::new(Some(f.clone().into()))
-            .config()
-            .map_err(|e| LuaError::runtime(format!("mesos.executor: opts.ca_file: {e}")))?;
-        opts.ca_file = Some(f.into());
+    if let Some(f) = o.ca_file()? {
+        opts.ca_file = Some(f);
     }
     let driver =
         Driver::new(opts).map_err(|e| LuaError::runtime(format!("mesos.executor: {e}")))?;

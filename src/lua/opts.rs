@@ -97,6 +97,19 @@ impl<'a> Opts<'a> {
         }
     }
 
+    /// `opts.ca_file`, checked now: a CA file that cannot be used is a
+    /// configuration error, not a failed connection later.
+    pub fn ca_file(&self) -> LuaResult<Option<std::path::PathBuf>> {
+        let Some(f) = self.string("ca_file")? else {
+            return Ok(None);
+        };
+        let path = std::path::PathBuf::from(f);
+        crate::http::tls::TlsClient::new(Some(path.clone()))
+            .config()
+            .map_err(|e| LuaError::runtime(format!("{}: opts.ca_file: {e}", self.who)))?;
+        Ok(Some(path))
+    }
+
     /// `opts.credentials`: a credentials file's path, or a list of
     /// `{principal = ..., secret = ...}` tables.
     pub fn credentials(&self, key: &str) -> LuaResult<Option<Vec<Credential>>> {

@@ -86,13 +86,8 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     if let Some(roles) = o.string_list("suppressed_roles")? {
         opts.suppressed_roles = roles;
     }
-    if let Some(f) = o.string("ca_file")? {
-        // A CA file that cannot be used is a configuration error: say so
-        // now, not as a failed connection later.
-        crate::http::tls::TlsClient::new(Some(f.clone().into()))
-            .config()
-            .map_err(|e| LuaError::runtime(format!("mesos.scheduler: opts.ca_file: {e}")))?;
-        opts.ca_file = Some(f.into());
+    if let Some(f) = o.ca_file()? {
+        opts.ca_file = Some(f);
     }
     opts.credential = o.credential()?;
     opts.zk = zk;
@@ -107,16 +102,12 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
             if opts.ca_file.is_none() {
                 opts.ca_file = cfg.tls_ca_file.clone();
             }
+            // (Driver::new defaults framework.principal from it.)
             if opts.credential.is_none() {
                 opts.credential = cfg
                     .framework_credentials
                     .as_ref()
                     .and_then(|c| c.first().cloned());
-                if let Some(c) = &opts.credential
-                    && opts.framework.principal.is_none()
-                {
-                    opts.framework.principal = Some(c.principal.clone());
-                }
             }
             let c = LocalCluster::start(cfg).map_err(|e| {
                 LuaError::runtime(format!(
