@@ -19,7 +19,7 @@ mod recovery;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::{Value as Json, json};
 
 use super::ClusterConfig;
+use super::fetcher::Fetcher;
 use super::launcher::{self, Exit, Spec};
 use super::resources::Resources;
 use super::updates::{Acked, Forward, Manager};
@@ -273,6 +274,7 @@ pub(crate) struct Agent {
     pub outbox: Vec<ToMaster>,
     waiters: Vec<JoinHandle<()>>,
     next_conn: u64,
+    fetcher: Arc<Fetcher>,
 }
 
 pub(crate) fn is_terminal(s: S) -> bool {
@@ -319,6 +321,7 @@ impl Agent {
         total: Resources,
         dir: PathBuf,
         flags: AgentFlags,
+        fetcher: Arc<Fetcher>,
     ) -> Agent {
         Agent {
             id,
@@ -335,6 +338,7 @@ impl Agent {
             outbox: vec![],
             waiters: vec![],
             next_conn: 0,
+            fetcher,
         }
     }
 
@@ -417,6 +421,25 @@ impl Agent {
         })
     }
 
+    /// What starting a process needs: its command, whose URIs the agent's
+    /// fetcher brings in for the command's user (else the framework's).
+    fn spec(
+        &self,
+        fw: &pb::FrameworkInfo,
+        command: pb::CommandInfo,
+        sandbox: PathBuf,
+        env: Vec<(String, String)>,
+    ) -> Spec {
+        let user = command.user.clone().unwrap_or_else(|| fw.user.clone());
+        Spec {
+            command,
+            sandbox,
+            env,
+            fetcher: self.fetcher.clone(),
+            user: Some(user).filter(|u| !u.is_empty()),
+        }
+    }
+
     fn spawn(&mut self, ctx: &AgentCtx, key: ProcKey, spec: Spec) {
         let weak = ctx.shared.clone();
         let k = key.clone();
@@ -491,11 +514,7 @@ impl Agent {
             task_id: Some(task_id),
             container_id,
         };
-        let spec = Spec {
-            command: task.command.unwrap_or_default(),
-            sandbox: directory,
-            env,
-        };
+        let spec = self.spec(fw, task.command.unwrap_or_default(), directory, env);
         self.spawn(ctx, key, spec);
     }
 
@@ -550,11 +569,7 @@ impl Agent {
                     task_id: None,
                     container_id,
                 };
-                let spec = Spec {
-                    command: xi.command.clone().unwrap_or_default(),
-                    sandbox: directory,
-                    env,
-                };
+                let spec = self.spec(fw, xi.command.clone().unwrap_or_default(), directory, env);
                 self.spawn(ctx, key, spec);
                 true
             }
@@ -661,15 +676,8 @@ impl Agent {
                 Some(command) => {
                     let mut env = self.env(fw, &executor, &exec_dir, &sandbox, None);
                     env.push(("MESOS_TASK_ID".into(), tid));
-                    self.spawn(
-                        ctx,
-                        key,
-                        Spec {
-                            command,
-                            sandbox,
-                            env,
-                        },
-                    );
+                    let spec = self.spec(fw, command, sandbox, env);
+                    self.spawn(ctx, key, spec);
                 }
                 None => self.launch_failed(
                     &key,
@@ -1621,6 +1629,7 @@ impl Agent {
 
     /// SIGKILLs every process; returns the threads waiting on them.
     pub fn kill_all(&mut self) -> Vec<JoinHandle<()>> {
+        self.fetcher.cancel();
         for fw in self.frameworks.values_mut() {
             fw.terminating = true;
             for exec in fw.executors.values_mut() {

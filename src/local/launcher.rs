@@ -1,18 +1,16 @@
 //! Starting task processes the way the Mesos command executor does: fetch
-//! the `CommandInfo.uris` into the sandbox, run `sh -c <value>` (or the
+//! the `CommandInfo.uris` into the sandbox (`fetcher`), run `sh -c <value>` (or the
 //! executable with `arguments` as argv) in its own process group with
 //! `stdout`/`stderr` files in the sandbox, and describe how it ended.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::Duration;
+use std::sync::Arc;
 
-use crate::http::Headers;
-use crate::http::client::Conn;
+use super::fetcher::Fetcher;
 use crate::wire::pb;
 
 /// Everything needed to start one task process.
@@ -23,15 +21,18 @@ pub struct Spec {
     pub sandbox: PathBuf,
     /// Environment added on top of the agent's own (before the command's).
     pub env: Vec<(String, String)>,
+    /// The agent's fetcher, and the user its cache files the URIs under
+    /// (`CommandInfo.user`, else `FrameworkInfo.user`).
+    pub fetcher: Arc<Fetcher>,
+    pub user: Option<String>,
 }
 
 /// Fetches the URIs and starts the process. The error is a message for
 /// a TASK_FAILED update.
 pub fn launch(spec: &Spec) -> Result<Child, String> {
     fs::create_dir_all(&spec.sandbox).map_err(|e| format!("Failed to create sandbox: {e}"))?;
-    for uri in &spec.command.uris {
-        fetch(uri, &spec.sandbox).map_err(|e| format!("Failed to fetch '{}': {e}", uri.value))?;
-    }
+    spec.fetcher
+        .fetch_all(&spec.command, spec.user.as_deref(), &spec.sandbox)?;
     let out = File::create(spec.sandbox.join("stdout"))
         .map_err(|e| format!("Failed to create stdout: {e}"))?;
     let err = File::create(spec.sandbox.join("stderr"))
@@ -143,131 +144,4 @@ fn signal_name(sig: i32) -> String {
             std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
         }
     }
-}
-
-/// The Mesos fetcher, for the cases a local cluster meets: local paths,
-/// `file://` and plain `http://` URIs into the sandbox (or `output_file`
-/// there); `executable` makes the file executable, otherwise `extract`
-/// unpacks archives with tar/unzip and bare `.gz` files with gunzip.
-fn fetch(uri: &pb::command_info::Uri, sandbox: &Path) -> Result<(), String> {
-    let value = uri.value.as_str();
-    let base = value
-        .rsplit('/')
-        .find(|s| !s.is_empty())
-        .ok_or("cannot derive a file name")?;
-    let name = uri.output_file.as_deref().unwrap_or(base);
-    let dest = sandbox.join(name);
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-    }
-    if let Some(rest) = value.strip_prefix("http://") {
-        http_get(rest, &dest)?;
-    } else if value.contains("://") && !value.starts_with("file://") {
-        return Err("only local paths, file:// and http:// URIs are supported".into());
-    } else {
-        let src = value.strip_prefix("file://").unwrap_or(value);
-        fs::copy(src, &dest).map_err(|e| e.to_string())?;
-    }
-    if uri.executable() {
-        fs::set_permissions(&dest, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
-        return Ok(());
-    }
-    if uri.extract() {
-        extract(&dest, sandbox)?;
-    }
-    Ok(())
-}
-
-/// The fetcher's `extract`: archives (by name) go into the sandbox; a bare
-/// `.gz` is gunzipped into the sandbox; anything else stays as fetched.
-fn extract(path: &Path, sandbox: &Path) -> Result<(), String> {
-    let lower = path.to_string_lossy().to_ascii_lowercase();
-    let tar = [
-        ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz",
-    ]
-    .iter()
-    .any(|s| lower.ends_with(s));
-    let (program, status) = if tar {
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(sandbox)
-            .arg("-xf")
-            .arg(path)
-            .stdin(Stdio::null())
-            .status();
-        ("tar", st)
-    } else if lower.ends_with(".zip") {
-        let st = Command::new("unzip")
-            .arg("-o")
-            .arg("-q")
-            .arg("-d")
-            .arg(sandbox)
-            .arg(path)
-            .stdin(Stdio::null())
-            .status();
-        ("unzip", st)
-    } else if lower.ends_with(".gz") {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let out_name = &name[..name.len().saturating_sub(3)];
-        let out = File::create(sandbox.join(out_name))
-            .map_err(|e| format!("cannot create '{out_name}': {e}"))?;
-        let input = File::open(path).map_err(|e| e.to_string())?;
-        let st = Command::new("gunzip")
-            .args(["-d", "-c"])
-            .stdin(input)
-            .stdout(out)
-            .status();
-        ("gunzip", st)
-    } else {
-        return Ok(());
-    };
-    match status {
-        Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(format!(
-            "Failed to extract '{}': '{program}' {s}",
-            path.display()
-        )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(format!(
-            "Failed to extract '{}': '{program}' is not installed",
-            path.display()
-        )),
-        Err(e) => Err(format!(
-            "Failed to extract '{}': '{program}' failed: {e}",
-            path.display()
-        )),
-    }
-}
-
-fn http_get(rest: &str, dest: &Path) -> Result<(), String> {
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| format!("bad port in {hostport}"))?,
-        ),
-        None => (hostport, 80),
-    };
-    let mut conn = Conn::connect(host, port, Duration::from_secs(10)).map_err(|e| e.to_string())?;
-    conn.set_read_timeout(Some(Duration::from_secs(60)))
-        .map_err(|e| e.to_string())?;
-    let resp = conn
-        .roundtrip(
-            "GET",
-            path,
-            &Headers::default().with("Connection", "close"),
-            &[],
-        )
-        .map_err(|e| e.to_string())?;
-    if resp.status != 200 {
-        return Err(format!("HTTP {}", resp.status));
-    }
-    let mut f = File::create(dest).map_err(|e| e.to_string())?;
-    f.write_all(&resp.body).map_err(|e| e.to_string())
 }

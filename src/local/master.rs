@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -14,6 +14,7 @@ use crate::wire::pb::executor as xpb;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::agent::{Agent, AgentCtx, AgentFlags, HttpError, ProcKey, ToMaster, is_terminal};
+use super::fetcher::{Fetcher, FetcherConfig};
 use super::launcher::Exit;
 use super::resources::Resources;
 use super::validation::{self, TaskCtx, framework_roles, has_capability};
@@ -303,6 +304,17 @@ impl Master {
                 ..Default::default()
             };
             let dir = self.work_dir.join("agents").join(&agent_id);
+            let fetcher = Fetcher::new(FetcherConfig {
+                cache_dir: self
+                    .cfg
+                    .fetcher_cache_dir
+                    .clone()
+                    .unwrap_or_else(|| self.work_dir.join("fetch"))
+                    .join(format!("agent-{n}")),
+                cache_size: self.cfg.fetcher_cache_size,
+                stall_timeout: self.cfg.fetcher_stall_timeout,
+                ca_file: self.cfg.tls_ca_file.clone(),
+            });
             self.agents.insert(
                 agent_id.clone(),
                 Agent::new(
@@ -312,6 +324,7 @@ impl Master {
                     self.agent_total.clone(),
                     dir,
                     AgentFlags::from_config(&self.cfg),
+                    Arc::new(fetcher),
                 ),
             );
             self.agent_registered.insert(agent_id, now_secs());

@@ -10,7 +10,9 @@
 //!   and task processes; `agent::env`: the environment an agent gives the
 //!   processes it starts; `agent::recovery`: agent restarts
 //!   (`--recover=reconnect`);
-//! - `launcher`: fetching, spawning and signalling task processes;
+//! - `launcher`: spawning and signalling task processes;
+//! - `fetcher`: the agents' fetcher (paths, `file://`, `http(s)://`) and
+//!   fetcher cache;
 //! - `updates`: the agent's status-update manager (reliable delivery);
 //! - `validation`: Mesos's call, framework and task validation rules;
 //! - `api`: the master's HTTP routing and the scheduler endpoint's rules;
@@ -54,6 +56,7 @@
 mod agent;
 mod agent_api;
 mod api;
+mod fetcher;
 mod launcher;
 mod master;
 pub mod resources;
@@ -75,6 +78,8 @@ use crate::http::server::Server;
 use crate::wire::codec::Encoding;
 use master::Master;
 use resources::{ResourceError, Resources};
+
+pub use fetcher::parse_bytes;
 
 /// What the embedded cluster looks like.
 #[derive(Debug, Clone)]
@@ -117,8 +122,9 @@ pub struct ClusterConfig {
     pub tls_key: Option<PathBuf>,
     /// PEM CA bundle that signed `tls_cert`: executors get it as
     /// `LIBPROCESS_SSL_CA_FILE` (a Mesos agent's executors inherit the
-    /// agent's libprocess SSL environment), and a scheduler started with
-    /// `master = "local"` trusts it.
+    /// agent's libprocess SSL environment), a scheduler started with
+    /// `master = "local"` trusts it, and so does the agents' fetcher for
+    /// `https://` URIs (instead of the system's roots).
     pub tls_ca_file: Option<PathBuf>,
     /// `--credentials` with `--authenticate_http_frameworks`: scheduler
     /// calls must carry `Authorization: Basic` with one of these (else 401
@@ -131,6 +137,17 @@ pub struct ClusterConfig {
     /// `--zk_session_timeout` (Mesos: 10 s): how soon the others take over
     /// when this master dies without closing its session.
     pub zk_session_timeout: Duration,
+    /// `--fetcher_cache_dir`: where the agents cache the URIs fetched with
+    /// `cache` (agent N, from 0, in `<dir>/agent-N`, emptied when it
+    /// starts); `None` = `<work_dir>/fetch`.
+    pub fetcher_cache_dir: Option<PathBuf>,
+    /// `--fetcher_cache_size` of each agent in bytes (Mesos: 2 GB); 0
+    /// disables the cache.
+    pub fetcher_cache_size: u64,
+    /// `--fetcher_stall_timeout` (Mesos: 60 s): a download that gets no
+    /// byte for this long fails; it also bounds connecting and the TLS
+    /// handshake.
+    pub fetcher_stall_timeout: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -154,6 +171,9 @@ impl Default for ClusterConfig {
             framework_credentials: None,
             zk: None,
             zk_session_timeout: crate::zk::SESSION_TIMEOUT,
+            fetcher_cache_dir: None,
+            fetcher_cache_size: fetcher::DEFAULT_CACHE_SIZE,
+            fetcher_stall_timeout: fetcher::DEFAULT_STALL_TIMEOUT,
         }
     }
 }
@@ -247,6 +267,7 @@ impl LocalCluster {
             || cfg.status_update_retry.is_zero()
             || cfg.executor_registration_timeout.is_zero()
             || cfg.executor_reregistration_timeout.is_zero()
+            || cfg.fetcher_stall_timeout.is_zero()
         {
             return Err(LocalError::Config("intervals must be positive".into()));
         }

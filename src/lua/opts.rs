@@ -71,6 +71,24 @@ impl<'a> Opts<'a> {
         }
     }
 
+    /// A size: a number of bytes, or a string in Mesos's `Bytes` syntax
+    /// (`"512MB"`, `"2GB"`).
+    pub fn bytes(&self, key: &str) -> LuaResult<Option<u64>> {
+        let fail = |e: String| LuaError::runtime(format!("{}: opts.{key}: {e}", self.who));
+        match self.get(key)? {
+            LuaValue::Nil => Ok(None),
+            LuaValue::Integer(n) => u64::try_from(n)
+                .map(Some)
+                .map_err(|_| fail(format!("{n} is negative"))),
+            LuaValue::Number(n) if n.is_finite() && n >= 0.0 => Ok(Some(n as u64)),
+            LuaValue::Number(n) => Err(fail(format!("{n} is not a size"))),
+            LuaValue::String(s) => crate::local::parse_bytes(&s.to_str()?)
+                .map(Some)
+                .map_err(fail),
+            v => Err(self.bad(key, "a number of bytes or a size such as \"512MB\"", &v)),
+        }
+    }
+
     pub fn string_list(&self, key: &str) -> LuaResult<Option<Vec<String>>> {
         match self.get(key)? {
             LuaValue::Nil => Ok(None),
@@ -247,6 +265,15 @@ pub fn cluster_config(o: &Opts<'_>) -> LuaResult<ClusterConfig> {
     }
     if let Some(f) = o.string("tls_ca_file")? {
         cfg.tls_ca_file = Some(f.into());
+    }
+    if let Some(d) = o.string("fetcher_cache_dir")? {
+        cfg.fetcher_cache_dir = Some(d.into());
+    }
+    if let Some(n) = o.bytes("fetcher_cache_size")? {
+        cfg.fetcher_cache_size = n;
+    }
+    if let Some(d) = o.duration("fetcher_stall_timeout")? {
+        cfg.fetcher_stall_timeout = d;
     }
     cfg.framework_credentials = o.credentials("credentials")?;
     cfg.zk = o.string("zk")?;

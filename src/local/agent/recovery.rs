@@ -63,6 +63,8 @@ impl Agent {
     /// ([`Agent::recovered`], [`Agent::reregistered`]).
     pub fn recover(&mut self, now: Instant) {
         self.running = true;
+        // A restarted agent starts with an empty fetcher cache.
+        self.fetcher.clear();
         let deadline = now + self.flags.reregistration_timeout;
         for fw in self.frameworks.values_mut() {
             for exec in fw.executors.values_mut() {
