@@ -115,4 +115,58 @@ function M.start_mesos_local(args)
   }
 end
 
+-- A CA and a certificate it signed for localhost/127.0.0.1, plus an
+-- unrelated CA, made with the openssl CLI: ca.pem, cert.pem, key.pem,
+-- other.pem in `dir`. Returns false when openssl is not installed.
+function M.make_pki(dir)
+  if select(2, M.sh("command -v openssl")) ~= 0 then return false end
+  local script = [[
+set -e
+cd "$1"
+ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+openssl req -x509 $ec -keyout ca.key -out ca.pem -days 2 -subj "/CN=lua-mesos spec CA"
+openssl req -x509 $ec -keyout other.key -out other.pem -days 2 -subj "/CN=another CA"
+openssl req $ec -keyout key.pem -out req.csr -subj "/CN=localhost"
+echo "subjectAltName=DNS:localhost,IP:127.0.0.1" > ext.cnf
+echo "basicConstraints=CA:FALSE" >> ext.cnf
+openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+  -out cert.pem -days 2 -extfile ext.cnf
+]]
+  local f = assert(io.open(dir .. "/make.sh", "w"))
+  f:write(script)
+  f:close()
+  local out, code = M.sh("sh " .. dir .. "/make.sh " .. dir)
+  assert(code == 0, "openssl failed: " .. out)
+  return true
+end
+
+-- Serves the files under `root` on a loopback port with Python's
+-- http.server (https with `tls = {cert =, key =}`), logging requests to
+-- `log`. Returns { port = n, pid = n, stop = fn } once it listens.
+local serve_py = [[
+import http.server, ssl, sys
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+if len(sys.argv) > 2:
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    c.load_cert_chain(sys.argv[1], sys.argv[2])
+    s.socket = c.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+]]
+function M.serve_files(root, log, tls)
+  local args = tls and (" %s %s"):format(tls.cert, tls.key) or ""
+  local pipe = assert(io.popen(("cd %s && python3 -c '%s' %s 2>%s & echo $!")
+    :format(root, serve_py, args, log)))
+  local pid = assert(tonumber(pipe:read("*l")), "no pid")
+  local port = tonumber(pipe:read("*l") or "")
+  assert(port, "the web server did not start: " .. (M.read_file(log) or ""))
+  return {
+    port = port, pid = pid,
+    stop = function()
+      os.execute("kill " .. pid)
+      pipe:close()
+    end,
+  }
+end
+
 return M

@@ -4,10 +4,11 @@ local mesos = h.mesos
 
 local function sh(cmd) return h.sh(cmd, false) end
 
--- Runs mesolua; returns stdout, stderr, exit code.
-local function mesolua(args)
+-- Runs mesolua (with `env`, "NAME=value ...", if given); returns stdout,
+-- stderr, exit code.
+local function mesolua(args, env)
   local errf = os.tmpname()
-  local out, code = sh("bin/mesolua " .. args .. " 2>" .. errf)
+  local out, code = sh((env and env .. " " or "") .. "bin/mesolua " .. args .. " 2>" .. errf)
   local err = h.read_file(errf) or ""
   os.remove(errf)
   return out, err, code
@@ -72,7 +73,7 @@ describe("mesolua", function()
 end)
 
 describe("data for tasks (--uri, opts.uris)", function()
-  local dir, http_pid, http_port
+  local dir, http, https
 
   setup(function()
     dir = h.tmpdir()
@@ -86,35 +87,23 @@ describe("data for tasks (--uri, opts.uris)", function()
     write("www/remote.txt", "over http\n")
     write("www/pkg/inside.txt", "from an archive\n")
     assert(os.execute(("tar -C %s/www -czf %s/www/pkg.tar.gz pkg"):format(dir, dir)) == 0)
-    -- A plain HTTP server on loopback, stopped by PID.
-    local socket = require "socket"
-    local probe = socket.bind("127.0.0.1", 0)
-    http_port = select(2, probe:getsockname())
-    probe:close()
-    local out = h.sh(("cd %s/www && python3 -m http.server %s --bind 127.0.0.1 >%s/http.log 2>&1 & echo $!")
-      :format(dir, http_port, dir))
-    http_pid = tonumber(out:match("(%d+)"))
-    local t0 = h.now()
-    while true do
-      local c = socket.tcp()
-      c:settimeout(0.5)
-      local ok = c:connect("127.0.0.1", http_port)
-      c:close()
-      if ok then break end
-      assert(h.now() - t0 < 30, "the HTTP server did not start")
-      socket.sleep(0.05)
+    http = h.serve_files(dir .. "/www", dir .. "/http.log")
+    if h.make_pki(dir) then
+      https = h.serve_files(dir .. "/www", dir .. "/https.log",
+        { cert = dir .. "/cert.pem", key = dir .. "/key.pem" })
     end
   end)
 
   teardown(function()
-    if http_pid then os.execute("kill " .. http_pid) end
+    if http then http.stop() end
+    if https then https.stop() end
     if dir then os.execute("rm -rf " .. dir) end
   end)
 
   it("mesolua --uri fetches a path, an http URL and an archive into the sandbox; tasks read them", function()
     local out, err, code = mesolua(("--uri %s/local.txt --uri http://127.0.0.1:%s/remote.txt --uri http://127.0.0.1:%s/pkg.tar.gz "
       .. [[-e 'return io.open("local.txt"):read("*l"), io.lines("remote.txt")(), io.open("pkg/inside.txt"):read("*l"), (io.open("/etc/passwd"))']])
-      :format(dir, http_port, http_port))
+      :format(dir, http.port, http.port))
     assert.are.equal(0, code, err)
     assert.are.equal("from a path\tover http\tfrom an archive\tnil\n", out)
   end)
@@ -126,6 +115,33 @@ describe("data for tasks (--uri, opts.uris)", function()
     local ok, e = mesos.run("return 1", { uris = { dir .. "/nope.txt" }, local_cluster = h.local_opts() })
     assert.is_nil(ok)
     assert.matches("Failed to fetch", e)
+  end)
+
+  it("fetches https URLs through the local agent's cache, trusting the cluster's tls_ca_file", function()
+    if not https then return pending("openssl is not installed") end
+    local base = ("https://127.0.0.1:%d/"):format(https.port)
+    local v = assert(mesos.map([[return io.open("remote.txt"):read("*l") .. " + " .. io.lines("pkg/inside.txt")()]],
+      { 1, 2 }, {
+        uris = { { value = base .. "remote.txt", cache = true }, { value = base .. "pkg.tar.gz", cache = true } },
+        local_cluster = h.local_opts { tls_ca_file = dir .. "/ca.pem" },
+      }))
+    assert.are.same({ "over http + from an archive", "over http + from an archive", n = 2 }, v)
+    -- Without the CA, the task fails and says why.
+    local _, err, code = mesolua(("--uri %sremote.txt -e 'return 1'"):format(base))
+    assert.are.equal(1, code)
+    assert.matches("Failed to fetch '" .. base .. "remote.txt': TLS handshake with 127.0.0.1:%d+ failed: invalid peer certificate: UnknownIssuer", err)
+    -- mesolua trusts the system's roots, which SSL_CERT_FILE replaces.
+    local out
+    out, err, code = mesolua(("--uri %sremote.txt -e 'return io.open(\"remote.txt\"):read(\"*l\")'"):format(base),
+      "SSL_CERT_FILE=" .. dir .. "/ca.pem")
+    assert.are.equal(0, code, err)
+    assert.are.equal("over http\n", out)
+  end)
+
+  it("names the schemes the local agent does not fetch", function()
+    local _, err, code = mesolua("--uri hdfs://namenode:8020/data.csv -e 'return 1'")
+    assert.are.equal(1, code)
+    assert.matches("the local agent does not fetch hdfs:// URIs", err, 1, true)
   end)
 end)
 

@@ -5,34 +5,12 @@ local mesos = h.mesos
 
 local have_openssl = select(2, h.sh("command -v openssl")) == 0
 
--- A CA and a certificate it signed for localhost/127.0.0.1, plus an
--- unrelated CA; PEM files in `dir`.
-local function make_pki(dir)
-  local script = [[
-set -e
-cd "$1"
-ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-openssl req -x509 $ec -keyout ca.key -out ca.pem -days 2 -subj "/CN=lua-mesos spec CA"
-openssl req -x509 $ec -keyout other.key -out other.pem -days 2 -subj "/CN=another CA"
-openssl req $ec -keyout key.pem -out req.csr -subj "/CN=localhost"
-echo "subjectAltName=DNS:localhost,IP:127.0.0.1" > ext.cnf
-echo "basicConstraints=CA:FALSE" >> ext.cnf
-openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-  -out cert.pem -days 2 -extfile ext.cnf
-]]
-  local f = assert(io.open(dir .. "/make.sh", "w"))
-  f:write(script)
-  f:close()
-  local out, code = h.sh("sh " .. dir .. "/make.sh " .. dir)
-  assert(code == 0, "openssl failed: " .. out)
-end
-
 describe("TLS", function()
   local dir, cluster
   setup(function()
     if not have_openssl then return end
     dir = h.tmpdir()
-    make_pki(dir)
+    h.make_pki(dir)
     cluster = assert(mesos.local_cluster(h.local_opts {
       port = 0, tls_cert = dir .. "/cert.pem", tls_key = dir .. "/key.pem",
     }))

@@ -1,7 +1,9 @@
 //! TLS end to end: the scheduler driver against an https local cluster, with
-//! a throwaway CA made here (rcgen); wrong CA, wrong host name and clear
+//! a throwaway CA (support/pki.rs, rcgen); wrong CA, wrong host name and clear
 //! text on either side fail clearly; read timeouts (also in the middle of a
 //! TLS record) lose nothing.
+
+mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -18,51 +20,7 @@ use mesos::transport::parse_masters;
 use mesos::wire::pb::FrameworkInfo;
 use mesos::wire::pb::scheduler::{Call, call, event};
 use prost_reflect::Value;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-
-/// A CA and a server certificate it signed, as PEM files in a temporary
-/// directory (removed on drop).
-struct Pki {
-    dir: PathBuf,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn pki(tag: &str, names: &[&str]) -> Pki {
-    let dir = std::env::temp_dir().join(format!("lua-mesos-tls-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca_params.distinguished_name.push(
-        rcgen::DnType::CommonName,
-        format!("lua-mesos test CA {tag}"),
-    );
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let params = CertificateParams::new(names).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let p = Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("cert.pem"),
-        key: dir.join("key.pem"),
-        dir,
-    };
-    std::fs::write(&p.ca, ca_cert.pem()).unwrap();
-    std::fs::write(&p.cert, cert.pem()).unwrap();
-    std::fs::write(&p.key, key.serialize_pem()).unwrap();
-    p
-}
+use support::pki::{Pki, pki};
 
 fn tls_cluster(p: &Pki, heartbeat: Duration) -> LocalCluster {
     LocalCluster::start(ClusterConfig {

@@ -1381,6 +1381,30 @@ mod tests {
     }
 
     #[test]
+    fn a_body_cut_short_leaves_no_partial_file() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().expect("accept");
+            let mut r = io::BufReader::new(c.try_clone().expect("clone"));
+            crate::http::read_head(&mut r).expect("request");
+            c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly ten b")
+                .expect("write");
+        });
+        let s = Scratch::new("short");
+        let f = fetcher(&s.0, 1 << 20, DEFAULT_STALL_TIMEOUT);
+        let sandbox = s.0.join("sandbox");
+        let e = f
+            .fetch(&uri(&format!("http://{addr}/short.bin"), true), None, &sandbox)
+            .expect_err("short body");
+        server.join().expect("server");
+        assert!(e.to_string().contains("body ended early"), "{e}");
+        assert!(lock(&f.cache).entries.is_empty());
+        assert!(cached_files(&f).is_empty());
+        assert!(!sandbox.join("short.bin").exists());
+    }
+
+    #[test]
     fn a_silent_server_stalls_out_and_cancel_stops_a_fetch_at_once() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
