@@ -60,7 +60,7 @@ describe("mesolua", function()
   it("documents every flag in --help and rejects bad usage", function()
     local out, _, code = mesolua("--help")
     assert.are.equal(0, code)
-    for _, flag in ipairs { "--master", "-e", "--tasks", "--cpus", "--mem", "--timeout", "--json", "--uri", "--ca-file", "--credential-file", "--" } do
+    for _, flag in ipairs { "--master", "-e", "--tasks", "--cpus", "--mem", "--timeout", "--json", "--uri", "--cache", "--ca-file", "--credential-file", "--" } do
       assert.truthy(out:find(flag, 1, true), flag)
     end
     local _, err, code2 = mesolua("--tasks=zero -e 1")
@@ -132,7 +132,7 @@ describe("data for tasks (--uri, opts.uris)", function()
     assert.matches("Failed to fetch '" .. base .. "remote.txt': TLS handshake with 127.0.0.1:%d+ failed: invalid peer certificate: UnknownIssuer", err)
     -- mesolua trusts the system's roots, which SSL_CERT_FILE replaces.
     local out
-    out, err, code = mesolua(("--uri %sremote.txt -e 'return io.open(\"remote.txt\"):read(\"*l\")'"):format(base),
+    out, err, code = mesolua(("--cache --uri %sremote.txt -e 'return io.open(\"remote.txt\"):read(\"*l\")'"):format(base),
       "SSL_CERT_FILE=" .. dir .. "/ca.pem")
     assert.are.equal(0, code, err)
     assert.are.equal("over http\n", out)

@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -188,16 +188,14 @@ fn finished(st: &pb::TaskStatus) {
 }
 
 fn cache_files(c: &LocalCluster) -> Vec<String> {
-    let dir = c.work_dir().join("fetch/agent-0");
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+    let Ok(dir) = std::fs::read_dir(c.work_dir().join("fetch/agent-0")) else {
+        return vec![];
+    };
+    let names: BTreeSet<String> = dir
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.into_iter().collect()
 }
 
 fn tarball(files: &[(&str, &str)]) -> Vec<u8> {

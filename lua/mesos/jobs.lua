@@ -27,14 +27,15 @@ end
 
 --- CommandInfo.URI tables from opts.uris: each a string (a path or URL)
 --- or a table {value=, extract=, executable=, cache=, output_file=}.
---- Archives are extracted unless extract = false, as Mesos does.
-function M.uris(list)
+--- Archives are extracted unless extract = false, as Mesos does; with
+--- `cache` (opts.cache_uris), strings go through the agents' fetcher cache.
+function M.uris(list, cache)
   if list == nil then return nil end
   if type(list) ~= "table" then error("opts.uris must be a list of URIs, got " .. type(list), 3) end
   local out = {}
   for i, u in ipairs(list) do
     if type(u) == "string" then
-      out[i] = { value = u, extract = true }
+      out[i] = { value = u, extract = true, cache = cache and true or nil }
     elseif type(u) == "table" and type(u.value) == "string" then
       out[i] = u
     else
@@ -45,7 +46,7 @@ function M.uris(list)
 end
 
 --- Runs `requests` (a list of {code=, args=, index=, ...}) as tasks.
---- opts: master, encoding, ca_file, principal, secret, credential_file, uris,
+--- opts: master, encoding, ca_file, principal, secret, credential_file, uris, cache_uris,
 --- cpus, mem, timeout, memory_mb, allow_bytecode,
 --- executor_command, name, local_cluster, on_result(i, result, done, total).
 --- Returns the list of results in request order, or nil and an error.
@@ -71,7 +72,7 @@ function M.run_all(requests, opts)
     name = "mesos.executor (Lua)",
     -- opts.uris: files for the tasks, fetched into the executor's sandbox
     -- (which task code may read with io.open/io.lines).
-    command = { value = executor_command, uris = M.uris(opts.uris) },
+    command = { value = executor_command, uris = M.uris(opts.uris, opts.cache_uris) },
   }
 
   local function task_for(i, offer)

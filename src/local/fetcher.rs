@@ -87,24 +87,38 @@ pub enum FetchError {
     /// Connecting or the TLS handshake failed (the text names the server).
     #[error("{0}")]
     Connect(String),
-    #[error("{url} answered HTTP {status}")]
-    Status { url: String, status: u16 },
+    #[error("the server answered HTTP {status}{via}")]
+    Status { status: u16, via: Via },
     #[error("more than {MAX_REDIRECTS} redirects")]
     Redirects,
     #[error("{url} redirected to {location:?}, which the local agent cannot fetch")]
     Redirect { url: String, location: String },
-    #[error("no data from {url} for {secs} s (the fetcher's stall timeout)")]
-    Stalled { url: String, secs: f64 },
-    #[error("download from {url} failed: {source}")]
-    Read { url: String, source: io::Error },
-    #[error("{path}: {source}")]
-    Source { path: PathBuf, source: io::Error },
+    #[error("no data for {secs} s, the fetcher's stall timeout{via}")]
+    Stalled { secs: f64, via: Via },
+    #[error("the download failed: {source}{via}")]
+    Read { source: io::Error, via: Via },
+    /// A local file that cannot be read (the message quotes the URI).
+    #[error("{0}")]
+    Source(io::Error),
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
     #[error("failed to extract {name}: {why}")]
     Extract { name: String, why: String },
     #[error("the agent is stopping")]
     Cancelled,
+}
+
+/// Where a download was after redirects, said only if it had moved.
+#[derive(Debug, Clone, Default)]
+pub struct Via(Option<String>);
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(url) => write!(f, " (redirected to {url})"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `value` with the password of a `user:password@` part masked, for messages.
@@ -294,12 +308,11 @@ impl Source {
 /// An open source: its size when known up front, and its bytes.
 enum Body<'a> {
     File {
-        path: PathBuf,
         file: File,
         size: u64,
     },
     Http {
-        url: String,
+        via: Via,
         size: Option<u64>,
         stream: OwnedBodyStream,
         _sock: SockGuard<'a>,
@@ -383,6 +396,24 @@ impl Cache {
         }
         let fits = self.used() <= capacity;
         (victims, fits)
+    }
+}
+
+/// A new entry being downloaded: abandoned unless its download settles,
+/// whatever happens to the fetch (an error, a panic), so that fetches
+/// waiting for it never hang.
+struct NewEntry<'a> {
+    fetcher: &'a Fetcher,
+    key: &'a Key,
+    path: &'a Path,
+    settled: bool,
+}
+
+impl Drop for NewEntry<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.fetcher.abandon(self.key, self.path);
+        }
     }
 }
 
@@ -551,18 +582,22 @@ impl Fetcher {
                 self.release(key);
                 r
             }
-            Claim::Download(path) => match self.download_into_cache(job, key, &path) {
-                Ok(Stored::Cache) => {
-                    let r = job.deliver_from_cache(&path);
-                    self.release(key);
-                    r
+            Claim::Download(path) => {
+                let mut entry = NewEntry {
+                    fetcher: self,
+                    key,
+                    path: &path,
+                    settled: false,
+                };
+                match self.download_into_cache(job, &mut entry)? {
+                    Stored::Cache => {
+                        let r = job.deliver_from_cache(&path);
+                        self.release(key);
+                        r
+                    }
+                    Stored::Sandbox => job.finish_in_sandbox(),
                 }
-                Ok(Stored::Sandbox) => job.finish_in_sandbox(),
-                Err(e) => {
-                    self.abandon(key, &path);
-                    Err(e)
-                }
-            },
+            }
         }
     }
 
@@ -618,9 +653,9 @@ impl Fetcher {
     fn download_into_cache(
         &self,
         job: &Job<'_>,
-        key: &Key,
-        path: &Path,
+        entry: &mut NewEntry<'_>,
     ) -> Result<Stored, FetchError> {
+        let (key, path) = (entry.key, entry.path);
         let mut body = self.open(job.source)?;
         if let Err(why) = self.reserve(key, body.size()) {
             crate::log!(
@@ -629,6 +664,7 @@ impl Fetcher {
                 "fetcher cache: {why}; fetching {} bypassing the cache",
                 redact(&key.uri)
             );
+            entry.settled = true;
             self.abandon(key, path);
             self.save(&mut body, &job.dest)?;
             return Ok(Stored::Sandbox);
@@ -639,6 +675,7 @@ impl Fetcher {
             e.size = size;
             e.resident = true;
         }
+        entry.settled = true;
         self.changed.notify_all();
         Ok(Stored::Cache)
     }
@@ -694,17 +731,12 @@ impl Fetcher {
     fn open(&self, source: &Source) -> Result<Body<'_>, FetchError> {
         match source {
             Source::Path(path) => {
-                let src = |e| FetchError::Source {
-                    path: path.clone(),
-                    source: e,
-                };
-                let file = File::open(path).map_err(src)?;
-                let meta = file.metadata().map_err(src)?;
+                let file = File::open(path).map_err(FetchError::Source)?;
+                let meta = file.metadata().map_err(FetchError::Source)?;
                 if meta.is_dir() {
-                    return Err(src(io::Error::other("is a directory")));
+                    return Err(FetchError::Source(io::Error::other("is a directory")));
                 }
                 Ok(Body::File {
-                    path: path.clone(),
                     file,
                     size: meta.len(),
                 })
@@ -716,7 +748,8 @@ impl Fetcher {
     /// GET, following up to [`MAX_REDIRECTS`] redirects.
     fn get(&self, first: &HttpUrl) -> Result<Body<'_>, FetchError> {
         let mut url = first.clone();
-        for _ in 0..=MAX_REDIRECTS {
+        for hop in 0..=MAX_REDIRECTS {
+            let via = Via((hop > 0).then(|| url.to_string()));
             let timeout = self.cfg.stall_timeout;
             let mut conn = transport::connect(&url.ep, timeout, &self.tls).map_err(|e| {
                 let text = e.to_string();
@@ -730,7 +763,7 @@ impl Fetcher {
             if self.is_cancelled() {
                 return Err(FetchError::Cancelled);
             }
-            let read_err = |e: io::Error| self.read_error(&url, e);
+            let read_err = |e: io::Error| self.read_error(&via, e);
             conn.set_read_timeout(Some(timeout)).map_err(read_err)?;
             let mut h = Headers::default()
                 .with(
@@ -753,7 +786,7 @@ impl Fetcher {
                         headers.content_length().map(|n| n as u64)
                     };
                     return Ok(Body::Http {
-                        url: url.to_string(),
+                        via,
                         size,
                         stream: conn.into_stream(&headers),
                         _sock: guard,
@@ -767,10 +800,7 @@ impl Fetcher {
                     })?;
                 }
                 status => {
-                    return Err(FetchError::Status {
-                        url: url.to_string(),
-                        status,
-                    });
+                    return Err(FetchError::Status { status, via });
                 }
             }
         }
@@ -785,18 +815,18 @@ impl Fetcher {
         SockGuard { fetcher: self, id }
     }
 
-    fn read_error(&self, url: &impl std::fmt::Display, e: io::Error) -> FetchError {
+    fn read_error(&self, via: &Via, e: io::Error) -> FetchError {
         if self.is_cancelled() {
             FetchError::Cancelled
         } else if is_timeout(&e) {
             FetchError::Stalled {
-                url: url.to_string(),
                 secs: self.cfg.stall_timeout.as_secs_f64(),
+                via: via.clone(),
             }
         } else {
             FetchError::Read {
-                url: url.to_string(),
                 source: e,
+                via: via.clone(),
             }
         }
     }
@@ -816,27 +846,20 @@ impl Fetcher {
     fn copy(&self, body: &mut Body<'_>, out: &mut File, path: &Path) -> Result<u64, FetchError> {
         let mut total = 0u64;
         match body {
-            Body::File {
-                path: src, file, ..
-            } => {
+            Body::File { file, .. } => {
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
                     let n = match file.read(&mut buf) {
                         Ok(0) => break,
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => {
-                            return Err(FetchError::Source {
-                                path: src.clone(),
-                                source: e,
-                            });
-                        }
+                        Err(e) => return Err(FetchError::Source(e)),
                     };
                     out.write_all(&buf[..n]).map_err(|e| write_error(path, e))?;
                     total += n as u64;
                 }
             }
-            Body::Http { url, stream, .. } => {
+            Body::Http { via, stream, .. } => {
                 let mut buf = Vec::with_capacity(64 * 1024);
                 loop {
                     buf.clear();
@@ -846,7 +869,7 @@ impl Fetcher {
                             out.write_all(&buf).map_err(|e| write_error(path, e))?;
                             total += buf.len() as u64;
                         }
-                        Err(e) => return Err(self.read_error(url, e)),
+                        Err(e) => return Err(self.read_error(via, e)),
                     }
                 }
             }
@@ -1194,12 +1217,7 @@ mod tests {
         let mut u = uri(&s.0.join("a.txt").display().to_string(), false);
         u.output_file = Some("./sub/b.txt".into());
         f.fetch(&u, None, &sandbox).expect("fetch");
-        assert_eq!(
-            fs::read_to_string(sandbox.join("sub/b.txt"))
-                .ok()
-                .as_deref(),
-            Some("a")
-        );
+        assert_eq!(text(&sandbox, "sub/b.txt").as_deref(), Some("a"));
     }
 
     #[test]
@@ -1211,16 +1229,8 @@ mod tests {
         let f = fetcher(&s.0, 250, DEFAULT_STALL_TIMEOUT);
         let sandbox = s.0.join("sandbox");
         let get = |name: &str, user: Option<&str>| {
-            f.fetch(
-                &uri(&s.0.join(name).display().to_string(), true),
-                user,
-                &sandbox,
-            )
-            .expect("fetch");
-            assert_eq!(
-                fs::read(sandbox.join(name)).map(|b| b.len()).ok(),
-                Some(100)
-            );
+            let got = fetch_text(&f, &s.0.join(name).display().to_string(), user, &sandbox);
+            assert_eq!(got.map(|t| t.len()), Some(100));
         };
         get("a", None);
         get("b", None);
@@ -1235,7 +1245,8 @@ mod tests {
 
         // Too large for the cache: fetched anyway, bypassing it.
         fs::write(s.0.join("big"), vec![b'y'; 300]).expect("write");
-        get_len(&f, &s.0.join("big"), &sandbox, 300);
+        let big = fetch_text(&f, &s.0.join("big").display().to_string(), None, &sandbox);
+        assert_eq!(big.map(|t| t.len()), Some(300));
         assert_eq!(cached_files(&f), ["c3-c", "c4-a"]);
 
         f.clear();
@@ -1243,14 +1254,15 @@ mod tests {
         assert_eq!(lock(&f.cache).used(), 0);
     }
 
-    fn get_len(f: &Fetcher, path: &Path, sandbox: &Path, len: usize) {
-        f.fetch(&uri(&path.display().to_string(), true), None, sandbox)
-            .expect("fetch");
-        let name = path.file_name().expect("name");
-        assert_eq!(
-            fs::read(sandbox.join(name)).map(|b| b.len()).ok(),
-            Some(len)
-        );
+    /// Fetches `value` with `cache` into `sandbox`; the fetched file's text.
+    fn fetch_text(f: &Fetcher, value: &str, user: Option<&str>, sandbox: &Path) -> Option<String> {
+        f.fetch(&uri(value, true), user, sandbox).expect("fetch");
+        let name = Source::parse(value).ok()?.basename(value).ok()?;
+        text(sandbox, &name)
+    }
+
+    fn text(dir: &Path, name: &str) -> Option<String> {
+        fs::read_to_string(dir.join(name)).ok()
     }
 
     #[test]
@@ -1268,7 +1280,7 @@ mod tests {
                 let (f, url, sandbox) = (f.clone(), url.clone(), s.0.join(format!("s{i}")));
                 std::thread::spawn(move || {
                     f.fetch(&uri(&url, true), Some("u"), &sandbox)
-                        .map(|()| fs::read_to_string(sandbox.join("shared.txt")).ok())
+                        .map(|()| text(&sandbox, "shared.txt"))
                 })
             })
             .collect();
@@ -1293,6 +1305,7 @@ mod tests {
             "/loop" => Reply::status(302).with_header("Location", "/loop"),
             "/hop" => Reply::status(307).with_header("Location", "sub/flaky.bin"),
             "/sub/flaky.bin" => Reply::text(200, "hopped"),
+            "/gone" => Reply::status(301).with_header("Location", "/nowhere"),
             "/chunked.txt" => {
                 let (tx, rx) = crossbeam_channel::unbounded();
                 let _ = tx.send(b"in chunks".to_vec());
@@ -1310,10 +1323,7 @@ mod tests {
         let e = f
             .fetch(&uri(&srv.url("/flaky.bin"), true), None, &sandbox)
             .expect_err("500");
-        assert!(
-            e.to_string().ends_with("/flaky.bin answered HTTP 500"),
-            "{e}"
-        );
+        assert_eq!(e.to_string(), "the server answered HTTP 500");
         assert!(lock(&f.cache).entries.is_empty());
         assert!(cached_files(&f).is_empty());
         assert!(!sandbox.join("flaky.bin").exists());
@@ -1332,22 +1342,20 @@ mod tests {
         let mut hop = uri(&srv.url("/hop"), false);
         hop.output_file = Some("hopped.txt".into());
         f.fetch(&hop, None, &sandbox).expect("relative redirect");
+        assert_eq!(text(&sandbox, "hopped.txt").as_deref(), Some("hopped"));
+        let e = f
+            .fetch(&uri(&srv.url("/gone"), false), None, &sandbox)
+            .expect_err("404");
+        let moved = format!(" (redirected to {})", srv.url("/nowhere"));
         assert_eq!(
-            fs::read_to_string(sandbox.join("hopped.txt"))
-                .ok()
-                .as_deref(),
-            Some("hopped")
+            e.to_string(),
+            format!("the server answered HTTP 404{moved}")
         );
 
         // No size up front: delivered, but not cached.
         f.fetch(&uri(&srv.url("/chunked.txt"), true), None, &sandbox)
             .expect("chunked");
-        assert_eq!(
-            fs::read_to_string(sandbox.join("chunked.txt"))
-                .ok()
-                .as_deref(),
-            Some("in chunks")
-        );
+        assert_eq!(text(&sandbox, "chunked.txt").as_deref(), Some("in chunks"));
         assert_eq!(cached_files(&f), ["c2-flaky.bin"]);
     }
 
@@ -1370,9 +1378,7 @@ mod tests {
             let sandbox = s.0.join(sandbox);
             f.fetch(&uri(&value, cache), None, &sandbox).expect("fetch");
             assert_eq!(
-                fs::read_to_string(sandbox.join("pkg/inside.txt"))
-                    .ok()
-                    .as_deref(),
+                text(&sandbox, "pkg/inside.txt").as_deref(),
                 Some("packed\n")
             );
             assert_eq!(sandbox.join("pkg.tar.gz").exists(), !cache, "{cache}");
@@ -1395,7 +1401,11 @@ mod tests {
         let f = fetcher(&s.0, 1 << 20, DEFAULT_STALL_TIMEOUT);
         let sandbox = s.0.join("sandbox");
         let e = f
-            .fetch(&uri(&format!("http://{addr}/short.bin"), true), None, &sandbox)
+            .fetch(
+                &uri(&format!("http://{addr}/short.bin"), true),
+                None,
+                &sandbox,
+            )
             .expect_err("short body");
         server.join().expect("server");
         assert!(e.to_string().contains("body ended early"), "{e}");
@@ -1428,7 +1438,10 @@ mod tests {
             .fetch(&uri(&url, true), None, &s.0.join("a"))
             .expect_err("stall");
         assert!(matches!(e, FetchError::Stalled { .. }), "{e}");
-        assert!(e.to_string().contains("no data from"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "no data for 0.3 s, the fetcher's stall timeout"
+        );
         assert!(t0.elapsed() < Duration::from_secs(5));
         assert!(cached_files(&f).is_empty());
 

@@ -38,7 +38,7 @@
 //! host (no containers, images, cgroups or user switching; `ContainerInfo`
 //! is ignored), resources are unreserved only (no RESERVE/CREATE operations),
 //! offer constraints and `min_allocatable_resources` are accepted but not
-//! applied, there are no health checks, no inverse offers, no operator API
+//! applied, the fetcher takes paths, `file://` and `http(s)://` URIs only, there are no health checks, no inverse offers, no operator API
 //! and no master failover. Agents can be restarted
 //! ([`LocalCluster::restart_agent`]) the way `mesos-agent --recover=reconnect`
 //! restarts: checkpointing frameworks keep their executors, tasks and
