@@ -13,6 +13,7 @@
 //!   only, never on the drivers);
 //! - `lua`: the mlua binding (with the `lua` feature).
 
+pub mod channel;
 pub mod credentials;
 pub mod driver;
 pub mod executor;

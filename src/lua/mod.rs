@@ -6,6 +6,7 @@
 // and much of the binding unused.
 #![cfg_attr(not(feature = "lua"), allow(dead_code, unused_imports))]
 
+mod channel;
 mod convert;
 mod executor;
 mod fast;
@@ -227,6 +228,7 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         .call((core, common, m))?;
     m.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
     process::register(lua, &m)?;
+    channel::register(lua, &m)?;
 
     m.set(
         "local_cluster",
