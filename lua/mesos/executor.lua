@@ -7,6 +7,7 @@
 
 local mesos = require "mesos"
 local S = require "mesos.serialize"
+local events = require "mesos.events"
 
 local M = {}
 
@@ -75,10 +76,16 @@ function M.new(opts)
     for _, t in ipairs(group.tasks or {}) do ex:launch(t) end
   end
   function handler:kill(d, task_id) ex:kill(task_id.value, "killed") end
+  function handler:message(d, data)
+    local msg = events.unpack(data)
+    if msg then ex.bridge.on_router(msg) end
+  end
   function handler:shutdown() ex:shutdown() end
   function handler:error(d, msg) log("error from agent:", tostring(msg)) end
   function handler:disconnected(d, reason) log("disconnected:", reason) end
   self.driver = mesos.executor(handler, opts.driver)
+  -- Events between tasks: over framework messages to the scheduler's router.
+  self.bridge = events.bridge(events.framework_transport(self.driver, log))
   return self
 end
 
@@ -119,16 +126,24 @@ function Executor:launch(task)
     -- Tasks may read the executor's sandbox (where the fetcher put the
     -- CommandInfo.uris), and nothing else on disk.
     read_dir = os.getenv("MESOS_SANDBOX") or os.getenv("MESOS_DIRECTORY"),
+    channel = true, -- fd 3: the task's events (mesos.events)
   }
   local stdin, serr = S.encode(child_req)
   if not stdin then return self:update(id, "TASK_FAILED", { message = serr }) end
+  local chan, child_end = mesos.channel_pair()
   local cid, pid, perr = self.spawner:spawn {
     argv = { self.interpreter, "-e", bootstrap("mesos.task", true) },
     stdin = stdin,
     memory_mb = req.memory_mb,
     max_output = req.max_result_bytes or 64 * 1024 * 1024,
+    channel = child_end,
   }
-  if not cid then return self:update(id, "TASK_FAILED", { message = perr }) end
+  child_end:close()
+  if not cid then
+    chan:close()
+    return self:update(id, "TASK_FAILED", { message = perr })
+  end
+  self.bridge.attach(id, chan)
   local rec = {
     id = id, child = cid, pid = pid, started = now(),
     deadline = req.timeout and (now() + req.timeout) or nil,
@@ -163,6 +178,11 @@ function Executor:finish(f)
   if not rec then return end
   self.by_child[f.id] = nil
   self.tasks[rec.id] = nil
+  -- What the task sent before it ended still goes out; then its
+  -- subscriptions end with it.
+  self.bridge.pump()
+  local dropped = self.bridge.detach(rec.id)
+  if dropped and dropped > 0 then log("task", rec.id, "lost", dropped, "event(s): it did not read them in time") end
   if rec.killed == "timeout" then
     return self:update(rec.id, "TASK_FAILED", {
       message = ("task timed out after %gs"):format(rec.timeout), reason = "REASON_EXECUTOR_TERMINATED" })
@@ -220,14 +240,14 @@ function Executor:run()
     log("cannot start:", tostring(err))
     return 1
   end
-  local fds = { d:fd(), self.spawner:fd() }
   while true do
     local t = now()
     local next_deadline = self:check_deadlines(t)
     local wait = 1.0
     if next_deadline then wait = math.max(0, math.min(wait, next_deadline - t)) end
-    mesos.wait_readable(fds, wait)
+    mesos.wait_readable(self.bridge.fds({ d:fd(), self.spawner:fd() }), wait)
     d:poll(0)
+    self.bridge.pump()
     local f = self.spawner:reap(0)
     while f do
       self:finish(f)

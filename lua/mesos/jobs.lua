@@ -47,7 +47,9 @@ end
 --- Runs `requests` (a list of {code=, args=, index=, ...}) as tasks.
 --- opts: master, encoding, ca_file, principal, secret, credential_file, uris,
 --- cpus, mem, timeout, memory_mb, allow_bytecode,
---- executor_command, name, local_cluster, on_result(i, result, done, total).
+--- executor_command, name, local_cluster, on_result(i, result, done, total),
+--- events (a mesos.events router: the framework's own end of the tasks'
+--- topics; one is made when absent, so tasks can always talk).
 --- Returns the list of results in request order, or nil and an error.
 function M.run_all(requests, opts)
   opts = opts or {}
@@ -125,12 +127,22 @@ function M.run_all(requests, opts)
       return
     end
     results[i] = result_of(status)
+    results[i].agent_id = status.agent_id and status.agent_id.value
     done = done + 1
     if opts.on_result then opts.on_result(i, results[i], done, total) end
     if done == total then d:stop() end
   end
 
   function handler:error(d, message) failed_launch = "master error: " .. tostring(message) end
+
+  -- Events between tasks (mesos.events): this scheduler is their router.
+  local router = opts.events or require("mesos.events").router()
+  function handler:message(d, agent_id, executor_id, data)
+    router:handle_message(d, agent_id, executor_id, data)
+  end
+  function handler:failure(d, info)
+    if info.executor_id then router:forget(info.agent_id, info.executor_id) end
+  end
 
   local d = mesos.scheduler(handler, {
     master = opts.master or "local",
@@ -140,6 +152,7 @@ function M.run_all(requests, opts)
     framework = { name = opts.framework_name or "mesos.jobs", roles = opts.role and { opts.role } or nil },
     local_cluster = opts.local_cluster,
   })
+  router:attach(d)
   d:run()
   if failed_launch and done < total then return nil, failed_launch end
   if done < total then return nil, ("only %d of %d tasks finished"):format(done, total) end

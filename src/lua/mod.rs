@@ -43,6 +43,7 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../lua/mesos/executor.lua"),
     ),
     ("mesos.jobs", include_str!("../../lua/mesos/jobs.lua")),
+    ("mesos.events", include_str!("../../lua/mesos/events.lua")),
     (
         "mesos.openresty",
         include_str!("../../lua/mesos/openresty.lua"),

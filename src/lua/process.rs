@@ -133,6 +133,12 @@ pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
                 .map(|p| p.display().to_string()))
         })?,
     )?;
+    // mesos.monotonic() -> seconds on a clock that never goes back
+    let start = std::time::Instant::now();
+    m.set(
+        "monotonic",
+        lua.create_function(move |_, ()| Ok(start.elapsed().as_secs_f64()))?,
+    )?;
     // mesos.wait_readable({fd, ...} [, timeout]) -> {ready fd, ...}
     m.set(
         "wait_readable",
