@@ -304,6 +304,7 @@ function M.bridge(transport)
 
   function b.fds(list)
     for fd in pairs(b.by_fd) do list[#list + 1] = fd end
+    if transport.fd then list[#list + 1] = transport.fd() end
     return list
   end
 
@@ -311,6 +312,7 @@ function M.bridge(transport)
   --- so one chatty task cannot starve the executor).
   function b.pump(budget)
     budget = budget or 256
+    if transport.pump then transport.pump(b.on_router) end
     for _, rec in pairs(b.tasks) do
       for _ = 1, budget do
         local bytes = rec.chan:recv(0)
@@ -361,6 +363,83 @@ function M.framework_transport(driver, log)
   }
 end
 
+-- NATS -----------------------------------------------------------------------
+-- With a NATS server, values go from the publishing executor straight to
+-- the subscribing ones through NATS subjects; the router still answers
+-- subscriptions (with the retained value) and keeps retained values, over
+-- its control subject. Each router has its own namespace of subjects.
+
+local function hex(s)
+  return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+end
+
+--- The NATS subject of a topic in a router's namespace (any bytes are fine
+--- in a topic: it is hex-encoded into one subject token).
+function M.subject(ns, topic) return ("mesos-events.%s.t.%s"):format(ns, hex(topic)) end
+local function control_subject(ns) return ("mesos-events.%s.router"):format(ns) end
+
+local function random_token()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(8)
+  if f then f:close() end
+  if not bytes or #bytes < 8 then
+    bytes = tostring(os.time()) .. tostring(mesos.monotonic()) .. tostring({})
+  end
+  return hex(bytes):sub(1, 16)
+end
+
+-- Hands every queued NATS message's events payload to fn(msg, nats_msg).
+local function drain(client, fn, budget)
+  for _ = 1, budget or 4096 do
+    local m = client:poll(0)
+    if not m then return end
+    local msg = M.unpack(m.payload)
+    if msg then fn(msg, m) end
+  end
+end
+
+--- The NATS transport for an executor's bridge: `url` of the server, `ns`
+--- the router's namespace. Returns the transport, or nil and an error.
+function M.nats_transport(url, ns, log)
+  local client, err = mesos.nats(url, { name = "mesos.executor events" })
+  if not client then return nil, err end
+  local inbox = ("mesos-events.%s.inbox.%s"):format(ns, random_token())
+  local ok, serr = client:subscribe(inbox)
+  if not ok then client:close() return nil, serr end
+  local sids = {}
+  local function check(r, e)
+    if not r and log then log("events: NATS:", tostring(e)) end
+    return r
+  end
+  local t = { client = client }
+  function t.send(msg)
+    if msg.op == "sub" then
+      -- SUB before asking the router: NATS handles one connection's
+      -- commands in order, so the subscription is in effect at the server
+      -- when the router answers.
+      sids[msg.topic] = sids[msg.topic] or check(client:subscribe(M.subject(ns, msg.topic)))
+      check(client:publish(control_subject(ns), M.pack { op = "sub", topic = msg.topic, reply = inbox }))
+    elseif msg.op == "unsub" then
+      if sids[msg.topic] then check(client:unsubscribe(sids[msg.topic])) end
+      sids[msg.topic] = nil
+    elseif msg.op == "pub" then
+      local frame = M.pack { op = "msg", topic = msg.topic, value = msg.value, from = msg.from }
+      if msg.retain then
+        -- Through the router, which keeps it and publishes it, so that no
+        -- subscriber can miss both the live value and the retained one.
+        check(client:publish(control_subject(ns), M.pack {
+          op = "retain", topic = msg.topic, value = msg.value, from = msg.from }))
+      else
+        check(client:publish(M.subject(ns, msg.topic), frame))
+      end
+    end
+  end
+  function t.fd() return client:fd() end
+  function t.pump(deliver) drain(client, deliver) end
+  function t.close() client:close() end
+  return t
+end
+
 -- The scheduler side --------------------------------------------------------
 
 local Router = {}
@@ -369,14 +448,64 @@ Router.__index = Router
 --- A router: the hub of a framework's topics (one per scheduler). Pass it
 --- as opts.events to mesos.map/mesos.run/jobs.run_all, or call
 --- router:handle_message from your scheduler's `message` handler.
+--- opts.nats = "nats://host:port": values travel through that NATS server.
+--- Returns the router, or raises when the NATS server cannot be reached
+--- (use pcall, or mesos.map's opts.nats, which returns nil, err).
 function M.router(opts)
+  if opts ~= nil and type(opts) ~= "table" then error("mesos.router: opts must be a table", 2) end
   opts = opts or {}
-  return setmetatable({
+  local r = setmetatable({
     subs = {},       -- topic -> { [agent/executor key] = {agent_id=, executor_id=} }
     handlers = {},   -- topic -> list of fn(value, from, topic)
     retained = {},   -- topic -> { value = bytes, from = }
     stats_ = { published = 0, delivered = 0, lost = 0 },
   }, Router)
+  if opts.nats ~= nil then
+    if type(opts.nats) ~= "string" then error("mesos.router: opts.nats must be a nats:// URL", 2) end
+    local client, err = mesos.nats(opts.nats, { name = "mesos.router" })
+    if not client then error(("mesos.router: cannot reach NATS at %s: %s"):format(opts.nats, tostring(err)), 2) end
+    r.nats, r.nats_url, r.ns, r.sids = client, opts.nats, random_token(), {}
+    local ok, serr = client:subscribe(control_subject(r.ns))
+    if ok then ok, serr = client:flush(10) end
+    if not ok then
+      client:close()
+      error("mesos.router: NATS: " .. tostring(serr), 2)
+    end
+  end
+  return r
+end
+
+--- What tasks need to know to reach this router (in their requests).
+function Router:task_events()
+  if self.nats then return { nats = self.nats_url, ns = self.ns } end
+  return nil
+end
+
+--- The fd to wait on for NATS traffic (nil without NATS).
+function Router:fd()
+  return self.nats and self.nats:fd() or nil
+end
+
+--- Handles what arrived from NATS (no-op without NATS); never blocks.
+function Router:pump()
+  if not self.nats then return end
+  drain(self.nats, function(msg, m)
+    if m.subject == control_subject(self.ns) then
+      if msg.op == "sub" and type(msg.reply) == "string" then
+        local r = self.retained[msg.topic]
+        self.nats:publish(msg.reply, M.pack {
+          op = "suback", topic = msg.topic, retained = r and r.value, retained_from = r and r.from })
+      elseif msg.op == "retain" and type(msg.value) == "string" then
+        self:route(msg.topic, msg.value, msg.from, true)
+      end
+    elseif msg.op == "msg" and type(msg.value) == "string" then
+      self:call_handlers(msg.topic, msg.value, msg.from)
+    end
+  end)
+end
+
+function Router:close()
+  if self.nats then self.nats:close() end
 end
 
 local function executor_key(agent_id, executor_id)
@@ -399,17 +528,27 @@ local function send_to(self, sub, msg)
   end
 end
 
--- Hands an encoded value to every subscription of `topic`.
-function Router:route(topic, bytes, from, retain)
-  self.stats_.published = self.stats_.published + 1
-  if retain then self.retained[topic] = { value = bytes, from = from } end
-  local msg = { op = "msg", topic = topic, value = bytes, from = from, retain = retain or nil }
-  for _, sub in pairs(self.subs[topic] or {}) do send_to(self, sub, msg) end
+function Router:call_handlers(topic, bytes, from)
   local hs = self.handlers[topic]
   if hs and #hs > 0 then
     local value = S.decode(bytes)
     for _, fn in ipairs({ unpack(hs) }) do fn(value, from, topic) end
   end
+end
+
+-- Hands an encoded value to every subscription of `topic`.
+function Router:route(topic, bytes, from, retain)
+  self.stats_.published = self.stats_.published + 1
+  if retain then self.retained[topic] = { value = bytes, from = from } end
+  local msg = { op = "msg", topic = topic, value = bytes, from = from, retain = retain or nil }
+  if self.nats then
+    -- NATS fans it out, to this router's own subscriptions too.
+    local ok = self.nats:publish(M.subject(self.ns, topic), M.pack(msg))
+    self.stats_[ok and "delivered" or "lost"] = self.stats_[ok and "delivered" or "lost"] + 1
+    return
+  end
+  for _, sub in pairs(self.subs[topic] or {}) do send_to(self, sub, msg) end
+  self:call_handlers(topic, bytes, from)
 end
 
 --- Handles a framework message; true when it was an events message.
@@ -455,6 +594,10 @@ function Router:subscribe(topic, fn)
   local hs = self.handlers[topic] or {}
   self.handlers[topic] = hs
   hs[#hs + 1] = fn
+  if self.nats and not self.sids[topic] then
+    self.sids[topic] = self.nats:subscribe(M.subject(self.ns, topic))
+    self.nats:flush(10)
+  end
   local r = self.retained[topic]
   if r then fn(S.decode(r.value), r.from, topic) end
   return fn

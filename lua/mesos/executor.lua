@@ -78,14 +78,15 @@ function M.new(opts)
   function handler:kill(d, task_id) ex:kill(task_id.value, "killed") end
   function handler:message(d, data)
     local msg = events.unpack(data)
-    if msg then ex.bridge.on_router(msg) end
+    if msg then ex.bridges.framework.on_router(msg) end
   end
   function handler:shutdown() ex:shutdown() end
   function handler:error(d, msg) log("error from agent:", tostring(msg)) end
   function handler:disconnected(d, reason) log("disconnected:", reason) end
   self.driver = mesos.executor(handler, opts.driver)
-  -- Events between tasks: over framework messages to the scheduler's router.
-  self.bridge = events.bridge(events.framework_transport(self.driver, log))
+  -- Events between tasks: over framework messages to the scheduler's
+  -- router, or through the NATS server a task's request names.
+  self.bridges = { framework = events.bridge(events.framework_transport(self.driver, log)) }
   return self
 end
 
@@ -95,6 +96,29 @@ function Executor:update(task_id, state, fields)
   st.state = state
   local ok, err = self.driver:update(st)
   if not ok then log("update", task_id, state, "failed:", tostring(err)) end
+end
+
+-- The events bridge for a task's request (one per transport).
+function Executor:bridge_for(req)
+  local ev = req.events
+  if type(ev) ~= "table" or ev.nats == nil then return self.bridges.framework end
+  if type(ev.nats) ~= "string" or type(ev.ns) ~= "string" then return nil, "bad events options in the task's request" end
+  local key = ev.nats .. "\0" .. ev.ns
+  if not self.bridges[key] then
+    local t, err = events.nats_transport(ev.nats, ev.ns, log)
+    if not t then return nil, ("cannot reach NATS at %s: %s"):format(ev.nats, tostring(err)) end
+    self.bridges[key] = events.bridge(t)
+  end
+  return self.bridges[key]
+end
+
+function Executor:event_fds(list)
+  for _, b in pairs(self.bridges) do b.fds(list) end
+  return list
+end
+
+function Executor:pump_events()
+  for _, b in pairs(self.bridges) do b.pump() end
 end
 
 -- Validates a task's request; returns it, or nil and why.
@@ -120,6 +144,8 @@ function Executor:launch(task)
   end
   local req, err = parse_request(task)
   if not req then return self:update(id, "TASK_FAILED", { message = err }) end
+  local bridge, berr = self:bridge_for(req)
+  if not bridge then return self:update(id, "TASK_FAILED", { message = berr }) end
   local child_req = {
     code = req.code, args = req.args, index = req.index,
     allow_bytecode = req.allow_bytecode, allow_env = req.allow_env, max_result_bytes = req.max_result_bytes,
@@ -143,11 +169,11 @@ function Executor:launch(task)
     chan:close()
     return self:update(id, "TASK_FAILED", { message = perr })
   end
-  self.bridge.attach(id, chan)
+  bridge.attach(id, chan)
   local rec = {
     id = id, child = cid, pid = pid, started = now(),
     deadline = req.timeout and (now() + req.timeout) or nil,
-    timeout = req.timeout, memory_mb = req.memory_mb,
+    timeout = req.timeout, memory_mb = req.memory_mb, bridge = bridge,
   }
   self.tasks[id] = rec
   self.by_child[cid] = rec
@@ -180,8 +206,8 @@ function Executor:finish(f)
   self.tasks[rec.id] = nil
   -- What the task sent before it ended still goes out; then its
   -- subscriptions end with it.
-  self.bridge.pump()
-  local dropped = self.bridge.detach(rec.id)
+  rec.bridge.pump()
+  local dropped = rec.bridge.detach(rec.id)
   if dropped and dropped > 0 then log("task", rec.id, "lost", dropped, "event(s): it did not read them in time") end
   if rec.killed == "timeout" then
     return self:update(rec.id, "TASK_FAILED", {
@@ -245,9 +271,9 @@ function Executor:run()
     local next_deadline = self:check_deadlines(t)
     local wait = 1.0
     if next_deadline then wait = math.max(0, math.min(wait, next_deadline - t)) end
-    mesos.wait_readable(self.bridge.fds({ d:fd(), self.spawner:fd() }), wait)
+    mesos.wait_readable(self:event_fds({ d:fd(), self.spawner:fd() }), wait)
     d:poll(0)
-    self.bridge.pump()
+    self:pump_events()
     local f = self.spawner:reap(0)
     while f do
       self:finish(f)

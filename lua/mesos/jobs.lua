@@ -49,7 +49,8 @@ end
 --- cpus, mem, timeout, memory_mb, allow_bytecode,
 --- executor_command, name, local_cluster, on_result(i, result, done, total),
 --- events (a mesos.events router: the framework's own end of the tasks'
---- topics; one is made when absent, so tasks can always talk).
+--- topics; one is made when absent, so tasks can always talk), nats (a
+--- nats:// URL: the router made here sends events through NATS).
 --- Returns the list of results in request order, or nil and an error.
 function M.run_all(requests, opts)
   opts = opts or {}
@@ -63,6 +64,15 @@ function M.run_all(requests, opts)
   local executor_command = opts.executor_command or require("mesos.executor").command(
     on_this_machine and mesos.executable() or opts.interpreter or "luajit", on_this_machine)
   local prefix = ("job-%d-%d-"):format(os.time(), math.random(1, 1e9))
+
+  -- Events between tasks (mesos.events): this scheduler is their router.
+  local router = opts.events
+  if not router then
+    local ok, r = pcall(require("mesos.events").router, { nats = opts.nats })
+    if not ok then return nil, tostring(r) end
+    router = r
+  end
+  local task_events = router:task_events()
 
   local pending = {}
   for i = total, 1, -1 do pending[#pending + 1] = i end -- a stack: pop launches 1 first
@@ -83,6 +93,7 @@ function M.run_all(requests, opts)
     req.timeout = req.timeout or opts.timeout
     req.memory_mb = req.memory_mb or opts.memory_mb or mem
     req.allow_bytecode = req.allow_bytecode or opts.allow_bytecode
+    req.events = task_events
     local data, err = S.encode(req)
     if not data then error(("task %d: cannot serialise its request: %s"):format(i, err), 0) end
     return {
@@ -135,8 +146,6 @@ function M.run_all(requests, opts)
 
   function handler:error(d, message) failed_launch = "master error: " .. tostring(message) end
 
-  -- Events between tasks (mesos.events): this scheduler is their router.
-  local router = opts.events or require("mesos.events").router()
   function handler:message(d, agent_id, executor_id, data)
     router:handle_message(d, agent_id, executor_id, data)
   end
@@ -153,7 +162,19 @@ function M.run_all(requests, opts)
     local_cluster = opts.local_cluster,
   })
   router:attach(d)
-  d:run()
+  if router:fd() then
+    -- NATS traffic for the router's own topics and control subject.
+    local ok, err = d:start()
+    if not ok then return nil, err end
+    while d:state() ~= "stopped" or d:pending() > 0 do
+      mesos.wait_readable({ d:fd(), router:fd() }, 1)
+      d:poll(0)
+      router:pump()
+    end
+  else
+    d:run()
+  end
+  if not opts.events then router:close() end
   if failed_launch and done < total then return nil, failed_launch end
   if done < total then return nil, ("only %d of %d tasks finished"):format(done, total) end
   return results
