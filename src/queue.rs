@@ -61,6 +61,12 @@ impl<T> Producer<T> {
         self.notifier.signal();
         ok
     }
+
+    /// Makes the fd readable without queueing anything (the owner's next
+    /// look finds out why, e.g. that the connection closed).
+    pub fn wake(&self) {
+        self.notifier.signal();
+    }
 }
 
 impl<T> Consumer<T> {
