@@ -85,8 +85,8 @@ impl Reader {
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     if pings_out >= MAX_PINGS_OUT {
                         return format!(
-                            "stale connection: {MAX_PINGS_OUT} PINGs unanswered for {:?}",
-                            self.ping_interval * MAX_PINGS_OUT
+                            "stale connection: nothing from the server for {:?}, {MAX_PINGS_OUT} PINGs unanswered",
+                            self.ping_interval * (MAX_PINGS_OUT + 1)
                         );
                     }
                     pings_out += 1;
