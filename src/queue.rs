@@ -92,6 +92,12 @@ impl<T> Consumer<T> {
         self.rx.len()
     }
 
+    /// Makes the fd readable with nothing queued (e.g. to keep saying that
+    /// the producer has gone).
+    pub fn wake(&self) {
+        self.notifier.signal();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rx.is_empty()
     }

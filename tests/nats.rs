@@ -207,7 +207,13 @@ fn max_payload_is_respected() {
     c.subscribe("p", None).unwrap();
     let r = c.publish("p", &[0u8; 1025], None);
     assert!(
-        matches!(r, Err(NatsError::PayloadTooLarge { len: 1025, max: 1024 })),
+        matches!(
+            r,
+            Err(NatsError::PayloadTooLarge {
+                len: 1025,
+                max: 1024
+            })
+        ),
         "{r:?}"
     );
     assert!(c.request("p", &[0u8; 1025], WAIT).is_err());
@@ -253,6 +259,7 @@ fn a_dead_server_is_reported_and_nothing_hangs() {
     let e = c.poll(Duration::from_secs(30)).expect_err("closed");
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     assert!(e.to_string().contains("closed"), "{e}");
+    assert!(readable(c.fd()), "the fd keeps telling an event loop");
     assert_eq!(c.state(), State::Closed);
     assert_eq!(c.stats().state, State::Closed);
     assert!(c.stats().error.is_some());
@@ -388,8 +395,10 @@ fn connecting_never_hangs() {
     // A server that never says INFO.
     let (port, h) = fake_server(b"");
     let t0 = Instant::now();
-    let mut o = Options::default();
-    o.connect_timeout = Duration::from_millis(300);
+    let o = Options {
+        connect_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
     let e = Connection::connect(&format!("nats://127.0.0.1:{port}"), o.clone())
         .err()
         .expect("times out");

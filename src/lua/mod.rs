@@ -12,6 +12,7 @@ mod fast;
 #[cfg(feature = "lua-host")]
 pub mod host;
 mod log;
+mod nats;
 mod opts;
 mod process;
 mod scheduler;
@@ -227,6 +228,7 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         .call((core, common, m))?;
     m.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
     process::register(lua, &m)?;
+    nats::register(lua, &m)?;
 
     m.set(
         "local_cluster",

@@ -110,7 +110,9 @@ fn open_socket(url: &ServerUrl, addr: &str, deadline: Instant) -> Result<TcpStre
         addr: addr.to_string(),
         source,
     };
-    let candidates = (url.host.as_str(), url.port).to_socket_addrs().map_err(fail)?;
+    let candidates = (url.host.as_str(), url.port)
+        .to_socket_addrs()
+        .map_err(fail)?;
     let mut last = std::io::Error::new(ErrorKind::NotFound, "the host has no address");
     for a in candidates {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -135,7 +137,7 @@ fn read_op(
 ) -> Result<ServerOp, NatsError> {
     let mut buf = [0u8; 4096];
     loop {
-        if let Some(op) = parser.next()? {
+        if let Some(op) = parser.next_op()? {
             return Ok(op);
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -169,7 +171,12 @@ fn handshake(
     let mut parser = Parser::new();
     let mut info = match read_op(stream, &mut parser, addr, deadline)? {
         ServerOp::Info(i) => i,
-        other => return Err(handshake_error(addr, format!("expected INFO, got {other:?}"))),
+        other => {
+            return Err(handshake_error(
+                addr,
+                format!("expected INFO, got {other:?}"),
+            ));
+        }
     };
     if info.tls_required {
         return Err(NatsError::TlsRequired {
@@ -218,13 +225,22 @@ impl Connection {
         let setup = |e: std::io::Error| handshake_error(&addr, e.to_string());
         stream.set_nodelay(true).map_err(setup)?;
         stream
-            .set_write_timeout(Some(too_long(opts.write_timeout).max(Duration::from_millis(1))))
+            .set_write_timeout(Some(
+                too_long(opts.write_timeout).max(Duration::from_millis(1)),
+            ))
             .map_err(setup)?;
         let (info, parser) = handshake(&mut stream, url, &addr, opts.name.as_deref(), deadline)?;
         stream
             .set_read_timeout(Some(opts.ping_interval.max(Duration::from_millis(10))))
             .map_err(setup)?;
-        let shared = Arc::new(Shared::new(addr.clone(), stream.try_clone().map_err(setup)?, info.max_payload).map_err(setup)?);
+        let shared = Arc::new(
+            Shared::new(
+                addr.clone(),
+                stream.try_clone().map_err(setup)?,
+                info.max_payload,
+            )
+            .map_err(setup)?,
+        );
         let (producer, queue) = bounded_queue(opts.queue_size.max(1)).map_err(setup)?;
         let reader = Reader {
             shared: shared.clone(),
@@ -343,6 +359,9 @@ impl Connection {
         }
         match self.queue.recv(too_long(timeout)) {
             Some(m) => {
+                if self.shared.is_closed() {
+                    self.queue.wake();
+                }
                 let len = m.payload.len();
                 let _ = self.shared.queued_bytes.fetch_update(
                     Ordering::SeqCst,
@@ -352,6 +371,8 @@ impl Connection {
                 Ok(Some(m))
             }
             None if self.shared.is_closed() && self.queue.is_empty() => {
+                // Stays readable: an event loop keeps hearing of the end.
+                self.queue.wake();
                 Err(self.shared.closed_error())
             }
             None => Ok(None),
@@ -403,8 +424,8 @@ impl Connection {
         }
     }
 
-    /// Readable while messages are queued (and once when the connection
-    /// ends).
+    /// Readable while messages are queued, and from the end of the
+    /// connection on (the next `poll` says why).
     pub fn fd(&self) -> i32 {
         self.queue.fd()
     }

@@ -119,7 +119,10 @@ mod tests {
             },
             None,
         );
-        assert_eq!((v["user"].as_str(), v["pass"].as_str()), (Some("u\"1"), Some("p")));
+        assert_eq!(
+            (v["user"].as_str(), v["pass"].as_str()),
+            (Some("u\"1"), Some("p"))
+        );
         assert!(v.get("name").is_none());
         let v = connect_json(&Auth::Token("t".into()), None);
         assert_eq!(v["auth_token"], "t");

@@ -17,7 +17,9 @@ pub enum NatsError {
     TlsRequired { addr: String },
     #[error("NATS handshake with {addr} failed: {why}")]
     Handshake { addr: String, why: String },
-    #[error("invalid {what} {value:?}: must be non-empty, without whitespace or control characters")]
+    #[error(
+        "invalid {what} {value:?}: must be non-empty, without whitespace or control characters"
+    )]
     InvalidSubject { what: &'static str, value: String },
     #[error("payload of {len} bytes exceeds the server's max_payload of {max} bytes")]
     PayloadTooLarge { len: usize, max: usize },

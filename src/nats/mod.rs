@@ -1,11 +1,11 @@
 //! A NATS client (core protocol, no TLS, no JetStream): the optional broker
 //! transport of distributed events, and a `mesos.nats` client for Lua.
 //!
-//! - [`url`]: `nats://[user:pass@|token@]host:port`;
-//! - [`parse`] and [`encode`]: the sans-IO protocol (server operations in,
-//!   client operations out), bounded and split-anywhere safe;
-//! - [`conn`]: the [`Connection`] (handshake, writes under a mutex, flush,
-//!   request/reply, bounded message queue with a readable fd);
+//! - [`url`] reads `nats://[user:pass@|token@]host:port`;
+//! - [`parse`] and [`encode`] are the sans-IO protocol (server operations
+//!   in, client operations out), bounded and split-anywhere safe;
+//! - [`conn`] is the [`Connection`] (handshake, writes under a mutex,
+//!   flush, request/reply, bounded message queue with a readable fd);
 //! - `shared` and `reader`: the state the caller and the reader thread share,
 //!   and that thread.
 

@@ -1,6 +1,6 @@
 //! Sans-IO parser of what a NATS server sends: INFO, MSG, PING, PONG, +OK
 //! and -ERR. Bytes go in through [`Parser::feed`] in chunks split anywhere;
-//! operations come out of [`Parser::next`]. Control lines and payloads are
+//! operations come out of [`Parser::next_op`]. Control lines and payloads are
 //! bounded, and the first error is sticky (the stream is out of step and
 //! the connection must be dropped).
 
@@ -203,11 +203,11 @@ impl Parser {
     }
 
     /// The next complete operation, `Ok(None)` until more bytes arrive.
-    pub fn next(&mut self) -> Result<Option<ServerOp>, ProtoError> {
+    pub fn next_op(&mut self) -> Result<Option<ServerOp>, ProtoError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let r = self.next_op();
+        let r = self.parse_op();
         if let Err(e) = &r {
             self.failed = Some(e.clone());
             self.buf = Vec::new();
@@ -216,7 +216,7 @@ impl Parser {
         r
     }
 
-    fn next_op(&mut self) -> Result<Option<ServerOp>, ProtoError> {
+    fn parse_op(&mut self) -> Result<Option<ServerOp>, ProtoError> {
         loop {
             if let Some(head) = self.head.take() {
                 let avail = &self.buf[self.start..];
@@ -338,7 +338,7 @@ mod tests {
 
     fn drain(p: &mut Parser) -> Result<Vec<ServerOp>, ProtoError> {
         let mut out = vec![];
-        while let Some(op) = p.next()? {
+        while let Some(op) = p.next_op()? {
             out.push(op);
         }
         Ok(out)
@@ -377,7 +377,12 @@ mod tests {
         let i = parse_info(br#"{"tls_required":true,"auth_required":true}"#).unwrap();
         assert!(i.tls_required && i.auth_required);
         assert_eq!(i.max_payload, DEFAULT_MAX_PAYLOAD);
-        for bad in [&b"[]"[..], b"{", br#"{"max_payload":-1}"#, br#"{"max_payload":0}"#] {
+        for bad in [
+            &b"[]"[..],
+            b"{",
+            br#"{"max_payload":-1}"#,
+            br#"{"max_payload":0}"#,
+        ] {
             assert!(parse_info(bad).is_err());
         }
     }
@@ -388,21 +393,21 @@ mod tests {
         p.set_max_payload(4);
         p.feed(b"MSG a 1 5\r\n");
         assert_eq!(
-            p.next(),
+            p.next_op(),
             Err(ProtoError::PayloadTooLarge { len: 5, max: 4 })
         );
         // A payload at the limit passes.
         let mut p = Parser::new();
         p.set_max_payload(4);
         p.feed(b"MSG a 1 4\r\nabcd\r\n");
-        assert!(matches!(p.next(), Ok(Some(ServerOp::Msg(_)))));
+        assert!(matches!(p.next_op(), Ok(Some(ServerOp::Msg(_)))));
         // An endless control line fails once past the bound, not at the end.
         let mut p = Parser::new();
         let chunk = vec![b'x'; 4096];
         let mut err = None;
         for _ in 0..(MAX_CONTROL_LINE / chunk.len() + 2) {
             p.feed(&chunk);
-            if let Err(e) = p.next() {
+            if let Err(e) = p.next_op() {
                 err = Some(e);
                 break;
             }
@@ -412,7 +417,7 @@ mod tests {
         // A huge size does not allocate.
         let mut p = Parser::new();
         p.feed(b"MSG a 1 99999999999999999999\r\n");
-        assert!(p.next().is_err());
+        assert!(p.next_op().is_err());
     }
 
     #[test]
@@ -435,7 +440,7 @@ mod tests {
             p.feed(bad);
             let e = drain(&mut p).expect_err(&String::from_utf8_lossy(bad));
             p.feed(b"PING\r\n");
-            assert_eq!(p.next(), Err(e), "errors are sticky");
+            assert_eq!(p.next_op(), Err(e), "errors are sticky");
         }
     }
 
@@ -448,7 +453,11 @@ mod tests {
             p.feed(b"NG\r\n");
             drain(&mut p).unwrap();
         }
-        assert!(p.buf.capacity() < 4096, "buffer grew to {}", p.buf.capacity());
+        assert!(
+            p.buf.capacity() < 4096,
+            "buffer grew to {}",
+            p.buf.capacity()
+        );
     }
 
     mod props {
@@ -518,7 +527,7 @@ mod tests {
                 p.set_max_payload(32);
                 for c in &chunks {
                     p.feed(c);
-                    while let Ok(Some(op)) = p.next() {
+                    while let Ok(Some(op)) = p.next_op() {
                         if let ServerOp::Msg(m) = op {
                             prop_assert!(m.payload.len() <= 32);
                         }

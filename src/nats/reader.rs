@@ -58,7 +58,7 @@ impl Reader {
         let mut pings_out = 0u32;
         loop {
             loop {
-                match self.parser.next() {
+                match self.parser.next_op() {
                     Ok(Some(op)) => {
                         if let Err(why) = self.handle(op) {
                             return why;

@@ -119,7 +119,11 @@ impl Shared {
         true
     }
 
-    fn write_locked(&self, w: &mut MutexGuard<'_, TcpStream>, bytes: &[u8]) -> Result<(), NatsError> {
+    fn write_locked(
+        &self,
+        w: &mut MutexGuard<'_, TcpStream>,
+        bytes: &[u8],
+    ) -> Result<(), NatsError> {
         if let Err(e) = w.write_all(bytes) {
             // A partial write leaves the stream out of step: give up on it.
             self.close(&format!("write to {} failed: {e}", self.addr));

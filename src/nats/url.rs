@@ -143,7 +143,10 @@ mod tests {
     #[test]
     fn forms() {
         let u = parse_url("nats://127.0.0.1:4333").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.auth), ("127.0.0.1", 4333, Auth::None));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.auth),
+            ("127.0.0.1", 4333, Auth::None)
+        );
         assert_eq!(parse_url("localhost").unwrap().port, DEFAULT_PORT);
         assert_eq!(parse_url("nats://h/").unwrap().to_string(), "h:4222");
         let u = parse_url("nats://al%40ce:p%3Ass@h:1").unwrap();

@@ -115,7 +115,7 @@ impl NatsServer {
             // The state follows the parenthesised command name.
             let state = std::fs::read_to_string(&stat)
                 .ok()
-                .and_then(|s| Some(s.rsplit_once(") ")?.1.chars().next()?));
+                .and_then(|s| s.rsplit_once(") ")?.1.chars().next());
             if state == Some('T') {
                 return;
             }
