@@ -49,15 +49,20 @@ fn subject_arg(who: &str, arg: &'static str, v: &LuaValue) -> LuaResult<Result<S
     }))
 }
 
-fn opt_subject_arg(
+/// A subject and an optional second subject-like argument (a reply
+/// subject, a queue group), both checked.
+fn subjects_arg(
     who: &str,
+    subject: &LuaValue,
     arg: &'static str,
-    v: &LuaValue,
-) -> LuaResult<Result<Option<String>, NatsError>> {
-    match v {
-        LuaValue::Nil => Ok(Ok(None)),
-        v => Ok(subject_arg(who, arg, v)?.map(Some)),
-    }
+    other: &LuaValue,
+) -> LuaResult<Result<(String, Option<String>), NatsError>> {
+    let subject = subject_arg(who, "subject", subject)?;
+    let other = match other {
+        LuaValue::Nil => Ok(None),
+        v => subject_arg(who, arg, v)?.map(Some),
+    };
+    Ok(subject.and_then(|s| Ok((s, other?))))
 }
 
 fn number(v: &LuaValue) -> Option<f64> {
@@ -93,14 +98,6 @@ fn message_table(lua: &Lua, m: Msg) -> LuaResult<LuaTable> {
     Ok(t)
 }
 
-/// `nil, err` for an invalid argument value, else runs `f`.
-fn with<T, A>(
-    arg: Result<A, NatsError>,
-    f: impl FnOnce(A) -> Result<T, NatsError>,
-) -> (Option<T>, Option<String>) {
-    nil_err(arg.and_then(f))
-}
-
 impl LuaUserData for NatsClient {
     fn add_methods<M: LuaUserDataMethods<Self>>(m: &mut M) {
         // client:publish(subject, payload [, reply]) -> true | nil, err
@@ -108,24 +105,21 @@ impl LuaUserData for NatsClient {
             "publish",
             |_, this, (subject, payload, reply): (LuaValue, LuaValue, LuaValue)| {
                 let who = "client:publish";
-                let subject = subject_arg(who, "subject", &subject)?;
+                let args = subjects_arg(who, &subject, "reply", &reply)?;
                 let payload = bytes_arg(who, "payload", &payload)?;
-                let reply = opt_subject_arg(who, "reply", &reply)?;
-                let args = subject.and_then(|s| Ok((s, reply?)));
-                Ok(with(args, |(s, r)| {
+                Ok(nil_err(args.and_then(|(s, r)| {
                     this.0.publish(&s, &payload, r.as_deref()).map(|()| true)
-                }))
+                })))
             },
         );
         // client:subscribe(subject [, queue_group]) -> sid | nil, err
         m.add_method(
             "subscribe",
             |_, this, (subject, queue): (LuaValue, LuaValue)| {
-                let who = "client:subscribe";
-                let subject = subject_arg(who, "subject", &subject)?;
-                let queue = opt_subject_arg(who, "queue_group", &queue)?;
-                let args = subject.and_then(|s| Ok((s, queue?)));
-                Ok(with(args, |(s, q)| this.0.subscribe(&s, q.as_deref())))
+                let args = subjects_arg("client:subscribe", &subject, "queue_group", &queue)?;
+                Ok(nil_err(
+                    args.and_then(|(s, q)| this.0.subscribe(&s, q.as_deref())),
+                ))
             },
         );
         // client:unsubscribe(sid [, max]) -> true | nil, err
