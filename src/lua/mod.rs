@@ -13,6 +13,7 @@ mod fast;
 #[cfg(feature = "lua-host")]
 pub mod host;
 mod log;
+mod nats;
 mod opts;
 mod process;
 mod scheduler;
@@ -230,6 +231,7 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
     m.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
     process::register(lua, &m)?;
     channel::register(lua, &m)?;
+    nats::register(lua, &m)?;
 
     m.set(
         "local_cluster",
