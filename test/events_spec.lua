@@ -199,7 +199,10 @@ describe("mesos.events task API", function()
   end)
 end)
 
-describe("mesos.events between tasks on the local cluster", function()
+-- The same tests over each transport: `url()` is nil (framework messages) or
+-- the NATS server's URL.
+local function between_tasks(transport, url)
+describe("mesos.events between tasks on the local cluster over " .. transport, function()
   it("runs a distributed reduce with mesolua: N tasks publish partial sums, task 1 combines them", function()
     local dir = h.tmpdir()
     local f = assert(io.open(dir .. "/reduce.lua", "w"))
@@ -223,7 +226,8 @@ describe("mesos.events between tasks on the local cluster", function()
       return s
     ]])
     f:close()
-    local out, code = h.sh("bin/mesolua --quiet --tasks 8 " .. dir .. "/reduce.lua 8")
+    local nats = url() and (" --nats=" .. url()) or ""
+    local out, code = h.sh("bin/mesolua --quiet --tasks 8" .. nats .. " " .. dir .. "/reduce.lua 8")
     os.execute("rm -rf " .. dir)
     assert.are.equal(0, code, out)
     local lines = {}
@@ -256,7 +260,7 @@ describe("mesos.events between tasks on the local cluster", function()
       end
       return table.concat(got, ",")
     ]]
-    local router = mesos.router()
+    local router = mesos.router { nats = url() }
     local res = assert(jobs.run_all(
       { { code = code, args = { "ping", 100 } }, { code = code, args = { "pong", 100 } } },
       { cpus = 1, local_cluster = { agents = 2, resources = "cpus:1;mem:1024" }, events = router }))
@@ -268,10 +272,11 @@ describe("mesos.events between tasks on the local cluster", function()
     assert.are_not.equal(res[1].agent_id, res[2].agent_id)
     -- Both tasks ended: so did their subscriptions.
     assert.are.equal(0, router:stats().topics)
+    router:close()
   end)
 
   it("lets the framework's code publish to tasks and hear from them", function()
-    local router = mesos.router()
+    local router = mesos.router { nats = url() }
     assert(router:publish("config", { factor = 3 }, { retain = true }))
     local heard = {}
     router:subscribe("progress", function(v, from) heard[#heard + 1] = v .. "@" .. from:match("%d+$") end)
@@ -285,6 +290,7 @@ describe("mesos.events between tasks on the local cluster", function()
     assert.are.same({ 3, 6, 9 }, { out[1], out[2], out[3] })
     table.sort(heard)
     assert.are.same({ "3@1", "6@2", "9@3" }, heard)
+    router:close()
   end)
 
   it("keeps events inside the sandbox's rules: values must serialise", function()
@@ -292,12 +298,59 @@ describe("mesos.events between tasks on the local cluster", function()
       local ok, err = events.publish("x", function() end)
       local ok2, err2 = pcall(events.receive, "not-mine", 0)
       return ok, err, ok2, err2
-    ]] } }, {}))
+    ]] } }, { nats = url() }))
     local v = r[1].values
     assert.is_true(r[1].ok, r[1].error)
     assert.is_nil(v[1])
     assert.matches("events.publish: .*function", v[2])
     assert.is_false(v[3])
     assert.matches("not subscribed to topic not%-mine", v[4])
+  end)
+end)
+end
+
+between_tasks("framework messages", function() return nil end)
+
+local nats_server
+between_tasks("NATS", function()
+  nats_server = nats_server or h.start_nats()
+  return nats_server.url
+end)
+
+describe("mesos.events over NATS", function()
+  it("sends the values through the NATS server, not through the master", function()
+    nats_server = nats_server or h.start_nats()
+    local spy = assert(mesos.nats(nats_server.url))
+    assert(spy:subscribe("mesos-events.>"))
+    assert(spy:flush(10))
+    local router = mesos.router { nats = nats_server.url }
+    local out = assert(mesos.map([[
+      assert(events.subscribe("t"))
+      assert(events.publish("t", "v" .. TASK_INDEX))
+      return (assert(events.receive("t", 60)))
+    ]], { 1, 2 }, { events = router }))
+    assert.are.equal(2, #out)
+    local seen = {}
+    for _ = 1, 1000 do
+      local m = spy:poll(0)
+      if not m then break end
+      local msg = events.unpack(m.payload)
+      if msg and msg.op == "msg" then seen[#seen + 1] = S.decode(msg.value) end
+    end
+    table.sort(seen)
+    assert.are.same({ "v1", "v2" }, seen)
+    router:close()
+    spy:close()
+  end)
+
+  it("reports an unreachable NATS server", function()
+    local ok, err = mesos.map("return 1", { 1 }, { nats = "nats://127.0.0.1:1" })
+    assert.is_nil(ok)
+    assert.matches("cannot reach NATS at nats://127.0.0.1:1", err)
+    assert.has_error(function() mesos.router { nats = 5 } end, "mesos.router: opts.nats must be a nats:// URL")
+  end)
+
+  teardown(function()
+    if nats_server then assert.is_true(nats_server.stop()) end
   end)
 end)
