@@ -208,7 +208,8 @@ fn handshake(
     }
 }
 
-fn too_long(t: Duration) -> Duration {
+/// Durations from Lua may be huge: a million seconds is forever enough.
+fn capped(t: Duration) -> Duration {
     t.min(Duration::from_secs(1_000_000))
 }
 
@@ -220,18 +221,19 @@ impl Connection {
 
     pub fn connect_to(url: &ServerUrl, opts: Options) -> Result<Connection, NatsError> {
         let addr = url.to_string();
-        let deadline = Instant::now() + too_long(opts.connect_timeout);
+        let deadline = Instant::now() + capped(opts.connect_timeout);
         let mut stream = open_socket(url, &addr, deadline)?;
         let setup = |e: std::io::Error| handshake_error(&addr, e.to_string());
         stream.set_nodelay(true).map_err(setup)?;
         stream
             .set_write_timeout(Some(
-                too_long(opts.write_timeout).max(Duration::from_millis(1)),
+                capped(opts.write_timeout).max(Duration::from_millis(1)),
             ))
             .map_err(setup)?;
         let (info, parser) = handshake(&mut stream, url, &addr, opts.name.as_deref(), deadline)?;
+        let ping_interval = capped(opts.ping_interval).max(Duration::from_millis(10));
         stream
-            .set_read_timeout(Some(opts.ping_interval.max(Duration::from_millis(10))))
+            .set_read_timeout(Some(ping_interval))
             .map_err(setup)?;
         let shared = Arc::new(
             Shared::new(
@@ -248,7 +250,7 @@ impl Connection {
             parser,
             queue: producer,
             queue_bytes: opts.queue_bytes.max(1),
-            ping_interval: opts.ping_interval,
+            ping_interval,
         }
         .spawn()
         .map_err(setup)?;
@@ -343,7 +345,7 @@ impl Connection {
     pub fn flush(&self, timeout: Duration) -> Result<(), NatsError> {
         let (tx, rx) = bounded(1);
         self.shared.ping(Some(tx))?;
-        match rx.recv_timeout(too_long(timeout)) {
+        match rx.recv_timeout(capped(timeout)) {
             Ok(()) => Ok(()),
             Err(RecvTimeoutError::Timeout) => Err(NatsError::Timeout(timeout, "PONG")),
             Err(RecvTimeoutError::Disconnected) => Err(self.shared.closed_error()),
@@ -357,7 +359,7 @@ impl Connection {
         if self.closed_by_client.load(Ordering::SeqCst) {
             return Err(self.shared.closed_error());
         }
-        match self.queue.recv(too_long(timeout)) {
+        match self.queue.recv(capped(timeout)) {
             Some(m) => {
                 if self.shared.is_closed() {
                     self.queue.wake();
@@ -414,7 +416,7 @@ impl Connection {
             lock(&self.shared.replies).remove(&reply);
             return Err(e);
         }
-        match rx.recv_timeout(too_long(timeout)) {
+        match rx.recv_timeout(capped(timeout)) {
             Ok(p) => Ok(p),
             Err(RecvTimeoutError::Timeout) => {
                 lock(&self.shared.replies).remove(&reply);
