@@ -9,10 +9,12 @@
 //! - [`log`]: the one log sink (stderr, or queued for Lua);
 //! - [`scheduler`]: the connection state machine and the driver's I/O threads;
 //! - [`zk`]: master detection and election through ZooKeeper;
+//! - [`nats`]: a NATS client (the broker transport of distributed events);
 //! - [`local`]: the embedded master and agent (built on `wire` and `http`
 //!   only, never on the drivers);
 //! - `lua`: the mlua binding (with the `lua` feature).
 
+pub mod channel;
 pub mod credentials;
 pub mod driver;
 pub mod executor;
@@ -20,6 +22,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod local;
 pub mod log;
+pub mod nats;
 pub mod notify;
 pub mod process;
 pub mod queue;

@@ -25,7 +25,13 @@ pub struct SpawnOptions {
     pub memory_limit: Option<u64>,
     /// Bytes kept of stdout and of stderr each (the rest is counted, dropped).
     pub max_output: usize,
+    /// An fd of this process (a `Channel` end) that the child gets as fd
+    /// `CHILD_CHANNEL_FD`.
+    pub channel: Option<i32>,
 }
+
+/// The fd number a child finds its channel on (`SpawnOptions::channel`).
+pub const CHILD_CHANNEL_FD: i32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
@@ -95,12 +101,25 @@ impl Spawner {
             cmd.env(k, v);
         }
         let limit = o.memory_limit;
-        // SAFETY: only async-signal-safe calls (setpgid, setrlimit) between
-        // fork and exec.
+        let channel = o.channel;
+        // SAFETY: only async-signal-safe calls (setpgid, dup2, fcntl,
+        // setrlimit) between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::setpgid(0, 0) != 0 {
                     return Err(io::Error::last_os_error());
+                }
+                if let Some(fd) = channel {
+                    // dup2 gives the copy no close-on-exec flag; an fd that
+                    // is already in place keeps its own, so clear it.
+                    let r = if fd == CHILD_CHANNEL_FD {
+                        libc::fcntl(fd, libc::F_SETFD, 0)
+                    } else {
+                        libc::dup2(fd, CHILD_CHANNEL_FD)
+                    };
+                    if r < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
                 }
                 if let Some(bytes) = limit {
                     let rl = libc::rlimit {
@@ -247,6 +266,25 @@ mod tests {
             (f.id, f.code, f.stdout.as_slice(), f.stderr.as_slice()),
             (id, Some(3), &b"hello"[..], &b"err\n"[..])
         );
+    }
+
+    #[test]
+    fn a_child_talks_over_its_channel_on_fd_3() {
+        use crate::channel::Channel;
+        let mut s = Spawner::new(16).unwrap();
+        let (mine, theirs) = Channel::pair().unwrap();
+        let mut o = sh("head -c 5 <&3 >&3");
+        o.channel = Some(theirs.fd());
+        s.spawn(o).unwrap();
+        drop(theirs);
+        mine.send(b"hello", true).unwrap();
+        assert_eq!(mine.recv(Some(Duration::from_secs(10))).unwrap().unwrap(), b"hello");
+        assert_eq!(s.reap(Duration::from_secs(10)).unwrap().code, Some(0));
+        // The child's exit closed its end.
+        assert!(matches!(
+            mine.recv(Some(Duration::from_secs(10))),
+            Err(crate::channel::ChannelError::Closed)
+        ));
     }
 
     #[test]

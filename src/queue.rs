@@ -61,6 +61,12 @@ impl<T> Producer<T> {
         self.notifier.signal();
         ok
     }
+
+    /// Makes the fd readable without queueing anything (the owner's next
+    /// look finds out why, e.g. that the connection closed).
+    pub fn wake(&self) {
+        self.notifier.signal();
+    }
 }
 
 impl<T> Consumer<T> {
@@ -84,6 +90,12 @@ impl<T> Consumer<T> {
 
     pub fn len(&self) -> usize {
         self.rx.len()
+    }
+
+    /// Makes the fd readable with nothing queued (e.g. to keep saying that
+    /// the producer has gone).
+    pub fn wake(&self) {
+        self.notifier.signal();
     }
 
     pub fn is_empty(&self) -> bool {

@@ -169,4 +169,65 @@ function M.serve_files(root, log, tls)
   }
 end
 
+-- Starts Debian's nats-server on a loopback port of its own choosing
+-- (`-p -1`, read back from its ports file) with extra command-line `args`
+-- and, optionally, the text of a configuration file; returns
+-- { url =, port =, pid =, log = fn, stop = fn, freeze = fn, thaw = fn }
+-- once the port greets a connection with INFO. stop() kills it by PID
+-- (SIGKILL) and waits (bounded) until it is gone; freeze() stops it
+-- (SIGSTOP) and returns once it is stopped; thaw() lets it go on.
+function M.start_nats(args, config)
+  local socket = require "socket"
+  local dir = M.tmpdir()
+  local conf = ""
+  if config then
+    local f = assert(io.open(dir .. "/nats.conf", "w"))
+    f:write(config)
+    f:close()
+    conf = " -c " .. dir .. "/nats.conf"
+  end
+  local out = M.sh(("nats-server -a 127.0.0.1 -p -1 --ports_file_dir %s%s %s > %s/nats.log 2>&1 & echo $!")
+    :format(dir, conf, args or "", dir))
+  local pid = assert(tonumber(out:match("(%d+)")), out)
+  local log = function() return M.read_file(dir .. "/nats.log") or "" end
+  local function says_info(port)
+    local c = socket.tcp()
+    c:settimeout(2)
+    local ok = c:connect("127.0.0.1", port) and c:receive(5) == "INFO "
+    c:close()
+    return ok
+  end
+  local port
+  local t0 = M.now()
+  repeat
+    assert(M.now() - t0 < 20, "nats-server did not start: " .. log())
+    local text = M.read_file(("%s/nats-server_%d.ports"):format(dir, pid))
+    port = tonumber(text and text:match("nats://[%d.]+:(%d+)"))
+    if not (port and says_info(port)) then port = nil; socket.sleep(0.01) end
+  until port
+  local function state() return (M.read_file("/proc/" .. pid .. "/stat") or ""):match("%) (%a)") end
+  -- (A zombie is gone too: its parent shell has exited.)
+  local alive = function() local st = state(); return st ~= nil and st ~= "Z" end
+  return {
+    url = "nats://127.0.0.1:" .. port, port = port, pid = pid, log = log,
+    stop = function()
+      os.execute("kill -9 " .. pid .. " 2>/dev/null")
+      local t = M.now()
+      while alive() and M.now() - t < 10 do socket.sleep(0.01) end
+      os.execute("rm -rf " .. dir)
+      return not alive()
+    end,
+    freeze = function()
+      os.execute("kill -STOP " .. pid)
+      local t = M.now()
+      repeat
+        if state() == "T" then return end
+        socket.sleep(0.005)
+      until M.now() - t > 10
+      error("nats-server did not stop")
+    end,
+    thaw = function() os.execute("kill -CONT " .. pid) end,
+  }
+end
+
 return M

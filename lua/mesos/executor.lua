@@ -7,6 +7,7 @@
 
 local mesos = require "mesos"
 local S = require "mesos.serialize"
+local events = require "mesos.events"
 
 local M = {}
 
@@ -75,10 +76,17 @@ function M.new(opts)
     for _, t in ipairs(group.tasks or {}) do ex:launch(t) end
   end
   function handler:kill(d, task_id) ex:kill(task_id.value, "killed") end
+  function handler:message(d, data)
+    local msg = events.unpack(data)
+    if msg then ex.bridges.framework.on_router(msg) end
+  end
   function handler:shutdown() ex:shutdown() end
   function handler:error(d, msg) log("error from agent:", tostring(msg)) end
   function handler:disconnected(d, reason) log("disconnected:", reason) end
   self.driver = mesos.executor(handler, opts.driver)
+  -- Events between tasks: over framework messages to the scheduler's
+  -- router, or through the NATS server a task's request names.
+  self.bridges = { framework = events.bridge(events.framework_transport(self.driver, log)) }
   return self
 end
 
@@ -88,6 +96,29 @@ function Executor:update(task_id, state, fields)
   st.state = state
   local ok, err = self.driver:update(st)
   if not ok then log("update", task_id, state, "failed:", tostring(err)) end
+end
+
+-- The events bridge for a task's request (one per transport).
+function Executor:bridge_for(req)
+  local ev = req.events
+  if type(ev) ~= "table" or ev.nats == nil then return self.bridges.framework end
+  if type(ev.nats) ~= "string" or type(ev.ns) ~= "string" then return nil, "bad events options in the task's request" end
+  local key = ev.nats .. "\0" .. ev.ns
+  if not self.bridges[key] then
+    local t, err = events.nats_transport(ev.nats, ev.ns, log)
+    if not t then return nil, ("cannot reach NATS at %s: %s"):format(ev.nats, tostring(err)) end
+    self.bridges[key] = events.bridge(t)
+  end
+  return self.bridges[key]
+end
+
+function Executor:event_fds(list)
+  for _, b in pairs(self.bridges) do b.fds(list) end
+  return list
+end
+
+function Executor:pump_events()
+  for _, b in pairs(self.bridges) do b.pump() end
 end
 
 -- Validates a task's request; returns it, or nil and why.
@@ -113,26 +144,36 @@ function Executor:launch(task)
   end
   local req, err = parse_request(task)
   if not req then return self:update(id, "TASK_FAILED", { message = err }) end
+  local bridge, berr = self:bridge_for(req)
+  if not bridge then return self:update(id, "TASK_FAILED", { message = berr }) end
   local child_req = {
     code = req.code, args = req.args, index = req.index,
     allow_bytecode = req.allow_bytecode, allow_env = req.allow_env, max_result_bytes = req.max_result_bytes,
     -- Tasks may read the executor's sandbox (where the fetcher put the
     -- CommandInfo.uris), and nothing else on disk.
     read_dir = os.getenv("MESOS_SANDBOX") or os.getenv("MESOS_DIRECTORY"),
+    channel = true, -- fd 3: the task's events (mesos.events)
   }
   local stdin, serr = S.encode(child_req)
   if not stdin then return self:update(id, "TASK_FAILED", { message = serr }) end
+  local chan, child_end = mesos.channel_pair()
   local cid, pid, perr = self.spawner:spawn {
     argv = { self.interpreter, "-e", bootstrap("mesos.task", true) },
     stdin = stdin,
     memory_mb = req.memory_mb,
     max_output = req.max_result_bytes or 64 * 1024 * 1024,
+    channel = child_end,
   }
-  if not cid then return self:update(id, "TASK_FAILED", { message = perr }) end
+  child_end:close()
+  if not cid then
+    chan:close()
+    return self:update(id, "TASK_FAILED", { message = perr })
+  end
+  bridge.attach(id, chan)
   local rec = {
     id = id, child = cid, pid = pid, started = now(),
     deadline = req.timeout and (now() + req.timeout) or nil,
-    timeout = req.timeout, memory_mb = req.memory_mb,
+    timeout = req.timeout, memory_mb = req.memory_mb, bridge = bridge,
   }
   self.tasks[id] = rec
   self.by_child[cid] = rec
@@ -163,6 +204,11 @@ function Executor:finish(f)
   if not rec then return end
   self.by_child[f.id] = nil
   self.tasks[rec.id] = nil
+  -- What the task sent before it ended still goes out; then its
+  -- subscriptions end with it.
+  rec.bridge.pump()
+  local dropped = rec.bridge.detach(rec.id)
+  if dropped and dropped > 0 then log("task", rec.id, "lost", dropped, "event(s): it did not read them in time") end
   if rec.killed == "timeout" then
     return self:update(rec.id, "TASK_FAILED", {
       message = ("task timed out after %gs"):format(rec.timeout), reason = "REASON_EXECUTOR_TERMINATED" })
@@ -220,14 +266,14 @@ function Executor:run()
     log("cannot start:", tostring(err))
     return 1
   end
-  local fds = { d:fd(), self.spawner:fd() }
   while true do
     local t = now()
     local next_deadline = self:check_deadlines(t)
     local wait = 1.0
     if next_deadline then wait = math.max(0, math.min(wait, next_deadline - t)) end
-    mesos.wait_readable(fds, wait)
+    mesos.wait_readable(self:event_fds({ d:fd(), self.spawner:fd() }), wait)
     d:poll(0)
+    self:pump_events()
     local f = self.spawner:reap(0)
     while f do
       self:finish(f)

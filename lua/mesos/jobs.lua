@@ -48,7 +48,10 @@ end
 --- Runs `requests` (a list of {code=, args=, index=, ...}) as tasks.
 --- opts: master, encoding, ca_file, principal, secret, credential_file, uris, cache_uris,
 --- cpus, mem, timeout, memory_mb, allow_bytecode,
---- executor_command, name, local_cluster, on_result(i, result, done, total).
+--- executor_command, name, local_cluster, on_result(i, result, done, total),
+--- events (a mesos.events router: the framework's own end of the tasks'
+--- topics; one is made when absent, so tasks can always talk), nats (a
+--- nats:// URL: the router made here sends events through NATS).
 --- Returns the list of results in request order, or nil and an error.
 function M.run_all(requests, opts)
   opts = opts or {}
@@ -62,6 +65,15 @@ function M.run_all(requests, opts)
   local executor_command = opts.executor_command or require("mesos.executor").command(
     on_this_machine and mesos.executable() or opts.interpreter or "luajit", on_this_machine)
   local prefix = ("job-%d-%d-"):format(os.time(), math.random(1, 1e9))
+
+  -- Events between tasks (mesos.events): this scheduler is their router.
+  local router = opts.events
+  if not router then
+    local ok, r = pcall(require("mesos.events").router, { nats = opts.nats })
+    if not ok then return nil, tostring(r) end
+    router = r
+  end
+  local task_events = router:task_events()
 
   local pending = {}
   for i = total, 1, -1 do pending[#pending + 1] = i end -- a stack: pop launches 1 first
@@ -82,6 +94,7 @@ function M.run_all(requests, opts)
     req.timeout = req.timeout or opts.timeout
     req.memory_mb = req.memory_mb or opts.memory_mb or mem
     req.allow_bytecode = req.allow_bytecode or opts.allow_bytecode
+    req.events = task_events
     local data, err = S.encode(req)
     if not data then error(("task %d: cannot serialise its request: %s"):format(i, err), 0) end
     return {
@@ -126,12 +139,20 @@ function M.run_all(requests, opts)
       return
     end
     results[i] = result_of(status)
+    results[i].agent_id = status.agent_id and status.agent_id.value
     done = done + 1
     if opts.on_result then opts.on_result(i, results[i], done, total) end
     if done == total then d:stop() end
   end
 
   function handler:error(d, message) failed_launch = "master error: " .. tostring(message) end
+
+  function handler:message(d, agent_id, executor_id, data)
+    router:handle_message(d, agent_id, executor_id, data)
+  end
+  function handler:failure(d, info)
+    if info.executor_id then router:forget(info.agent_id, info.executor_id) end
+  end
 
   local d = mesos.scheduler(handler, {
     master = opts.master or "local",
@@ -141,7 +162,20 @@ function M.run_all(requests, opts)
     framework = { name = opts.framework_name or "mesos.jobs", roles = opts.role and { opts.role } or nil },
     local_cluster = opts.local_cluster,
   })
-  d:run()
+  router:attach(d)
+  if router:fd() then
+    -- NATS traffic for the router's own topics and control subject.
+    local ok, err = d:start()
+    if not ok then return nil, err end
+    while d:state() ~= "stopped" or d:pending() > 0 do
+      mesos.wait_readable({ d:fd(), router:fd() }, 1)
+      d:poll(0)
+      router:pump()
+    end
+  else
+    d:run()
+  end
+  if not opts.events then router:close() end
   if failed_launch and done < total then return nil, failed_launch end
   if done < total then return nil, ("only %d of %d tasks finished"):format(done, total) end
   return results

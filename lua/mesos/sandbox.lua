@@ -11,6 +11,8 @@
 -- opts.output(s) if given, otherwise into a buffer (at most opts.max_output
 -- bytes, default 16 MiB, then "[output truncated]") returned as `output`.
 -- opts.chunkname (default "=task") names the code in messages ("task:3: ...").
+-- opts.api = { name = { fn = host function, ... } } adds globals of host
+-- functions (the Lua executor gives tasks `events`, see mesos.events).
 -- values is {results...} with n = select("#", results...), nils included.
 -- err is the message plus a traceback of the task's frames; an error object
 -- is turned into text with its __tostring, guarded by pcall.
@@ -357,6 +359,13 @@ local function finish(state, ok, ...)
   return false, message_of(err)
 end
 
+-- Back from a host function (opts.api) into the task.
+local function host_return(task_string, ok, ...)
+  rawset(string_mt, "__index", task_string)
+  if not ok then error((...), 0) end
+  return ...
+end
+
 local MAX_ARGS = 7000 -- below LuaJIT's limit on unpack results
 
 function M.run(code, opts)
@@ -387,6 +396,18 @@ function M.run(code, opts)
   end
 
   env = new_env(opts, emit)
+  -- opts.api: tables of host functions for the task (e.g. `events`); each
+  -- call runs with the host's string methods, and errors pass through.
+  for name, fns in pairs(opts.api or {}) do
+    local t = {}
+    for k, fn in pairs(fns) do
+      t[k] = function(...)
+        rawset(string_mt, "__index", host_index)
+        return host_return(env.string, pcall(fn, ...))
+      end
+    end
+    env[name] = t
+  end
   local f, err = load_chunk(code, opts.chunkname or "=task", env, opts.allow_bytecode)
   if not f then return false, "cannot load task code: " .. err, collected() end
 

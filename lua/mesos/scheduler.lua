@@ -22,6 +22,8 @@ M.log_level, M.flush_log = core.log_level, core.flush_log
 --- mesos.map(fn_or_code, inputs, opts) and mesos.run(code, opts): see mesos.jobs.
 function M.map(...) return require("mesos.jobs").map(...) end
 function M.run(...) return require("mesos.jobs").run(...) end
+--- mesos.router(): the scheduler's end of the tasks' topics (mesos.events).
+function M.router(...) return require("mesos.events").router(...) end
 
 local Driver = {}
 Driver.__index = Driver

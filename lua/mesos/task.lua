@@ -6,7 +6,9 @@
 -- Request (mesos.serialize): { code = "...", args = {...}, index = n,
 --   allow_bytecode = bool, allow_env = bool, debug = bool (jit.off()),
 --   read_dir = path (the directory io.open/io.lines may read: the sandbox),
---   max_result_bytes = n (default 64 MiB: the whole encoded reply) }
+--   max_result_bytes = n (default 64 MiB: the whole encoded reply),
+--   channel = bool (the executor passed a message channel on fd 3: task code
+--   gets the `events` API of mesos.events over it) }
 -- Reply (mesos.serialize):
 --   { ok = true, n = count, values = { ... }, output = "printed text" }
 --   { ok = false, error = "message\ntraceback", output = "printed text" }
@@ -42,7 +44,14 @@ function M.run_request(req)
   if req.debug == true and jit then jit.off() end
 
   local limit = result_limit(req)
+  local chan
+  if req.channel == true then
+    local err
+    chan, err = require("mesos").channel_open()
+    if not chan then return failure("cannot open the executor's channel: " .. tostring(err)) end
+  end
   local ok, a, b, c = sandbox.run(req.code, {
+    api = { events = require("mesos.events").task_api(chan) },
     args = req.args, index = req.index,
     max_output = math.min(sandbox.MAX_OUTPUT, math.floor(limit / 4)),
     allow_bytecode = req.allow_bytecode == true, allow_env = req.allow_env == true,

@@ -53,7 +53,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "weeks" => n * 604_800.0,
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    // Out of range (1e300weeks) is as invalid as negative or NaN.
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 impl ExecutorEnv {
@@ -165,6 +166,9 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
+        // Out of Duration's range: invalid, not a panic.
+        assert_eq!(parse_duration("1e300weeks"), None);
+        assert_eq!(parse_duration("-1secs"), None);
     }
 
     #[test]

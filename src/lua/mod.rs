@@ -6,12 +6,14 @@
 // and much of the binding unused.
 #![cfg_attr(not(feature = "lua"), allow(dead_code, unused_imports))]
 
+mod channel;
 mod convert;
 mod executor;
 mod fast;
 #[cfg(feature = "lua-host")]
 pub mod host;
 mod log;
+mod nats;
 mod opts;
 mod process;
 mod scheduler;
@@ -42,6 +44,7 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../lua/mesos/executor.lua"),
     ),
     ("mesos.jobs", include_str!("../../lua/mesos/jobs.lua")),
+    ("mesos.events", include_str!("../../lua/mesos/events.lua")),
     (
         "mesos.openresty",
         include_str!("../../lua/mesos/openresty.lua"),
@@ -227,6 +230,8 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         .call((core, common, m))?;
     m.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
     process::register(lua, &m)?;
+    channel::register(lua, &m)?;
+    nats::register(lua, &m)?;
 
     m.set(
         "local_cluster",

@@ -9,6 +9,9 @@ use std::path::Path;
 use crate::credentials::Credential;
 use crate::local::ClusterConfig;
 
+/// The longest duration an option takes, in seconds.
+pub const MAX_SECONDS: f64 = 1e9;
+
 pub struct Opts<'a> {
     t: &'a LuaTable,
     who: &'a str,
@@ -59,12 +62,14 @@ impl<'a> Opts<'a> {
         }
     }
 
-    /// Seconds (a number) as a duration.
+    /// Seconds (a number, 0 to `MAX_SECONDS`) as a duration.
     pub fn duration(&self, key: &str) -> LuaResult<Option<Duration>> {
         match self.number(key)? {
-            Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(Duration::from_secs_f64(n))),
+            // At most about 31 years: anything longer is a mistake, and
+            // would overflow clocks downstream.
+            Some(n) if (0.0..=MAX_SECONDS).contains(&n) => Ok(Some(Duration::from_secs_f64(n))),
             Some(n) => Err(LuaError::runtime(format!(
-                "{}: opts.{key} must be a non-negative number of seconds, got {n}",
+                "{}: opts.{key} must be a non-negative number of seconds (at most {MAX_SECONDS}), got {n}",
                 self.who
             ))),
             None => Ok(None),

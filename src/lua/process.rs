@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use mlua::prelude::*;
 
+use super::channel::ChannelHandle;
 use super::opts::Opts;
 use crate::process::{self, SpawnOptions, Spawner};
 
@@ -49,6 +50,23 @@ fn spawn_options(t: &LuaTable) -> LuaResult<SpawnOptions> {
             ));
         }
         s.memory_limit = Some((mb * 1024.0 * 1024.0) as u64);
+    }
+    match t.get::<LuaValue>("channel")? {
+        LuaValue::Nil => {}
+        LuaValue::UserData(u) => {
+            let h = u.borrow::<ChannelHandle>().map_err(|_| {
+                LuaError::runtime("spawner:spawn: opts.channel must be a channel end")
+            })?;
+            s.channel = Some(h.raw_fd().ok_or_else(|| {
+                LuaError::runtime("spawner:spawn: opts.channel is closed")
+            })?);
+        }
+        other => {
+            return Err(LuaError::runtime(format!(
+                "spawner:spawn: opts.channel must be a channel end, got {}",
+                other.type_name()
+            )));
+        }
     }
     if let Some(n) = o.integer("max_output")? {
         s.max_output = usize::try_from(n.max(0)).unwrap_or(0);
@@ -114,6 +132,12 @@ pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
                 .ok()
                 .map(|p| p.display().to_string()))
         })?,
+    )?;
+    // mesos.monotonic() -> seconds on a clock that never goes back
+    let start = std::time::Instant::now();
+    m.set(
+        "monotonic",
+        lua.create_function(move |_, ()| Ok(start.elapsed().as_secs_f64()))?,
     )?;
     // mesos.wait_readable({fd, ...} [, timeout]) -> {ready fd, ...}
     m.set(

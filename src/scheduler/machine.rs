@@ -102,9 +102,11 @@ impl Machine {
             } if self.phase == Phase::Subscribing => {
                 self.phase = Phase::Subscribed;
                 self.framework_id = Some(framework_id.clone());
+                // A master's absurd interval (NaN, negative, 1e300) means
+                // no watchdog rather than a panic.
                 self.heartbeat = heartbeat_interval
-                    .filter(|s| s.is_finite() && *s > 0.0)
-                    .map(Duration::from_secs_f64);
+                    .filter(|s| *s > 0.0)
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok());
                 self.failures = 0;
                 true
             }
@@ -134,10 +136,13 @@ impl Machine {
     /// The instant after which silence means the connection is dead.
     pub fn deadline(&self) -> Option<Instant> {
         if self.phase == Phase::Subscribing {
-            return Some(self.last_event? + self.cfg.subscribed_timeout);
+            return self.last_event?.checked_add(self.cfg.subscribed_timeout);
         }
-        let hb = self.heartbeat?;
-        Some(self.last_event? + hb.mul_f64(self.cfg.heartbeat_factor))
+        // Far beyond any clock (a huge interval): no deadline, not a panic.
+        let allowed =
+            Duration::try_from_secs_f64(self.heartbeat?.as_secs_f64() * self.cfg.heartbeat_factor)
+                .ok()?;
+        self.last_event?.checked_add(allowed)
     }
 
     /// When the last event (or the subscription) arrived, while subscribed.
@@ -201,6 +206,24 @@ mod tests {
             "framework id survives for resubscription"
         );
         assert!(m.stream_id().is_none(), "a stale stream id is never reused");
+    }
+
+    #[test]
+    fn an_absurd_heartbeat_interval_means_no_watchdog_not_a_panic() {
+        for interval in [1e300, 1e17, f64::INFINITY, f64::NAN, -1.0, 0.0] {
+            let t0 = Instant::now();
+            let mut m = Machine::new(Config::default(), None);
+            m.subscribe_accepted(Some("s".into()), t0);
+            assert!(m.event(
+                &Seen::Subscribed {
+                    framework_id: "fw".into(),
+                    heartbeat_interval: Some(interval),
+                },
+                t0
+            ));
+            assert_eq!(m.phase(), Phase::Subscribed);
+            assert!(!m.heartbeat_lost(t0 + Duration::from_secs(1_000_000)));
+        }
     }
 
     #[test]

@@ -340,6 +340,7 @@ pub fn launch_op(tasks: Vec<pb::TaskInfo>) -> pb::offer::Operation {
     }
 }
 
+pub mod nats_server;
 pub mod pki;
 pub mod proxy;
 
