@@ -15,6 +15,7 @@ mod log;
 mod opts;
 mod process;
 mod scheduler;
+mod tcp;
 
 use mlua::prelude::*;
 
@@ -227,6 +228,7 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         .call((core, common, m))?;
     m.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
     process::register(lua, &m)?;
+    tcp::register(lua, &m)?;
 
     m.set(
         "local_cluster",
