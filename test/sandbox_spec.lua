@@ -511,15 +511,6 @@ describe("mesos.task", function()
     assert.is_true(task.run_request({ code = "return os.getenv('HOME')", allow_env = true }).ok)
   end)
 
-  it("run_request turns the JIT off only with debug = true", function()
-    local before = jit.status()
-    task.run_request { code = "return 1" }
-    assert.are.equal(before, jit.status())
-    task.run_request { code = "return 1", debug = true }
-    assert.is_false(jit.status())
-    if before then jit.on() end
-  end)
-
   it("main reads one request on stdin, writes one reply on stdout and exits 0", function()
     local req_path, reply_path = os.tmpname(), os.tmpname()
     local function run_main(bytes)

@@ -50,6 +50,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("mesos.luv", include_str!("../../lua/mesos/luv.lua")),
     ("mesos.cqueues", include_str!("../../lua/mesos/cqueues.lua")),
     ("mesos.copas", include_str!("../../lua/mesos/copas.lua")),
+    (
+        "mesos.debugger",
+        include_str!("../../lua/mesos/debugger.lua"),
+    ),
 ];
 
 fn register_embedded(lua: &Lua, preload: &LuaTable) -> LuaResult<()> {
