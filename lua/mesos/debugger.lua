@@ -235,6 +235,10 @@ end
 
 local hook -- the debug hook (one per process: LuaJIT has one hook for all coroutines)
 local active -- the session that owns it
+-- The hook's fast path reads upvalues only: `armed` while stepping, with
+-- watches or with a command pending; `bp_lines` is the active session's
+-- breakpoints (line -> files); `countdown` runs to the next look at the socket.
+local armed, bp_lines, countdown = false, {}, 0
 
 -- The level of the paused frame as seen from the caller of this function:
 -- the frame just above the hook's own.
@@ -318,7 +322,6 @@ function M.new(conn, opts)
     waiting = false,     -- a RUN/STEP/OVER/OUT awaits its "202 Paused"
     output_mode = "d",
     pending = nil,       -- a command line read while running
-    checks = 0,
     attached = false,
   }, Session)
 end
@@ -350,10 +353,18 @@ function Session:lost(why)
   self:detach()
 end
 
+-- Brings the hook's fast-path state in line with this session's.
+function Session:rearm()
+  if active ~= self then return end
+  armed = self.attached and (self.mode ~= "run" or self.watch_count > 0 or self.pending ~= nil)
+  bp_lines = self.breakpoints
+end
+
 function Session:detach()
   if active == self then
     sethook()
     active = nil
+    armed, bp_lines = false, {}
   end
   self.attached = false
   if self.conn then
@@ -368,6 +379,8 @@ function Session:start()
   active = self
   self.attached = true
   self.mode = "step"
+  countdown = M.CHECK_EVERY
+  self:rearm()
   sethook(hook, "l")
 end
 
@@ -431,6 +444,7 @@ end
 function Session:remove_breakpoint(file, line)
   if file == "*" and line == 0 then
     self.breakpoints = {}
+    self:rearm()
     return
   end
   if file == "-" then file = self.file or file end
@@ -466,7 +480,10 @@ function Session:poll()
     if err ~= "timeout" then self:lost(err) end
     return
   end
-  if not self:breakpoint_command(line) then self.pending = line end
+  if not self:breakpoint_command(line) then
+    self.pending = line
+    self:rearm()
+  end
 end
 
 -- An environment over the frame at `level` (as seen from the caller) for
@@ -694,8 +711,9 @@ function Session:pause(level, func, source, line, watch)
       cmd, err = self.conn:receive("*l")
       if not cmd then return self:lost(err) end
     end
-    if self:command(cmd, level) then return end
+    if self:command(cmd, level) then break end
   end
+  self:rearm()
 end
 
 -- The first watch that holds in the frame at `level`, as seen from the caller.
@@ -739,19 +757,15 @@ local function on_line(self, line)
 end
 
 hook = function(_, line)
+  -- Cheap checks first: most lines have no breakpoint and nothing is asked.
+  countdown = countdown - 1
+  if countdown <= 0 then
+    countdown = M.CHECK_EVERY
+    if active then active:poll() end
+  end
+  if not armed and not bp_lines[line] then return end
   local self = active
   if not self then return end
-  -- Cheap checks first: most lines have no breakpoint and nothing is asked.
-  local checks = self.checks + 1
-  if checks >= M.CHECK_EVERY then
-    self.checks = 0
-    self:poll()
-  else
-    self.checks = checks
-  end
-  if self.mode == "run" and not self.breakpoints[line] and self.watch_count == 0 and not self.pending then
-    return
-  end
   local ok, err = pcall(on_line, self, line)
   if not ok then
     if type(err) == "string" and s_find(err, "^debugger: the controller ended the task") then error(err, 0) end
