@@ -161,14 +161,7 @@ impl Conn {
             let rest = &data[off..];
             // SAFETY: `rest` is valid for its length; MSG_NOSIGNAL keeps a
             // closed peer from raising SIGPIPE in the host process.
-            let n = unsafe {
-                libc::send(
-                    fd,
-                    rest.as_ptr().cast(),
-                    rest.len(),
-                    libc::MSG_NOSIGNAL,
-                )
-            };
+            let n = unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
             if n >= 0 {
                 off += n as usize;
                 continue;

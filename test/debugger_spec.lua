@@ -399,6 +399,16 @@ error('failed with ' .. x)"]], function(ctl)
     assert.matches("task 1 failed: task:2: failed with 42", err, 1, true)
   end)
 
+  it("ends the task when the controller sends EXIT", function()
+    local out, err, rc = session("-e 'local x = 1 return x'", function(ctl)
+      assert.are.equal("200 OK", ctl:command("EXIT"))
+      ctl:wait_closed()
+    end)
+    assert.are.equal(1, rc)
+    assert.are.equal("", out)
+    assert.matches("task 1 failed: the debugger controller ended the task (EXIT)", err, 1, true)
+  end)
+
   it("fails the task clearly when the controller cannot be reached", function()
     local ctl = controller.listen()
     local port = ctl.port

@@ -138,4 +138,3 @@ pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
     )?;
     Ok(())
 }
-
