@@ -350,6 +350,13 @@ describe("mesolua --debug", function()
     return out, err, rc
   end
 
+  -- mesolua printed nothing and failed with task 1's `message`.
+  local function assert_failed(out, err, rc, message)
+    assert.are.equal(1, rc)
+    assert.are.equal("", out)
+    assert.matches("task 1 failed: " .. message, err, 1, true)
+  end
+
   it("stops at a breakpoint in the script, evaluates locals, steps and runs to the right result", function()
     local out, err, rc = session("--timeout 120 script.lua 100", function(ctl)
       assert.are.equal("200 OK", ctl:command("BASEDIR " .. dir .. "/"))
@@ -394,9 +401,7 @@ error('failed with ' .. x)"]], function(ctl)
       assert.matches("^task:2: failed with 42", r.error)
       ctl:wait_closed()
     end)
-    assert.are.equal(1, rc)
-    assert.are.equal("", out)
-    assert.matches("task 1 failed: task:2: failed with 42", err, 1, true)
+    assert_failed(out, err, rc, "task:2: failed with 42")
   end)
 
   it("ends the task when the controller sends EXIT", function()
@@ -404,9 +409,7 @@ error('failed with ' .. x)"]], function(ctl)
       assert.are.equal("200 OK", ctl:command("EXIT"))
       ctl:wait_closed()
     end)
-    assert.are.equal(1, rc)
-    assert.are.equal("", out)
-    assert.matches("task 1 failed: the debugger controller ended the task (EXIT)", err, 1, true)
+    assert_failed(out, err, rc, "the debugger controller ended the task (EXIT)")
   end)
 
   it("fails the task clearly when the controller cannot be reached", function()
@@ -424,9 +427,7 @@ error('failed with ' .. x)"]], function(ctl)
     local out, err, rc = session("--timeout 1 -e 'return 1'", function(ctl)
       ctl:wait_closed() -- paused at the first line until the executor kills it
     end)
-    assert.are.equal(1, rc)
-    assert.are.equal("", out)
-    assert.matches("task 1 failed: task timed out after 1s", err, 1, true)
+    assert_failed(out, err, rc, "task timed out after 1s")
   end)
 end)
 
