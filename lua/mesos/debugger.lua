@@ -68,8 +68,8 @@ M.MAX_LITERAL = 4 * 1024 * 1024 -- characters of one serialised value, at most
 local sandbox = require "mesos.sandbox"
 local getinfo, getlocal, setlocal, getupvalue, setupvalue, sethook =
   debug.getinfo, debug.getlocal, debug.setlocal, debug.getupvalue, debug.setupvalue, debug.sethook
-local s_find, s_sub, s_gsub, s_format, s_match, s_byte, s_rep =
-  string.find, string.sub, string.gsub, string.format, string.match, string.byte, string.rep
+local s_find, s_sub, s_gsub, s_format, s_match, s_byte =
+  string.find, string.sub, string.gsub, string.format, string.match, string.byte
 local concat, t_sort = table.concat, table.sort
 local co_running, co_status = coroutine.running, coroutine.status
 local type, tostring, tonumber, pcall, select, next, ipairs, rawget, rawequal, getfenv, setfenv,
@@ -303,8 +303,9 @@ Session.__index = Session
 
 --- A session over `conn` (anything with LuaSocket's send, receive,
 --- settimeout and close). opts: root (directory relative chunk names are
---- resolved against once BASEDIR is known), on_exit (called by EXIT; should
---- not return; default raises "debugger: the controller ended the task").
+--- resolved against once BASEDIR is known), on_exit (called by EXIT before
+--- the task is stopped with the error "debugger: the controller ended the
+--- task (EXIT)"; mesos.task's writes the task's reply and exits).
 function M.new(conn, opts)
   opts = opts or {}
   return setmetatable({
@@ -347,7 +348,8 @@ function Session:send(s)
   return ok
 end
 
--- The controller went away: detach; the task runs on.
+-- The controller went away (`why`: "closed" or a socket error): detach;
+-- the task runs on.
 function Session:lost(why)
   self.lost_reason = why or "closed"
   self:detach()
