@@ -11,10 +11,10 @@ local controller = require "test.mobdebug_controller"
 local ROOT = os.getenv("PWD") or "."
 
 -- A connection that answers receive() with `commands` in order (then
--- "closed") and records what is sent. Once the first command has been read
--- (the task runs on), receive() without waiting (timeout 0) hands out the
--- `async` lines, one per call.
-local function fake_conn(commands, async)
+-- "closed") and records what is sent. receive() without waiting (timeout
+-- 0) hands out the `async` lines, one per call, or with `eager` the next
+-- command (as if the controller had sent them all already).
+local function fake_conn(commands, async, eager)
   local c = { sent = {}, i = 0, async = async or {} }
   function c:send(s)
     if self.closed then return nil, "closed" end
@@ -26,8 +26,12 @@ local function fake_conn(commands, async)
     if self.closed then return nil, "closed" end
     if type(p) == "number" then return ("x"):rep(p) end
     if self.nonblocking then
-      local l = self.i >= 1 and table.remove(self.async, 1)
+      local l = table.remove(self.async, 1)
       if l then return l end
+      if eager and commands[self.i + 1] then
+        self.i = self.i + 1
+        return commands[self.i]
+      end
       return nil, "timeout"
     end
     self.i = self.i + 1
@@ -43,7 +47,7 @@ end
 -- Returns the sandbox's results and the replies sent.
 local function debug_run(code, commands, opts)
   opts = opts or {}
-  local conn = fake_conn(commands, opts.async)
+  local conn = fake_conn(commands, opts.async, opts.eager)
   local s = debugger.new(conn, { root = opts.root, on_exit = opts.on_exit })
   -- As in a debugged task: line hooks are only reliable without the JIT.
   local jit_was_on = jit.status()
@@ -208,6 +212,16 @@ describe("mesos.debugger protocol", function()
     assert.is_true(payload_values(sent[3])[1] < 100000)
     assert.are.same({ "200 OK\n", "200 OK\n" }, { sent[4], sent[5] })
     assert.are.equal(5, #sent) -- the breakpoint on line 5 was removed again
+  end)
+
+  it("answers every command sent before the first pause", function()
+    local saved = debugger.CHECK_EVERY
+    debugger.CHECK_EVERY = 1
+    finally(function() debugger.CHECK_EVERY = saved end)
+    local r, sent = debug_run("local a = 1\nlocal b = 2\nreturn a + b", { "BASEDIR /x/", "SETB unit.lua 2", "RUN" },
+      { eager = true })
+    assert.is_true(r[1], r[2])
+    assert.are.same({ "200 OK\n", "200 OK\n", "200 OK\n", "202 Paused unit.lua 2\n" }, sent)
   end)
 
   it("steps into coroutines, and over and out of them", function()

@@ -471,7 +471,8 @@ function Session:breakpoint_command(line)
   return true
 end
 
--- While running: reads a command if one has arrived, without waiting.
+-- While running (after RUN, STEP, OVER or OUT): reads a command if one has
+-- arrived, without waiting.
 function Session:poll()
   local conn = self.conn
   if not conn then return end
@@ -763,7 +764,9 @@ hook = function(_, line)
   countdown = countdown - 1
   if countdown <= 0 then
     countdown = M.CHECK_EVERY
-    if active then active:poll() end
+    -- Only while the controller waits for the task to pause: before that,
+    -- it expects an answer to each command, which only a pause gives.
+    if active and active.waiting then active:poll() end
   end
   if not armed and not bp_lines[line] then return end
   local self = active
