@@ -348,6 +348,14 @@ function Session:send(s)
   return ok
 end
 
+-- Reads and drops n bytes; false if the controller went away.
+function Session:skip(n)
+  if n == 0 then return true end
+  local data, err = self.conn:receive(n)
+  if not data then self:lost(err) end
+  return data ~= nil
+end
+
 -- The controller went away (`why`: "closed" or a socket error): detach;
 -- the task runs on.
 function Session:lost(why)
@@ -616,23 +624,24 @@ function Session:command(line, level)
   level = level + 1
   local cmd = s_match(line, "^([A-Z]+)")
   if cmd == "SETB" or cmd == "DELB" then
-    if self:breakpoint_command(line) then return self:send("200 OK\n") and nil end
-    self:send("400 Bad Request\n")
+    self:send(self:breakpoint_command(line) and "200 OK\n" or "400 Bad Request\n")
   elseif cmd == "EXEC" then
     self:exec(line, level)
   elseif cmd == "LOAD" then
+    -- The script's text is read and dropped: a task runs its own code.
     local size = tonumber(s_match(line, "^LOAD%s+(%d+)%s+%S"))
-    if not size or size > M.MAX_LOAD then return self:send("400 Bad Request\n") and nil end
-    if size > 0 then
-      local data, err = self.conn:receive(size)
-      if not data then return self:lost(err) end
+    if not size or size > M.MAX_LOAD then
+      self:send("400 Bad Request\n")
+    elseif self:skip(size) then
+      self:send("201 Started " .. self.file .. " " .. self.line .. "\n")
     end
-    self:send("201 Started " .. self.file .. " " .. self.line .. "\n")
   elseif cmd == "SETW" then
     local expr = s_match(line, "^SETW%s+(.+)$")
-    if not expr then return self:send("400 Bad Request\n") and nil end
-    local f, err = loadstring("return (" .. expr .. ")")
-    if f then
+    local f, err
+    if expr then f, err = loadstring("return (" .. expr .. ")") end
+    if not expr then
+      self:send("400 Bad Request\n")
+    elseif f then
       local index = #self.watches + 1
       self.watches[index] = f
       self.watch_count = self.watch_count + 1
@@ -656,16 +665,20 @@ function Session:command(line, level)
       self.step_depth = depth_from(level) - (cmd == "OUT" and 1 or 0)
     end
     self.waiting = true
-    return self:send("200 OK\n") and true
+    self:send("200 OK\n")
+    return true
   elseif cmd == "BASEDIR" then
     local dir = s_match(line, "^BASEDIR%s+(.-)%s*$")
-    if not dir or dir == "" then return self:send("400 Bad Request\n") and nil end
-    dir = s_gsub(dir, "\\", "/")
-    if s_sub(dir, -1) ~= "/" then dir = dir .. "/" end
-    self.basedir = dir
-    self.files = {}
-    self.file = self:file_of(self.source)
-    self:send("200 OK\n")
+    if not dir or dir == "" then
+      self:send("400 Bad Request\n")
+    else
+      dir = s_gsub(dir, "\\", "/")
+      if s_sub(dir, -1) ~= "/" then dir = dir .. "/" end
+      self.basedir = dir
+      self.files = {}
+      self.file = self:file_of(self.source)
+      self:send("200 OK\n")
+    end
   elseif cmd == "SUSPEND" then
     -- already paused
   elseif cmd == "STACK" then
