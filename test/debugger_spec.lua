@@ -435,6 +435,9 @@ error('failed with ' .. x)"]], function(ctl)
     assert.matches(("task 1 failed: cannot reach the debugger controller at 127.0.0.1:%d"):format(port), out, 1, true)
     local _, code = h.sh("bin/mesolua --debug nowhere -e 'return 1'")
     assert.are.equal(2, code)
+    assert.truthy(h.sh("bin/mesolua --help"):find("--debug=HOST:PORT", 1, true))
+    assert.has_error(function() mesos.map("return 1", { 1 }, { debug = "nowhere" }) end,
+      'opts.debug: expected "host:port", got "nowhere"')
   end)
 
   it("keeps the task's wall-clock timeout while it is paused", function()
