@@ -7,6 +7,7 @@
 //! - [`transport`], [`stream`], [`notify`]: master strings and redirects,
 //!   event streams, the wake-up fd;
 //! - [`log`]: the one log sink (stderr, or queued for Lua);
+//! - [`tcp`]: a small blocking TCP client (the remote debugger's link);
 //! - [`scheduler`]: the connection state machine and the driver's I/O threads;
 //! - [`zk`]: master detection and election through ZooKeeper;
 //! - [`nats`]: a NATS client (the broker transport of distributed events);
@@ -29,6 +30,7 @@ pub mod queue;
 pub mod scheduler;
 pub mod signals;
 pub mod stream;
+pub mod tcp;
 pub mod transport;
 pub mod wire;
 pub mod zk;

@@ -341,8 +341,12 @@ describe("mesos.sandbox", function()
       assert.are.equal("cannot serialise a thread at result[1]", reply.error)
       reply = task.run_request { code = "return 1ULL" }
       assert.are.equal("cannot serialise a cdata at result[1]", reply.error)
+      -- The environment holds functions and itself: whichever the encoder
+      -- meets first (pairs order) is the error.
       reply = task.run_request { code = "return _G" }
-      assert.matches("^cannot serialise a function at result%[1%]%.", reply.error)
+      assert.is_false(reply.ok)
+      assert.is_truthy(reply.error:match("^cannot serialise a function at result%[1%]%.")
+        or reply.error:match("^cyclic table at result%[1%]%._G$"), reply.error)
     end)
 
     it("23: module", function()
@@ -509,15 +513,6 @@ describe("mesos.task", function()
     assert.are.same({ 5 }, task.run_request({ code = bc, allow_bytecode = true }).values)
     assert.is_false(task.run_request({ code = "return os.getenv('HOME')" }).ok)
     assert.is_true(task.run_request({ code = "return os.getenv('HOME')", allow_env = true }).ok)
-  end)
-
-  it("run_request turns the JIT off only with debug = true", function()
-    local before = jit.status()
-    task.run_request { code = "return 1" }
-    assert.are.equal(before, jit.status())
-    task.run_request { code = "return 1", debug = true }
-    assert.is_false(jit.status())
-    if before then jit.on() end
   end)
 
   it("main reads one request on stdin, writes one reply on stdout and exits 0", function()

@@ -149,6 +149,7 @@ function Executor:launch(task)
   local child_req = {
     code = req.code, args = req.args, index = req.index,
     allow_bytecode = req.allow_bytecode, allow_env = req.allow_env, max_result_bytes = req.max_result_bytes,
+    chunkname = req.chunkname, debug = req.debug, debug_root = req.debug_root,
     -- Tasks may read the executor's sandbox (where the fetcher put the
     -- CommandInfo.uris), and nothing else on disk.
     read_dir = os.getenv("MESOS_SANDBOX") or os.getenv("MESOS_DIRECTORY"),

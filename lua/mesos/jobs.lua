@@ -48,6 +48,9 @@ end
 --- Runs `requests` (a list of {code=, args=, index=, ...}) as tasks.
 --- opts: master, encoding, ca_file, principal, secret, credential_file, uris, cache_uris,
 --- cpus, mem, timeout, memory_mb, allow_bytecode,
+--- debug ("host:port" of a MobDebug controller each task connects to, see
+--- mesos.debugger), debug_root (the directory relative chunk names are in,
+--- default $PWD),
 --- executor_command, name, local_cluster, on_result(i, result, done, total),
 --- events (a mesos.events router: the framework's own end of the tasks'
 --- topics; one is made when absent, so tasks can always talk), nats (a
@@ -57,6 +60,11 @@ function M.run_all(requests, opts)
   opts = opts or {}
   local total = #requests
   if total == 0 then return {} end
+  if opts.debug ~= nil then
+    local ok, err = require("mesos.debugger").parse_address(opts.debug)
+    if not ok then error("opts.debug: " .. err, 2) end
+  end
+  local debug_root = opts.debug_root or os.getenv("PWD")
   local cpus, mem = opts.cpus or DEFAULTS.cpus, opts.mem or DEFAULTS.mem
   local task_res = R.parse(("cpus:%g;mem:%g"):format(cpus, mem))
   -- On the local cluster the executor runs on this machine: give it our
@@ -95,6 +103,8 @@ function M.run_all(requests, opts)
     req.memory_mb = req.memory_mb or opts.memory_mb or mem
     req.allow_bytecode = req.allow_bytecode or opts.allow_bytecode
     req.events = task_events
+    req.debug = req.debug or opts.debug
+    if req.debug then req.debug_root = req.debug_root or debug_root end
     local data, err = S.encode(req)
     if not data then error(("task %d: cannot serialise its request: %s"):format(i, err), 0) end
     return {

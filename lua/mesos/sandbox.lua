@@ -9,7 +9,9 @@
 -- opts.args (a table) as `...` (args[1..args.n or #args]) and as the global
 -- `arg`, and opts.index as the global TASK_INDEX. print/io.write go to
 -- opts.output(s) if given, otherwise into a buffer (at most opts.max_output
--- bytes, default 16 MiB, then "[output truncated]") returned as `output`.
+-- bytes, default 16 MiB, then "[output truncated]") returned as `output`;
+-- opts.on_output(s), if given, sees each piece first and drops it from
+-- `output` by returning false (the remote debugger's OUTPUT redirect).
 -- opts.chunkname (default "=task") names the code in messages ("task:3: ...").
 -- opts.api = { name = { fn = host function, ... } } adds globals of host
 -- functions (the Lua executor gives tasks `events`, see mesos.events).
@@ -62,6 +64,16 @@
 local M = {}
 
 M.MAX_OUTPUT = 16 * 1024 * 1024
+
+-- The environments of task code (weak keys): each run's own, and the tables
+-- task code gives load as environments. A function whose environment is one
+-- of these is task code (what mesos.debugger steps through).
+local task_envs = setmetatable({}, { __mode = "k" })
+
+--- True if `env` is the environment of task code.
+function M.is_task_env(env)
+  return env ~= nil and task_envs[env] == true
+end
 
 local string_mt = getmetatable("")
 local s_byte, s_format, s_find, s_sub = string.byte, string.format, string.find, string.sub
@@ -333,6 +345,7 @@ local function new_env(opts, emit)
   end
 
   function env.load(chunk, chunkname, _, fenv)
+    if type(fenv) == "table" then task_envs[fenv] = true end
     return load_chunk(chunk, chunkname or "=(load)", type(fenv) == "table" and fenv or env, false)
   end
   function env.loadstring(s, chunkname)
@@ -344,6 +357,7 @@ local function new_env(opts, emit)
 
   env.arg = opts.args
   env.TASK_INDEX = opts.index
+  task_envs[env] = true
   return env
 end
 
@@ -371,11 +385,19 @@ local MAX_ARGS = 7000 -- below LuaJIT's limit on unpack results
 function M.run(code, opts)
   opts = opts or {}
   local sink, collected = new_output(opts)
+  local on_output = opts.on_output
+  if on_output then
+    local keep = sink
+    sink = function(s)
+      if on_output(s) ~= false then keep(s) end
+    end
+  end
   local host_index = rawget(string_mt, "__index")
   local env
-  -- opts.output is host code: let it see the host's string methods.
+  -- opts.output and opts.on_output are host code: let them see the host's
+  -- string methods.
   local function emit(s)
-    if not opts.output then return sink(s) end
+    if not (opts.output or on_output) then return sink(s) end
     rawset(string_mt, "__index", host_index)
     local ok, err = pcall(sink, s)
     rawset(string_mt, "__index", env.string)

@@ -4,7 +4,12 @@
 --   luajit -e 'require("mesos.task").main()'
 --
 -- Request (mesos.serialize): { code = "...", args = {...}, index = n,
---   allow_bytecode = bool, allow_env = bool, debug = bool (jit.off()),
+--   allow_bytecode = bool, allow_env = bool,
+--   chunkname = "@file.lua" (default "=task": the name in messages and for
+--   the debugger),
+--   debug = "host:port" (connect to a MobDebug controller first, see
+--   mesos.debugger; JIT off), debug_root = dir (where relative chunk names
+--   are, on the controller's side),
 --   read_dir = path (the directory io.open/io.lines may read: the sandbox),
 --   max_result_bytes = n (default 64 MiB: the whole encoded reply),
 --   channel = bool (the executor passed a message channel on fd 3: task code
@@ -19,6 +24,7 @@
 
 local S = require "mesos.serialize"
 local sandbox = require "mesos.sandbox"
+local debugger = require "mesos.debugger"
 
 local M = {}
 
@@ -41,7 +47,21 @@ function M.run_request(req)
   if type(req.code) ~= "string" then return failure("bad request: code must be a string") end
   if req.args ~= nil and type(req.args) ~= "table" then return failure("bad request: args must be a table") end
   if req.index ~= nil and type(req.index) ~= "number" then return failure("bad request: index must be a number") end
-  if req.debug == true and jit then jit.off() end
+  if req.chunkname ~= nil and type(req.chunkname) ~= "string" then
+    return failure("bad request: chunkname must be a string")
+  end
+  local session
+  if req.debug ~= nil then
+    -- Reliable line hooks need the JIT off from the start (and only here:
+    -- a task process runs one task).
+    if jit then jit.off() end
+    local err
+    session, err = debugger.connect(req.debug, {
+      root = type(req.debug_root) == "string" and req.debug_root or nil,
+      on_exit = M.on_debug_exit,
+    })
+    if not session then return failure(err) end
+  end
 
   local limit = result_limit(req)
   local chan
@@ -50,13 +70,16 @@ function M.run_request(req)
     chan, err = require("mesos").channel_open()
     if not chan then return failure("cannot open the executor's channel: " .. tostring(err)) end
   end
+  if session then session:start() end
   local ok, a, b, c = sandbox.run(req.code, {
     api = { events = require("mesos.events").task_api(chan) },
-    args = req.args, index = req.index,
+    args = req.args, index = req.index, chunkname = req.chunkname,
     max_output = math.min(sandbox.MAX_OUTPUT, math.floor(limit / 4)),
     allow_bytecode = req.allow_bytecode == true, allow_env = req.allow_env == true,
     read_dir = type(req.read_dir) == "string" and req.read_dir or nil,
+    on_output = session and function(s) return session:output(s) end,
   })
+  if session then session:finish(ok, a) end
   if not ok then return failure(a, b) end -- message, output
   local n, values, output = a, b, c
   local encoded, err = S.encode_values(n, values, { max_bytes = limit - #output - REPLY_OVERHEAD })
@@ -74,6 +97,12 @@ end
 
 function M.main()
   local reply, limit
+  -- A controller's EXIT ends the task at once, with this reply.
+  M.on_debug_exit = function()
+    io.stdout:write(M.encode_reply(failure("the debugger controller ended the task (EXIT)")))
+    io.stdout:flush()
+    os.exit(0)
+  end
   local ok, err = pcall(function()
     local req, derr = S.decode(io.stdin:read("*a") or "")
     limit = result_limit(req)

@@ -17,6 +17,7 @@ mod nats;
 mod opts;
 mod process;
 mod scheduler;
+mod tcp;
 
 use mlua::prelude::*;
 
@@ -52,6 +53,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("mesos.luv", include_str!("../../lua/mesos/luv.lua")),
     ("mesos.cqueues", include_str!("../../lua/mesos/cqueues.lua")),
     ("mesos.copas", include_str!("../../lua/mesos/copas.lua")),
+    (
+        "mesos.debugger",
+        include_str!("../../lua/mesos/debugger.lua"),
+    ),
 ];
 
 fn register_embedded(lua: &Lua, preload: &LuaTable) -> LuaResult<()> {
@@ -232,6 +237,7 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
     process::register(lua, &m)?;
     channel::register(lua, &m)?;
     nats::register(lua, &m)?;
+    tcp::register(lua, &m)?;
 
     m.set(
         "local_cluster",
