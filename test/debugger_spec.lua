@@ -1,12 +1,12 @@
 -- mesos.debugger: the MobDebug debuggee side. Unit tests drive a session
 -- over a scripted in-memory connection; the end-to-end tests run
 -- `mesolua --debug` on the embedded local cluster against a scripted
--- controller (test/mobdebug_controller.lua) on loopback.
+-- controller (examples/mobdebug_controller.lua) on loopback.
 local h = require "test.helpers"
 local mesos = h.mesos
 local debugger = require "mesos.debugger"
 local sandbox = require "mesos.sandbox"
-local controller = require "test.mobdebug_controller"
+local controller = require "examples.mobdebug_controller"
 
 local ROOT = os.getenv("PWD") or "."
 

@@ -1,4 +1,5 @@
--- A scripted MobDebug controller for the tests (LuaSocket): it listens on
+-- A scripted MobDebug controller (LuaSocket), used by examples/debug_session.lua
+-- and the tests: it listens on
 -- loopback, accepts a debuggee and talks to it the way ZeroBrane Studio
 -- does (same commands, replies read back with loadstring). Every wait is
 -- a socket wait bounded by `timeout` seconds; nothing sleeps.
