@@ -225,7 +225,10 @@ mod tests {
         };
         assert!(matches!(full, ChannelError::Full), "{full}");
         for _ in 0..sent {
-            assert_eq!(b.recv(Some(Duration::ZERO)).unwrap().unwrap().len(), msg.len());
+            assert_eq!(
+                b.recv(Some(Duration::ZERO)).unwrap().unwrap().len(),
+                msg.len()
+            );
         }
     }
 

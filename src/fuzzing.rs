@@ -119,6 +119,43 @@ fn typed<M: Message + Default + prost::Name>(m: &prost_reflect::DynamicMessage) 
     let _ = t.encode_to_vec();
 }
 
+/// The direct protobuf decoder (`wire::direct::pb`) against the
+/// descriptor-based one, for each message type: whatever it accepts, the
+/// descriptor-based path accepts too and converts to the same tree (the
+/// tables Lua gets), with the same event type; the validating pass agrees
+/// with the building one.
+pub fn direct_protobuf(data: &[u8]) {
+    use crate::wire::direct::{self, tree};
+    for name in MESSAGES {
+        let (Ok(desc), Some(m)) = (codec::descriptor(name), crate::wire::schema::message(name))
+        else {
+            panic!("{name} is not in the schema");
+        };
+        let mut sink = tree::TreeSink::default();
+        let built = direct::pb::decode(&mut sink, m, data);
+        let checked = direct::pb::check(m, data);
+        assert_eq!(
+            built.is_ok(),
+            checked.is_ok(),
+            "{name}: check and decode disagree"
+        );
+        if built.is_err() {
+            continue;
+        }
+        let old = match codec::decode_dynamic(&desc, data, Encoding::Protobuf, false) {
+            Ok(old) => old,
+            Err(e) => panic!("{name}: the direct decoder accepts what prost-reflect rejects: {e}"),
+        };
+        assert_eq!(
+            sink.result(),
+            Some(tree::from_message(&old)),
+            "{name}: direct and descriptor-based trees differ"
+        );
+        let ty = crate::driver::Event::decoded(old).type_name();
+        assert_eq!(checked.ok().flatten(), ty, "{name}: event type");
+    }
+}
+
 /// A small reader of fuzz bytes for structured harnesses.
 pub struct Bytes<'a> {
     data: &'a [u8],

@@ -278,7 +278,10 @@ mod tests {
         s.spawn(o).unwrap();
         drop(theirs);
         mine.send(b"hello", true).unwrap();
-        assert_eq!(mine.recv(Some(Duration::from_secs(10))).unwrap().unwrap(), b"hello");
+        assert_eq!(
+            mine.recv(Some(Duration::from_secs(10))).unwrap().unwrap(),
+            b"hello"
+        );
         assert_eq!(s.reap(Duration::from_secs(10)).unwrap().code, Some(0));
         // The child's exit closed its end.
         assert!(matches!(

@@ -34,3 +34,11 @@ fn event_protobuf_corpus() {
 fn event_json_corpus() {
     replay("event_json", |d| fuzzing::decode(d, Encoding::Json));
 }
+
+/// The direct protobuf decoder against the descriptor-based one, on every
+/// protobuf event input the fuzzer ever kept.
+#[test]
+fn direct_protobuf_corpus() {
+    replay("event_protobuf", fuzzing::direct_protobuf);
+    replay("direct_protobuf", fuzzing::direct_protobuf);
+}

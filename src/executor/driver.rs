@@ -422,7 +422,7 @@ fn stream_thread(s: &Shared) {
 fn give_up(s: &Shared, why: String) {
     arm_shutdown_watchdog(s);
     if let Ok(ev) = shutdown_event() {
-        s.emit(Output::Event(ev));
+        s.emit(Output::Event(ev.into()));
     }
     s.set_phase(Phase::Disconnected);
     s.emit(Output::Disconnected(why));
@@ -501,7 +501,7 @@ fn subscribe_and_read(s: &Shared, recovery_deadline: &mut Option<Instant>) -> St
             }
             book_event(s, &typed);
         }
-        if !s.emit(Output::Event(ev)) {
+        if !s.emit(Output::Event(ev.into())) {
             return "driver stopping".into();
         }
     }

@@ -27,21 +27,30 @@ impl ChannelHandle {
 }
 
 fn timeout_of(t: Option<f64>) -> Option<Duration> {
-    t.map(|s| Duration::from_secs_f64(if s.is_finite() { s.clamp(0.0, 1e9) } else { 1e9 }))
+    t.map(|s| {
+        Duration::from_secs_f64(if s.is_finite() {
+            s.clamp(0.0, 1e9)
+        } else {
+            1e9
+        })
+    })
 }
 
 impl LuaUserData for ChannelHandle {
     fn add_methods<M: LuaUserDataMethods<Self>>(m: &mut M) {
         // ch:send(bytes [, block]) -> true | nil, err   (err "full", "closed", ...)
-        m.add_method("send", |_, this, (msg, block): (LuaString, Option<bool>)| {
-            let r = this.with(|c| c.send(&msg.as_bytes(), block.unwrap_or(false)));
-            Ok(match r.and_then(|r| r) {
-                Ok(()) => (Some(true), None),
-                Err(ChannelError::Full) => (None, Some("full".to_string())),
-                Err(ChannelError::Closed) => (None, Some("closed".to_string())),
-                Err(e) => (None, Some(e.to_string())),
-            })
-        });
+        m.add_method(
+            "send",
+            |_, this, (msg, block): (LuaString, Option<bool>)| {
+                let r = this.with(|c| c.send(&msg.as_bytes(), block.unwrap_or(false)));
+                Ok(match r.and_then(|r| r) {
+                    Ok(()) => (Some(true), None),
+                    Err(ChannelError::Full) => (None, Some("full".to_string())),
+                    Err(ChannelError::Closed) => (None, Some("closed".to_string())),
+                    Err(e) => (None, Some(e.to_string())),
+                })
+            },
+        );
         // ch:recv([timeout]) -> bytes | nil (timeout) | nil, err
         m.add_method("recv", |lua, this, timeout: Option<f64>| {
             let r = this.with(|c| c.recv(timeout_of(timeout)));

@@ -100,3 +100,152 @@ unsafe fn push_value(state: *mut ffi::lua_State, kind: &Kind, v: &Value) {
         }
     }
 }
+
+// ------------------------------------------------- wire bytes -> Lua tables
+
+use crate::wire::direct::{Fallback, Scalar, Sink};
+
+/// Builds Lua tables on a Lua stack for `wire::direct`: slot k is stack
+/// index `base + k`.
+struct LuaSink {
+    state: *mut ffi::lua_State,
+    base: c_int,
+}
+
+impl LuaSink {
+    #[inline]
+    fn idx(&self, slot: i32) -> c_int {
+        self.base + slot
+    }
+
+    #[inline]
+    unsafe fn push(&self, v: Scalar<'_>) {
+        unsafe {
+            match v {
+                Scalar::Num(x) => ffi::lua_pushnumber(self.state, x),
+                Scalar::Bool(b) => ffi::lua_pushboolean(self.state, c_int::from(b)),
+                Scalar::Str(s) => push_str(self.state, s),
+                Scalar::Enum(name) => push_str(self.state, name.as_bytes()),
+            }
+        }
+    }
+}
+
+// SAFETY (all methods): `state` is the Lua state of the protected call
+// `decode_into_lua` runs in, the decoder only names slots it pushed, and
+// `grow` has reserved the stack space each nesting level uses.
+impl Sink for LuaSink {
+    #[inline]
+    fn top(&self) -> i32 {
+        unsafe { ffi::lua_gettop(self.state) - self.base }
+    }
+    #[inline]
+    fn settop(&mut self, slot: i32) {
+        unsafe { ffi::lua_settop(self.state, self.base + slot) }
+    }
+    #[inline]
+    fn grow(&mut self) -> Result<(), Fallback> {
+        match unsafe { ffi::lua_checkstack(self.state, 2 * SLOTS_PER_LEVEL) } {
+            0 => Err(Fallback),
+            _ => Ok(()),
+        }
+    }
+    #[inline]
+    fn new_table(&mut self, narr: usize, nrec: usize) {
+        unsafe { ffi::lua_createtable(self.state, size(narr), size(nrec)) }
+    }
+    #[inline]
+    fn set(&mut self, t: i32, key: &'static str, v: Scalar<'_>) {
+        unsafe {
+            push_str(self.state, key.as_bytes());
+            self.push(v);
+            ffi::lua_rawset(self.state, self.idx(t));
+        }
+    }
+    #[inline]
+    fn unset(&mut self, t: i32, key: &'static str) {
+        unsafe {
+            push_str(self.state, key.as_bytes());
+            ffi::lua_pushnil(self.state);
+            ffi::lua_rawset(self.state, self.idx(t));
+        }
+    }
+    #[inline]
+    fn child(&mut self, t: i32, key: &'static str, narr: usize, nrec: usize) -> usize {
+        unsafe {
+            let l = self.state;
+            push_str(l, key.as_bytes());
+            ffi::lua_rawget(l, self.idx(t));
+            if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+                return ffi::lua_rawlen(l, -1);
+            }
+            ffi::lua_settop(l, -2);
+            ffi::lua_createtable(l, size(narr), size(nrec));
+            push_str(l, key.as_bytes());
+            ffi::lua_pushvalue(l, -2);
+            ffi::lua_rawset(l, self.idx(t));
+            0
+        }
+    }
+    #[inline]
+    fn seti(&mut self, t: i32, i: usize, v: Scalar<'_>) {
+        unsafe {
+            self.push(v);
+            ffi::lua_rawseti(self.state, self.idx(t), i as ffi::lua_Integer);
+        }
+    }
+    #[inline]
+    fn child_at(&mut self, t: i32, i: usize, nrec: usize) {
+        unsafe {
+            ffi::lua_createtable(self.state, 0, size(nrec));
+            ffi::lua_pushvalue(self.state, -1);
+            ffi::lua_rawseti(self.state, self.idx(t), i as ffi::lua_Integer);
+        }
+    }
+    #[inline]
+    fn set_kv(&mut self, t: i32, k: Scalar<'_>, v: Scalar<'_>) {
+        unsafe {
+            self.push(k);
+            self.push(v);
+            ffi::lua_rawset(self.state, self.idx(t));
+        }
+    }
+    #[inline]
+    fn set_k_top(&mut self, t: i32, k: Scalar<'_>) {
+        unsafe {
+            self.push(k);
+            ffi::lua_pushvalue(self.state, -2);
+            ffi::lua_rawset(self.state, self.idx(t));
+            ffi::lua_settop(self.state, -2);
+        }
+    }
+}
+
+/// A size hint as `lua_createtable` takes it (bounded: it is only a hint).
+#[inline]
+fn size(n: usize) -> c_int {
+    n.min(1 << 16) as c_int
+}
+
+/// Decodes protobuf `bytes` of message `m` (a `schema` index) straight into
+/// a new Lua table; `None` when the bytes need the descriptor-based path
+/// (`wire::direct::Fallback`).
+pub fn decode_pb(lua: &Lua, m: u16, bytes: &[u8]) -> LuaResult<Option<LuaTable>> {
+    // SAFETY: the sink only pushes values and addresses slots it pushed; on
+    // a fallback the stack is reset and nil returned; a Lua error (out of
+    // memory) inside is caught by exec_raw's protected call, and the
+    // decoder holds nothing that needs dropping.
+    unsafe {
+        lua.exec_raw((), |state| {
+            let base = ffi::lua_gettop(state);
+            let mut sink = LuaSink { state, base };
+            match crate::wire::direct::pb::decode(&mut sink, m, bytes) {
+                Ok(()) => ffi::lua_settop(state, base + 1),
+                Err(Fallback) => {
+                    ffi::lua_settop(state, base);
+                    ffi::lua_pushnil(state);
+                }
+            }
+        })
+    }
+}

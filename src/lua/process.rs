@@ -57,9 +57,10 @@ fn spawn_options(t: &LuaTable) -> LuaResult<SpawnOptions> {
             let h = u.borrow::<ChannelHandle>().map_err(|_| {
                 LuaError::runtime("spawner:spawn: opts.channel must be a channel end")
             })?;
-            s.channel = Some(h.raw_fd().ok_or_else(|| {
-                LuaError::runtime("spawner:spawn: opts.channel is closed")
-            })?);
+            s.channel = Some(
+                h.raw_fd()
+                    .ok_or_else(|| LuaError::runtime("spawner:spawn: opts.channel is closed"))?,
+            );
         }
         other => {
             return Err(LuaError::runtime(format!(

@@ -13,12 +13,12 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-use prost_reflect::{DynamicMessage, Value};
+use prost_reflect::Value;
 use thiserror::Error;
 
 use super::machine::{Config as MachineConfig, Machine, Seen};
 use crate::credentials::Credential;
-pub use crate::driver::{Output, Phase};
+pub use crate::driver::{Event, Output, Phase};
 use crate::driver::{StopSignal, lock};
 use crate::http::Headers;
 use crate::http::client;
@@ -573,12 +573,11 @@ fn read_events(
     from_zk: Option<Endpoint>,
     target: &Endpoint,
 ) -> Attempt {
-    let desc = match codec::descriptor_of::<crate::wire::pb::scheduler::Event>() {
-        Ok(d) => d,
-        Err(e) => return Attempt::Fatal(e.to_string()),
+    let Some(schema) = crate::wire::schema::message("mesos.v1.scheduler.Event") else {
+        return Attempt::Fatal("no scheduler Event in the schema".into());
     };
     let tick = Duration::from_millis(250);
-    let mut events = EventStream::new(body, desc, enc, s.opts.max_record, tick, "master");
+    let mut events = EventStream::for_message(body, schema, enc, s.opts.max_record, tick, "master");
     let silent = std::cell::Cell::new(false);
     let mut idle = || {
         if s.stopping() {
@@ -607,14 +606,14 @@ fn read_events(
         }
     };
     loop {
-        let ev = match events.next(&mut idle) {
+        let ev = match events.next_event(&mut idle) {
             Ok(ev) => ev,
             Err(why) if silent.get() => return Attempt::Unresponsive(why),
             Err(why) => return Attempt::Ended(why),
         };
         let seen = summarize(&ev);
         s.stats.events.fetch_add(1, Ordering::Relaxed);
-        Stats::count(&s.stats.events_by_type, event_type_name(&ev));
+        Stats::count(&s.stats.events_by_type, ev.type_name().unwrap_or("UNKNOWN"));
         lock(&s.machine).event(&seen, Instant::now());
         if !s.emit(Output::Event(ev)) {
             return Attempt::Ended("driver stopping".into());
@@ -625,17 +624,13 @@ fn read_events(
     }
 }
 
-/// The event's type as Mesos names it (`"OFFERS"`, ...), or `"UNKNOWN"`.
-pub fn event_type_name(ev: &DynamicMessage) -> &'static str {
-    use crate::wire::pb::scheduler::event::Type;
-    match ev.get_field_by_name("type").as_deref() {
-        Some(Value::EnumNumber(n)) => Type::try_from(*n).map_or("UNKNOWN", |t| t.as_str_name()),
-        _ => "UNKNOWN",
+/// Extracts what the connection logic needs from an event: only
+/// SUBSCRIBED and ERROR events are decoded for it (on this thread).
+pub fn summarize(event: &Event) -> Seen {
+    if !matches!(event.type_name(), Some("SUBSCRIBED" | "ERROR")) {
+        return Seen::Other;
     }
-}
-
-/// Extracts what the connection logic needs from an event.
-pub fn summarize(ev: &DynamicMessage) -> Seen {
+    let ev = event.message();
     let ty = match ev.get_field_by_name("type").as_deref() {
         Some(Value::EnumNumber(n)) => *n,
         _ => 0,
