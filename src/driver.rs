@@ -71,6 +71,11 @@ impl Event {
     /// A decoded message.
     pub fn decoded(m: DynamicMessage) -> Event {
         let schema = schema::message(m.descriptor().full_name()).unwrap_or(0);
+        Event::decoded_as(m, schema)
+    }
+
+    /// A decoded message of type `schema` (a `wire::schema` index).
+    pub fn decoded_as(m: DynamicMessage, schema: u16) -> Event {
         let set = m.has_field_by_name("type");
         let type_name = match m.get_field_by_name("type").as_deref() {
             Some(Value::EnumNumber(n)) if set => schema::msg(schema)

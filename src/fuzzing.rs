@@ -119,12 +119,21 @@ fn typed<M: Message + Default + prost::Name>(m: &prost_reflect::DynamicMessage) 
     let _ = t.encode_to_vec();
 }
 
-/// The direct protobuf decoder (`wire::direct::pb`) against the
-/// descriptor-based one, for each message type: whatever it accepts, the
-/// descriptor-based path accepts too and converts to the same tree (the
-/// tables Lua gets), with the same event type; the validating pass agrees
-/// with the building one.
+/// The direct protobuf decoder against the descriptor-based one.
 pub fn direct_protobuf(data: &[u8]) {
+    direct(data, Encoding::Protobuf);
+}
+
+/// The direct JSON decoder against the descriptor-based one.
+pub fn direct_json(data: &[u8]) {
+    direct(data, Encoding::Json);
+}
+
+/// A direct decoder (`wire::direct`) against the descriptor-based path,
+/// for each message type: whatever it accepts, the descriptor-based path
+/// accepts too and converts to the same tree (the tables Lua gets), with
+/// the same event type; the validating pass agrees with the building one.
+pub fn direct(data: &[u8], enc: Encoding) {
     use crate::wire::direct::{self, tree};
     for name in MESSAGES {
         let (Ok(desc), Some(m)) = (codec::descriptor(name), crate::wire::schema::message(name))
@@ -132,8 +141,8 @@ pub fn direct_protobuf(data: &[u8]) {
             panic!("{name} is not in the schema");
         };
         let mut sink = tree::TreeSink::default();
-        let built = direct::pb::decode(&mut sink, m, data);
-        let checked = direct::pb::check(m, data);
+        let built = direct::decode(&mut sink, m, data, enc);
+        let checked = direct::check(m, data, enc);
         assert_eq!(
             built.is_ok(),
             checked.is_ok(),
@@ -142,9 +151,9 @@ pub fn direct_protobuf(data: &[u8]) {
         if built.is_err() {
             continue;
         }
-        let old = match codec::decode_dynamic(&desc, data, Encoding::Protobuf, false) {
+        let old = match codec::decode_dynamic(&desc, data, enc, false) {
             Ok(old) => old,
-            Err(e) => panic!("{name}: the direct decoder accepts what prost-reflect rejects: {e}"),
+            Err(e) => panic!("{name}: the direct decoder accepts what the old path rejects: {e}"),
         };
         assert_eq!(
             sink.result(),

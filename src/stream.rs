@@ -89,13 +89,25 @@ impl EventStream {
         idle: &mut dyn FnMut() -> Option<String>,
     ) -> Result<Event, String> {
         let rec = self.next_record(idle)?;
-        let checked = match self.enc {
-            Encoding::Protobuf => direct::pb::check(self.schema, &rec),
-            Encoding::Json => Err(direct::Fallback),
-        };
-        match checked {
+        self.event(rec)
+    }
+
+    /// The next event if a whole record is already buffered (no read).
+    pub fn buffered_event(&mut self) -> Option<Result<Event, String>> {
+        match self.dec.next_record() {
+            Ok(Some(rec)) => Some(self.event(rec)),
+            Ok(None) => None,
+            Err(e) => Some(Err(format!("event stream error: {e}"))),
+        }
+    }
+
+    fn event(&mut self, rec: Vec<u8>) -> Result<Event, String> {
+        match direct::check(self.schema, &rec, self.enc) {
             Ok(type_name) => Ok(Event::raw(rec, self.enc, self.schema, type_name)),
-            Err(direct::Fallback) => self.decode(&rec).map(Event::decoded),
+            Err(direct::Fallback) => {
+                let schema = self.schema;
+                self.decode(&rec).map(|m| Event::decoded_as(m, schema))
+            }
         }
     }
 

@@ -13,6 +13,28 @@ use mesos::wire::direct::{self, Fallback, tree};
 use mesos::wire::schema;
 use proptest::prelude::*;
 
+fn json_vectors() -> Vec<(String, String, Vec<u8>)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/test/vectors");
+    let mut out = vec![];
+    for f in [
+        "scheduler-calls.jsonl",
+        "scheduler-events.jsonl",
+        "executor-calls.jsonl",
+        "executor-events.jsonl",
+    ] {
+        let text = std::fs::read_to_string(format!("{dir}/{f}")).expect("vector file");
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).expect("vector line");
+            out.push((
+                v["name"].as_str().expect("name").to_string(),
+                v["message"].as_str().expect("message").to_string(),
+                v["mesos_json"].as_str().expect("json").as_bytes().to_vec(),
+            ));
+        }
+    }
+    out
+}
+
 fn vectors() -> Vec<(String, String, Vec<u8>)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/test/vectors");
     let mut out = vec![];
@@ -42,12 +64,16 @@ fn vectors() -> Vec<(String, String, Vec<u8>)> {
 /// Direct tree, or None on fallback; asserts agreement with the old path
 /// whenever the direct decoder accepts.
 fn direct_tree(message: &str, bytes: &[u8]) -> Option<tree::Node> {
+    direct_tree_in(message, bytes, Encoding::Protobuf)
+}
+
+fn direct_tree_in(message: &str, bytes: &[u8], enc: Encoding) -> Option<tree::Node> {
     let m = schema::message(message).expect("in the schema");
     let mut sink = tree::TreeSink::default();
-    match direct::pb::decode(&mut sink, m, bytes) {
+    match direct::decode(&mut sink, m, bytes, enc) {
         Ok(()) => {
             let desc = codec::descriptor(message).expect("descriptor");
-            let old = codec::decode_dynamic(&desc, bytes, Encoding::Protobuf, false)
+            let old = codec::decode_dynamic(&desc, bytes, enc, false)
                 .expect("the old path accepts what the direct decoder accepts");
             let t = sink.result().expect("a table");
             assert_eq!(t, tree::from_message(&old), "{message}: trees differ");
@@ -381,6 +407,71 @@ fn mutate(base: &[u8], ops: &[(u8, usize, u8)]) -> Vec<u8> {
     b
 }
 
+#[test]
+fn golden_json_vectors_decode_directly_to_the_same_tables() {
+    for (name, message, js) in json_vectors() {
+        // (Not compared with the protobuf form: Mesos's JSON spells out
+        // explicit defaults the protobuf leaves unset.)
+        assert!(
+            direct_tree_in(&message, &js, Encoding::Json).is_some(),
+            "{name}: the direct JSON decoder falls back"
+        );
+        fuzzing::direct_json(&js);
+    }
+}
+
+#[test]
+fn json_rules_match_the_descriptor_based_path() {
+    let ok = [
+        // numbers as strings, Infinity/NaN strings, bools as strings
+        r#"{"type":"SUBSCRIBED","subscribed":{"framework_id":{"value":"f"},"heartbeat_interval_seconds":"15"}}"#,
+        r#"{"type":"SUBSCRIBED","subscribed":{"framework_id":{"value":"f"},"heartbeat_interval_seconds":"Infinity"}}"#,
+        r#"{"type":"SUBSCRIBED","subscribed":{"framework_id":{"value":"f"},"heartbeat_interval_seconds":" 1e3 "}}"#,
+        r#"{"type":"SUBSCRIBED","subscribed":{"framework_id":{"value":"f"},"heartbeat_interval_seconds":-0}}"#,
+        // unknown keys of every shape, nulls, an unknown enum name
+        r#"{"x":[1,{"y":null},"z",true,-1.5e-3],"type":"NOPE","offers":null}"#,
+        // escapes, surrogate pairs
+        r#"{"type":"ERROR","error":{"message":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00"}}"#,
+        // bytes with whitespace, int64 as strings and big numbers
+        r#"{"type":"MESSAGE","message":{"agent_id":{"value":"a"},"executor_id":{"value":"e"},"data":"aGVs\nbG8="}}"#,
+        r#"{"type":"UPDATE","update":{"status":{"task_id":{"value":"t"},"state":"TASK_RUNNING","timestamp":1.5,"uuid":"AAEC"}}}"#,
+        // empty lists and maps, lists with unknown enum names
+        r#"{"type":"OFFERS","offers":{"offers":[]}}"#,
+        "  {\"type\" : \"HEARTBEAT\" }\n",
+    ];
+    for js in ok {
+        assert!(
+            direct_tree_in(EVENT, js.as_bytes(), Encoding::Json).is_some(),
+            "falls back: {js}"
+        );
+    }
+    let fallback = [
+        r#"{"type":"OFFERS","type":"HEARTBEAT"}"#, // a key twice
+        r#"{"type":"SUBSCRIBED","subscribed":{"heartbeat_interval_seconds":Infinity}}"#, // bare token
+        r#"{"type":"ERROR","error":{"message":"\ud800"}}"#, // lone surrogate
+        r#"{"type":"HEARTBEAT"} x"#,                        // trailing garbage
+        r#"{"type":3}"#,                                    // enum as a number
+        r#"{"type":"SUBSCRIBED","subscribed":{"heartbeat_interval_seconds":1e999}}"#,
+        r#"[]"#,
+        "",
+    ];
+    for js in fallback {
+        assert!(
+            direct_tree_in(EVENT, js.as_bytes(), Encoding::Json).is_none(),
+            "should fall back: {js}"
+        );
+    }
+    // oneof members together fall back; one alone decodes
+    let cap = r#"{"mount":{"fs_type":"x"},"access_mode":{"mode":"SINGLE_NODE_WRITER"}}"#;
+    assert!(direct_tree_in(CAPABILITY, cap.as_bytes(), Encoding::Json).is_some());
+    let two = r#"{"block":{},"mount":{"fs_type":"x"},"access_mode":{"mode":"UNKNOWN"}}"#;
+    assert!(direct_tree_in(CAPABILITY, two.as_bytes(), Encoding::Json).is_none());
+    // maps: string keys, message values
+    let fw = r#"{"user":"u","name":"n","offer_filters":{"r1":{"min_allocatable_resources":{"quantities":[{"quantities":{"cpus":{"value":1}}}]}},"r2":{}}}"#;
+    let t = direct_tree_in(FRAMEWORK, fw.as_bytes(), Encoding::Json).expect("map decodes");
+    assert!(matches!(get(&t, "offer_filters"), Some(tree::Node::Table(m)) if m.len() == 2));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
     #[test]
@@ -395,7 +486,19 @@ proptest! {
     }
 
     #[test]
+    fn mutated_json_vectors_agree(
+        which in 0usize..29,
+        ops in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 0..4),
+    ) {
+        let v = json_vectors();
+        let (_, _, js) = &v[which % v.len()];
+        let b = mutate(js, &ops);
+        fuzzing::direct_json(&b);
+    }
+
+    #[test]
     fn random_bytes_agree(b in prop::collection::vec(any::<u8>(), 0..64)) {
         fuzzing::direct_protobuf(&b);
+        fuzzing::direct_json(&b);
     }
 }

@@ -261,8 +261,8 @@ pub fn to_lua(lua: &Lua, m: &DynamicMessage) -> LuaResult<LuaTable> {
 /// An event as a Lua table: straight from its bytes when it came as a
 /// validated record (`wire::direct`), else from its decoded message.
 pub fn event_to_lua(lua: &Lua, ev: &crate::driver::Event) -> LuaResult<LuaTable> {
-    if let Some((bytes, crate::wire::Encoding::Protobuf, m)) = ev.raw_bytes()
-        && let Some(t) = super::fast::decode_pb(lua, m, bytes)?
+    if let Some((bytes, enc, m)) = ev.raw_bytes()
+        && let Some(t) = super::fast::decode(lua, m, bytes, enc)?
     {
         return Ok(t);
     }

@@ -104,12 +104,16 @@ unsafe fn push_value(state: *mut ffi::lua_State, kind: &Kind, v: &Value) {
 // ------------------------------------------------- wire bytes -> Lua tables
 
 use crate::wire::direct::{Fallback, Scalar, Sink};
+use crate::wire::schema::{self, Field};
 
 /// Builds Lua tables on a Lua stack for `wire::direct`: slot k is stack
-/// index `base + k`.
+/// index `base + k`. Field and enum value names are pushed from `names`,
+/// a table of every schema name as an interned Lua string (index
+/// `id + 1`), so no key is hashed and looked up again.
 struct LuaSink {
     state: *mut ffi::lua_State,
     base: c_int,
+    names: c_int,
 }
 
 impl LuaSink {
@@ -119,21 +123,28 @@ impl LuaSink {
     }
 
     #[inline]
+    unsafe fn push_name(&self, id: u32) {
+        unsafe {
+            ffi::lua_rawgeti(self.state, self.names, ffi::lua_Integer::from(id) + 1);
+        }
+    }
+
+    #[inline]
     unsafe fn push(&self, v: Scalar<'_>) {
         unsafe {
             match v {
                 Scalar::Num(x) => ffi::lua_pushnumber(self.state, x),
                 Scalar::Bool(b) => ffi::lua_pushboolean(self.state, c_int::from(b)),
                 Scalar::Str(s) => push_str(self.state, s),
-                Scalar::Enum(name) => push_str(self.state, name.as_bytes()),
+                Scalar::Enum(name) => self.push_name(name.id),
             }
         }
     }
 }
 
 // SAFETY (all methods): `state` is the Lua state of the protected call
-// `decode_into_lua` runs in, the decoder only names slots it pushed, and
-// `grow` has reserved the stack space each nesting level uses.
+// `decode` runs in, the decoder only names slots it pushed, and `grow` has
+// reserved the stack space each nesting level uses.
 impl Sink for LuaSink {
     #[inline]
     fn top(&self) -> i32 {
@@ -155,36 +166,46 @@ impl Sink for LuaSink {
         unsafe { ffi::lua_createtable(self.state, size(narr), size(nrec)) }
     }
     #[inline]
-    fn set(&mut self, t: i32, key: &'static str, v: Scalar<'_>) {
+    fn set(&mut self, t: i32, key: &'static Field, v: Scalar<'_>) {
         unsafe {
-            push_str(self.state, key.as_bytes());
+            self.push_name(key.name_id);
             self.push(v);
             ffi::lua_rawset(self.state, self.idx(t));
         }
     }
     #[inline]
-    fn unset(&mut self, t: i32, key: &'static str) {
+    fn unset(&mut self, t: i32, key: &'static Field) {
         unsafe {
-            push_str(self.state, key.as_bytes());
+            self.push_name(key.name_id);
             ffi::lua_pushnil(self.state);
             ffi::lua_rawset(self.state, self.idx(t));
         }
     }
     #[inline]
-    fn child(&mut self, t: i32, key: &'static str, narr: usize, nrec: usize) -> usize {
+    fn child(&mut self, t: i32, key: &'static Field, narr: usize, nrec: usize) -> usize {
         unsafe {
             let l = self.state;
-            push_str(l, key.as_bytes());
+            self.push_name(key.name_id);
             ffi::lua_rawget(l, self.idx(t));
             if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
                 return ffi::lua_rawlen(l, -1);
             }
             ffi::lua_settop(l, -2);
             ffi::lua_createtable(l, size(narr), size(nrec));
-            push_str(l, key.as_bytes());
+            self.push_name(key.name_id);
             ffi::lua_pushvalue(l, -2);
             ffi::lua_rawset(l, self.idx(t));
             0
+        }
+    }
+    #[inline]
+    fn new_child(&mut self, t: i32, key: &'static Field, narr: usize, nrec: usize) {
+        unsafe {
+            let l = self.state;
+            ffi::lua_createtable(l, size(narr), size(nrec));
+            self.push_name(key.name_id);
+            ffi::lua_pushvalue(l, -2);
+            ffi::lua_rawset(l, self.idx(t));
         }
     }
     #[inline]
@@ -227,22 +248,53 @@ fn size(n: usize) -> c_int {
     n.min(1 << 16) as c_int
 }
 
-/// Decodes protobuf `bytes` of message `m` (a `schema` index) straight into
+/// Every schema name as a Lua string, in a table kept in the Lua state's
+/// app data (made once per state).
+struct Names(LuaTable);
+
+fn names(lua: &Lua) -> LuaResult<LuaTable> {
+    if let Some(n) = lua.app_data_ref::<Names>() {
+        return Ok(n.0.clone());
+    }
+    let t = lua.create_table_with_capacity(schema::NAME_COUNT, 0)?;
+    for (i, name) in schema::NAMES.iter().enumerate() {
+        t.raw_set(i + 1, *name)?;
+    }
+    lua.set_app_data(Names(t.clone()));
+    Ok(t)
+}
+
+/// Decodes `bytes` of message `m` (a `schema` index) in `enc` straight into
 /// a new Lua table; `None` when the bytes need the descriptor-based path
 /// (`wire::direct::Fallback`).
-pub fn decode_pb(lua: &Lua, m: u16, bytes: &[u8]) -> LuaResult<Option<LuaTable>> {
+pub fn decode(
+    lua: &Lua,
+    m: u16,
+    bytes: &[u8],
+    enc: crate::wire::Encoding,
+) -> LuaResult<Option<LuaTable>> {
+    let names = names(lua)?;
     // SAFETY: the sink only pushes values and addresses slots it pushed; on
     // a fallback the stack is reset and nil returned; a Lua error (out of
     // memory) inside is caught by exec_raw's protected call, and the
-    // decoder holds nothing that needs dropping.
+    // decoder holds nothing that needs dropping. The names table is the
+    // one argument, at index 1.
     unsafe {
-        lua.exec_raw((), |state| {
+        lua.exec_raw(names, |state| {
             let base = ffi::lua_gettop(state);
-            let mut sink = LuaSink { state, base };
-            match crate::wire::direct::pb::decode(&mut sink, m, bytes) {
-                Ok(()) => ffi::lua_settop(state, base + 1),
+            let mut sink = LuaSink {
+                state,
+                base,
+                names: 1,
+            };
+            match crate::wire::direct::decode(&mut sink, m, bytes, enc) {
+                Ok(()) => {
+                    // Only the table is returned.
+                    ffi::lua_replace(state, 1);
+                    ffi::lua_settop(state, 1);
+                }
                 Err(Fallback) => {
-                    ffi::lua_settop(state, base);
+                    ffi::lua_settop(state, 0);
                     ffi::lua_pushnil(state);
                 }
             }

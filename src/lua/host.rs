@@ -171,11 +171,19 @@ fn same(a: &LuaValue, b: &LuaValue) -> bool {
     }
 }
 
-/// Protobuf bytes → Lua tables straight (`fast::decode_pb`, the driver's
-/// event path) against the descriptor-based path (`decode_dynamic`, then
-/// `fast::to_lua`), for each message type: whatever the direct path
-/// accepts, the other accepts too, with deep-equal tables.
+/// Bytes (first byte: encoding) → Lua tables straight (`fast::decode`, the
+/// driver's event path) against the descriptor-based path
+/// (`decode_dynamic`, then `fast::to_lua`), for each message type: whatever
+/// the direct path accepts, the other accepts too, with deep-equal tables.
 pub fn direct_to_lua(data: &[u8]) {
+    let Some((&sel, data)) = data.split_first() else {
+        return;
+    };
+    let enc = if sel & 1 == 0 {
+        Encoding::Protobuf
+    } else {
+        Encoding::Json
+    };
     with_state(|lua, _| {
         for name in [
             "mesos.v1.scheduler.Event",
@@ -187,14 +195,14 @@ pub fn direct_to_lua(data: &[u8]) {
             else {
                 panic!("{name} is not in the schema");
             };
-            let new = match super::fast::decode_pb(lua, m, data) {
+            let new = match super::fast::decode(lua, m, data, enc) {
                 Ok(new) => new,
                 Err(e) => panic!("{name}: direct decode raised a Lua error: {e}"),
             };
             let Some(new) = new else { continue };
-            let old = match codec::decode_dynamic(&desc, data, Encoding::Protobuf, false) {
+            let old = match codec::decode_dynamic(&desc, data, enc, false) {
                 Ok(old) => old,
-                Err(e) => panic!("{name}: direct accepts what prost-reflect rejects: {e}"),
+                Err(e) => panic!("{name}: direct accepts what the old path rejects: {e}"),
             };
             let old = match convert::to_lua(lua, &old) {
                 Ok(t) => t,

@@ -152,6 +152,11 @@ impl Shared {
         self.events.push(out, self.stop.flag())
     }
 
+    /// Queues events for the owner (see `emit`), draining `batch`.
+    fn emit_all(&self, batch: &mut Vec<Output>) -> bool {
+        self.events.push_all(batch.drain(..), self.stop.flag())
+    }
+
     /// Waits `d`, returning early (true) if the driver is stopping.
     fn pause(&self, d: Duration) -> bool {
         self.stop.pause(d)
@@ -605,21 +610,43 @@ fn read_events(
             None
         }
     };
+    // Events go to the owner in batches: every whole record one socket read
+    // brought (up to BATCH), one queue operation and one wake-up for all.
+    const BATCH: usize = 256;
+    let mut batch: Vec<Output> = Vec::with_capacity(BATCH);
     loop {
-        let ev = match events.next_event(&mut idle) {
-            Ok(ev) => ev,
-            Err(why) if silent.get() => return Attempt::Unresponsive(why),
-            Err(why) => return Attempt::Ended(why),
-        };
-        let seen = summarize(&ev);
-        s.stats.events.fetch_add(1, Ordering::Relaxed);
-        Stats::count(&s.stats.events_by_type, ev.type_name().unwrap_or("UNKNOWN"));
-        lock(&s.machine).event(&seen, Instant::now());
-        if !s.emit(Output::Event(ev)) {
+        let mut next = Some(events.next_event(&mut idle));
+        let mut end = None;
+        while let Some(r) = next.take() {
+            let ev = match r {
+                Ok(ev) => ev,
+                Err(why) if silent.get() => {
+                    end = Some(Attempt::Unresponsive(why));
+                    break;
+                }
+                Err(why) => {
+                    end = Some(Attempt::Ended(why));
+                    break;
+                }
+            };
+            let seen = summarize(&ev);
+            s.stats.events.fetch_add(1, Ordering::Relaxed);
+            Stats::count(&s.stats.events_by_type, ev.type_name().unwrap_or("UNKNOWN"));
+            lock(&s.machine).event(&seen, Instant::now());
+            batch.push(Output::Event(ev));
+            if let Seen::Error(msg) = seen {
+                end = Some(Attempt::Fatal(format!("master sent ERROR: {msg}")));
+                break;
+            }
+            if batch.len() < BATCH {
+                next = events.buffered_event();
+            }
+        }
+        if !s.emit_all(&mut batch) {
             return Attempt::Ended("driver stopping".into());
         }
-        if let Seen::Error(msg) = seen {
-            return Attempt::Fatal(format!("master sent ERROR: {msg}"));
+        if let Some(end) = end {
+            return end;
         }
     }
 }

@@ -41,9 +41,19 @@ pub enum Label {
     Map,
 }
 
+/// A field or enum value name, with its index in [`NAMES`] (the distinct
+/// names of the schema).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Name {
+    pub text: &'static str,
+    pub id: u32,
+}
+
 #[derive(Debug)]
 pub struct Field {
     pub name: &'static str,
+    /// The index of `name` in [`NAMES`].
+    pub name_id: u32,
     pub number: u32,
     pub ty: Ty,
     pub label: Label,
@@ -76,7 +86,7 @@ pub struct Enum {
     /// The proto2 default: the first value declared.
     pub default: i32,
     /// Number → name (the first declared of aliases), sorted by number.
-    pub by_number: &'static [(i32, &'static str)],
+    pub by_number: &'static [(i32, Name)],
     pub by_name: &'static [(&'static str, i32)],
 }
 
@@ -122,23 +132,29 @@ impl Enum {
     /// The name of a value, `None` if the schema does not know the number.
     #[inline]
     pub fn name_of(&self, number: i32) -> Option<&'static str> {
-        let v: &'static [(i32, &'static str)] = self.by_number;
+        self.value(number).map(|n| n.text)
+    }
+
+    /// The name of a value (with its id), `None` if unknown.
+    #[inline]
+    pub fn value(&self, number: i32) -> Option<&'static Name> {
+        let v: &'static [(i32, Name)] = self.by_number;
         // Most Mesos enums are dense from 0 or 1: try the direct slot first.
-        if let Some(&(n, name)) = usize::try_from(number).ok().and_then(|i| v.get(i))
-            && n == number
+        if let Some((n, name)) = usize::try_from(number).ok().and_then(|i| v.get(i))
+            && *n == number
         {
             return Some(name);
         }
-        if let Some(&(n, name)) = number
+        if let Some((n, name)) = number
             .checked_sub(1)
             .and_then(|x| usize::try_from(x).ok())
             .and_then(|i| v.get(i))
-            && n == number
+            && *n == number
         {
             return Some(name);
         }
-        let k = v.binary_search_by_key(&number, |&(n, _)| n).ok()?;
-        Some(v[k].1)
+        let k = v.binary_search_by_key(&number, |(n, _)| *n).ok()?;
+        Some(&v[k].1)
     }
 
     /// The number of a value name.
@@ -229,6 +245,16 @@ mod tests {
             }
             assert_eq!(e.name_of(i32::MIN), None);
             assert_eq!(e.name_of(i32::MAX), None);
+        }
+        for m in MESSAGES.iter() {
+            for f in m.fields {
+                assert_eq!(NAMES[f.name_id as usize], f.name);
+            }
+        }
+        for e in ENUMS.iter() {
+            for (_, n) in e.by_number {
+                assert_eq!(NAMES[n.id as usize], n.text);
+            }
         }
         let ev = message("mesos.v1.scheduler.Event").expect("Event");
         assert_eq!(msg(ev).name, "mesos.v1.scheduler.Event");

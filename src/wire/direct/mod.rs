@@ -16,8 +16,11 @@
 //! bytes) it answers [`Fallback`], and the caller uses the
 //! descriptor-based path, which then decides (and words the error).
 
+pub mod json;
 pub mod pb;
 pub mod tree;
+
+use crate::wire::schema::{Field, Name};
 
 /// The input needs the descriptor-based path (it may still be valid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +34,7 @@ pub enum Scalar<'a> {
     /// A string or bytes field's bytes (strings are valid UTF-8).
     Str(&'a [u8]),
     /// An enum value the schema knows, by name.
-    Enum(&'static str),
+    Enum(&'static Name),
 }
 
 /// Builds the tree. Tables live on a stack and are named by their absolute
@@ -48,12 +51,15 @@ pub trait Sink {
     /// fields.
     fn new_table(&mut self, narr: usize, nrec: usize);
     /// `t[key] = v`.
-    fn set(&mut self, t: i32, key: &'static str, v: Scalar<'_>);
+    fn set(&mut self, t: i32, key: &'static Field, v: Scalar<'_>);
     /// `t[key] = nil`.
-    fn unset(&mut self, t: i32, key: &'static str);
+    fn unset(&mut self, t: i32, key: &'static Field);
     /// Pushes `t[key]` if it is a table, else a new table stored there
     /// (sized as `new_table`); returns its length (`#`).
-    fn child(&mut self, t: i32, key: &'static str, narr: usize, nrec: usize) -> usize;
+    fn child(&mut self, t: i32, key: &'static Field, narr: usize, nrec: usize) -> usize;
+    /// Pushes a new table stored as `t[key]` (which the caller knows is
+    /// unset).
+    fn new_child(&mut self, t: i32, key: &'static Field, narr: usize, nrec: usize);
     /// `t[i] = v`.
     fn seti(&mut self, t: i32, i: usize, v: Scalar<'_>);
     /// Pushes a new table stored as `t[i]`, sized for `nrec` fields.
@@ -92,24 +98,28 @@ impl Sink for Check {
         self.top += 1;
     }
     #[inline]
-    fn set(&mut self, t: i32, key: &'static str, v: Scalar<'_>) {
-        if t == 1 && key == "type" {
+    fn set(&mut self, t: i32, key: &'static Field, v: Scalar<'_>) {
+        if t == 1 && key.name == "type" {
             self.event_type = match v {
-                Scalar::Enum(name) => Some(name),
+                Scalar::Enum(name) => Some(name.text),
                 _ => None,
             };
         }
     }
     #[inline]
-    fn unset(&mut self, t: i32, key: &'static str) {
-        if t == 1 && key == "type" {
+    fn unset(&mut self, t: i32, key: &'static Field) {
+        if t == 1 && key.name == "type" {
             self.event_type = None;
         }
     }
     #[inline]
-    fn child(&mut self, _: i32, _: &'static str, _: usize, _: usize) -> usize {
+    fn child(&mut self, _: i32, _: &'static Field, _: usize, _: usize) -> usize {
         self.top += 1;
         0
+    }
+    #[inline]
+    fn new_child(&mut self, _: i32, _: &'static Field, _: usize, _: usize) {
+        self.top += 1;
     }
     #[inline]
     fn seti(&mut self, _: i32, _: usize, _: Scalar<'_>) {}
@@ -127,3 +137,29 @@ impl Sink for Check {
 
 /// Nesting allowed below the top-level message: prost's recursion limit.
 pub const DEPTH: u32 = 100;
+
+/// Decodes `bytes` of message `m` in either encoding into a new table on
+/// `s`.
+pub fn decode<S: Sink>(
+    s: &mut S,
+    m: u16,
+    bytes: &[u8],
+    enc: crate::wire::Encoding,
+) -> Result<(), Fallback> {
+    match enc {
+        crate::wire::Encoding::Protobuf => pb::decode(s, m, bytes),
+        crate::wire::Encoding::Json => json::decode(s, m, bytes),
+    }
+}
+
+/// Validates `bytes` of message `m`; the top-level `type` if valid.
+pub fn check(
+    m: u16,
+    bytes: &[u8],
+    enc: crate::wire::Encoding,
+) -> Result<Option<&'static str>, Fallback> {
+    match enc {
+        crate::wire::Encoding::Protobuf => pb::check(m, bytes),
+        crate::wire::Encoding::Json => json::check(m, bytes),
+    }
+}

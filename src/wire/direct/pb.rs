@@ -17,7 +17,7 @@ pub fn decode<S: Sink>(s: &mut S, m: u16, bytes: &[u8]) -> Result<(), Fallback> 
     s.grow()?;
     s.new_table(0, schema::hint(m));
     let top = s.top();
-    let r = message(s, m, bytes, DEPTH);
+    let r = message(s, m, bytes, DEPTH, true);
     s.settop(top);
     r
 }
@@ -184,7 +184,7 @@ fn default_scalar(ty: Ty) -> Result<Scalar<'static>, Fallback> {
         Ty::String | Ty::Bytes => Scalar::Str(b""),
         Ty::Enum(e) => {
             let e = schema::enm(e);
-            match e.name_of(e.default) {
+            match e.value(e.default) {
                 Some(name) => Scalar::Enum(name),
                 None => Scalar::Num(f64::from(e.default)),
             }
@@ -210,11 +210,17 @@ fn open_list<S: Sink>(
     open: &mut Option<Open>,
     rest: &[u8],
     wt: u8,
+    fresh: bool,
 ) -> i32 {
     if open.as_ref().map(|o| o.number) != Some(f.number) {
         s.settop(base);
         let hint = 1 + run_length(rest, f.number, wt);
-        let len = s.child(base, f.name, hint, 0);
+        let len = if fresh {
+            s.new_child(base, f, hint, 0);
+            0
+        } else {
+            s.child(base, f, hint, 0)
+        };
         *open = Some(Open {
             number: f.number,
             len,
@@ -223,7 +229,15 @@ fn open_list<S: Sink>(
     base + 1
 }
 
-fn message<S: Sink>(s: &mut S, mi: u16, mut buf: &[u8], depth: u32) -> Result<(), Fallback> {
+/// Decodes into the table on top of the stack; `new`: that table is empty
+/// (else a message being merged into).
+fn message<S: Sink>(
+    s: &mut S,
+    mi: u16,
+    mut buf: &[u8],
+    depth: u32,
+    new: bool,
+) -> Result<(), Fallback> {
     let m: &'static Msg = schema::msg(mi);
     let base = s.top();
     let mut open: Option<Open> = None;
@@ -237,7 +251,11 @@ fn message<S: Sink>(s: &mut S, mi: u16, mut buf: &[u8], depth: u32) -> Result<()
         if f.group {
             return Err(Fallback);
         }
-        seen |= 1u64.checked_shl(m.index(f) as u32).unwrap_or(0);
+        // Not seen before in this message (known only for the first 64
+        // fields): the field is unset, no need to look.
+        let bit = 1u64.checked_shl(m.index(f) as u32).unwrap_or(0);
+        let fresh = new && seen & bit == 0 && bit != 0;
+        seen |= bit;
         if f.oneof != 0 {
             clear_oneof(s, m, f, base);
         }
@@ -249,22 +267,26 @@ fn message<S: Sink>(s: &mut S, mi: u16, mut buf: &[u8], depth: u32) -> Result<()
                     }
                     let body = delimited(&mut buf)?;
                     s.grow()?;
-                    s.child(base, f.name, 0, schema::hint(sub));
+                    if fresh {
+                        s.new_child(base, f, 0, schema::hint(sub));
+                    } else {
+                        s.child(base, f, 0, schema::hint(sub));
+                    }
                     let slot = s.top();
-                    message(s, sub, body, depth - 1)?;
+                    message(s, sub, body, depth - 1, fresh)?;
                     s.settop(slot - 1);
                 }
-                Ty::Enum(e) => match schema::enm(e).name_of(enum_number(wt, &mut buf)?) {
-                    Some(name) => s.set(base, f.name, Scalar::Enum(name)),
-                    None => s.unset(base, f.name),
+                Ty::Enum(e) => match schema::enm(e).value(enum_number(wt, &mut buf)?) {
+                    Some(name) => s.set(base, f, Scalar::Enum(name)),
+                    None => s.unset(base, f),
                 },
                 ty => {
                     let v = scalar(ty, wt, &mut buf)?;
-                    s.set(base, f.name, v);
+                    s.set(base, f, v);
                 }
             },
-            Label::Repeated => repeated(s, base, f, wt, &mut buf, &mut open, depth)?,
-            Label::Map => map_entry(s, base, f, wt, &mut buf, &mut open, depth)?,
+            Label::Repeated => repeated(s, base, f, wt, &mut buf, &mut open, depth, fresh)?,
+            Label::Map => map_entry(s, base, f, wt, &mut buf, &mut open, depth, fresh)?,
         }
     }
     s.settop(base);
@@ -284,7 +306,7 @@ fn clear_oneof<S: Sink>(s: &mut S, m: &'static Msg, f: &'static Field, base: i32
         if let Some(g) = m.fields.get(i)
             && g.number != f.number
         {
-            s.unset(base, g.name);
+            s.unset(base, g);
         }
     }
 }
@@ -297,6 +319,7 @@ fn repeated<S: Sink>(
     buf: &mut &[u8],
     open: &mut Option<Open>,
     depth: u32,
+    fresh: bool,
 ) -> Result<(), Fallback> {
     let rest = *buf;
     match f.ty {
@@ -305,13 +328,13 @@ fn repeated<S: Sink>(
             let ewt = element_wire_type(ty);
             while !body.is_empty() {
                 let v = match ty {
-                    Ty::Enum(e) => match schema::enm(e).name_of(enum_number(ewt, &mut body)?) {
+                    Ty::Enum(e) => match schema::enm(e).value(enum_number(ewt, &mut body)?) {
                         Some(name) => Scalar::Enum(name),
                         None => continue,
                     },
                     _ => scalar(ty, ewt, &mut body)?,
                 };
-                let slot = open_list(s, base, f, open, &[], wt);
+                let slot = open_list(s, base, f, open, &[], wt, fresh);
                 if let Some(o) = open.as_mut() {
                     o.len += 1;
                     s.seti(slot, o.len, v);
@@ -323,19 +346,19 @@ fn repeated<S: Sink>(
                 return Err(Fallback);
             }
             let body = delimited(buf)?;
-            let slot = open_list(s, base, f, open, rest, wt);
+            let slot = open_list(s, base, f, open, rest, wt, fresh);
             let Some(o) = open.as_mut() else {
                 return Err(Fallback);
             };
             o.len += 1;
             s.grow()?;
             s.child_at(slot, o.len, schema::hint(sub));
-            message(s, sub, body, depth - 1)?;
+            message(s, sub, body, depth - 1, true)?;
             s.settop(slot);
         }
         Ty::Enum(e) => {
-            if let Some(name) = schema::enm(e).name_of(enum_number(wt, buf)?) {
-                let slot = open_list(s, base, f, open, rest, wt);
+            if let Some(name) = schema::enm(e).value(enum_number(wt, buf)?) {
+                let slot = open_list(s, base, f, open, rest, wt, fresh);
                 if let Some(o) = open.as_mut() {
                     o.len += 1;
                     s.seti(slot, o.len, Scalar::Enum(name));
@@ -344,7 +367,7 @@ fn repeated<S: Sink>(
         }
         ty => {
             let v = scalar(ty, wt, buf)?;
-            let slot = open_list(s, base, f, open, rest, wt);
+            let slot = open_list(s, base, f, open, rest, wt, fresh);
             if let Some(o) = open.as_mut() {
                 o.len += 1;
                 s.seti(slot, o.len, v);
@@ -364,6 +387,7 @@ fn map_entry<S: Sink>(
     buf: &mut &[u8],
     open: &mut Option<Open>,
     depth: u32,
+    fresh: bool,
 ) -> Result<(), Fallback> {
     let Ty::Message(em) = f.ty else {
         return Err(Fallback);
@@ -377,7 +401,7 @@ fn map_entry<S: Sink>(
     }
     let rest = *buf;
     let mut body = delimited(buf)?;
-    let slot = open_list(s, base, f, open, rest, wt);
+    let slot = open_list(s, base, f, open, rest, wt, fresh);
     let mut k = default_scalar(kf.ty)?;
     let value_msg = match vf.ty {
         Ty::Message(vm) => {
@@ -387,6 +411,7 @@ fn map_entry<S: Sink>(
         }
         _ => None,
     };
+    let mut value_seen = false;
     let mut v = match value_msg {
         Some(_) => Scalar::Bool(false),
         None => default_scalar(vf.ty)?,
@@ -402,14 +427,16 @@ fn map_entry<S: Sink>(
                     }
                     let b = delimited(&mut body)?;
                     let top = s.top();
-                    message(s, vm, b, depth - 1)?;
+                    // A value field twice merges: only the first is new.
+                    message(s, vm, b, depth - 1, !value_seen)?;
+                    value_seen = true;
                     s.settop(top);
                 }
                 // An unknown number stays a number in a map (as before:
                 // clear_unknown_enums only looks into message values).
                 Ty::Enum(e) => {
                     let n = enum_number(w, &mut body)?;
-                    v = match schema::enm(e).name_of(n) {
+                    v = match schema::enm(e).value(n) {
                         Some(name) => Scalar::Enum(name),
                         None => Scalar::Num(f64::from(n)),
                     };

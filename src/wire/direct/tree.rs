@@ -10,6 +10,7 @@ use std::rc::Rc;
 use prost_reflect::{DynamicMessage, Kind, MapKey, Value};
 
 use super::{Fallback, Scalar, Sink};
+use crate::wire::schema::Field;
 
 /// A Lua table key: strings, numbers (by value; -0 is 0) and booleans.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,7 +67,7 @@ fn leaf(v: Scalar<'_>) -> Slot {
         Scalar::Num(x) => Node::Num(x),
         Scalar::Bool(b) => Node::Bool(b),
         Scalar::Str(s) => Node::Str(s.to_vec()),
-        Scalar::Enum(name) => Node::Str(name.as_bytes().to_vec()),
+        Scalar::Enum(name) => Node::Str(name.text.as_bytes().to_vec()),
     })
 }
 
@@ -75,7 +76,7 @@ fn key(v: Scalar<'_>) -> Key {
         Scalar::Num(x) => Key::num(x),
         Scalar::Bool(b) => Key::Bool(b),
         Scalar::Str(s) => Key::Str(s.to_vec()),
-        Scalar::Enum(name) => Key::Str(name.as_bytes().to_vec()),
+        Scalar::Enum(name) => Key::Str(name.text.as_bytes().to_vec()),
     }
 }
 
@@ -128,19 +129,19 @@ impl Sink for TreeSink {
     fn new_table(&mut self, _: usize, _: usize) {
         self.push_new();
     }
-    fn set(&mut self, t: i32, k: &'static str, v: Scalar<'_>) {
+    fn set(&mut self, t: i32, k: &'static Field, v: Scalar<'_>) {
         self.at(t)
             .borrow_mut()
-            .insert(Key::Str(k.as_bytes().to_vec()), leaf(v));
+            .insert(Key::Str(k.name.as_bytes().to_vec()), leaf(v));
     }
-    fn unset(&mut self, t: i32, k: &'static str) {
+    fn unset(&mut self, t: i32, k: &'static Field) {
         self.at(t)
             .borrow_mut()
-            .remove(&Key::Str(k.as_bytes().to_vec()));
+            .remove(&Key::Str(k.name.as_bytes().to_vec()));
     }
-    fn child(&mut self, t: i32, k: &'static str, _: usize, _: usize) -> usize {
+    fn child(&mut self, t: i32, k: &'static Field, _: usize, _: usize) -> usize {
         let parent = self.at(t);
-        let k = Key::Str(k.as_bytes().to_vec());
+        let k = Key::Str(k.name.as_bytes().to_vec());
         let existing = match parent.borrow().get(&k) {
             Some(Slot::Table(c)) => Some(c.clone()),
             _ => None,
@@ -157,6 +158,14 @@ impl Sink for TreeSink {
         let c = self.push_new();
         parent.borrow_mut().insert(k, Slot::Table(c));
         0
+    }
+    fn new_child(&mut self, t: i32, k: &'static Field, _: usize, _: usize) {
+        let parent = self.at(t);
+        let c = self.push_new();
+        let old = parent
+            .borrow_mut()
+            .insert(Key::Str(k.name.as_bytes().to_vec()), Slot::Table(c));
+        assert!(old.is_none(), "new_child over a set field {}", k.name);
     }
     fn seti(&mut self, t: i32, i: usize, v: Scalar<'_>) {
         self.at(t).borrow_mut().insert(Key::num(i as f64), leaf(v));
