@@ -162,7 +162,49 @@ pub fn direct(data: &[u8], enc: Encoding) {
         );
         let ty = crate::driver::Event::decoded(old).type_name();
         assert_eq!(checked.ok().flatten(), ty, "{name}: event type");
+        if enc == Encoding::Protobuf && direct::pb::check_strict(m, data).is_ok() {
+            // codec::decode's typed shortcut with required fields checked.
+            match name {
+                "mesos.v1.scheduler.Event" => strict_same::<pb::scheduler::Event>(&desc, data),
+                "mesos.v1.executor.Event" => strict_same::<pb::executor::Event>(&desc, data),
+                "mesos.v1.scheduler.Call" => strict_same::<pb::scheduler::Call>(&desc, data),
+                _ => strict_same::<pb::executor::Call>(&desc, data),
+            }
+        }
     }
+}
+
+/// A strictly checked message decodes with prost as the descriptor-based
+/// path (required fields checked) decodes and transcodes it.
+fn strict_same<M: Message + Default + PartialEq + std::fmt::Debug + prost::Name>(
+    desc: &prost_reflect::MessageDescriptor,
+    data: &[u8],
+) {
+    let slow = match codec::decode_dynamic(desc, data, Encoding::Protobuf, true) {
+        Ok(m) => m,
+        Err(e) => panic!(
+            "{}: strict check passes what the old path rejects: {e}",
+            M::full_name()
+        ),
+    };
+    let slow: M = match slow.transcode_to() {
+        Ok(t) => t,
+        Err(e) => panic!("{}: {e}", M::full_name()),
+    };
+    let fast = match M::decode(data) {
+        Ok(t) => t,
+        Err(e) => panic!(
+            "{}: prost rejects a strictly checked message: {e}",
+            M::full_name()
+        ),
+    };
+    // (Compared encoded: NaN is not equal to itself.)
+    assert_eq!(
+        fast.encode_to_vec(),
+        slow.encode_to_vec(),
+        "{}: typed decode differs: {fast:?} vs {slow:?}",
+        M::full_name()
+    );
 }
 
 /// A small reader of fuzz bytes for structured harnesses.

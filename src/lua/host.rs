@@ -93,7 +93,22 @@ pub fn lua_to_call(data: &[u8]) {
         if let LuaValue::Table(t) = &v {
             let _ = t.raw_set("type", word(&mut b, words));
         }
-        if let Ok(call) = super::scheduler::call_from_lua(&v) {
+        // The direct encoder agrees with the descriptor-based path whenever
+        // it takes the table.
+        let by_descriptor = super::scheduler::call_from_lua_by_descriptor(&v);
+        match super::scheduler::direct::<crate::wire::pb::scheduler::Call>(
+            lua,
+            "mesos.v1.scheduler.Call",
+            &v,
+        ) {
+            Ok(Some(fast)) => match &by_descriptor {
+                Ok(slow) => assert_eq!(&fast, slow, "direct and descriptor-based Calls differ"),
+                Err(e) => panic!("the direct encoder takes a table the other path rejects: {e}"),
+            },
+            Ok(None) => {}
+            Err(e) => panic!("the direct encoder raised a Lua error: {e}"),
+        }
+        if let Ok(call) = super::scheduler::call_from_lua(lua, &v) {
             for enc in [Encoding::Protobuf, Encoding::Json] {
                 let bytes = codec::encode(&call, enc);
                 if let Err(e) =

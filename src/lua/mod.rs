@@ -8,6 +8,7 @@
 
 mod channel;
 mod convert;
+mod encode;
 mod executor;
 mod fast;
 #[cfg(feature = "lua-host")]

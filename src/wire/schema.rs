@@ -187,10 +187,18 @@ pub fn set_hint(m: u16, n: u32) {
 
 /// The message table of a full name.
 pub fn message(full_name: &str) -> Option<u16> {
-    MESSAGES
-        .iter()
-        .position(|m| m.name == full_name)
-        .and_then(|i| u16::try_from(i).ok())
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, u16>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| {
+            MESSAGES
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| Some((m.name, u16::try_from(i).ok()?)))
+                .collect()
+        })
+        .get(full_name)
+        .copied()
 }
 
 /// The message at an index (a `Ty::Message`).

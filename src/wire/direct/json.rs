@@ -46,7 +46,7 @@ pub fn decode<S: Sink>(s: &mut S, m: u16, text: &[u8]) -> Result<(), Fallback> {
 
 /// Validates `text` as the message `m`; its top-level `type` if valid.
 pub fn check(m: u16, text: &[u8]) -> Result<Option<&'static str>, Fallback> {
-    let mut c = super::Check::default();
+    let mut c = super::Check::<false>::default();
     decode(&mut c, m, text)?;
     Ok(c.event_type)
 }

@@ -41,6 +41,11 @@ pub enum Scalar<'a> {
 /// slot (1 is the first pushed); `set*` operations write into the table at
 /// a slot without moving the stack unless they say so.
 pub trait Sink {
+    /// Strict decoding (protobuf): an unknown enum number, or a required
+    /// field missing, falls back instead of being dropped. Then what the
+    /// decoder accepts, prost's typed decoding reads exactly as the
+    /// descriptor-based path with its required-field check does.
+    const STRICT: bool = false;
     /// The slot of the topmost table (0: none).
     fn top(&self) -> i32;
     /// Drops the tables above `slot`.
@@ -70,17 +75,18 @@ pub trait Sink {
     fn set_k_top(&mut self, t: i32, k: Scalar<'_>);
 }
 
-/// A sink that builds nothing: decoding with it only validates. It also
-/// keeps the top-level `type` field, which is all a driver's I/O thread
-/// needs to know of most events.
+/// A sink that builds nothing: decoding with it only validates (strictly
+/// with `STRICT`). It also keeps the top-level `type` field, which is all a
+/// driver's I/O thread needs to know of most events.
 #[derive(Debug, Default)]
-pub struct Check {
+pub struct Check<const STRICT: bool = false> {
     top: i32,
     /// The top-level message's `type` enum value, if set.
     pub event_type: Option<&'static str>,
 }
 
-impl Sink for Check {
+impl<const STRICT: bool> Sink for Check<STRICT> {
+    const STRICT: bool = STRICT;
     #[inline]
     fn top(&self) -> i32 {
         self.top

@@ -24,9 +24,17 @@ pub fn decode<S: Sink>(s: &mut S, m: u16, bytes: &[u8]) -> Result<(), Fallback> 
 
 /// Validates `bytes` as the message `m`; the top-level `type` if valid.
 pub fn check(m: u16, bytes: &[u8]) -> Result<Option<&'static str>, Fallback> {
-    let mut c = super::Check::default();
+    let mut c = super::Check::<false>::default();
     decode(&mut c, m, bytes)?;
     Ok(c.event_type)
+}
+
+/// Validates `bytes` as the message `m` strictly (see `Sink::STRICT`): if
+/// this passes, prost's typed decoding of the bytes is what the
+/// descriptor-based path with its required-field check would give.
+pub fn check_strict(m: u16, bytes: &[u8]) -> Result<(), Fallback> {
+    let mut c = super::Check::<true>::default();
+    decode(&mut c, m, bytes)
 }
 
 const VARINT: u8 = 0;
@@ -278,6 +286,7 @@ fn message<S: Sink>(
                 }
                 Ty::Enum(e) => match schema::enm(e).value(enum_number(wt, &mut buf)?) {
                     Some(name) => s.set(base, f, Scalar::Enum(name)),
+                    None if S::STRICT => return Err(Fallback),
                     None => s.unset(base, f),
                 },
                 ty => {
@@ -291,6 +300,13 @@ fn message<S: Sink>(
     }
     s.settop(base);
     schema::set_hint(mi, seen.count_ones());
+    if S::STRICT {
+        for (i, f) in m.fields.iter().enumerate() {
+            if f.label == Label::Required && (i >= 64 || seen & (1 << i) == 0) {
+                return Err(Fallback);
+            }
+        }
+    }
     Ok(())
 }
 
@@ -330,6 +346,7 @@ fn repeated<S: Sink>(
                 let v = match ty {
                     Ty::Enum(e) => match schema::enm(e).value(enum_number(ewt, &mut body)?) {
                         Some(name) => Scalar::Enum(name),
+                        None if S::STRICT => return Err(Fallback),
                         None => continue,
                     },
                     _ => scalar(ty, ewt, &mut body)?,
@@ -357,7 +374,11 @@ fn repeated<S: Sink>(
             s.settop(slot);
         }
         Ty::Enum(e) => {
-            if let Some(name) = schema::enm(e).value(enum_number(wt, buf)?) {
+            let v = schema::enm(e).value(enum_number(wt, buf)?);
+            if v.is_none() && S::STRICT {
+                return Err(Fallback);
+            }
+            if let Some(name) = v {
                 let slot = open_list(s, base, f, open, rest, wt, fresh);
                 if let Some(o) = open.as_mut() {
                     o.len += 1;
