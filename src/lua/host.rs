@@ -118,7 +118,7 @@ pub fn lua_to_call(data: &[u8]) {
                 }
             }
         }
-        if let Ok(st) = super::executor::status_from_lua(&v) {
+        if let Ok(st) = super::executor::status_from_lua(lua, &v) {
             let bytes = codec::encode(&st, Encoding::Json);
             if let Err(e) =
                 codec::decode::<crate::wire::pb::TaskStatus>(&bytes, Encoding::Json, true)

@@ -35,6 +35,16 @@ pub enum Node {
     Table(BTreeMap<Key, Node>),
 }
 
+impl Node {
+    /// A table's field by name.
+    pub fn get(&self, name: &str) -> Option<&Node> {
+        match self {
+            Node::Table(t) => t.get(&Key::Str(name.as_bytes().to_vec())),
+            _ => None,
+        }
+    }
+}
+
 impl PartialEq for Node {
     fn eq(&self, other: &Node) -> bool {
         match (self, other) {
