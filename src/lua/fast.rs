@@ -110,13 +110,13 @@ use crate::wire::schema::{self, Field};
 /// index `base + k`. Field and enum value names are pushed from `names`,
 /// a table of every schema name as an interned Lua string (index
 /// `id + 1`), so no key is hashed and looked up again.
-struct LuaSink {
+struct LuaSink<const STRICT: bool> {
     state: *mut ffi::lua_State,
     base: c_int,
     names: c_int,
 }
 
-impl LuaSink {
+impl<const STRICT: bool> LuaSink<STRICT> {
     #[inline]
     fn idx(&self, slot: i32) -> c_int {
         self.base + slot
@@ -145,7 +145,8 @@ impl LuaSink {
 // SAFETY (all methods): `state` is the Lua state of the protected call
 // `decode` runs in, the decoder only names slots it pushed, and `grow` has
 // reserved the stack space each nesting level uses.
-impl Sink for LuaSink {
+impl<const STRICT: bool> Sink for LuaSink<STRICT> {
+    const STRICT: bool = STRICT;
     #[inline]
     fn top(&self) -> i32 {
         unsafe { ffi::lua_gettop(self.state) - self.base }
@@ -273,6 +274,22 @@ pub fn decode(
     bytes: &[u8],
     enc: crate::wire::Encoding,
 ) -> LuaResult<Option<LuaTable>> {
+    decode_as::<false>(lua, m, bytes, enc)
+}
+
+/// `decode`, strictly for protobuf (`wire::direct::Sink::STRICT`): falls
+/// back where the descriptor-based path with its required-field check
+/// would read the bytes differently or reject them (for `mesos.decode`).
+pub fn decode_checked(lua: &Lua, m: u16, bytes: &[u8]) -> LuaResult<Option<LuaTable>> {
+    decode_as::<true>(lua, m, bytes, crate::wire::Encoding::Protobuf)
+}
+
+fn decode_as<const STRICT: bool>(
+    lua: &Lua,
+    m: u16,
+    bytes: &[u8],
+    enc: crate::wire::Encoding,
+) -> LuaResult<Option<LuaTable>> {
     let names = names(lua)?;
     // SAFETY: the sink only pushes values and addresses slots it pushed; on
     // a fallback the stack is reset and nil returned; a Lua error (out of
@@ -282,7 +299,7 @@ pub fn decode(
     unsafe {
         lua.exec_raw(names, |state| {
             let base = ffi::lua_gettop(state);
-            let mut sink = LuaSink {
+            let mut sink = LuaSink::<STRICT> {
                 state,
                 base,
                 names: 1,

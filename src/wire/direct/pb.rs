@@ -294,8 +294,20 @@ fn message<S: Sink>(
                     s.set(base, f, v);
                 }
             },
-            Label::Repeated => repeated(s, base, f, wt, &mut buf, &mut open, depth, fresh)?,
-            Label::Map => map_entry(s, base, f, wt, &mut buf, &mut open, depth, fresh)?,
+            Label::Repeated | Label::Map => {
+                let mut fr = Frame {
+                    base,
+                    open: open.take(),
+                    depth,
+                };
+                let r = if f.label == Label::Map {
+                    map_entry(s, &mut fr, f, wt, &mut buf, fresh)
+                } else {
+                    repeated(s, &mut fr, f, wt, &mut buf, fresh)
+                };
+                open = fr.open;
+                r?;
+            }
         }
     }
     s.settop(base);
@@ -327,16 +339,23 @@ fn clear_oneof<S: Sink>(s: &mut S, m: &'static Msg, f: &'static Field, base: i32
     }
 }
 
+/// The message being filled, for a list or map field's occurrence: its
+/// table's slot, its open list, the nesting left.
+struct Frame {
+    base: i32,
+    open: Option<Open>,
+    depth: u32,
+}
+
 fn repeated<S: Sink>(
     s: &mut S,
-    base: i32,
+    fr: &mut Frame,
     f: &'static Field,
     wt: u8,
     buf: &mut &[u8],
-    open: &mut Option<Open>,
-    depth: u32,
     fresh: bool,
 ) -> Result<(), Fallback> {
+    let (base, depth, open) = (fr.base, fr.depth, &mut fr.open);
     let rest = *buf;
     match f.ty {
         ty if wt == LEN && ty.packable() => {
@@ -402,14 +421,13 @@ fn repeated<S: Sink>(
 /// into the field's table; a later entry with the same key replaces it.
 fn map_entry<S: Sink>(
     s: &mut S,
-    base: i32,
+    fr: &mut Frame,
     f: &'static Field,
     wt: u8,
     buf: &mut &[u8],
-    open: &mut Option<Open>,
-    depth: u32,
     fresh: bool,
 ) -> Result<(), Fallback> {
+    let (base, depth, open) = (fr.base, fr.depth, &mut fr.open);
     let Ty::Message(em) = f.ty else {
         return Err(Fallback);
     };
