@@ -23,9 +23,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use mesos::wire::codec::{self, Encoding};
-use mesos::wire::{direct, schema};
 use mesos::wire::pb::scheduler::Event;
 use mesos::wire::recordio::Decoder;
+use mesos::wire::{direct, schema};
 use prost::Message;
 
 const CHUNK: usize = 64 * 1024;

@@ -27,12 +27,7 @@ assert((mode == "flat" or mode == "burst") and N and master, "usage: memory.lua 
 
 local now = dofile((arg[0]:match("^(.*)/") or ".") .. "/clock.lua")
 
-local function status_kb(field)
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^" .. field .. ":%s+(%d+)")
-    if v then return tonumber(v) end
-  end
-end
+local status_kb = dofile((arg[0]:match("^(.*)/") or ".") .. "/rss.lua")
 local function rss_mb()
   collectgarbage("collect")
   collectgarbage("collect")

@@ -23,13 +23,7 @@ end
 
 local now = dofile((arg[0]:match("^(.*)/") or ".") .. "/clock.lua")
 
--- kB from /proc/self/status.
-local function status_kb(field)
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^" .. field .. ":%s+(%d+)")
-    if v then return tonumber(v) end
-  end
-end
+local status_kb = dofile((arg[0]:match("^(.*)/") or ".") .. "/rss.lua")
 
 local subscribed, seen, t_last, failed = false, 0, nil, nil
 local handler = {}

@@ -13,29 +13,8 @@ use mesos::wire::direct::{self, Fallback, tree};
 use mesos::wire::schema;
 use proptest::prelude::*;
 
-fn json_vectors() -> Vec<(String, String, Vec<u8>)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/test/vectors");
-    let mut out = vec![];
-    for f in [
-        "scheduler-calls.jsonl",
-        "scheduler-events.jsonl",
-        "executor-calls.jsonl",
-        "executor-events.jsonl",
-    ] {
-        let text = std::fs::read_to_string(format!("{dir}/{f}")).expect("vector file");
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line).expect("vector line");
-            out.push((
-                v["name"].as_str().expect("name").to_string(),
-                v["message"].as_str().expect("message").to_string(),
-                v["mesos_json"].as_str().expect("json").as_bytes().to_vec(),
-            ));
-        }
-    }
-    out
-}
-
-fn vectors() -> Vec<(String, String, Vec<u8>)> {
+/// The golden vectors: (name, message type, protobuf bytes, Mesos JSON).
+fn all_vectors() -> Vec<(String, String, Vec<u8>, Vec<u8>)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/test/vectors");
     let mut out = vec![];
     for f in [
@@ -54,11 +33,26 @@ fn vectors() -> Vec<(String, String, Vec<u8>)> {
                 v["name"].as_str().expect("name").to_string(),
                 v["message"].as_str().expect("message").to_string(),
                 pb,
+                v["mesos_json"].as_str().expect("json").as_bytes().to_vec(),
             ));
         }
     }
     assert!(out.len() >= 29);
     out
+}
+
+fn vectors() -> Vec<(String, String, Vec<u8>)> {
+    all_vectors()
+        .into_iter()
+        .map(|(n, m, pb, _)| (n, m, pb))
+        .collect()
+}
+
+fn json_vectors() -> Vec<(String, String, Vec<u8>)> {
+    all_vectors()
+        .into_iter()
+        .map(|(n, m, _, js)| (n, m, js))
+        .collect()
 }
 
 /// Direct tree, or None on fallback; asserts agreement with the old path

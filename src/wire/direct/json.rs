@@ -301,62 +301,54 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A comma-separated sequence closed by `close` (the opening bracket
+    /// is next): `item` parses each element.
+    fn seq(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<(), Fallback>,
+    ) -> Result<(), Fallback> {
+        self.eat(open)?;
+        self.ws();
+        if self.peek() == Some(close) {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            item(self)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(c) if c == close => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(Fallback),
+            }
+        }
+    }
+
+    /// An object member's key and its colon.
+    fn key(&mut self) -> Result<Text, Fallback> {
+        let k = self.string()?;
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Ok(k)
+    }
+
     /// Skips any value (syntax checked).
     fn skip(&mut self, depth: u32) -> Result<(), Fallback> {
         match self.peek().ok_or(Fallback)? {
             b'"' => self.string().map(|_| ()),
-            b'{' => {
-                if depth >= MAX_NESTING {
-                    return Err(Fallback);
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.ws();
-                    self.string()?;
-                    self.ws();
-                    self.eat(b':')?;
-                    self.ws();
-                    self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(Fallback),
-                    }
-                }
-            }
-            b'[' => {
-                if depth >= MAX_NESTING {
-                    return Err(Fallback);
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.ws();
-                    self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(Fallback),
-                    }
-                }
-            }
+            b'{' | b'[' if depth >= MAX_NESTING => Err(Fallback),
+            b'{' => self.seq(b'{', b'}', |p| {
+                p.key()?;
+                p.skip(depth + 1)
+            }),
+            b'[' => self.seq(b'[', b']', |p| p.skip(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -475,92 +467,63 @@ fn object<S: Sink>(s: &mut S, p: &mut Parser<'_>, mi: u16, depth: u32) -> Result
         return Err(Fallback);
     }
     let base = s.top();
-    p.eat(b'{')?;
-    p.ws();
-    if p.peek() == Some(b'}') {
-        p.i += 1;
-        return Ok(());
-    }
     let mut seen = 0u128;
     let mut oneofs = 0u64;
-    loop {
-        p.ws();
-        let key = p.string()?;
-        p.ws();
-        p.eat(b':')?;
-        p.ws();
+    p.seq(b'{', b'}', |p| {
+        let key = p.key()?;
         let Some(f) = m.field_by_name(p.text(key)) else {
-            p.skip(depth + 1)?;
-            if !after_member(p)? {
-                break;
-            }
-            continue;
+            return p.skip(depth + 1);
         };
         let bit = 1u128.checked_shl(m.index(f) as u32).ok_or(Fallback)?;
         if seen & bit != 0 {
             return Err(Fallback); // a key twice: serde keeps the last
         }
         seen |= bit;
-        if !p.null() {
-            if f.oneof != 0 {
-                let ob = 1u64.checked_shl(u32::from(f.oneof)).ok_or(Fallback)?;
-                if oneofs & ob != 0 {
-                    return Err(Fallback); // two members: key order decides
+        if p.null() {
+            return Ok(());
+        }
+        if f.oneof != 0 {
+            let ob = 1u64.checked_shl(u32::from(f.oneof)).ok_or(Fallback)?;
+            if oneofs & ob != 0 {
+                return Err(Fallback); // two members: key order decides
+            }
+            oneofs |= ob;
+        }
+        if f.group {
+            return Err(Fallback);
+        }
+        match f.label {
+            Label::Map => map(s, p, base, f, depth + 1),
+            Label::Repeated => list(s, p, base, f, depth + 1),
+            Label::Optional | Label::Required => match f.ty {
+                Ty::Message(sub) => {
+                    if p.peek() != Some(b'{') {
+                        return Err(Fallback);
+                    }
+                    s.grow()?;
+                    s.new_child(base, f, 0, schema::hint(sub));
+                    let slot = s.top();
+                    object(s, p, sub, depth + 1)?;
+                    s.settop(slot - 1);
+                    Ok(())
                 }
-                oneofs |= ob;
-            }
-            if f.group {
-                return Err(Fallback);
-            }
-            match f.label {
-                Label::Map => map(s, p, base, f, depth + 1)?,
-                Label::Repeated => list(s, p, base, f, depth + 1)?,
-                Label::Optional | Label::Required => match f.ty {
-                    Ty::Message(sub) => {
-                        if p.peek() != Some(b'{') {
-                            return Err(Fallback);
-                        }
-                        s.grow()?;
-                        s.new_child(base, f, 0, schema::hint(sub));
-                        let slot = s.top();
-                        object(s, p, sub, depth + 1)?;
-                        s.settop(slot - 1);
+                Ty::Enum(e) => {
+                    if let Some(name) = enum_value(p, e)? {
+                        s.set(base, f, Scalar::Enum(name));
                     }
-                    Ty::Enum(e) => {
-                        if let Some(name) = enum_value(p, e)? {
-                            s.set(base, f, Scalar::Enum(name));
-                        }
-                    }
-                    ty => {
-                        let v = scalar(p, ty)?;
-                        s.set(base, f, v);
-                    }
-                },
-            }
+                    Ok(())
+                }
+                ty => {
+                    let v = scalar(p, ty)?;
+                    s.set(base, f, v);
+                    Ok(())
+                }
+            },
         }
-        if !after_member(p)? {
-            break;
-        }
-    }
+    })?;
     s.settop(base);
     schema::set_hint(mi, seen.count_ones());
     Ok(())
-}
-
-/// After an object member: true if another follows (`,`), false at `}`.
-fn after_member(p: &mut Parser<'_>) -> Result<bool, Fallback> {
-    p.ws();
-    match p.peek() {
-        Some(b',') => {
-            p.i += 1;
-            Ok(true)
-        }
-        Some(b'}') => {
-            p.i += 1;
-            Ok(false)
-        }
-        _ => Err(Fallback),
-    }
 }
 
 /// A repeated field's array; the list table is made at the first item
@@ -575,63 +538,47 @@ fn list<S: Sink>(
     if depth >= MAX_NESTING {
         return Err(Fallback);
     }
-    p.eat(b'[')?;
-    p.ws();
-    if p.peek() == Some(b']') {
-        p.i += 1;
-        return Ok(());
-    }
     let mut len = 0usize;
     let mut slot = 0;
-    loop {
-        p.ws();
+    // The list's slot, made at the first item.
+    let mut open = |s: &mut S, len: usize| {
+        if len == 0 {
+            s.new_child(base, f, 4, 0);
+            slot = s.top();
+        }
+        slot
+    };
+    p.seq(b'[', b']', |p| {
         match f.ty {
             Ty::Message(sub) => {
                 if p.peek() != Some(b'{') {
                     return Err(Fallback);
                 }
-                if len == 0 {
-                    s.new_child(base, f, 4, 0);
-                    slot = s.top();
-                }
+                let at = open(s, len);
                 len += 1;
                 s.grow()?;
-                s.child_at(slot, len, schema::hint(sub));
+                s.child_at(at, len, schema::hint(sub));
                 object(s, p, sub, depth + 1)?;
-                s.settop(slot);
+                s.settop(at);
             }
             Ty::Enum(e) => {
                 if let Some(name) = enum_value(p, e)? {
-                    if len == 0 {
-                        s.new_child(base, f, 4, 0);
-                        slot = s.top();
-                    }
+                    let at = open(s, len);
                     len += 1;
-                    s.seti(slot, len, Scalar::Enum(name));
+                    s.seti(at, len, Scalar::Enum(name));
                 }
             }
             ty => {
-                if len == 0 {
-                    s.new_child(base, f, 4, 0);
-                    slot = s.top();
-                }
+                let at = open(s, len);
                 let v = scalar(p, ty)?;
                 len += 1;
-                s.seti(slot, len, v);
+                s.seti(at, len, v);
             }
         }
-        p.ws();
-        match p.peek() {
-            Some(b',') => p.i += 1,
-            Some(b']') => {
-                p.i += 1;
-                break;
-            }
-            _ => return Err(Fallback),
-        }
-    }
+        Ok(())
+    })?;
     if len > 0 {
-        s.settop(slot - 1);
+        s.settop(base);
     }
     Ok(())
 }
@@ -654,26 +601,20 @@ fn map<S: Sink>(
     if kf.ty != Ty::String || depth >= MAX_NESTING {
         return Err(Fallback);
     }
-    p.eat(b'{')?;
-    p.ws();
-    if p.peek() == Some(b'}') {
-        p.i += 1;
-        return Ok(());
-    }
-    s.new_child(base, f, 0, 4);
-    let slot = s.top();
-    // Keys seen: a key twice is left to the descriptor-based path.
+    // The map's slot (made at the first entry) and the keys seen: a key
+    // twice is left to the descriptor-based path.
+    let mut slot = 0;
     let mut keys: Vec<Vec<u8>> = Vec::new();
-    loop {
-        p.ws();
-        let kt = p.string()?;
+    p.seq(b'{', b'}', |p| {
+        let kt = p.key()?;
         let k = p.text(kt).to_vec();
         if keys.contains(&k) {
             return Err(Fallback);
         }
-        p.ws();
-        p.eat(b':')?;
-        p.ws();
+        if slot == 0 {
+            s.new_child(base, f, 0, 4);
+            slot = s.top();
+        }
         match vf.ty {
             Ty::Message(vm) => {
                 if p.peek() != Some(b'{') {
@@ -697,16 +638,10 @@ fn map<S: Sink>(
             }
         }
         keys.push(k);
-        p.ws();
-        match p.peek() {
-            Some(b',') => p.i += 1,
-            Some(b'}') => {
-                p.i += 1;
-                break;
-            }
-            _ => return Err(Fallback),
-        }
+        Ok(())
+    })?;
+    if slot != 0 {
+        s.settop(slot - 1);
     }
-    s.settop(slot - 1);
     Ok(())
 }
