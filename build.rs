@@ -5,6 +5,9 @@
 
 use std::path::PathBuf;
 
+#[path = "build/schema.rs"]
+mod schema;
+
 const PROTOS: &[&str] = &[
     "proto/mesos/v1/mesos.proto",
     "proto/mesos/v1/scheduler/scheduler.proto",
@@ -17,10 +20,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fds = protox::compile(PROTOS, ["proto"])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    // The embedded set needs no comments (source info): it is decoded at
+    // run time, and smaller is faster.
+    let mut stripped = fds.clone();
+    for f in &mut stripped.file {
+        f.source_code_info = None;
+    }
     std::fs::write(
         out.join("descriptors.bin"),
-        prost::Message::encode_to_vec(&fds),
+        prost::Message::encode_to_vec(&stripped),
     )?;
+    std::fs::write(out.join("schema.rs"), schema::generate(&fds))?;
     prost_build::Config::new()
         .enable_type_names()
         .compile_fds(fds)?;

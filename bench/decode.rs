@@ -1,9 +1,14 @@
 //! The decode limit of offer intake: the recorded offer stream (written by
-//! `bench/gen_offers.lua`) decoded by a Rust loop and nothing else. The bytes
-//! go through the driver's own path, `recordio::Decoder` fed 64 KiB at a time
-//! and `codec::decode_dynamic` into a `DynamicMessage` (as `src/stream.rs`
-//! does), but no socket, no HTTP, no queue, no Lua. A typed prost decode of
-//! the protobuf stream is printed for reference.
+//! `bench/gen_offers.lua`) decoded by a Rust loop and nothing else:
+//! `recordio::Decoder` fed 64 KiB at a time, then each record decoded, with
+//! no socket, no HTTP, no queue, no Lua. Per encoding:
+//! - `decode.prost.protobuf` / `decode.serde.json`: the decode limit, a full
+//!   decode into Rust values (prost's generated types; serde_json's generic
+//!   tree for JSON, there being no typed serde for these types);
+//! - `decode.dynamic.*`: `codec::decode_dynamic` into a `DynamicMessage`,
+//!   what the driver did before the direct decoder (for reference);
+//! - `decode.check.*`: the direct decoder's validating pass, what the
+//!   driver's I/O thread does now (it builds nothing).
 //!
 //! ```sh
 //! cargo bench --bench decode -- target/bench/offers-20000-protobuf.recordio target/bench/offers-20000-json.recordio
@@ -20,6 +25,7 @@ use std::time::Instant;
 use mesos::wire::codec::{self, Encoding};
 use mesos::wire::pb::scheduler::Event;
 use mesos::wire::recordio::Decoder;
+use mesos::wire::{direct, schema};
 use prost::Message;
 
 const CHUNK: usize = 64 * 1024;
@@ -103,6 +109,18 @@ fn main() {
             })
         });
         println!("RESULT decode.dynamic.{} {dynamic:.1}", enc.name());
+        // The driver's I/O thread now: the direct decoder's validating
+        // pass (it builds nothing; the Lua thread decodes into tables).
+        let m = schema::message("mesos.v1.scheduler.Event").expect("Event in the schema");
+        let check = rate(passes, || {
+            each_record(&stream, |rec| {
+                black_box(direct::check(m, rec, enc).expect("valid"));
+            })
+        });
+        println!("RESULT decode.check.{} {check:.1}", enc.name());
+        // The decode limit: a full decode into Rust values, as fast as it
+        // goes here. Protobuf: prost's generated types. JSON (no typed
+        // serde for these types): serde_json's generic tree.
         if enc == Encoding::Protobuf {
             let typed = rate(passes, || {
                 each_record(&stream, |rec| {
@@ -110,6 +128,13 @@ fn main() {
                 })
             });
             println!("RESULT decode.prost.protobuf {typed:.1}");
+        } else {
+            let tree = rate(passes, || {
+                each_record(&stream, |rec| {
+                    black_box(serde_json::from_slice::<serde_json::Value>(rec).expect("JSON"));
+                })
+            });
+            println!("RESULT decode.serde.json {tree:.1}");
         }
     }
 }

@@ -2,6 +2,8 @@
 -- decoded AND turned into Lua tables by one Lua thread, `mesos.decode` on
 -- each record read from the file (no socket, no I/O thread, no queue), with
 -- the same handler as bench/offers.lua. Median of 3 passes per encoding.
+-- (`mesos.decode` takes protobuf straight into tables, the driver's path
+-- plus the required-field check; JSON through a DynamicMessage.)
 --   ./dev run bench/decode_lua.lua [N]     (after bench/run or gen_offers.lua N)
 -- Prints "RESULT decode.lua.<encoding> <offers/s>".
 local mesos = require "mesos"

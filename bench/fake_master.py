@@ -1,11 +1,17 @@
 """Minimal RecordIO server for benchmarks: answers SUBSCRIBE with a recorded
 stream (a file of RecordIO-framed events, chosen by the request's encoding)
-and keeps the connection open; other calls get 202. Prints its port."""
+and keeps the connection open; other calls get 202. Prints its port.
+
+    fake_master.py PROTOBUF_FILE JSON_FILE [--repeat K]
+
+With --repeat K the stream is sent K times over (the first record, the
+SUBSCRIBED event, only once): K x N events from one N-event file."""
 
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 STREAMS = {}
+REPEAT = 1
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -39,10 +45,17 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         step = 1 << 20
-        for i in range(0, len(data), step):
-            part = data[i:i + step]
-            self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
-        self.wfile.flush()
+        first = data.index(b"\n") + 1
+        first += int(data[:first - 1])
+        try:
+            for k in range(REPEAT):
+                body = data if k == 0 else data[first:]
+                for i in range(0, len(body), step):
+                    part = body[i:i + step]
+                    self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
+            self.wfile.flush()
+        except OSError:
+            return
         # Keep the stream open until the client goes away.
         try:
             while self.connection.recv(4096):
@@ -53,6 +66,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    global REPEAT
+    if "--repeat" in sys.argv:
+        REPEAT = int(sys.argv[sys.argv.index("--repeat") + 1])
     STREAMS["protobuf"] = open(sys.argv[1], "rb").read()
     STREAMS["json"] = open(sys.argv[2], "rb").read()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -1,6 +1,7 @@
 -- End to end: N tiny Lua tasks through `mesolua --tasks N` on the embedded
 -- local cluster, beside a plain local loop running one `luajit -e` process
--- per item (the same work, no Mesos). Prints tasks/s and the ratio.
+-- per item (the same work, no Mesos). Prints tasks/s and the ratio, and
+-- "RESULT tasks.mesolua|tasks.loop <tasks/s>" for bench/run.
 --   ./dev run bench/tasks.lua [N]
 local N = tonumber(arg[1]) or 10000
 
@@ -28,6 +29,8 @@ assert(count_lines(out1) == N, "mesolua returned " .. count_lines(out1) .. " res
 local t_loop, out2 = run(("i=1; while [ $i -le %d ]; do luajit -e \"print($i * 2)\"; i=$((i+1)); done"):format(N))
 assert(count_lines(out2) == N, "loop returned " .. count_lines(out2) .. " results")
 
+print(("RESULT tasks.mesolua %.1f"):format(N / t_mesolua))
+print(("RESULT tasks.loop %.1f"):format(N / t_loop))
 print(("%-34s %8s %10s %10s"):format("run", "tasks", "seconds", "tasks/s"))
 print(("%-34s %8d %10.2f %10.0f"):format("mesolua --tasks N (local cluster)", N, t_mesolua, N / t_mesolua))
 print(("%-34s %8d %10.2f %10.0f"):format("one luajit -e per item", N, t_loop, N / t_loop))

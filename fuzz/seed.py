@@ -20,6 +20,10 @@ for name in ("scheduler-events", "executor-events", "scheduler-calls", "executor
         pb = base64.b64decode(v["protobuf_b64"])
         js = v["mesos_json"].encode()
         put("event_protobuf", pb)
+        put("direct_protobuf", pb)
+        put("direct_json", js)
+        put("direct_lua", b"\x00" + pb)
+        put("direct_lua", b"\x01" + js)
         put("event_json", js)
         if name.endswith("events"):
             sel = 2 if executor else 0
@@ -42,6 +46,19 @@ for s in (b'{"type":"HEARTBEAT\xff"}', b'{"type":"NO_SUCH_TYPE"}', b'{"type":99}
 # Protobuf: an unknown enum number in Event.type, a length past the end.
 put("event_protobuf", b"\x08\x63")
 put("event_protobuf", b"\x08\x01\x12\xff\xff\xff\xff\x0f")
+# The direct decoders: merges (a message twice), an unknown enum, a map
+# entry with its value first, a oneof twice, packed and unpacked lists.
+for s in (b"\x08\x63", b"\x08\x02\x08\x63\x08\x03",
+          b"\x6a\x0a\x12\x02\x0a\x00\x0a\x04cpus", b"\x0a\x00\x12\x00\x0a\x00"):
+    put("direct_protobuf", s)
+    put("direct_lua", b"\x00" + s)
+# JSON: keys twice, two oneof members, nulls, numbers as strings, escapes.
+for s in (b'{"type":"OFFERS","type":"HEARTBEAT"}', b'{"type":null,"offers":{"offers":[]}}',
+          b'{"block":{},"mount":{"fs_type":"x"},"access_mode":{"mode":"UNKNOWN"}}',
+          b'{"type":"SUBSCRIBED","subscribed":{"framework_id":{"value":"a\\u00e9\\ud83d\\ude00"},'
+          b'"heartbeat_interval_seconds":"15"}}'):
+    put("direct_json", s)
+    put("direct_lua", b"\x01" + s)
 # Lua tables: a few shapes (the harness reads structure from the bytes).
 for s in (b"\x08\x03\x05\x00\x10", b"\x09\x07" + b"\x09\x02\x05\x00\x20" * 6, bytes(range(64))):
     put("lua_call", s)

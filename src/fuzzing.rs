@@ -119,6 +119,94 @@ fn typed<M: Message + Default + prost::Name>(m: &prost_reflect::DynamicMessage) 
     let _ = t.encode_to_vec();
 }
 
+/// The direct protobuf decoder against the descriptor-based one.
+pub fn direct_protobuf(data: &[u8]) {
+    direct(data, Encoding::Protobuf);
+}
+
+/// The direct JSON decoder against the descriptor-based one.
+pub fn direct_json(data: &[u8]) {
+    direct(data, Encoding::Json);
+}
+
+/// A direct decoder (`wire::direct`) against the descriptor-based path,
+/// for each message type: whatever it accepts, the descriptor-based path
+/// accepts too and converts to the same tree (the tables Lua gets), with
+/// the same event type; the validating pass agrees with the building one.
+pub fn direct(data: &[u8], enc: Encoding) {
+    use crate::wire::direct::{self, tree};
+    for name in MESSAGES {
+        let (Ok(desc), Some(m)) = (codec::descriptor(name), crate::wire::schema::message(name))
+        else {
+            panic!("{name} is not in the schema");
+        };
+        let mut sink = tree::TreeSink::default();
+        let built = direct::decode(&mut sink, m, data, enc);
+        let checked = direct::check(m, data, enc);
+        assert_eq!(
+            built.is_ok(),
+            checked.is_ok(),
+            "{name}: check and decode disagree"
+        );
+        if built.is_err() {
+            continue;
+        }
+        let old = match codec::decode_dynamic(&desc, data, enc, false) {
+            Ok(old) => old,
+            Err(e) => panic!("{name}: the direct decoder accepts what the old path rejects: {e}"),
+        };
+        assert_eq!(
+            sink.result(),
+            Some(tree::from_message(&old)),
+            "{name}: direct and descriptor-based trees differ"
+        );
+        let ty = crate::driver::Event::decoded(old).type_name();
+        assert_eq!(checked.ok().flatten(), ty, "{name}: event type");
+        if enc == Encoding::Protobuf && direct::pb::check_strict(m, data).is_ok() {
+            // codec::decode's typed shortcut with required fields checked.
+            match name {
+                "mesos.v1.scheduler.Event" => strict_same::<pb::scheduler::Event>(&desc, data),
+                "mesos.v1.executor.Event" => strict_same::<pb::executor::Event>(&desc, data),
+                "mesos.v1.scheduler.Call" => strict_same::<pb::scheduler::Call>(&desc, data),
+                _ => strict_same::<pb::executor::Call>(&desc, data),
+            }
+        }
+    }
+}
+
+/// A strictly checked message decodes with prost as the descriptor-based
+/// path (required fields checked) decodes and transcodes it.
+fn strict_same<M: Message + Default + PartialEq + std::fmt::Debug + prost::Name>(
+    desc: &prost_reflect::MessageDescriptor,
+    data: &[u8],
+) {
+    let slow = match codec::decode_dynamic(desc, data, Encoding::Protobuf, true) {
+        Ok(m) => m,
+        Err(e) => panic!(
+            "{}: strict check passes what the old path rejects: {e}",
+            M::full_name()
+        ),
+    };
+    let slow: M = match slow.transcode_to() {
+        Ok(t) => t,
+        Err(e) => panic!("{}: {e}", M::full_name()),
+    };
+    let fast = match M::decode(data) {
+        Ok(t) => t,
+        Err(e) => panic!(
+            "{}: prost rejects a strictly checked message: {e}",
+            M::full_name()
+        ),
+    };
+    // (Compared encoded: NaN is not equal to itself.)
+    assert_eq!(
+        fast.encode_to_vec(),
+        slow.encode_to_vec(),
+        "{}: typed decode differs: {fast:?} vs {slow:?}",
+        M::full_name()
+    );
+}
+
 /// A small reader of fuzz bytes for structured harnesses.
 pub struct Bytes<'a> {
     data: &'a [u8],

@@ -2,63 +2,151 @@
 //! Lua thread), with a file descriptor that is readable while items wait.
 //! When the owner falls behind the producer blocks, so a driver stops reading
 //! its socket (TCP backpressure) instead of growing memory.
+//!
+//! One mutex guards the items and the waiting flags. Wake-ups cost a
+//! syscall each, so they happen only when someone waits: the consumer is
+//! woken only if it is blocked in `recv`, the producer only if it is blocked
+//! on a full queue, and the fd is written only when the queue goes from
+//! empty to non-empty (and read when it empties). A producer that queues a
+//! batch (`push_all`, e.g. every event of one socket read) wakes the
+//! consumer once for the whole batch.
 
+use std::collections::VecDeque;
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, bounded};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::notify::Notifier;
 
+struct State<T> {
+    items: VecDeque<T>,
+    /// The consumer is blocked in `recv`.
+    consumer_waiting: bool,
+    /// Producers blocked on a full queue.
+    producers_waiting: usize,
+    /// The fd has been written since it was last drained.
+    signaled: bool,
+    /// The consumer is gone: pushes fail.
+    closed: bool,
+    /// Items the consumer took but has not handed out yet.
+    in_hand: usize,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    not_empty: Condvar,
+    not_full: Condvar,
+    capacity: usize,
+    notifier: Notifier,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// After items were added (the lock held).
+    fn added(&self, st: &mut State<T>) {
+        if !st.signaled && !st.items.is_empty() {
+            self.notifier.signal();
+            st.signaled = true;
+        }
+        if st.consumer_waiting {
+            self.not_empty.notify_one();
+        }
+    }
+}
+
 pub struct Producer<T> {
-    tx: Sender<T>,
-    notifier: Arc<Notifier>,
+    shared: Arc<Shared<T>>,
 }
 
 pub struct Consumer<T> {
-    rx: Receiver<T>,
-    notifier: Arc<Notifier>,
+    shared: Arc<Shared<T>>,
+    /// Items taken from the shared queue in one go, handed out one by one
+    /// without touching the shared lock. They still count against the
+    /// capacity (`State::in_hand`).
+    local: Mutex<VecDeque<T>>,
 }
 
 pub fn bounded_queue<T>(capacity: usize) -> io::Result<(Producer<T>, Consumer<T>)> {
-    let (tx, rx) = bounded(capacity.max(1));
-    let notifier = Arc::new(Notifier::new()?);
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            consumer_waiting: false,
+            producers_waiting: 0,
+            signaled: false,
+            closed: false,
+            in_hand: 0,
+        }),
+        not_empty: Condvar::new(),
+        not_full: Condvar::new(),
+        capacity: capacity.max(1),
+        notifier: Notifier::new()?,
+    });
     Ok((
         Producer {
-            tx,
-            notifier: notifier.clone(),
+            shared: shared.clone(),
         },
-        Consumer { rx, notifier },
+        Consumer {
+            shared,
+            local: Mutex::new(VecDeque::new()),
+        },
     ))
 }
+
+/// How long a blocked producer sleeps between looks at `stopping`.
+const STOP_CHECK: Duration = Duration::from_millis(100);
 
 impl<T> Producer<T> {
     /// Queues `item`, waiting while the queue is full unless `stopping` is
     /// set. False if the item was dropped (stopping, or the owner is gone).
-    pub fn push(&self, mut item: T, stopping: &AtomicBool) -> bool {
-        loop {
-            match self.tx.send_timeout(item, Duration::from_millis(100)) {
-                Ok(()) => {
-                    self.notifier.signal();
-                    return true;
-                }
-                Err(SendTimeoutError::Timeout(i)) => {
-                    if stopping.load(Ordering::SeqCst) {
-                        return false;
-                    }
-                    item = i;
-                }
-                Err(SendTimeoutError::Disconnected(_)) => return false,
+    pub fn push(&self, item: T, stopping: &AtomicBool) -> bool {
+        let mut one = Some(item);
+        self.push_all(std::iter::from_fn(|| one.take()), stopping)
+    }
+
+    /// Queues every item in order, as many at a time as there is room for,
+    /// waking the consumer once per batch. Waits while the queue is full
+    /// unless `stopping` is set; false if items were dropped then (or the
+    /// owner is gone).
+    pub fn push_all(&self, items: impl IntoIterator<Item = T>, stopping: &AtomicBool) -> bool {
+        let sh = &*self.shared;
+        let mut items = items.into_iter().peekable();
+        let mut st = sh.lock();
+        while items.peek().is_some() {
+            if st.closed {
+                return false;
             }
+            let room = sh.capacity.saturating_sub(st.items.len() + st.in_hand);
+            if room == 0 {
+                if stopping.load(Ordering::SeqCst) {
+                    return false;
+                }
+                st.producers_waiting += 1;
+                st = match sh.not_full.wait_timeout(st, STOP_CHECK) {
+                    Ok((g, _)) => g,
+                    Err(e) => e.into_inner().0,
+                };
+                st.producers_waiting -= 1;
+                continue;
+            }
+            st.items.extend(items.by_ref().take(room));
+            sh.added(&mut st);
         }
+        true
     }
 
     /// Queues `item` only if there is room right now.
     pub fn try_push(&self, item: T) -> bool {
-        let ok = self.tx.try_send(item).is_ok();
-        self.notifier.signal();
+        let sh = &*self.shared;
+        let mut st = sh.lock();
+        let ok = !st.closed && st.items.len() + st.in_hand < sh.capacity;
+        if ok {
+            st.items.push_back(item);
+        }
+        sh.added(&mut st);
         ok
     }
 
@@ -70,26 +158,72 @@ impl<T> Producer<T> {
 }
 
 impl<T> Consumer<T> {
+    fn local(&self) -> MutexGuard<'_, VecDeque<T>> {
+        self.local.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Next item, waiting up to `timeout` (zero: no wait). Keeps the fd
     /// readable exactly while items remain.
     pub fn recv(&self, timeout: Duration) -> Option<T> {
-        let r = if timeout.is_zero() {
-            self.rx.try_recv().ok()
-        } else {
-            self.rx.recv_timeout(timeout).ok()
-        };
-        if self.rx.is_empty() {
-            self.notifier.drain();
-            // An item may have arrived between the check and the drain.
-            if !self.rx.is_empty() {
-                self.notifier.signal();
+        let mut local = self.local();
+        let sh = &*self.shared;
+        if let Some(item) = local.pop_front() {
+            if local.is_empty() {
+                // The last one in hand: room for the producer, and the fd
+                // goes quiet if nothing else waits.
+                let mut st = sh.lock();
+                st.in_hand = 0;
+                if st.producers_waiting > 0 {
+                    sh.not_full.notify_all();
+                }
+                if st.items.is_empty() && st.signaled {
+                    sh.notifier.drain();
+                    st.signaled = false;
+                }
             }
+            return Some(item);
         }
-        r
+        let mut st = sh.lock();
+        // What was in hand has been handed out.
+        st.in_hand = 0;
+        if st.items.is_empty() && !timeout.is_zero() {
+            let deadline = Instant::now().checked_add(timeout);
+            st.consumer_waiting = true;
+            if st.producers_waiting > 0 {
+                sh.not_full.notify_all();
+            }
+            while st.items.is_empty() {
+                let left = match deadline {
+                    Some(d) => d.saturating_duration_since(Instant::now()),
+                    None => Duration::from_secs(3600),
+                };
+                if left.is_zero() {
+                    break;
+                }
+                st = match sh.not_empty.wait_timeout(st, left) {
+                    Ok((g, _)) => g,
+                    Err(e) => e.into_inner().0,
+                };
+            }
+            st.consumer_waiting = false;
+        }
+        let item = st.items.pop_front();
+        // Take the rest too: handed out without the shared lock.
+        std::mem::swap(&mut *local, &mut st.items);
+        st.in_hand = local.len();
+        if item.is_some() && st.producers_waiting > 0 {
+            sh.not_full.notify_all();
+        }
+        if local.is_empty() && st.signaled {
+            sh.notifier.drain();
+            st.signaled = false;
+        }
+        item
     }
 
     pub fn len(&self) -> usize {
-        self.rx.len()
+        let local = self.local();
+        local.len() + self.shared.lock().items.len()
     }
 
     /// Makes the fd readable with nothing queued (e.g. to keep saying that
@@ -99,11 +233,22 @@ impl<T> Consumer<T> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
+        self.len() == 0
     }
 
     pub fn fd(&self) -> i32 {
-        self.notifier.raw_fd()
+        self.shared.notifier.raw_fd()
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        self.local().clear();
+        let mut st = self.shared.lock();
+        st.closed = true;
+        st.items.clear();
+        st.in_hand = 0;
+        self.shared.not_full.notify_all();
     }
 }
 
@@ -117,13 +262,51 @@ mod tests {
         let stop = AtomicBool::new(false);
         assert!(p.push(1, &stop));
         assert!(p.push(2, &stop));
-        assert!(c.notifier.is_readable());
+        assert!(c.shared.notifier.is_readable());
         stop.store(true, Ordering::SeqCst);
         assert!(!p.push(3, &stop), "full queue + stopping drops");
         assert_eq!(c.recv(Duration::ZERO), Some(1));
-        assert!(c.notifier.is_readable(), "still one pending");
+        assert!(c.shared.notifier.is_readable(), "still one pending");
         assert_eq!(c.recv(Duration::ZERO), Some(2));
-        assert!(!c.notifier.is_readable());
+        assert!(!c.shared.notifier.is_readable());
         assert_eq!(c.recv(Duration::from_millis(10)), None);
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_queue_waits_for_room_and_keeps_order() {
+        let (p, c) = bounded_queue::<u32>(3).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let t = std::thread::spawn(move || p.push_all(0..10, &s2));
+        let mut got = vec![];
+        while got.len() < 10 {
+            if let Some(x) = c.recv(Duration::from_secs(5)) {
+                assert!(c.len() <= 3, "bounded by the queue");
+                got.push(x);
+            }
+        }
+        assert!(t.join().unwrap());
+        assert_eq!(got, (0..10).collect::<Vec<_>>());
+        assert!(!c.shared.notifier.is_readable());
+    }
+
+    #[test]
+    fn a_waiting_consumer_is_woken_and_a_dropped_one_fails_pushes() {
+        let (p, c) = bounded_queue::<u32>(1).unwrap();
+        let p = Arc::new(p);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p2, s2) = (p.clone(), stop.clone());
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            p2.push(7, &s2)
+        });
+        assert_eq!(c.recv(Duration::from_secs(5)), Some(7), "woken by the push");
+        assert!(t.join().unwrap());
+        assert!(p.push(8, &stop));
+        let (p2, s2) = (p.clone(), stop.clone());
+        let t = std::thread::spawn(move || p2.push(9, &s2));
+        std::thread::sleep(Duration::from_millis(50));
+        drop(c);
+        assert!(!t.join().unwrap(), "the owner is gone");
     }
 }

@@ -34,3 +34,19 @@ fn event_protobuf_corpus() {
 fn event_json_corpus() {
     replay("event_json", |d| fuzzing::decode(d, Encoding::Json));
 }
+
+/// The direct protobuf decoder against the descriptor-based one, on every
+/// protobuf event input the fuzzer ever kept.
+#[test]
+fn direct_protobuf_corpus() {
+    replay("event_protobuf", fuzzing::direct_protobuf);
+    replay("direct_protobuf", fuzzing::direct_protobuf);
+}
+
+/// The direct JSON decoder against the descriptor-based one, on every JSON
+/// event input the fuzzer ever kept.
+#[test]
+fn direct_json_corpus() {
+    replay("event_json", fuzzing::direct_json);
+    replay("direct_json", fuzzing::direct_json);
+}

@@ -422,7 +422,7 @@ fn stream_thread(s: &Shared) {
 fn give_up(s: &Shared, why: String) {
     arm_shutdown_watchdog(s);
     if let Ok(ev) = shutdown_event() {
-        s.emit(Output::Event(ev));
+        s.emit(Output::Event(ev.into()));
     }
     s.set_phase(Phase::Disconnected);
     s.emit(Output::Disconnected(why));
@@ -475,13 +475,12 @@ fn subscribe_and_read(s: &Shared, recovery_deadline: &mut Option<Instant>) -> St
         .get("content-type")
         .and_then(Encoding::from_content_type)
         .unwrap_or(enc);
-    let desc = match codec::descriptor_of::<Event>() {
-        Ok(d) => d,
-        Err(e) => return e.to_string(),
+    let Some(schema) = crate::wire::schema::message("mesos.v1.executor.Event") else {
+        return "no executor Event in the schema".into();
     };
-    let mut events = EventStream::new(
+    let mut events = EventStream::for_message(
         conn.into_stream(&headers),
-        desc,
+        schema,
         stream_enc,
         s.opts.max_record,
         Duration::from_millis(250),
@@ -489,12 +488,12 @@ fn subscribe_and_read(s: &Shared, recovery_deadline: &mut Option<Instant>) -> St
     );
     let mut idle = || s.stopping().then(|| "driver stopping".to_string());
     loop {
-        let ev = match events.next(&mut idle) {
+        let ev = match events.next_event(&mut idle) {
             Ok(ev) => ev,
             Err(why) => return why,
         };
         s.stats.events.fetch_add(1, Ordering::Relaxed);
-        if let Ok(typed) = ev.transcode_to::<Event>() {
+        if let Ok(typed) = typed_event(&ev, schema) {
             if typed.r#type == Some(event::Type::Subscribed as i32) {
                 *recovery_deadline = None;
                 crate::log!(Level::Info, "executor", "subscribed to agent {target}");
@@ -505,6 +504,19 @@ fn subscribe_and_read(s: &Shared, recovery_deadline: &mut Option<Instant>) -> St
             return "driver stopping".into();
         }
     }
+}
+
+/// The event as the generated type: prost straight from the bytes when the
+/// strict check says that reads as the descriptor-based path would (no
+/// descriptor pool), else through the decoded message.
+fn typed_event(ev: &crate::driver::Event, schema: u16) -> Result<Event, codec::CodecError> {
+    if let Some((bytes, Encoding::Protobuf, _)) = ev.raw_bytes()
+        && crate::wire::direct::pb::check_strict(schema, bytes).is_ok()
+        && let Ok(t) = prost::Message::decode(bytes)
+    {
+        return Ok(t);
+    }
+    Ok(ev.message().transcode_to::<Event>()?)
 }
 
 /// Kills this process after the grace period, once, if enabled.

@@ -258,6 +258,17 @@ pub fn to_lua(lua: &Lua, m: &DynamicMessage) -> LuaResult<LuaTable> {
     super::fast::to_lua(lua, m)
 }
 
+/// An event as a Lua table: straight from its bytes when it came as a
+/// validated record (`wire::direct`), else from its decoded message.
+pub fn event_to_lua(lua: &Lua, ev: &crate::driver::Event) -> LuaResult<LuaTable> {
+    if let Some((bytes, enc, m)) = ev.raw_bytes()
+        && let Some(t) = super::fast::decode(lua, m, bytes, enc)?
+    {
+        return Ok(t);
+    }
+    to_lua(lua, ev.message())
+}
+
 /// Converts a Lua table to a message and checks its required fields.
 pub fn to_checked_message(
     desc: &MessageDescriptor,
@@ -284,7 +295,7 @@ pub fn output_to_lua(lua: &Lua, out: Option<crate::driver::Output>) -> LuaResult
         None => {}
         Some(Output::Event(ev)) => {
             vals.push_back(s("event")?);
-            vals.push_back(LuaValue::Table(to_lua(lua, &ev)?));
+            vals.push_back(LuaValue::Table(event_to_lua(lua, &ev)?));
         }
         Some(Output::Disconnected(r)) => {
             vals.push_back(s("disconnected")?);

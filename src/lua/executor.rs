@@ -92,7 +92,10 @@ pub fn new_executor(_lua: &Lua, t: LuaTable) -> LuaResult<ExecutorCore> {
     })
 }
 
-pub(crate) fn status_from_lua(v: &LuaValue) -> LuaResult<TaskStatus> {
+pub(crate) fn status_from_lua(lua: &Lua, v: &LuaValue) -> LuaResult<TaskStatus> {
+    if let Some(st) = super::scheduler::direct(lua, "mesos.v1.TaskStatus", v)? {
+        return Ok(st);
+    }
     let desc = codec::descriptor("mesos.v1.TaskStatus").map_err(LuaError::external)?;
     let m =
         convert::to_checked_message(&desc, v, "mesos: bad update").map_err(LuaError::runtime)?;
@@ -108,7 +111,7 @@ impl LuaUserData for ExecutorCore {
             }))
         });
         m.add_method("update", |lua, this, status: LuaValue| {
-            let st = status_from_lua(&status)?;
+            let st = status_from_lua(lua, &status)?;
             match this.driver.borrow().update(st) {
                 Ok(uuid) => Ok((Some(lua.create_string(&uuid)?), None)),
                 Err(crate::executor::driver::ExecutorError::BadUpdate(e)) => {

@@ -100,3 +100,221 @@ unsafe fn push_value(state: *mut ffi::lua_State, kind: &Kind, v: &Value) {
         }
     }
 }
+
+// ------------------------------------------------- wire bytes -> Lua tables
+
+use crate::wire::direct::{Fallback, Scalar, Sink};
+use crate::wire::schema::{self, Field};
+
+/// Builds Lua tables on a Lua stack for `wire::direct`: slot k is stack
+/// index `base + k`. Field and enum value names are pushed from `names`,
+/// a table of every schema name as an interned Lua string (index
+/// `id + 1`), so no key is hashed and looked up again.
+struct LuaSink<const STRICT: bool> {
+    state: *mut ffi::lua_State,
+    base: c_int,
+    names: c_int,
+}
+
+impl<const STRICT: bool> LuaSink<STRICT> {
+    #[inline]
+    fn idx(&self, slot: i32) -> c_int {
+        self.base + slot
+    }
+
+    #[inline]
+    unsafe fn push_name(&self, id: u32) {
+        unsafe {
+            ffi::lua_rawgeti(self.state, self.names, ffi::lua_Integer::from(id) + 1);
+        }
+    }
+
+    #[inline]
+    unsafe fn push(&self, v: Scalar<'_>) {
+        unsafe {
+            match v {
+                Scalar::Num(x) => ffi::lua_pushnumber(self.state, x),
+                Scalar::Bool(b) => ffi::lua_pushboolean(self.state, c_int::from(b)),
+                Scalar::Str(s) => push_str(self.state, s),
+                Scalar::Enum(name) => self.push_name(name.id),
+            }
+        }
+    }
+}
+
+// SAFETY (all methods): `state` is the Lua state of the protected call
+// `decode` runs in, the decoder only names slots it pushed, and `grow` has
+// reserved the stack space each nesting level uses.
+impl<const STRICT: bool> Sink for LuaSink<STRICT> {
+    const STRICT: bool = STRICT;
+    #[inline]
+    fn top(&self) -> i32 {
+        unsafe { ffi::lua_gettop(self.state) - self.base }
+    }
+    #[inline]
+    fn settop(&mut self, slot: i32) {
+        unsafe { ffi::lua_settop(self.state, self.base + slot) }
+    }
+    #[inline]
+    fn grow(&mut self) -> Result<(), Fallback> {
+        match unsafe { ffi::lua_checkstack(self.state, 2 * SLOTS_PER_LEVEL) } {
+            0 => Err(Fallback),
+            _ => Ok(()),
+        }
+    }
+    #[inline]
+    fn new_table(&mut self, narr: usize, nrec: usize) {
+        unsafe { ffi::lua_createtable(self.state, size(narr), size(nrec)) }
+    }
+    #[inline]
+    fn set(&mut self, t: i32, key: &'static Field, v: Scalar<'_>) {
+        unsafe {
+            self.push_name(key.name_id);
+            self.push(v);
+            ffi::lua_rawset(self.state, self.idx(t));
+        }
+    }
+    #[inline]
+    fn unset(&mut self, t: i32, key: &'static Field) {
+        unsafe {
+            self.push_name(key.name_id);
+            ffi::lua_pushnil(self.state);
+            ffi::lua_rawset(self.state, self.idx(t));
+        }
+    }
+    #[inline]
+    fn child(&mut self, t: i32, key: &'static Field, narr: usize, nrec: usize) -> usize {
+        unsafe {
+            let l = self.state;
+            self.push_name(key.name_id);
+            ffi::lua_rawget(l, self.idx(t));
+            if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+                return ffi::lua_rawlen(l, -1);
+            }
+            ffi::lua_settop(l, -2);
+            ffi::lua_createtable(l, size(narr), size(nrec));
+            self.push_name(key.name_id);
+            ffi::lua_pushvalue(l, -2);
+            ffi::lua_rawset(l, self.idx(t));
+            0
+        }
+    }
+    #[inline]
+    fn new_child(&mut self, t: i32, key: &'static Field, narr: usize, nrec: usize) {
+        unsafe {
+            let l = self.state;
+            ffi::lua_createtable(l, size(narr), size(nrec));
+            self.push_name(key.name_id);
+            ffi::lua_pushvalue(l, -2);
+            ffi::lua_rawset(l, self.idx(t));
+        }
+    }
+    #[inline]
+    fn seti(&mut self, t: i32, i: usize, v: Scalar<'_>) {
+        unsafe {
+            self.push(v);
+            ffi::lua_rawseti(self.state, self.idx(t), i as ffi::lua_Integer);
+        }
+    }
+    #[inline]
+    fn child_at(&mut self, t: i32, i: usize, nrec: usize) {
+        unsafe {
+            ffi::lua_createtable(self.state, 0, size(nrec));
+            ffi::lua_pushvalue(self.state, -1);
+            ffi::lua_rawseti(self.state, self.idx(t), i as ffi::lua_Integer);
+        }
+    }
+    #[inline]
+    fn set_kv(&mut self, t: i32, k: Scalar<'_>, v: Scalar<'_>) {
+        unsafe {
+            self.push(k);
+            self.push(v);
+            ffi::lua_rawset(self.state, self.idx(t));
+        }
+    }
+    #[inline]
+    fn set_k_top(&mut self, t: i32, k: Scalar<'_>) {
+        unsafe {
+            self.push(k);
+            ffi::lua_pushvalue(self.state, -2);
+            ffi::lua_rawset(self.state, self.idx(t));
+            ffi::lua_settop(self.state, -2);
+        }
+    }
+}
+
+/// A size hint as `lua_createtable` takes it (bounded: it is only a hint).
+#[inline]
+fn size(n: usize) -> c_int {
+    n.min(1 << 16) as c_int
+}
+
+/// Every schema name as a Lua string, in a table kept in the Lua state's
+/// app data (made once per state).
+struct Names(LuaTable);
+
+fn names(lua: &Lua) -> LuaResult<LuaTable> {
+    if let Some(n) = lua.app_data_ref::<Names>() {
+        return Ok(n.0.clone());
+    }
+    let t = lua.create_table_with_capacity(schema::NAME_COUNT, 0)?;
+    for (i, name) in schema::NAMES.iter().enumerate() {
+        t.raw_set(i + 1, *name)?;
+    }
+    lua.set_app_data(Names(t.clone()));
+    Ok(t)
+}
+
+/// Decodes `bytes` of message `m` (a `schema` index) in `enc` straight into
+/// a new Lua table; `None` when the bytes need the descriptor-based path
+/// (`wire::direct::Fallback`).
+pub fn decode(
+    lua: &Lua,
+    m: u16,
+    bytes: &[u8],
+    enc: crate::wire::Encoding,
+) -> LuaResult<Option<LuaTable>> {
+    decode_as::<false>(lua, m, bytes, enc)
+}
+
+/// `decode`, strictly for protobuf (`wire::direct::Sink::STRICT`): falls
+/// back where the descriptor-based path with its required-field check
+/// would read the bytes differently or reject them (for `mesos.decode`).
+pub fn decode_checked(lua: &Lua, m: u16, bytes: &[u8]) -> LuaResult<Option<LuaTable>> {
+    decode_as::<true>(lua, m, bytes, crate::wire::Encoding::Protobuf)
+}
+
+fn decode_as<const STRICT: bool>(
+    lua: &Lua,
+    m: u16,
+    bytes: &[u8],
+    enc: crate::wire::Encoding,
+) -> LuaResult<Option<LuaTable>> {
+    let names = names(lua)?;
+    // SAFETY: the sink only pushes values and addresses slots it pushed; on
+    // a fallback the stack is reset and nil returned; a Lua error (out of
+    // memory) inside is caught by exec_raw's protected call, and the
+    // decoder holds nothing that needs dropping. The names table is the
+    // one argument, at index 1.
+    unsafe {
+        lua.exec_raw(names, |state| {
+            let base = ffi::lua_gettop(state);
+            let mut sink = LuaSink::<STRICT> {
+                state,
+                base,
+                names: 1,
+            };
+            match crate::wire::direct::decode(&mut sink, m, bytes, enc) {
+                Ok(()) => {
+                    // Only the table is returned.
+                    ffi::lua_replace(state, 1);
+                    ffi::lua_settop(state, 1);
+                }
+                Err(Fallback) => {
+                    ffi::lua_settop(state, 0);
+                    ffi::lua_pushnil(state);
+                }
+            }
+        })
+    }
+}

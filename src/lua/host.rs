@@ -93,7 +93,22 @@ pub fn lua_to_call(data: &[u8]) {
         if let LuaValue::Table(t) = &v {
             let _ = t.raw_set("type", word(&mut b, words));
         }
-        if let Ok(call) = super::scheduler::call_from_lua(&v) {
+        // The direct encoder agrees with the descriptor-based path whenever
+        // it takes the table.
+        let by_descriptor = super::scheduler::call_from_lua_by_descriptor(&v);
+        match super::scheduler::direct::<crate::wire::pb::scheduler::Call>(
+            lua,
+            "mesos.v1.scheduler.Call",
+            &v,
+        ) {
+            Ok(Some(fast)) => match &by_descriptor {
+                Ok(slow) => assert_eq!(&fast, slow, "direct and descriptor-based Calls differ"),
+                Err(e) => panic!("the direct encoder takes a table the other path rejects: {e}"),
+            },
+            Ok(None) => {}
+            Err(e) => panic!("the direct encoder raised a Lua error: {e}"),
+        }
+        if let Ok(call) = super::scheduler::call_from_lua(lua, &v) {
             for enc in [Encoding::Protobuf, Encoding::Json] {
                 let bytes = codec::encode(&call, enc);
                 if let Err(e) =
@@ -103,7 +118,7 @@ pub fn lua_to_call(data: &[u8]) {
                 }
             }
         }
-        if let Ok(st) = super::executor::status_from_lua(&v) {
+        if let Ok(st) = super::executor::status_from_lua(lua, &v) {
             let bytes = codec::encode(&st, Encoding::Json);
             if let Err(e) =
                 codec::decode::<crate::wire::pb::TaskStatus>(&bytes, Encoding::Json, true)
@@ -137,7 +152,7 @@ pub fn event_to_lua(data: &[u8]) {
     };
     with_state(|lua, _| {
         let top = lua.globals().raw_len();
-        let out = match convert::output_to_lua(lua, Some(Output::Event(msg))) {
+        let out = match convert::output_to_lua(lua, Some(Output::Event(msg.into()))) {
             Ok(out) => out,
             Err(e) => panic!("a decoded {name} does not become a Lua table: {e}"),
         };
@@ -148,5 +163,70 @@ pub fn event_to_lua(data: &[u8]) {
             panic!("a {name} converted to Lua does not convert back: {e}");
         }
         assert_eq!(top, lua.globals().raw_len());
+    });
+}
+
+/// Deep equality of two Lua values as the converters make them (tables of
+/// strings, numbers, booleans and tables; NaN equals NaN).
+fn same(a: &LuaValue, b: &LuaValue) -> bool {
+    match (a, b) {
+        (LuaValue::Table(x), LuaValue::Table(y)) => {
+            let count = |t: &LuaTable| t.pairs::<LuaValue, LuaValue>().count();
+            count(x) == count(y)
+                && x.pairs::<LuaValue, LuaValue>().all(|kv| match kv {
+                    Ok((k, v)) => y.raw_get::<LuaValue>(k).is_ok_and(|w| same(&v, &w)),
+                    Err(_) => false,
+                })
+        }
+        (LuaValue::Number(x), LuaValue::Number(y)) => x == y || (x.is_nan() && y.is_nan()),
+        (LuaValue::Integer(x), LuaValue::Integer(y)) => x == y,
+        (LuaValue::String(x), LuaValue::String(y)) => x.as_bytes() == y.as_bytes(),
+        (LuaValue::Boolean(x), LuaValue::Boolean(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Bytes (first byte: encoding) → Lua tables straight (`fast::decode`, the
+/// driver's event path) against the descriptor-based path
+/// (`decode_dynamic`, then `fast::to_lua`), for each message type: whatever
+/// the direct path accepts, the other accepts too, with deep-equal tables.
+pub fn direct_to_lua(data: &[u8]) {
+    let Some((&sel, data)) = data.split_first() else {
+        return;
+    };
+    let enc = if sel & 1 == 0 {
+        Encoding::Protobuf
+    } else {
+        Encoding::Json
+    };
+    with_state(|lua, _| {
+        for name in [
+            "mesos.v1.scheduler.Event",
+            "mesos.v1.executor.Event",
+            "mesos.v1.scheduler.Call",
+            "mesos.v1.executor.Call",
+        ] {
+            let (Ok(desc), Some(m)) = (codec::descriptor(name), crate::wire::schema::message(name))
+            else {
+                panic!("{name} is not in the schema");
+            };
+            let new = match super::fast::decode(lua, m, data, enc) {
+                Ok(new) => new,
+                Err(e) => panic!("{name}: direct decode raised a Lua error: {e}"),
+            };
+            let Some(new) = new else { continue };
+            let old = match codec::decode_dynamic(&desc, data, enc, false) {
+                Ok(old) => old,
+                Err(e) => panic!("{name}: direct accepts what the old path rejects: {e}"),
+            };
+            let old = match convert::to_lua(lua, &old) {
+                Ok(t) => t,
+                Err(e) => panic!("{name}: {e}"),
+            };
+            assert!(
+                same(&LuaValue::Table(new), &LuaValue::Table(old)),
+                "{name}: the direct Lua tables differ from the descriptor-based ones"
+            );
+        }
     });
 }

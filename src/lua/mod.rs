@@ -8,6 +8,7 @@
 
 mod channel;
 mod convert;
+mod encode;
 mod executor;
 mod fast;
 #[cfg(feature = "lua-host")]
@@ -149,13 +150,17 @@ fn encoding_arg(name: Option<String>) -> LuaResult<Encoding> {
     }
 }
 
-fn message_type(name: &str) -> LuaResult<prost_reflect::MessageDescriptor> {
-    let full = if name.contains('.') {
+/// A message type name as Lua gives it (`TaskStatus` or a full name).
+fn full_name(name: &str) -> String {
+    if name.contains('.') {
         name.to_string()
     } else {
         format!("mesos.v1.{name}")
-    };
-    codec::descriptor(&full).map_err(|e| LuaError::runtime(e.to_string()))
+    }
+}
+
+fn message_type(name: &str) -> LuaResult<prost_reflect::MessageDescriptor> {
+    codec::descriptor(&full_name(name)).map_err(|e| LuaError::runtime(e.to_string()))
 }
 
 #[cfg(feature = "lua")]
@@ -200,8 +205,18 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         "decode",
         lua.create_function(
             |lua, (ty, bytes, enc): (String, LuaString, Option<String>)| {
+                let enc = encoding_arg(enc)?;
+                let full = full_name(&ty);
+                // Protobuf straight into tables when the strict direct
+                // decoder takes it (same tables, same acceptance).
+                if enc == Encoding::Protobuf
+                    && let Some(m) = crate::wire::schema::message(&full)
+                    && let Some(t) = fast::decode_checked(lua, m, &bytes.as_bytes())?
+                {
+                    return Ok((Some(t), None));
+                }
                 let desc = message_type(&ty)?;
-                match codec::decode_dynamic(&desc, &bytes.as_bytes(), encoding_arg(enc)?, true) {
+                match codec::decode_dynamic(&desc, &bytes.as_bytes(), enc, true) {
                     Ok(msg) => Ok((Some(convert::to_lua(lua, &msg)?), None)),
                     Err(e) => Ok((None, Some(e.to_string()))),
                 }

@@ -25,7 +25,23 @@ pub struct SchedulerCore {
     cluster: RefCell<Option<LocalCluster>>,
 }
 
-fn framework_info(v: &LuaValue) -> LuaResult<FrameworkInfo> {
+/// A Lua table as a generated message, straight through protobuf bytes
+/// (`encode::encode_pb`), when the direct encoder takes it.
+pub(crate) fn direct<M: prost::Message + Default>(
+    lua: &Lua,
+    name: &str,
+    v: &LuaValue,
+) -> LuaResult<Option<M>> {
+    let Some(m) = crate::wire::schema::message(name) else {
+        return Ok(None);
+    };
+    Ok(super::encode::encode_pb(lua, m, v)?.and_then(|b| M::decode(b.as_slice()).ok()))
+}
+
+fn framework_info(lua: &Lua, v: &LuaValue) -> LuaResult<FrameworkInfo> {
+    if let Some(f) = direct(lua, "mesos.v1.FrameworkInfo", v)? {
+        return Ok(f);
+    }
     let desc = codec::descriptor("mesos.v1.FrameworkInfo").map_err(LuaError::external)?;
     let m = convert::to_checked_message(&desc, v, "mesos.scheduler: opts.framework")
         .map_err(LuaError::runtime)?;
@@ -34,10 +50,10 @@ fn framework_info(v: &LuaValue) -> LuaResult<FrameworkInfo> {
 }
 
 /// `core.new_scheduler(opts)`.
-pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
+pub fn new_scheduler(lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     let o = Opts::new(&t, "mesos.scheduler");
     let master_spec = o.string("master")?.unwrap_or_else(|| "local".into());
-    let framework = framework_info(&t.get::<LuaValue>("framework")?)?;
+    let framework = framework_info(lua, &t.get::<LuaValue>("framework")?)?;
     // Parse and check every option before starting anything.
     let spec = if master_spec == "local" {
         None
@@ -138,7 +154,16 @@ pub fn new_scheduler(_lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     })
 }
 
-pub(crate) fn call_from_lua(v: &LuaValue) -> LuaResult<Call> {
+pub(crate) fn call_from_lua(lua: &Lua, v: &LuaValue) -> LuaResult<Call> {
+    if let Some(c) = direct(lua, "mesos.v1.scheduler.Call", v)? {
+        return Ok(c);
+    }
+    call_from_lua_by_descriptor(v)
+}
+
+/// `call_from_lua` through a `DynamicMessage` (what the direct encoder
+/// leaves to it; it words every error).
+pub(crate) fn call_from_lua_by_descriptor(v: &LuaValue) -> LuaResult<Call> {
     let desc = codec::descriptor("mesos.v1.scheduler.Call").map_err(LuaError::external)?;
     let ty = match v {
         LuaValue::Table(t) => t
@@ -176,8 +201,8 @@ impl LuaUserData for SchedulerCore {
                 this.driver.borrow_mut().start()
             }))
         });
-        m.add_method("send", |_, this, call: LuaValue| {
-            let call = call_from_lua(&call)?;
+        m.add_method("send", |lua, this, call: LuaValue| {
+            let call = call_from_lua(lua, &call)?;
             Ok(convert::nil_err(
                 this.driver.borrow().send(call).map(|()| true),
             ))

@@ -13,12 +13,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-use prost_reflect::{DynamicMessage, Value};
 use thiserror::Error;
 
 use super::machine::{Config as MachineConfig, Machine, Seen};
 use crate::credentials::Credential;
-pub use crate::driver::{Output, Phase};
+pub use crate::driver::{Event, Output, Phase};
 use crate::driver::{StopSignal, lock};
 use crate::http::Headers;
 use crate::http::client;
@@ -150,6 +149,11 @@ impl Shared {
     fn emit(&self, out: Output) -> bool {
         out.log("scheduler");
         self.events.push(out, self.stop.flag())
+    }
+
+    /// Queues events for the owner (see `emit`), draining `batch`.
+    fn emit_all(&self, batch: &mut Vec<Output>) -> bool {
+        self.events.push_all(batch.drain(..), self.stop.flag())
     }
 
     /// Waits `d`, returning early (true) if the driver is stopping.
@@ -573,12 +577,11 @@ fn read_events(
     from_zk: Option<Endpoint>,
     target: &Endpoint,
 ) -> Attempt {
-    let desc = match codec::descriptor_of::<crate::wire::pb::scheduler::Event>() {
-        Ok(d) => d,
-        Err(e) => return Attempt::Fatal(e.to_string()),
+    let Some(schema) = crate::wire::schema::message("mesos.v1.scheduler.Event") else {
+        return Attempt::Fatal("no scheduler Event in the schema".into());
     };
     let tick = Duration::from_millis(250);
-    let mut events = EventStream::new(body, desc, enc, s.opts.max_record, tick, "master");
+    let mut events = EventStream::for_message(body, schema, enc, s.opts.max_record, tick, "master");
     let silent = std::cell::Cell::new(false);
     let mut idle = || {
         if s.stopping() {
@@ -606,77 +609,86 @@ fn read_events(
             None
         }
     };
+    // Events go to the owner in batches: every whole record one socket read
+    // brought (up to BATCH), one queue operation and one wake-up for all.
+    const BATCH: usize = 256;
+    let mut batch: Vec<Output> = Vec::with_capacity(BATCH);
     loop {
-        let ev = match events.next(&mut idle) {
-            Ok(ev) => ev,
-            Err(why) if silent.get() => return Attempt::Unresponsive(why),
-            Err(why) => return Attempt::Ended(why),
-        };
-        let seen = summarize(&ev);
-        s.stats.events.fetch_add(1, Ordering::Relaxed);
-        Stats::count(&s.stats.events_by_type, event_type_name(&ev));
-        lock(&s.machine).event(&seen, Instant::now());
-        if !s.emit(Output::Event(ev)) {
-            return Attempt::Ended("driver stopping".into());
-        }
-        if let Seen::Error(msg) = seen {
-            return Attempt::Fatal(format!("master sent ERROR: {msg}"));
-        }
-    }
-}
-
-/// The event's type as Mesos names it (`"OFFERS"`, ...), or `"UNKNOWN"`.
-pub fn event_type_name(ev: &DynamicMessage) -> &'static str {
-    use crate::wire::pb::scheduler::event::Type;
-    match ev.get_field_by_name("type").as_deref() {
-        Some(Value::EnumNumber(n)) => Type::try_from(*n).map_or("UNKNOWN", |t| t.as_str_name()),
-        _ => "UNKNOWN",
-    }
-}
-
-/// Extracts what the connection logic needs from an event.
-pub fn summarize(ev: &DynamicMessage) -> Seen {
-    let ty = match ev.get_field_by_name("type").as_deref() {
-        Some(Value::EnumNumber(n)) => *n,
-        _ => 0,
-    };
-    let sub = |name: &str| match ev.get_field_by_name(name).as_deref() {
-        Some(Value::Message(m)) => Some(m.clone()),
-        _ => None,
-    };
-    match ty {
-        1 => {
-            let Some(m) = sub("subscribed") else {
-                return Seen::Other;
+        let mut next = Some(events.next_event(&mut idle));
+        let mut end = None;
+        while let Some(r) = next.take() {
+            let ev = match r {
+                Ok(ev) => ev,
+                Err(why) if silent.get() => {
+                    end = Some(Attempt::Unresponsive(why));
+                    break;
+                }
+                Err(why) => {
+                    end = Some(Attempt::Ended(why));
+                    break;
+                }
             };
-            let framework_id = match m.get_field_by_name("framework_id").as_deref() {
-                Some(Value::Message(id)) => match id.get_field_by_name("value").as_deref() {
-                    Some(Value::String(v)) => v.clone(),
-                    _ => String::new(),
-                },
-                _ => String::new(),
-            };
-            let heartbeat_interval = if m.has_field_by_name("heartbeat_interval_seconds") {
-                m.get_field_by_name("heartbeat_interval_seconds")
-                    .and_then(|v| v.as_f64())
-            } else {
-                None
-            };
-            Seen::Subscribed {
-                framework_id,
-                heartbeat_interval,
+            let seen = summarize(&ev);
+            s.stats.events.fetch_add(1, Ordering::Relaxed);
+            Stats::count(&s.stats.events_by_type, ev.type_name().unwrap_or("UNKNOWN"));
+            lock(&s.machine).event(&seen, Instant::now());
+            batch.push(Output::Event(ev));
+            if let Seen::Error(msg) = seen {
+                end = Some(Attempt::Fatal(format!("master sent ERROR: {msg}")));
+                break;
+            }
+            if batch.len() < BATCH {
+                next = events.buffered_event();
             }
         }
-        7 => {
-            let msg = sub("error")
-                .and_then(|m| {
-                    m.get_field_by_name("message")
-                        .and_then(|v| v.as_str().map(str::to_string))
-                })
-                .unwrap_or_default();
-            Seen::Error(msg)
+        if !s.emit_all(&mut batch) {
+            return Attempt::Ended("driver stopping".into());
         }
-        _ => Seen::Other,
+        if let Some(end) = end {
+            return end;
+        }
+    }
+}
+
+/// Extracts what the connection logic needs from an event: only
+/// SUBSCRIBED and ERROR events are decoded for it (on this thread), into a
+/// plain tree (`wire::direct::tree`), without the descriptor pool.
+pub fn summarize(event: &Event) -> Seen {
+    use crate::wire::direct::{self, tree};
+    let ty = event.type_name();
+    if !matches!(ty, Some("SUBSCRIBED" | "ERROR")) {
+        return Seen::Other;
+    }
+    let root = match event.raw_bytes() {
+        Some((bytes, enc, m)) => {
+            let mut t = tree::TreeSink::default();
+            match direct::decode(&mut t, m, bytes, enc) {
+                Ok(()) => t.result(),
+                Err(direct::Fallback) => Some(tree::from_message(event.message())),
+            }
+        }
+        None => Some(tree::from_message(event.message())),
+    };
+    let Some(root) = root else {
+        return Seen::Other;
+    };
+    let string = |n: Option<&tree::Node>| match n {
+        Some(tree::Node::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+        _ => String::new(),
+    };
+    if ty == Some("SUBSCRIBED") {
+        let Some(sub) = root.get("subscribed") else {
+            return Seen::Other;
+        };
+        Seen::Subscribed {
+            framework_id: string(sub.get("framework_id").and_then(|f| f.get("value"))),
+            heartbeat_interval: match sub.get("heartbeat_interval_seconds") {
+                Some(tree::Node::Num(x)) => Some(*x),
+                _ => None,
+            },
+        }
+    } else {
+        Seen::Error(string(root.get("error").and_then(|e| e.get("message"))))
     }
 }
 
@@ -763,6 +775,68 @@ fn send_call(s: &Shared, conn: &mut CallConn, mut c: Call) -> Result<(), String>
             }
             401 => return Err("authentication failed (HTTP 401)".into()),
             st => return Err(format!("HTTP {st} {}", resp.body_text())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::pb::scheduler::{Event as PbEvent, event};
+
+    fn events(ev: &PbEvent) -> Vec<Event> {
+        let schema = crate::wire::schema::message("mesos.v1.scheduler.Event").unwrap();
+        let ty = ev
+            .r#type
+            .and_then(|t| event::Type::try_from(t).ok())
+            .map(|t| t.as_str_name());
+        let mut out = vec![];
+        for enc in [Encoding::Protobuf, Encoding::Json] {
+            out.push(Event::raw(codec::encode(ev, enc), enc, schema, ty));
+        }
+        out.push(Event::decoded(codec::to_dynamic(ev).unwrap()));
+        out
+    }
+
+    #[test]
+    fn summarize_reads_subscribed_and_error_in_every_form_without_the_pool_path() {
+        let sub = PbEvent {
+            r#type: Some(event::Type::Subscribed as i32),
+            subscribed: Some(event::Subscribed {
+                framework_id: FrameworkId {
+                    value: "fw-1".into(),
+                },
+                heartbeat_interval_seconds: Some(15.0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        for e in events(&sub) {
+            assert_eq!(
+                summarize(&e),
+                Seen::Subscribed {
+                    framework_id: "fw-1".into(),
+                    heartbeat_interval: Some(15.0)
+                },
+                "{e:?}"
+            );
+        }
+        let err = PbEvent {
+            r#type: Some(event::Type::Error as i32),
+            error: Some(event::Error {
+                message: "go away".into(),
+            }),
+            ..Default::default()
+        };
+        for e in events(&err) {
+            assert_eq!(summarize(&e), Seen::Error("go away".into()), "{e:?}");
+        }
+        let hb = PbEvent {
+            r#type: Some(event::Type::Heartbeat as i32),
+            ..Default::default()
+        };
+        for e in events(&hb) {
+            assert_eq!(summarize(&e), Seen::Other);
         }
     }
 }

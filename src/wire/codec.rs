@@ -188,6 +188,14 @@ pub fn decode<M: Message + Name + Default>(
 ) -> Result<M, CodecError> {
     match (enc, check_required) {
         (Encoding::Protobuf, false) => Ok(M::decode(bytes)?),
+        // What the strict direct check passes, prost reads exactly as the
+        // descriptor-based path with its required-field check would.
+        (Encoding::Protobuf, true)
+            if super::schema::message(&M::full_name())
+                .is_some_and(|m| super::direct::pb::check_strict(m, bytes).is_ok()) =>
+        {
+            Ok(M::decode(bytes)?)
+        }
         _ => {
             let d = decode_dynamic(&descriptor_of::<M>()?, bytes, enc, check_required)?;
             Ok(d.transcode_to::<M>()?)

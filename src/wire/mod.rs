@@ -2,8 +2,10 @@
 //! encodings (protobuf and Mesos JSON). Nothing here touches a socket.
 
 pub mod codec;
+pub mod direct;
 pub mod json;
 pub mod recordio;
+pub mod schema;
 
 /// Types generated from `proto/` (Mesos v1 names and field numbers).
 #[allow(clippy::all, missing_docs)]
