@@ -31,6 +31,8 @@ struct State<T> {
     closed: bool,
     /// Items the consumer took but has not handed out yet.
     in_hand: usize,
+    /// `wake` was called: a waiting (or the next) `recv` returns at once.
+    woken: bool,
 }
 
 struct Shared<T> {
@@ -44,6 +46,17 @@ struct Shared<T> {
 impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the consumer with nothing queued: its fd turns readable and a
+    /// waiting `recv` returns.
+    fn wake(&self) {
+        let mut st = self.lock();
+        st.woken = true;
+        self.notifier.signal();
+        if st.consumer_waiting {
+            self.not_empty.notify_one();
+        }
     }
 
     /// After items were added (the lock held).
@@ -79,6 +92,7 @@ pub fn bounded_queue<T>(capacity: usize) -> io::Result<(Producer<T>, Consumer<T>
             signaled: false,
             closed: false,
             in_hand: 0,
+            woken: false,
         }),
         not_empty: Condvar::new(),
         not_full: Condvar::new(),
@@ -153,7 +167,7 @@ impl<T> Producer<T> {
     /// Makes the fd readable without queueing anything (the owner's next
     /// look finds out why, e.g. that the connection closed).
     pub fn wake(&self) {
-        self.notifier.signal();
+        self.shared.wake();
     }
 }
 
@@ -192,7 +206,7 @@ impl<T> Consumer<T> {
             if st.producers_waiting > 0 {
                 sh.not_full.notify_all();
             }
-            while st.items.is_empty() {
+            while st.items.is_empty() && !st.woken {
                 let left = match deadline {
                     Some(d) => d.saturating_duration_since(Instant::now()),
                     None => Duration::from_secs(3600),
@@ -207,6 +221,7 @@ impl<T> Consumer<T> {
             }
             st.consumer_waiting = false;
         }
+        st.woken = false;
         let item = st.items.pop_front();
         // Take the rest too: handed out without the shared lock.
         std::mem::swap(&mut *local, &mut st.items);
@@ -229,7 +244,7 @@ impl<T> Consumer<T> {
     /// Makes the fd readable with nothing queued (e.g. to keep saying that
     /// the producer has gone).
     pub fn wake(&self) {
-        self.notifier.signal();
+        self.shared.wake();
     }
 
     pub fn is_empty(&self) -> bool {
@@ -269,6 +284,27 @@ mod tests {
         assert!(c.shared.notifier.is_readable(), "still one pending");
         assert_eq!(c.recv(Duration::ZERO), Some(2));
         assert!(!c.shared.notifier.is_readable());
+        assert_eq!(c.recv(Duration::from_millis(10)), None);
+    }
+
+    #[test]
+    fn wake_ends_a_waiting_recv_and_leaves_the_fd_readable() {
+        let (p, c) = bounded_queue::<u32>(2).unwrap();
+        let t0 = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // Once the consumer waits (or before: then its recv returns
+                // at once), wake it with nothing queued.
+                while !c.shared.lock().consumer_waiting && t0.elapsed() < Duration::from_secs(5) {
+                    std::thread::yield_now();
+                }
+                p.wake();
+            });
+            assert_eq!(c.recv(Duration::from_secs(30)), None);
+        });
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+        assert!(c.shared.notifier.is_readable(), "the fd keeps saying so");
+        // Woken once: the next wait waits again.
         assert_eq!(c.recv(Duration::from_millis(10)), None);
     }
 
