@@ -9,22 +9,10 @@ use mesos::wire::json;
 use mesos::wire::recordio;
 use serde_json::Value;
 
+mod support;
+
 fn vectors() -> Vec<Value> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/test/vectors");
-    let mut out = vec![];
-    for f in [
-        "scheduler-calls.jsonl",
-        "scheduler-events.jsonl",
-        "executor-calls.jsonl",
-        "executor-events.jsonl",
-    ] {
-        let text = std::fs::read_to_string(format!("{dir}/{f}")).expect("vector file");
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            out.push(serde_json::from_str(line).expect("vector line"));
-        }
-    }
-    assert!(out.len() >= 29, "all vectors present");
-    out
+    support::vectors::golden()
 }
 
 /// Numbers compare by value (15 == 15.0).

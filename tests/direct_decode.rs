@@ -13,32 +13,24 @@ use mesos::wire::direct::{self, Fallback, tree};
 use mesos::wire::schema;
 use proptest::prelude::*;
 
+mod support;
+
 /// The golden vectors: (name, message type, protobuf bytes, Mesos JSON).
 fn all_vectors() -> Vec<(String, String, Vec<u8>, Vec<u8>)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/test/vectors");
-    let mut out = vec![];
-    for f in [
-        "scheduler-calls.jsonl",
-        "scheduler-events.jsonl",
-        "executor-calls.jsonl",
-        "executor-events.jsonl",
-    ] {
-        let text = std::fs::read_to_string(format!("{dir}/{f}")).expect("vector file");
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line).expect("vector line");
+    support::vectors::golden()
+        .into_iter()
+        .map(|v| {
             let pb = B64
                 .decode(v["protobuf_b64"].as_str().expect("protobuf_b64"))
                 .expect("base64");
-            out.push((
+            (
                 v["name"].as_str().expect("name").to_string(),
                 v["message"].as_str().expect("message").to_string(),
                 pb,
                 v["mesos_json"].as_str().expect("json").as_bytes().to_vec(),
-            ));
-        }
-    }
-    assert!(out.len() >= 29);
-    out
+            )
+        })
+        .collect()
 }
 
 fn vectors() -> Vec<(String, String, Vec<u8>)> {

@@ -343,6 +343,7 @@ pub fn launch_op(tasks: Vec<pb::TaskInfo>) -> pb::offer::Operation {
 pub mod nats_server;
 pub mod pki;
 pub mod proxy;
+pub mod vectors;
 
 /// `GET /master/state` of the master at `addr`, as JSON.
 pub fn master_state(addr: std::net::SocketAddr) -> serde_json::Value {
