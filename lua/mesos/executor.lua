@@ -17,17 +17,8 @@ local function log(...)
   io.stderr:write(os.date("!%Y-%m-%dT%H:%M:%SZ "), "mesos.executor: ", table.concat({ ... }, " "), "\n")
 end
 
-local function now()
-  return os.time() -- coarse clock for deadlines; refined below when available
-end
-do
-  local ok, ffi = pcall(require, "ffi")
-  if ok then
-    pcall(ffi.cdef, "typedef struct { long s; long us; } mx_tv; int gettimeofday(mx_tv *, void *);")
-    local tv = ffi.new("mx_tv")
-    now = function() ffi.C.gettimeofday(tv, nil) return tonumber(tv.s) + tonumber(tv.us) / 1e6 end
-  end
-end
+-- Deadlines run on a clock that never goes back (the module's own).
+local now = mesos.monotonic
 
 -- Quotes a string for sh.
 local function shell_quote(s)
