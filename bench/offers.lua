@@ -9,7 +9,7 @@
 local mesos = require "mesos"
 
 local here = (arg[0]:match("^(.*)/") or ".") .. "/"
-local N, master, encodings = 10000, nil, { "protobuf", "json" }
+local N, master, encodings = 10000, nil, { "protobuf", "json", "protobuf-views", "json-views" }
 do
   local i = 1
   while i <= #arg do
@@ -32,7 +32,7 @@ if not master then
 end
 
 -- The handler every consumer runs: each offer's id, and the sum of its cpus.
-local function intake(enc)
+local function intake(enc, views)
   local seen, cpus, t_first, t_last = 0, 0, nil, nil
   local handler = {}
   function handler:offers(d, offers)
@@ -47,7 +47,7 @@ local function intake(enc)
     if seen >= N then t_last = now(); d:abort() end
   end
   function handler:disconnected(_, reason) error("stream lost: " .. tostring(reason)) end
-  local d = mesos.scheduler(handler, { master = master, encoding = enc })
+  local d = mesos.scheduler(handler, { master = master, encoding = enc, views = views })
   d:run()
   assert(seen == N and t_last, "stream incomplete")
   assert(math.abs(cpus - 4.5 * N) < 1e-6 * N, "wrong cpus sum")
@@ -56,7 +56,7 @@ end
 
 local rows = {}
 for _, enc in ipairs(encodings) do
-  local rate, secs = intake(enc)
+  local rate, secs = intake(enc:match("^%a+"), enc:match("%-views$") ~= nil)
   rows[#rows + 1] = { enc, secs, rate }
   print(("RESULT intake.lua.%s %.1f"):format(enc, rate))
 end
@@ -65,7 +65,7 @@ if server_pid then
   server:close()
 end
 
-print(("%-10s %10s %10s %14s"):format("encoding", "offers", "seconds", "offers/s"))
+print(("%-15s %10s %10s %14s"):format("encoding", "offers", "seconds", "offers/s"))
 for _, r in ipairs(rows) do
-  print(("%-10s %10d %10.3f %14.0f"):format(r[1], N, r[2], r[3]))
+  print(("%-15s %10d %10.3f %14.0f"):format(r[1], N, r[2], r[3]))
 end

@@ -4,19 +4,20 @@
 -- the master itself: no uuid, nothing to acknowledge). Timed from the call
 -- (built from Lua tables and sent) until the N-th update reached the
 -- handler; the RSS growth of this process over the burst is reported too.
---   luajit bench/reconcile.lua N --master HOST:PORT [--encoding E]
+--   luajit bench/reconcile.lua N --master HOST:PORT [--encoding E] [--views]
 -- Prints "RESULT reconcile.lua.N <seconds>", "RESULT reconcile.lua.N.rss_mb
 -- <MB>" (RSS after the burst minus before) and "...peak_mb" (the high water
 -- mark minus RSS before).
 local mesos = require "mesos"
 
-local N, master, enc = 1000, "local", "protobuf"
+local N, master, enc, views = 1000, "local", "protobuf", false
 do
   local i = 1
   while i <= #arg do
     if arg[i] == "--master" then master = arg[i + 1]; i = i + 1
     elseif arg[i] == "--encoding" then enc = arg[i + 1]; i = i + 1
-    else N = assert(tonumber(arg[i]), "usage: reconcile.lua N [--master M] [--encoding E]") end
+    elseif arg[i] == "--views" then views = true
+    else N = assert(tonumber(arg[i]), "usage: reconcile.lua N [--master M] [--encoding E] [--views]") end
     i = i + 1
   end
 end
@@ -41,7 +42,8 @@ function handler:update(_, status)
 end
 function handler:call_failed(_, ty, reason) failed = ty .. ": " .. tostring(reason) end
 
-local d = mesos.scheduler(handler, { master = master, encoding = enc, framework = { name = "reconcile-bench" } })
+local d = mesos.scheduler(handler, { master = master, encoding = enc, views = views,
+  framework = { name = "reconcile-bench" } })
 assert(d:start())
 local deadline = now() + 60
 while not subscribed do
@@ -64,8 +66,9 @@ end
 local secs = t_last - t0
 local rss1, hwm = status_kb("VmRSS"), status_kb("VmHWM")
 d:stop()
-print(("RESULT reconcile.lua.%d %.4f"):format(N, secs))
-print(("RESULT reconcile.lua.%d.rss_mb %.1f"):format(N, (rss1 - rss0) / 1024))
-print(("RESULT reconcile.lua.%d.peak_mb %.1f"):format(N, (hwm - rss0) / 1024))
+local tag = views and "views." or ""
+print(("RESULT reconcile.lua.%s%d %.4f"):format(tag, N, secs))
+print(("RESULT reconcile.lua.%s%d.rss_mb %.1f"):format(tag, N, (rss1 - rss0) / 1024))
+print(("RESULT reconcile.lua.%s%d.peak_mb %.1f"):format(tag, N, (hwm - rss0) / 1024))
 print(("%-10s %8s %10s %12s %10s %10s"):format("encoding", "tasks", "seconds", "updates/s", "RSS +MB", "peak +MB"))
 print(("%-10s %8d %10.3f %12.0f %10.1f %10.1f"):format(enc, N, secs, N / secs, (rss1 - rss0) / 1024, (hwm - rss0) / 1024))

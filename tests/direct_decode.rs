@@ -63,6 +63,11 @@ fn direct_tree_in(message: &str, bytes: &[u8], enc: Encoding) -> Option<tree::No
                 .expect("the old path accepts what the direct decoder accepts");
             let t = sink.result().expect("a table");
             assert_eq!(t, tree::from_message(&old), "{message}: trees differ");
+            if enc == Encoding::Protobuf {
+                // A lazy view reads the same, field by field.
+                let v = direct::find::view_tree(m, bytes).expect("a view reads it");
+                assert_eq!(v, t, "{message}: the view reads differently");
+            }
             Some(t)
         }
         Err(Fallback) => None,

@@ -18,15 +18,31 @@ function C.checked(level, f, ...)
   return a, b
 end
 
--- Calls handler[name] if present; errors propagate with a traceback.
+-- Calls handler[name] if present; errors propagate with a traceback, as
+-- "mesos: error in handler:NAME: ...". Inside a driver's poll loop, which
+-- runs under one protected call for all its events, a handler is called
+-- plainly and `current` names it for that message.
 local traceback = debug.traceback
+local protected, current = 0, nil
 function C.call(h, name, ...)
   local f = h[name]
   if f == nil then return end
+  if protected > 0 then
+    current = name
+    f(h, ...)
+    current = nil
+    return
+  end
   local ok, err = xpcall(f, traceback, h, ...)
   if not ok then
     error(("mesos: error in handler:%s: %s"):format(name, tostring(err)), 0)
   end
+end
+
+-- The poll loop's error handler: a traceback for handler errors only.
+local function loop_error(err)
+  if current then return traceback(err, 2) end
+  return err
 end
 
 -- Hands one output of a Rust core to the driver's handler; `events` maps
@@ -34,7 +50,7 @@ end
 function C.dispatch(driver, events, kind, a, b)
   local h = driver._handler
   if kind == "event" then
-    local f = events[a.type]
+    local f = events[b or a.type] -- b: the type, when the core gave it
     if f then f(driver, h, a) end
   elseif kind == "disconnected" then
     C.call(h, "disconnected", driver, a)
@@ -50,17 +66,39 @@ end
 function C.driver_methods(Driver)
   --- Handles the queued events, waiting up to `timeout` seconds (default 0)
   --- for the first. Returns how many were handled. At most `max` if given.
-  function Driver:poll(timeout, max)
-    local c = self._core
+  local function loop(self, kind, a, b, max)
     local n = 0
-    local kind, a, b = c:next(timeout or 0)
     while kind do
       n = n + 1
       self:_dispatch(kind, a, b)
       if max and n >= max then break end
-      kind, a, b = c:next(0)
+      kind, a, b = self:_next(0, max and max - n)
     end
     return n
+  end
+
+  function Driver:poll(timeout, max)
+    local kind, a, b = self:_next(timeout or 0, max)
+    if not kind then return 0 end
+    protected, current = protected + 1, nil
+    local ok, n = xpcall(loop, loop_error, self, kind, a, b, max)
+    protected = protected - 1
+    if not ok then
+      local name = current
+      current = nil
+      if name then error(("mesos: error in handler:%s: %s"):format(name, tostring(n)), 0) end
+      error(n, 0)
+    end
+    return n
+  end
+
+  --- The core's next output (a driver may replace this, as views do), and
+  --- how many outputs it holds outside the core.
+  if Driver._next == nil then
+    function Driver:_next(timeout) return self._core:next(timeout) end
+  end
+  if Driver._buffered == nil then
+    function Driver:_buffered() return 0 end
   end
 
   --- Handles events until the driver stops. Returns the final state.
@@ -70,7 +108,7 @@ function C.driver_methods(Driver)
       local ok, err = c:start()
       if not ok then return nil, err end
     end
-    while c:state() ~= "stopped" or c:pending() > 0 do
+    while c:state() ~= "stopped" or self:pending() > 0 do
       self:poll(1)
     end
     return c:state()
@@ -99,8 +137,8 @@ function C.driver_methods(Driver)
         pending_ack = nil
         self:acknowledge(st)
       end
-      if c:state() == "stopped" and c:pending() == 0 then return nil end
-      local kind, a, b = c:next(timeout)
+      if c:state() == "stopped" and self:pending() == 0 then return nil end
+      local kind, a, b = self:_next(timeout)
       if kind == nil then return nil end
       if kind == "event" then
         if a.type == "UPDATE" and self._implicit then
@@ -117,7 +155,10 @@ function C.driver_methods(Driver)
 
   --- cqueues pollable protocol: the fd to watch, and no timeout of our own.
   function Driver:pollfd() return self._core:fd() end
-  function Driver:timeout() return nil end
+  function Driver:timeout()
+    if self:_buffered() > 0 then return 0 end
+    return nil
+  end
 
   function Driver:start() return self._core:start() end
   function Driver:abort() return self._core:abort() end
@@ -125,7 +166,7 @@ function C.driver_methods(Driver)
   function Driver:getfd() return self._core:fd() end
   function Driver:state() return self._core:state() end
   function Driver:stats() return self._core:stats() end
-  function Driver:pending() return self._core:pending() end
+  function Driver:pending() return self._core:pending() + self:_buffered() end
 end
 
 return C

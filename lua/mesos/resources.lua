@@ -57,8 +57,16 @@ function M.parse(text)
   return out
 end
 
+-- A view (mesos.view) as plain tables; anything else as it is.
+local function plain(v)
+  if type(v) == "cdata" then return require("mesos.view").plain(v) end
+  return v
+end
+
 local function list_of(resources)
   if type(resources) == "string" then return M.parse(resources) end
+  -- A view of an Offer or TaskInfo (mesos.view).
+  if type(resources) == "cdata" then return resources.resources or {} end
   if type(resources) ~= "table" then
     error("resources: expected a list of Resource tables or a resource string, got " .. type(resources), 3)
   end
@@ -182,7 +190,7 @@ function M.subtract(available, taken)
   end
   for _, r in ipairs(list_of(available)) do
     local c = {}
-    for k, v in pairs(r) do c[k] = v end
+    for k, v in pairs(plain(r)) do c[k] = v end
     if r.scalar then
       local t = take_scalar[r.name] or 0
       local left = r.scalar.value - t

@@ -28,8 +28,14 @@ function M.router(...) return require("mesos.events").router(...) end
 local Driver = {}
 Driver.__index = Driver
 
+-- A message given as a table or as a view (mesos.view).
+local function is_message(v)
+  local t = type(v)
+  return t == "table" or t == "cdata"
+end
+
 local function is_id(v)
-  return type(v) == "string" or (type(v) == "table" and v.value ~= nil)
+  return type(v) == "string" or (is_message(v) and v.value ~= nil)
 end
 
 -- One id or a list of ids, as a list.
@@ -37,7 +43,7 @@ local function id_list(v, what)
   if v == nil then return {} end
   if is_id(v) then return { v } end
   if type(v) ~= "table" then
-    error(("%s: expected an id (string or {value=...}) or a list of ids, got %s"):format(what, type(v)), 3)
+    error(("%s: expected an id (string, {value=...} or a view) or a list of ids, got %s"):format(what, type(v)), 3)
   end
   return v
 end
@@ -91,12 +97,57 @@ function M.scheduler(handler, opts)
   local c = checked(2, core.new_scheduler, o)
   local implicit = opts.implicit_acknowledgements
   if implicit == nil then implicit = true end
-  return setmetatable({ _core = c, _handler = handler, _implicit = implicit }, Driver)
+  local views = opts.views and require("mesos.view") or nil
+  local q
+  if views then q = { i = 1, n = 0, staging = views.staging(c:staging()) } end
+  return setmetatable({ _core = c, _handler = handler, _implicit = implicit, _views = views, _q = q }, Driver)
+end
+
+-- With views, events received as protobuf come as views (mesos.view),
+-- taken from the core in batches: for each, q holds where its bytes are
+-- (an offset in the core's staging area, or a string), their length, the
+-- message index and the type (q.i the next, q.n the count), then the output
+-- that ended the batch.
+function Driver:_next(timeout, limit)
+  local v = self._views
+  if not v then return self._core:next(timeout) end
+  local q = self._q
+  local i = q.i
+  if i <= q.n then
+    q.i = i + 1
+    local k = 4 * i
+    return "event", v.wrap_at(q.staging, q[k - 3], q[k - 2], q[k - 1]), q[k]
+  end
+  local kind = q.kind
+  if kind then
+    local a, b = q.a, q.b
+    q.kind, q.a, q.b = nil, nil, nil
+    return kind, a, b
+  end
+  local n, a, b
+  n, kind, a, b = self._core:next_raw_batch(timeout, q, limit)
+  q.i, q.n, q.kind, q.a, q.b = 1, n, kind, a, b
+  if n == 0 and kind == nil then return nil end
+  return self:_next(0)
+end
+
+function Driver:_buffered()
+  local q = self._q
+  if not q then return 0 end
+  return q.n - q.i + 1 + (q.kind and 1 or 0)
+end
+
+-- ev[a][b] (nil if ev[a] is unset), without a view of ev[a] with views.
+local function get(d, ev, a, b)
+  local v = d._views
+  if v and v.is_view(ev) then return v.get(ev, a, b) end
+  local t = ev[a]
+  return t and t[b]
 end
 
 local dispatch = {
   SUBSCRIBED = function(d, h, ev) call(h, "subscribed", d, ev.subscribed or {}) end,
-  OFFERS = function(d, h, ev) call(h, "offers", d, (ev.offers and ev.offers.offers) or {}) end,
+  OFFERS = function(d, h, ev) call(h, "offers", d, get(d, ev, "offers", "offers") or {}) end,
   INVERSE_OFFERS = function(d, h, ev)
     call(h, "inverse_offers", d, (ev.inverse_offers and ev.inverse_offers.inverse_offers) or {})
   end,
@@ -105,7 +156,7 @@ local dispatch = {
     call(h, "rescind_inverse_offer", d, ev.rescind_inverse_offer and ev.rescind_inverse_offer.inverse_offer_id)
   end,
   UPDATE = function(d, h, ev)
-    local status = ev.update and ev.update.status or {}
+    local status = get(d, ev, "update", "status") or {}
     call(h, "update", d, status)
     if d._implicit and status.uuid ~= nil and status.agent_id ~= nil then
       d:acknowledge(status)
@@ -187,7 +238,7 @@ end
 
 function Driver:acknowledge(status, task_id, uuid)
   local ack
-  if type(status) == "table" and task_id == nil then
+  if is_message(status) and task_id == nil then
     if status.uuid == nil then
       error("acknowledge: this status has no uuid (master-generated updates must not be acknowledged)", 2)
     end
@@ -199,11 +250,11 @@ function Driver:acknowledge(status, task_id, uuid)
 end
 
 function Driver:acknowledge_operation_status(status)
-  if type(status) ~= "table" then
+  if not is_message(status) then
     error("acknowledge_operation_status: expected an OperationStatus table, got " .. type(status), 2)
   end
   local uuid = status.uuid
-  if type(uuid) == "table" then uuid = uuid.value end
+  if is_message(uuid) then uuid = uuid.value end
   return self:_send { type = "ACKNOWLEDGE_OPERATION_STATUS", acknowledge_operation_status = {
     agent_id = status.agent_id, resource_provider_id = status.resource_provider_id,
     uuid = uuid, operation_id = status.operation_id } }

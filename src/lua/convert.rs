@@ -24,12 +24,27 @@ pub fn to_message(
             m.set_field_by_name("value", Value::String(s.to_string()));
             Ok(m)
         }
-        other => Err(format!(
-            "{}: expected a table ({}), got {}",
-            show(path),
-            desc.name(),
-            other.type_name()
-        )),
+        other => match super::view::of(other) {
+            // A view (lua/mesos/view.lua) of this message type: its bytes.
+            Some((m, bytes)) if crate::wire::schema::msg(m).name == desc.full_name() => {
+                let mut msg = DynamicMessage::decode(desc.clone(), bytes)
+                    .map_err(|e| format!("{}: {e}", show(path)))?;
+                crate::wire::codec::clear_unknown_enums(&mut msg);
+                Ok(msg)
+            }
+            Some((m, _)) => Err(format!(
+                "{}: expected a table ({}), got a view of {}",
+                show(path),
+                desc.name(),
+                crate::wire::schema::msg(m).name
+            )),
+            None => Err(format!(
+                "{}: expected a table ({}), got {}",
+                show(path),
+                desc.name(),
+                other.type_name()
+            )),
+        },
     }
 }
 

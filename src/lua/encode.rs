@@ -252,6 +252,15 @@ unsafe fn value(
                     ffi::LUA_TTABLE => {
                         delimited(number, out, |out| message(l, idx, m, out, depth + 1))?
                     }
+                    // A view (lua/mesos/view.lua) of this message: its bytes.
+                    _ if let Some((vm, body)) = super::view::at(l, idx) => {
+                        if vm != sub {
+                            return Err(Fallback);
+                        }
+                        tag(number, 2, out);
+                        varint(body.len() as u64, out);
+                        out.extend_from_slice(body);
+                    }
                     // An ID message (a single string `value`) as a string.
                     ffi::LUA_TSTRING if is_id(m) => {
                         let s = bytes(l, idx).ok_or(Fallback)?;

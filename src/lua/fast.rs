@@ -253,7 +253,7 @@ fn size(n: usize) -> c_int {
 /// app data (made once per state).
 struct Names(LuaTable);
 
-fn names(lua: &Lua) -> LuaResult<LuaTable> {
+pub(crate) fn names(lua: &Lua) -> LuaResult<LuaTable> {
     if let Some(n) = lua.app_data_ref::<Names>() {
         return Ok(n.0.clone());
     }

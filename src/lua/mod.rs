@@ -19,6 +19,7 @@ mod opts;
 mod process;
 mod scheduler;
 mod tcp;
+mod view;
 
 use mlua::prelude::*;
 
@@ -30,6 +31,7 @@ const COMMON_LUA: &str = include_str!("../../lua/mesos/common.lua");
 const SCHEDULER_LUA: &str = include_str!("../../lua/mesos/scheduler.lua");
 const EXECUTOR_LUA: &str = include_str!("../../lua/mesos/executor_driver.lua");
 const RESOURCES_LUA: &str = include_str!("../../lua/mesos/resources.lua");
+const VIEW_LUA: &str = include_str!("../../lua/mesos/view.lua");
 
 /// Pure-Lua modules compiled into the library and registered in
 /// `package.preload`, so `require "mesos.x"` works wherever `mesos` loads
@@ -151,7 +153,7 @@ fn encoding_arg(name: Option<String>) -> LuaResult<Encoding> {
 }
 
 /// A message type name as Lua gives it (`TaskStatus` or a full name).
-fn full_name(name: &str) -> String {
+pub(crate) fn full_name(name: &str) -> String {
     if name.contains('.') {
         name.to_string()
     } else {
@@ -236,6 +238,17 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
     )?;
 
     register_embedded(lua, &preload)?;
+    // mesos.view needs the internal core (schema tables, eager decoding).
+    view::register(lua, &core)?;
+    let view_core = core.clone();
+    preload.set(
+        "mesos.view",
+        lua.create_function(move |lua, ()| {
+            lua.load(VIEW_LUA)
+                .set_name("@mesos/view.lua")
+                .call::<LuaValue>(view_core.clone())
+        })?,
+    )?;
     let common: LuaTable = lua
         .load(COMMON_LUA)
         .set_name("@mesos/common.lua")

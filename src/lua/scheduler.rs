@@ -21,6 +21,8 @@ pub struct SchedulerCore {
     driver: RefCell<Driver>,
     master: String,
     started: std::cell::Cell<bool>,
+    /// Where `next_raw_batch` copies events for views (made on first use).
+    staging: std::cell::OnceCell<super::view::Staging>,
     // Declared last: dropped after the driver has stopped.
     cluster: RefCell<Option<LocalCluster>>,
 }
@@ -150,6 +152,7 @@ pub fn new_scheduler(lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
         driver: RefCell::new(driver),
         master,
         started: std::cell::Cell::new(false),
+        staging: std::cell::OnceCell::new(),
         cluster: RefCell::new(cluster),
     })
 }
@@ -213,6 +216,84 @@ impl LuaUserData for SchedulerCore {
             super::log::deliver(lua)?;
             convert::output_to_lua(lua, out)
         });
+        // next_raw(timeout): as next, except that an event received as
+        // validated protobuf comes as "raw", bytes, message index, type
+        // (for lazy views, lua/mesos/view.lua).
+        m.add_method("next_raw", |lua, this, timeout: Option<f64>| {
+            let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
+            let out = this.driver.borrow().recv(t);
+            super::log::deliver(lua)?;
+            if let Some(crate::driver::Output::Event(ev)) = &out
+                && let Some((bytes, Encoding::Protobuf, m)) = ev.raw_bytes()
+            {
+                return (
+                    "raw",
+                    lua.create_string(bytes)?,
+                    m,
+                    ev.type_name(),
+                )
+                    .into_lua_multi(lua);
+            }
+            convert::output_to_lua(lua, out)
+        });
+        // staging() -> the address of the batch staging area (light
+        // userdata) and its size, for lua/mesos/view.lua.
+        m.add_method("staging", |_, this, ()| {
+            let st = this.staging.get_or_init(super::view::Staging::new);
+            Ok((
+                LuaLightUserData(st.address()),
+                super::view::Staging::CAPACITY,
+            ))
+        });
+        // next_raw_batch(timeout, q [, limit]): the outputs that are queued
+        // (waiting up to `timeout` for the first; at most `limit`, 256 by
+        // default and at most). Each event received as validated protobuf
+        // goes into q as 4 values: its offset in the staging area (or its
+        // bytes as a string when they do not fit), length, message index
+        // and type. Returns their count, then the first other output (as
+        // `next` gives it), which ends the batch.
+        m.add_method(
+            "next_raw_batch",
+            |lua, this, (timeout, q, limit): (Option<f64>, LuaTable, Option<usize>)| {
+                let limit = limit.unwrap_or(256).clamp(1, 256);
+                let mut wait = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
+                let staging = this.staging.get_or_init(super::view::Staging::new);
+                let d = this.driver.borrow();
+                let (mut n, mut at) = (0usize, 0usize);
+                let mut rest = None;
+                while n < limit {
+                    let Some(out) = d.recv(wait) else { break };
+                    wait = Duration::ZERO;
+                    if let crate::driver::Output::Event(ev) = &out
+                        && let Some((bytes, Encoding::Protobuf, m)) = ev.raw_bytes()
+                    {
+                        let k = 4 * n;
+                        match staging.put(at, bytes) {
+                            Some(end) => {
+                                q.raw_set(k + 1, at)?;
+                                at = end;
+                            }
+                            None => q.raw_set(k + 1, lua.create_string(bytes)?)?,
+                        }
+                        q.raw_set(k + 2, bytes.len())?;
+                        q.raw_set(k + 3, m)?;
+                        q.raw_set(k + 4, ev.type_name())?;
+                        n += 1;
+                        continue;
+                    }
+                    rest = Some(out);
+                    break;
+                }
+                drop(d);
+                super::log::deliver(lua)?;
+                let mut vals = match rest {
+                    Some(out) => convert::output_to_lua(lua, Some(out))?,
+                    None => LuaMultiValue::new(),
+                };
+                vals.push_front(LuaValue::Integer(n as i64));
+                Ok(vals)
+            },
+        );
         m.add_method("stop", |_, this, failover: Option<bool>| {
             this.driver.borrow_mut().stop(failover.unwrap_or(false));
             this.stop_cluster();

@@ -16,6 +16,7 @@
 //! bytes) it answers [`Fallback`], and the caller uses the
 //! descriptor-based path, which then decides (and words the error).
 
+pub mod find;
 pub mod json;
 pub mod pb;
 pub mod tree;

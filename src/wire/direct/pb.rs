@@ -39,11 +39,11 @@ pub fn check_strict(m: u16, bytes: &[u8]) -> Result<(), Fallback> {
 
 const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
-const LEN: u8 = 2;
+pub(super) const LEN: u8 = 2;
 const FIXED32: u8 = 5;
 
 #[inline]
-fn varint(buf: &mut &[u8]) -> Result<u64, Fallback> {
+pub(super) fn varint(buf: &mut &[u8]) -> Result<u64, Fallback> {
     let b = *buf;
     if let Some(&first) = b.first()
         && first < 0x80
@@ -84,7 +84,7 @@ fn fixed<const N: usize>(buf: &mut &[u8]) -> Result<[u8; N], Fallback> {
 }
 
 #[inline]
-fn delimited<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], Fallback> {
+pub(super) fn delimited<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], Fallback> {
     let n = varint(buf)?;
     let n = usize::try_from(n).map_err(|_| Fallback)?;
     take(buf, n)
@@ -92,7 +92,7 @@ fn delimited<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], Fallback> {
 
 /// A field key: (number, wire type), as prost's `decode_key` accepts it.
 #[inline]
-fn key(buf: &mut &[u8]) -> Result<(u32, u8), Fallback> {
+pub(super) fn key(buf: &mut &[u8]) -> Result<(u32, u8), Fallback> {
     let k = varint(buf)?;
     let k = u32::try_from(k).map_err(|_| Fallback)?;
     let (number, wt) = (k >> 3, (k & 7) as u8);
@@ -104,7 +104,7 @@ fn key(buf: &mut &[u8]) -> Result<(u32, u8), Fallback> {
 
 /// Skips an unknown field's value (groups fall back).
 #[inline]
-fn skip(buf: &mut &[u8], wt: u8) -> Result<(), Fallback> {
+pub(super) fn skip(buf: &mut &[u8], wt: u8) -> Result<(), Fallback> {
     match wt {
         VARINT => varint(buf).map(|_| ()),
         FIXED64 => take(buf, 8).map(|_| ()),
@@ -128,7 +128,7 @@ fn run_length(mut buf: &[u8], number: u32, wt: u8) -> usize {
 }
 
 /// The wire type a packed element of this type has.
-fn element_wire_type(ty: Ty) -> u8 {
+pub(super) fn element_wire_type(ty: Ty) -> u8 {
     match ty {
         Ty::Double | Ty::Fixed64 | Ty::Sfixed64 => FIXED64,
         Ty::Float | Ty::Fixed32 | Ty::Sfixed32 => FIXED32,
@@ -140,7 +140,7 @@ fn element_wire_type(ty: Ty) -> u8 {
 /// A scalar (not an enum or a message) of type `ty` sent with wire type
 /// `wt`.
 #[inline]
-fn scalar<'a>(ty: Ty, wt: u8, buf: &mut &'a [u8]) -> Result<Scalar<'a>, Fallback> {
+pub(super) fn scalar<'a>(ty: Ty, wt: u8, buf: &mut &'a [u8]) -> Result<Scalar<'a>, Fallback> {
     if wt != element_wire_type(ty) {
         return Err(Fallback);
     }
@@ -178,7 +178,7 @@ fn scalar<'a>(ty: Ty, wt: u8, buf: &mut &'a [u8]) -> Result<Scalar<'a>, Fallback
 
 /// An enum value as prost reads it (an int32 varint).
 #[inline]
-fn enum_number(wt: u8, buf: &mut &[u8]) -> Result<i32, Fallback> {
+pub(super) fn enum_number(wt: u8, buf: &mut &[u8]) -> Result<i32, Fallback> {
     if wt != VARINT {
         return Err(Fallback);
     }

@@ -21,7 +21,7 @@ pub enum Key {
 }
 
 impl Key {
-    fn num(x: f64) -> Key {
+    pub(crate) fn num(x: f64) -> Key {
         Key::Num(if x == 0.0 { 0 } else { x.to_bits() })
     }
 }
