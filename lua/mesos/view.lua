@@ -201,6 +201,35 @@ pcall(ffi.metatype, VIEW, {
   __tostring = function(v) return ("mesos view: %s (%d bytes)"):format(type_name(v), v._vlen) end,
 })
 
+-- Field names of message `msg` in field-number order.
+local ORDER = {}
+local function order_of(msg)
+  local o = ORDER[msg]
+  if o then return o end
+  local fields = FIELDS[msg] or fields_of(msg)
+  o = {}
+  for name in pairs(fields) do o[#o + 1] = name end
+  table.sort(o, function(a, b) return fields[a][1] < fields[b][1] end)
+  ORDER[msg] = o
+  return o
+end
+
+--- pairs(v) -> an iterator over the fields set in a view, as name, value,
+--- in field-number order (Lua 5.1's pairs cannot see into a view).
+function M.pairs(v)
+  if not M.is_view(v) then error("mesos.view.pairs: expected a view, got " .. type(v), 2) end
+  local o, i = order_of(v._vmsg), 0
+  return function()
+    while true do
+      i = i + 1
+      local k = o[i]
+      if k == nil then return nil end
+      local x = v[k]
+      if x ~= nil then return k, x end
+    end
+  end
+end
+
 --- is_view(v) -> true if v is a view.
 function M.is_view(v)
   return type(v) == "cdata" and ffi_istype(VIEW, v)
