@@ -160,13 +160,22 @@ pub fn direct(data: &[u8], enc: Encoding) {
             Some(tree::from_message(&old)),
             "{name}: direct and descriptor-based trees differ"
         );
-        // Lazy views read the same, field by field.
-        if enc == Encoding::Protobuf {
+        // Lazy views read the same, field by field: protobuf as it is,
+        // JSON transcoded.
+        let pb = match enc {
+            Encoding::Protobuf => Some((data.to_vec(), None)),
+            Encoding::Json => direct::transcode::json_to_protobuf(m, data).map(|(b, t)| (b, Some(t))),
+        };
+        if let Some((pb, ty)) = pb {
+            assert!(direct::pb::check(m, &pb).is_ok(), "{name}: transcoded bytes invalid");
             assert_eq!(
-                direct::find::view_tree(m, data).ok(),
+                direct::find::view_tree(m, &pb).ok(),
                 sink.result(),
                 "{name}: a view reads other values than the tables"
             );
+            if let Some(ty) = ty {
+                assert_eq!(ty, checked.ok().flatten(), "{name}: transcoded type");
+            }
         }
         let ty = crate::driver::Event::decoded(old).type_name();
         assert_eq!(checked.ok().flatten(), ty, "{name}: event type");

@@ -23,6 +23,8 @@ pub struct EventStream {
     buf: Vec<u8>,
     /// Who sends the stream ("master", "agent"), for messages.
     peer: &'static str,
+    /// JSON events become protobuf (for lazy views).
+    transcode: bool,
 }
 
 impl EventStream {
@@ -62,7 +64,15 @@ impl EventStream {
             enc,
             buf: Vec::with_capacity(64 * 1024),
             peer,
+            transcode: false,
         }
+    }
+
+    /// With `on`, JSON events that the direct decoder takes come as
+    /// protobuf (`wire::direct::transcode`); the others stay JSON.
+    pub fn transcoding(mut self, on: bool) -> Self {
+        self.transcode = on;
+        self
     }
 
     fn descriptor(&mut self) -> Result<MessageDescriptor, String> {
@@ -102,6 +112,13 @@ impl EventStream {
     }
 
     fn event(&mut self, rec: Vec<u8>) -> Result<Event, String> {
+        if self.transcode
+            && self.enc == Encoding::Json
+            && let Some((pb, type_name)) =
+                direct::transcode::json_to_protobuf(self.schema, &rec)
+        {
+            return Ok(Event::raw(pb, Encoding::Protobuf, self.schema, type_name));
+        }
         match direct::check(self.schema, &rec, self.enc) {
             Ok(type_name) => Ok(Event::raw(rec, self.enc, self.schema, type_name)),
             Err(direct::Fallback) => {

@@ -101,6 +101,9 @@ pub fn new_scheduler(lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     if let Some(n) = o.integer("queue_size")? {
         opts.queue_size = usize::try_from(n.max(1)).unwrap_or(1);
     }
+    // Lazy views (lua/mesos/view.lua) read protobuf: JSON events are then
+    // transcoded on the I/O thread.
+    opts.views = o.boolean("views")?.unwrap_or(false);
     if let Some(roles) = o.string_list("suppressed_roles")? {
         opts.suppressed_roles = roles;
     }

@@ -58,6 +58,9 @@ pub struct Options {
     /// empty); `zk_tls`: its masters serve https.
     pub zk: Option<ZkUrl>,
     pub zk_tls: bool,
+    /// Events for lazy views: a JSON stream's events are transcoded to
+    /// protobuf as they arrive (`wire::direct::transcode`).
+    pub views: bool,
 }
 
 impl Options {
@@ -77,6 +80,7 @@ impl Options {
             credential: None,
             zk: None,
             zk_tls: false,
+            views: false,
         }
     }
 }
@@ -581,7 +585,8 @@ fn read_events(
         return Attempt::Fatal("no scheduler Event in the schema".into());
     };
     let tick = Duration::from_millis(250);
-    let mut events = EventStream::for_message(body, schema, enc, s.opts.max_record, tick, "master");
+    let mut events = EventStream::for_message(body, schema, enc, s.opts.max_record, tick, "master")
+        .transcoding(s.opts.views);
     let silent = std::cell::Cell::new(false);
     let mut idle = || {
         if s.stopping() {

@@ -19,6 +19,7 @@
 pub mod find;
 pub mod json;
 pub mod pb;
+pub mod transcode;
 pub mod tree;
 
 use crate::wire::schema::{Field, Name};
