@@ -63,9 +63,13 @@ fn direct_tree_in(message: &str, bytes: &[u8], enc: Encoding) -> Option<tree::No
                 .expect("the old path accepts what the direct decoder accepts");
             let t = sink.result().expect("a table");
             assert_eq!(t, tree::from_message(&old), "{message}: trees differ");
-            if enc == Encoding::Protobuf {
-                // A lazy view reads the same, field by field.
-                let v = direct::find::view_tree(m, bytes).expect("a view reads it");
+            // A lazy view reads the same, field by field (JSON transcoded).
+            let pb = match enc {
+                Encoding::Protobuf => Some(bytes.to_vec()),
+                Encoding::Json => direct::transcode::json_to_protobuf(m, bytes).map(|(b, _)| b),
+            };
+            if let Some(pb) = pb {
+                let v = direct::find::view_tree(m, &pb).expect("a view reads it");
                 assert_eq!(v, t, "{message}: the view reads differently");
             }
             Some(t)
@@ -461,6 +465,9 @@ fn json_rules_match_the_descriptor_based_path() {
     let fw = r#"{"user":"u","name":"n","offer_filters":{"r1":{"min_allocatable_resources":{"quantities":[{"quantities":{"cpus":{"value":1}}}]}},"r2":{}}}"#;
     let t = direct_tree_in(FRAMEWORK, fw.as_bytes(), Encoding::Json).expect("map decodes");
     assert!(matches!(get(&t, "offer_filters"), Some(tree::Node::Table(m)) if m.len() == 2));
+    // (and transcodes to protobuf, which a view reads alike: direct_tree_in)
+    let m = schema::message(FRAMEWORK).expect("in the schema");
+    assert!(direct::transcode::json_to_protobuf(m, fw.as_bytes()).is_some());
 }
 
 proptest! {

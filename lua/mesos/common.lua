@@ -50,7 +50,9 @@ end
 function C.dispatch(driver, events, kind, a, b)
   local h = driver._handler
   if kind == "event" then
-    local f = events[b or a.type] -- b: the type, when the core gave it
+    -- b: the type, when the core gave it (a is then false with views: the
+    -- event is still staged).
+    local f = events[b or (a and a.type)]
     if f then f(driver, h, a) end
   elseif kind == "disconnected" then
     C.call(h, "disconnected", driver, a)
@@ -140,6 +142,7 @@ function C.driver_methods(Driver)
       if c:state() == "stopped" and self:pending() == 0 then return nil end
       local kind, a, b = self:_next(timeout)
       if kind == nil then return nil end
+      if a == false then a = self:_event(a) end
       if kind == "event" then
         if a.type == "UPDATE" and self._implicit then
           local st = a.update and a.update.status

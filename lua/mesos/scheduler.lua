@@ -115,8 +115,11 @@ function Driver:_next(timeout, limit)
   local i = q.i
   if i <= q.n then
     q.i = i + 1
-    local k = 4 * i
-    return "event", v.wrap_at(q.staging, q[k - 3], q[k - 2], q[k - 1]), q[k]
+    -- The event stays in the staging area while it is dispatched (false
+    -- stands for it): most handlers get a part of it, made into a view
+    -- from there; Driver:_event() makes the whole event a view.
+    q.cur = 4 * i
+    return "event", false, q[4 * i]
   end
   local kind = q.kind
   if kind then
@@ -131,29 +134,47 @@ function Driver:_next(timeout, limit)
   return self:_next(0)
 end
 
+-- The event being dispatched, as a view (false: the staged one).
+function Driver:_event(ev)
+  if ev ~= false then return ev end
+  local q, k = self._q, self._q.cur
+  return self._views.wrap_at(q.staging, q[k - 3], q[k - 2], q[k - 1])
+end
+
 function Driver:_buffered()
   local q = self._q
   if not q then return 0 end
   return q.n - q.i + 1 + (q.kind and 1 or 0)
 end
 
--- ev[a][b] (nil if ev[a] is unset), without a view of ev[a] with views.
+-- ev[a] or ev[a][b] (nil if ev[a] is unset); with views, without a view of
+-- the event or of ev[a].
 local function get(d, ev, a, b)
   local v = d._views
-  if v and v.is_view(ev) then return v.get(ev, a, b) end
+  if ev == false then
+    local q = d._q
+    local k = q.cur
+    local x = v.get_staged(q.staging, q[k - 3], q[k - 2], q[k - 1], a, b)
+    return x
+  end
+  if v and v.is_view(ev) then
+    local x = v.get(ev, a, b)
+    return x
+  end
   local t = ev[a]
+  if b == nil then return t end
   return t and t[b]
 end
 
 local dispatch = {
-  SUBSCRIBED = function(d, h, ev) call(h, "subscribed", d, ev.subscribed or {}) end,
+  SUBSCRIBED = function(d, h, ev) call(h, "subscribed", d, get(d, ev, "subscribed") or {}) end,
   OFFERS = function(d, h, ev) call(h, "offers", d, get(d, ev, "offers", "offers") or {}) end,
   INVERSE_OFFERS = function(d, h, ev)
-    call(h, "inverse_offers", d, (ev.inverse_offers and ev.inverse_offers.inverse_offers) or {})
+    call(h, "inverse_offers", d, get(d, ev, "inverse_offers", "inverse_offers") or {})
   end,
-  RESCIND = function(d, h, ev) call(h, "rescind", d, ev.rescind and ev.rescind.offer_id) end,
+  RESCIND = function(d, h, ev) call(h, "rescind", d, get(d, ev, "rescind", "offer_id")) end,
   RESCIND_INVERSE_OFFER = function(d, h, ev)
-    call(h, "rescind_inverse_offer", d, ev.rescind_inverse_offer and ev.rescind_inverse_offer.inverse_offer_id)
+    call(h, "rescind_inverse_offer", d, get(d, ev, "rescind_inverse_offer", "inverse_offer_id"))
   end,
   UPDATE = function(d, h, ev)
     local status = get(d, ev, "update", "status") or {}
@@ -163,14 +184,14 @@ local dispatch = {
     end
   end,
   UPDATE_OPERATION_STATUS = function(d, h, ev)
-    call(h, "update_operation_status", d, ev.update_operation_status and ev.update_operation_status.status)
+    call(h, "update_operation_status", d, get(d, ev, "update_operation_status", "status"))
   end,
   MESSAGE = function(d, h, ev)
-    local m = ev.message or {}
+    local m = get(d, ev, "message") or {}
     call(h, "message", d, m.agent_id, m.executor_id, m.data)
   end,
-  FAILURE = function(d, h, ev) call(h, "failure", d, ev.failure or {}) end,
-  ERROR = function(d, h, ev) call(h, "error", d, ev.error and ev.error.message) end,
+  FAILURE = function(d, h, ev) call(h, "failure", d, get(d, ev, "failure") or {}) end,
+  ERROR = function(d, h, ev) call(h, "error", d, get(d, ev, "error", "message")) end,
   HEARTBEAT = function(d, h) call(h, "heartbeat", d) end,
 }
 

@@ -33,6 +33,7 @@ struct mesos_view_fill { uint32_t magic; uint16_t msg; uint16_t flags; uint32_t 
 ]]
 end
 local VIEW = ffi.typeof("struct mesos_view")
+local BYTES = ffi.typeof("const uint8_t *")
 local FILL = ffi.typeof("struct mesos_view_fill *")
 local MAGIC = core.view_magic
 
@@ -167,23 +168,45 @@ local function index(v, k)
   return x
 end
 
---- get(v, a, b) -> v[a][b], read without making a view of v[a] (nil if
---- v[a] is unset).
-function M.get(v, a, b)
-  local msg = v._vmsg
-  local p, n = v._vdata, v._vlen
+-- Field `a` (then its field `b`, if given) of the `n` bytes at `p` of
+-- message `msg`, without a view of the message on the way.
+local function get_at(p, n, msg, a, b)
   local f = (FIELDS[msg] or fields_of(msg))[a]
-  if f == nil or f[3] ~= SINGULAR or f[2] ~= T_MESSAGE then
-    error(("mesos.view.get: %s is not a message field of %s"):format(tostring(a), NAMES[msg]), 2)
+  if f == nil then return nil end
+  if b == nil then
+    local x = read(p, n, msg, f, a)
+    return x
+  end
+  if f[3] ~= SINGULAR or f[2] ~= T_MESSAGE then
+    error(("mesos.view.get: %s is not a message field of %s"):format(tostring(a), NAMES[msg]), 3)
   end
   if read_field(p, n, msg, f[5], found) ~= 0 then corrupt() end
   local it = found[0]
   if it.kind ~= K_MESSAGE then return nil end
-  if it.count > 1 then return merged(p, n, msg, f[5], f[4], it.total)[b] end
+  if it.count > 1 then
+    local m = merged(p, n, msg, f[5], f[4], it.total)
+    return m[b]
+  end
   p, n, msg = p + it.off, it.len, f[4]
   local g = (FIELDS[msg] or fields_of(msg))[b]
   if g == nil then return nil end
-  return read(p, n, msg, g, b)
+  local x = read(p, n, msg, g, b)
+  return x
+end
+
+--- get(v, a [, b]) -> v[a] or v[a][b], read without making a view of v[a]
+--- (nil if v[a] is unset).
+function M.get(v, a, b)
+  local x = get_at(v._vdata, v._vlen, v._vmsg, a, b)
+  return x
+end
+
+-- The same for `len` validated bytes of message `msg` in a driver's staging
+-- area (offset `at`) or in the string `at`.
+function M.get_staged(staging, at, len, msg, a, b)
+  local p = type(at) == "number" and staging + at or ffi_cast(BYTES, at)
+  local x = get_at(p, len, msg, a, b)
+  return x
 end
 
 local function type_name(v)
@@ -253,7 +276,6 @@ function M.wrap(msg, bytes)
 end
 
 -- A driver's staging area (light userdata, size) as a byte pointer.
-local BYTES = ffi.typeof("const uint8_t *")
 function M.staging(address)
   return ffi_cast(BYTES, address)
 end

@@ -61,6 +61,15 @@ fn leaf(whole: &[u8], ty: Ty, wt: u8, buf: &mut &[u8]) -> Result<Found, Fallback
         }
         return Ok(out);
     }
+    if ty == Ty::String && wt == LEN {
+        // Validated already (views only read what the direct decoder
+        // took): no second UTF-8 check.
+        let s = delimited(buf)?;
+        out.kind = BYTES;
+        out.off = offset(whole, s)?;
+        out.len = len32(s)?;
+        return Ok(out);
+    }
     match scalar(ty, wt, buf)? {
         Scalar::Num(x) => {
             out.kind = NUM;

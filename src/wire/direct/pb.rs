@@ -42,15 +42,21 @@ const FIXED64: u8 = 1;
 pub(super) const LEN: u8 = 2;
 const FIXED32: u8 = 5;
 
-#[inline]
+/// A varint: the one-byte case inline, the rest out of line.
+#[inline(always)]
 pub(super) fn varint(buf: &mut &[u8]) -> Result<u64, Fallback> {
-    let b = *buf;
-    if let Some(&first) = b.first()
+    if let Some((&first, rest)) = buf.split_first()
         && first < 0x80
     {
-        *buf = &b[1..];
+        *buf = rest;
         return Ok(u64::from(first));
     }
+    varint_long(buf)
+}
+
+#[inline(never)]
+fn varint_long(buf: &mut &[u8]) -> Result<u64, Fallback> {
+    let b = *buf;
     let mut v = 0u64;
     for (i, &byte) in b.iter().take(10).enumerate() {
         if i == 9 && byte >= 0x02 {

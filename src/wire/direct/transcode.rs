@@ -23,18 +23,23 @@ enum Kind {
 #[derive(Debug)]
 struct Frame {
     kind: Kind,
-    /// A message's fields so far.
-    buf: Vec<u8>,
-    /// The field it belongs to in its parent message.
+    /// Where a message's fields start in the output; a nested message's
+    /// one-byte length placeholder sits just before.
+    start: usize,
+    /// The field it belongs to in its parent message (a nested message:
+    /// its tag and length are in the output before `start`).
     field: Option<&'static Field>,
     /// The slot of that parent message (0: none, the root or a map value).
     parent: i32,
 }
 
-/// Writes the tables it is given as protobuf.
+/// Writes the tables it is given as protobuf, into one buffer: a table's
+/// fields always go to the end of it (the decoder finishes a nested table
+/// before it writes to the one around it).
 #[derive(Debug, Default)]
 pub struct PbSink {
     stack: Vec<Frame>,
+    out: Vec<u8>,
     bad: bool,
     /// The top-level message's `type` enum value, if set.
     pub event_type: Option<&'static str>,
@@ -155,53 +160,67 @@ fn put(number: u32, ty: Ty, v: Scalar<'_>, out: &mut Vec<u8>) -> bool {
 }
 
 impl PbSink {
-    fn frame(&mut self, slot: i32) -> Option<&mut Frame> {
-        usize::try_from(slot - 1)
-            .ok()
-            .and_then(|i| self.stack.get_mut(i))
+    fn frame(&self, slot: i32) -> Option<&Frame> {
+        usize::try_from(slot - 1).ok().and_then(|i| self.stack.get(i))
+    }
+
+    /// Opens a message nested as field `f` of the message at `parent`: its
+    /// tag and a length placeholder.
+    fn open(&mut self, f: &'static Field, parent: i32) {
+        if self.frame(parent).is_none_or(|fr| fr.kind != Kind::Msg) {
+            self.bad = true;
+        }
+        tag(f.number, 2, &mut self.out);
+        self.out.push(0);
+        self.stack.push(Frame {
+            kind: Kind::Msg,
+            start: self.out.len(),
+            field: Some(f),
+            parent,
+        });
     }
 
     fn push(&mut self, kind: Kind, field: Option<&'static Field>, parent: i32) {
         self.stack.push(Frame {
             kind,
-            buf: Vec::new(),
+            start: self.out.len(),
             field,
             parent,
         });
     }
 
-    /// Appends to the buffer of the message at `slot`.
+    /// Appends a field to the message at `slot` (the last one open).
     fn write(&mut self, slot: i32, f: impl FnOnce(&mut Vec<u8>) -> bool) {
-        match self.frame(slot) {
-            Some(fr) if fr.kind == Kind::Msg => {
-                if !f(&mut fr.buf) {
-                    self.bad = true;
-                }
-            }
-            _ => self.bad = true,
+        let is_msg = self.frame(slot).is_some_and(|fr| fr.kind == Kind::Msg);
+        if !is_msg || !f(&mut self.out) {
+            self.bad = true;
         }
     }
 
     /// The list or map frame at `slot`: its field and parent message.
     fn container(&self, slot: i32, kind: Kind) -> Option<(&'static Field, i32)> {
-        let fr = self.stack.get(usize::try_from(slot - 1).ok()?)?;
+        let fr = self.frame(slot)?;
         (fr.kind == kind).then_some((fr.field?, fr.parent))
     }
 
-    /// Pops the top frame into its parent message.
+    /// Closes the top frame: a nested message gets its length.
     fn pop(&mut self) {
         let Some(fr) = self.stack.pop() else { return };
         if fr.kind != Kind::Msg || fr.parent == 0 {
             return;
         }
-        let Some(f) = fr.field else {
-            self.bad = true;
+        let len = self.out.len() - fr.start;
+        if len < 0x80 {
+            self.out[fr.start - 1] = len as u8;
             return;
-        };
-        self.write(fr.parent, |out| {
-            delimited(f.number, &fr.buf, out);
-            true
-        });
+        }
+        // A longer length: make room for its varint and move the body up.
+        let mut prefix = Vec::with_capacity(10);
+        varint(len as u64, &mut prefix);
+        let extra = prefix.len() - 1;
+        self.out.resize(self.out.len() + extra, 0);
+        self.out.copy_within(fr.start..fr.start + len, fr.start + extra);
+        self.out[fr.start - 1..fr.start - 1 + prefix.len()].copy_from_slice(&prefix);
     }
 
     /// A map entry (key, then the value `value` writes) into the map at `t`.
@@ -232,11 +251,11 @@ impl PbSink {
 
     /// The protobuf bytes of the top-level message, if it could all be
     /// written exactly.
-    pub fn finish(mut self) -> Option<Vec<u8>> {
+    pub fn finish(self) -> Option<Vec<u8>> {
         if self.bad || self.stack.len() != 1 {
             return None;
         }
-        self.stack.pop().map(|f| f.buf)
+        Some(self.out)
     }
 }
 
@@ -273,12 +292,11 @@ impl Sink for PbSink {
         0
     }
     fn new_child(&mut self, t: i32, key: &'static Field, _: usize, _: usize) {
-        let kind = match key.label {
-            Label::Repeated => Kind::List,
-            Label::Map => Kind::Map,
-            Label::Optional | Label::Required => Kind::Msg,
-        };
-        self.push(kind, Some(key), t);
+        match key.label {
+            Label::Repeated => self.push(Kind::List, Some(key), t),
+            Label::Map => self.push(Kind::Map, Some(key), t),
+            Label::Optional | Label::Required => self.open(key, t),
+        }
     }
     fn seti(&mut self, t: i32, _: usize, v: Scalar<'_>) {
         match self.container(t, Kind::List) {
@@ -288,7 +306,7 @@ impl Sink for PbSink {
     }
     fn child_at(&mut self, t: i32, _: usize, _: usize) {
         match self.container(t, Kind::List) {
-            Some((f, parent)) => self.push(Kind::Msg, Some(f), parent),
+            Some((f, parent)) => self.open(f, parent),
             None => {
                 self.bad = true;
                 self.push(Kind::Msg, None, 0);
@@ -300,7 +318,9 @@ impl Sink for PbSink {
     }
     fn set_k_top(&mut self, t: i32, k: Scalar<'_>) {
         let value = match self.stack.pop() {
-            Some(fr) if fr.kind == Kind::Msg && fr.parent == 0 => fr.buf,
+            Some(fr) if fr.kind == Kind::Msg && fr.parent == 0 && fr.start <= self.out.len() => {
+                self.out.split_off(fr.start)
+            }
             _ => {
                 self.bad = true;
                 return;
