@@ -164,10 +164,15 @@ pub fn direct(data: &[u8], enc: Encoding) {
         // JSON transcoded.
         let pb = match enc {
             Encoding::Protobuf => Some((data.to_vec(), None)),
-            Encoding::Json => direct::transcode::json_to_protobuf(m, data).map(|(b, t)| (b, Some(t))),
+            Encoding::Json => {
+                direct::transcode::json_to_protobuf(m, data).map(|(b, t)| (b, Some(t)))
+            }
         };
         if let Some((pb, ty)) = pb {
-            assert!(direct::pb::check(m, &pb).is_ok(), "{name}: transcoded bytes invalid");
+            assert!(
+                direct::pb::check(m, &pb).is_ok(),
+                "{name}: transcoded bytes invalid"
+            );
             assert_eq!(
                 direct::find::view_tree(m, &pb).ok(),
                 sink.result(),

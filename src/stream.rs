@@ -114,8 +114,7 @@ impl EventStream {
     fn event(&mut self, rec: Vec<u8>) -> Result<Event, String> {
         if self.transcode
             && self.enc == Encoding::Json
-            && let Some((pb, type_name)) =
-                direct::transcode::json_to_protobuf(self.schema, &rec)
+            && let Some((pb, type_name)) = direct::transcode::json_to_protobuf(self.schema, &rec)
         {
             return Ok(Event::raw(pb, Encoding::Protobuf, self.schema, type_name));
         }

@@ -509,7 +509,14 @@ fn golden_json_vectors_transcode_to_protobuf_that_views_read_alike() {
             .unwrap_or_else(|| panic!("{name}: not transcoded"));
         let json_tree = direct_tree_in(&message, &js, Encoding::Json).expect("JSON decodes");
         let view = direct::find::view_tree(m, &pb).expect("a view reads the protobuf");
-        assert_eq!(view, json_tree, "{name}: the transcoded view reads differently");
-        assert_eq!(ty, direct::check(m, &js, Encoding::Json).expect("valid"), "{name}");
+        assert_eq!(
+            view, json_tree,
+            "{name}: the transcoded view reads differently"
+        );
+        assert_eq!(
+            ty,
+            direct::check(m, &js, Encoding::Json).expect("valid"),
+            "{name}"
+        );
     }
 }

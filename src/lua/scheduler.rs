@@ -229,13 +229,7 @@ impl LuaUserData for SchedulerCore {
             if let Some(crate::driver::Output::Event(ev)) = &out
                 && let Some((bytes, Encoding::Protobuf, m)) = ev.raw_bytes()
             {
-                return (
-                    "raw",
-                    lua.create_string(bytes)?,
-                    m,
-                    ev.type_name(),
-                )
-                    .into_lua_multi(lua);
+                return ("raw", lua.create_string(bytes)?, m, ev.type_name()).into_lua_multi(lua);
             }
             convert::output_to_lua(lua, out)
         });

@@ -304,9 +304,7 @@ pub fn register(lua: &Lua, core: &LuaTable) -> LuaResult<()> {
     )?;
     core.set(
         "schema_index",
-        lua.create_function(|_, name: String| {
-            Ok(schema::message(&crate::lua::full_name(&name)))
-        })?,
+        lua.create_function(|_, name: String| Ok(schema::message(&crate::lua::full_name(&name))))?,
     )?;
     // view_check(message index, bytes) -> true | nil, err: bytes a view
     // can read (what the direct decoder validates).
@@ -335,8 +333,10 @@ pub fn register(lua: &Lua, core: &LuaTable) -> LuaResult<()> {
                 None,
                 Some(match why {
                     Err(e) => e,
-                    Ok(_) => "bytes a view cannot read (groups or odd wire types): use mesos.decode"
-                        .to_string(),
+                    Ok(_) => {
+                        "bytes a view cannot read (groups or odd wire types): use mesos.decode"
+                            .to_string()
+                    }
                 }),
             ))
         })?,
@@ -353,8 +353,8 @@ pub fn register(lua: &Lua, core: &LuaTable) -> LuaResult<()> {
             {
                 return Ok(t);
             }
-            let desc = crate::wire::codec::descriptor(schema::msg(id).name)
-                .map_err(LuaError::external)?;
+            let desc =
+                crate::wire::codec::descriptor(schema::msg(id).name).map_err(LuaError::external)?;
             let m = crate::wire::codec::decode_dynamic(
                 &desc,
                 &bytes,

@@ -224,10 +224,17 @@ pub fn merged(m: u16, fi: usize, bytes: &[u8], dst: &mut [u8]) -> Result<usize, 
 pub fn view_tree(m: u16, bytes: &[u8]) -> Result<super::tree::Node, Fallback> {
     use super::tree::{Key, Node, TreeSink};
     use crate::wire::schema::Label;
-    fn node(it: &Found, bytes: &[u8], ty: Ty, merged_bytes: Option<Vec<u8>>) -> Result<Option<Node>, Fallback> {
+    fn node(
+        it: &Found,
+        bytes: &[u8],
+        ty: Ty,
+        merged_bytes: Option<Vec<u8>>,
+    ) -> Result<Option<Node>, Fallback> {
         let slice = |off: u32, len: u32| -> Result<&[u8], Fallback> {
             let (a, n) = (off as usize, len as usize);
-            bytes.get(a..a.checked_add(n).ok_or(Fallback)?).ok_or(Fallback)
+            bytes
+                .get(a..a.checked_add(n).ok_or(Fallback)?)
+                .ok_or(Fallback)
         };
         Ok(match it.kind {
             UNSET => None,
@@ -235,7 +242,11 @@ pub fn view_tree(m: u16, bytes: &[u8]) -> Result<super::tree::Node, Fallback> {
             BOOL => Some(Node::Bool(it.num != 0.0)),
             BYTES => Some(Node::Str(slice(it.off, it.len)?.to_vec())),
             ENUM => Some(Node::Str(
-                schema::NAMES.get(it.off as usize).ok_or(Fallback)?.as_bytes().to_vec(),
+                schema::NAMES
+                    .get(it.off as usize)
+                    .ok_or(Fallback)?
+                    .as_bytes()
+                    .to_vec(),
             )),
             MESSAGE => {
                 let Ty::Message(sub) = ty else {

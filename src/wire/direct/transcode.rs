@@ -161,7 +161,9 @@ fn put(number: u32, ty: Ty, v: Scalar<'_>, out: &mut Vec<u8>) -> bool {
 
 impl PbSink {
     fn frame(&self, slot: i32) -> Option<&Frame> {
-        usize::try_from(slot - 1).ok().and_then(|i| self.stack.get(i))
+        usize::try_from(slot - 1)
+            .ok()
+            .and_then(|i| self.stack.get(i))
     }
 
     /// Opens a message nested as field `f` of the message at `parent`: its
@@ -219,12 +221,18 @@ impl PbSink {
         varint(len as u64, &mut prefix);
         let extra = prefix.len() - 1;
         self.out.resize(self.out.len() + extra, 0);
-        self.out.copy_within(fr.start..fr.start + len, fr.start + extra);
+        self.out
+            .copy_within(fr.start..fr.start + len, fr.start + extra);
         self.out[fr.start - 1..fr.start - 1 + prefix.len()].copy_from_slice(&prefix);
     }
 
     /// A map entry (key, then the value `value` writes) into the map at `t`.
-    fn entry(&mut self, t: i32, k: Scalar<'_>, value: impl FnOnce(&'static Field, &mut Vec<u8>) -> bool) {
+    fn entry(
+        &mut self,
+        t: i32,
+        k: Scalar<'_>,
+        value: impl FnOnce(&'static Field, &mut Vec<u8>) -> bool,
+    ) {
         let Some((f, parent)) = self.container(t, Kind::Map) else {
             self.bad = true;
             return;
