@@ -14,6 +14,7 @@ use mlua::ffi;
 use mlua::prelude::*;
 
 use crate::wire::direct::Fallback;
+use crate::wire::direct::write::{self, tag, varint};
 use crate::wire::schema::{self, Field, Label, Msg, Ty};
 
 /// Nesting of messages allowed (deeper falls back).
@@ -45,20 +46,6 @@ pub fn encode_pb(lua: &Lua, m: u16, v: &LuaValue) -> LuaResult<Option<Vec<u8>>> 
     Ok(ok.then_some(out))
 }
 
-#[inline]
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-#[inline]
-fn tag(number: u32, wt: u8, out: &mut Vec<u8>) {
-    varint(u64::from(number) << 3 | u64::from(wt), out);
-}
-
 /// Writes a length-delimited field whose body `body` writes.
 #[inline]
 fn delimited(
@@ -66,22 +53,9 @@ fn delimited(
     out: &mut Vec<u8>,
     body: impl FnOnce(&mut Vec<u8>) -> Result<(), Fallback>,
 ) -> Result<(), Fallback> {
-    tag(number, 2, out);
-    let at = out.len();
-    out.push(0);
+    let at = write::open(number, out);
     body(out)?;
-    let len = out.len() - at - 1;
-    if len < 0x80 {
-        out[at] = len as u8;
-    } else {
-        let mut prefix = Vec::with_capacity(10);
-        varint(len as u64, &mut prefix);
-        // Make room for the longer prefix and move the body up.
-        let extra = prefix.len() - 1;
-        out.resize(out.len() + extra, 0);
-        out.copy_within(at + 1..at + 1 + len, at + 1 + extra);
-        out[at..at + prefix.len()].copy_from_slice(&prefix);
-    }
+    write::close(at, out);
     Ok(())
 }
 

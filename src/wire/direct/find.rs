@@ -97,6 +97,19 @@ fn field_of(m: u16, fi: usize) -> Result<(&'static Msg, &'static Field), Fallbac
     Ok((msg, msg.fields.get(fi).ok_or(Fallback)?))
 }
 
+/// One occurrence of a message field, whose body is `body`.
+fn message_found(whole: &[u8], body: &[u8]) -> Result<Found, Fallback> {
+    let len = len32(body)?;
+    Ok(Found {
+        kind: MESSAGE,
+        count: 1,
+        off: offset(whole, body)?,
+        len,
+        total: len,
+        ..Found::default()
+    })
+}
+
 /// Is field `number` of `msg` another member of `f`'s oneof?
 #[inline]
 fn rival(msg: &Msg, f: &Field, number: u32) -> bool {
@@ -122,14 +135,16 @@ pub fn field(m: u16, fi: usize, bytes: &[u8]) -> Result<Found, Fallback> {
                 if wt != LEN {
                     return Err(Fallback);
                 }
-                let body = delimited(&mut buf)?;
+                let it = message_found(bytes, delimited(&mut buf)?)?;
                 if out.count == 0 {
-                    out.kind = MESSAGE;
-                    out.off = offset(bytes, body)?;
-                    out.len = len32(body)?;
+                    out = Found {
+                        count: 0,
+                        total: 0,
+                        ..it
+                    };
                 }
                 out.count += 1;
-                out.total = out.total.checked_add(len32(body)?).ok_or(Fallback)?;
+                out.total = out.total.checked_add(it.len).ok_or(Fallback)?;
             }
             ty => out = leaf(bytes, ty, wt, &mut buf)?,
         }
@@ -162,15 +177,7 @@ pub fn list(m: u16, fi: usize, bytes: &[u8], items: &mut [Found]) -> Result<usiz
                 if wt != LEN {
                     return Err(Fallback);
                 }
-                let body = delimited(&mut buf)?;
-                put(Found {
-                    kind: MESSAGE,
-                    count: 1,
-                    off: offset(bytes, body)?,
-                    len: len32(body)?,
-                    total: len32(body)?,
-                    ..Found::default()
-                });
+                put(message_found(bytes, delimited(&mut buf)?)?);
             }
             ty if wt == LEN && ty.packable() => {
                 let mut body = delimited(&mut buf)?;

@@ -21,6 +21,7 @@ pub mod json;
 pub mod pb;
 pub mod transcode;
 pub mod tree;
+pub mod write;
 
 use crate::wire::schema::{Field, Name};
 

@@ -10,6 +10,7 @@
 //! cannot write exactly (a value out of its type's range, an unset) makes
 //! [`PbSink::finish`] answer `None`, and the event keeps its JSON.
 
+use super::write::{self, delimited, tag, varint};
 use super::{Fallback, Scalar, Sink};
 use crate::wire::schema::{self, Field, Label, Ty};
 
@@ -43,24 +44,6 @@ pub struct PbSink {
     bad: bool,
     /// The top-level message's `type` enum value, if set.
     pub event_type: Option<&'static str>,
-}
-
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn tag(number: u32, wt: u8, out: &mut Vec<u8>) {
-    varint(u64::from(number) << 3 | u64::from(wt), out);
-}
-
-fn delimited(number: u32, body: &[u8], out: &mut Vec<u8>) {
-    tag(number, 2, out);
-    varint(body.len() as u64, out);
-    out.extend_from_slice(body);
 }
 
 /// An integral number within [lo, hi], else None.
@@ -172,11 +155,10 @@ impl PbSink {
         if self.frame(parent).is_none_or(|fr| fr.kind != Kind::Msg) {
             self.bad = true;
         }
-        tag(f.number, 2, &mut self.out);
-        self.out.push(0);
+        let at = write::open(f.number, &mut self.out);
         self.stack.push(Frame {
             kind: Kind::Msg,
-            start: self.out.len(),
+            start: at + 1,
             field: Some(f),
             parent,
         });
@@ -211,19 +193,7 @@ impl PbSink {
         if fr.kind != Kind::Msg || fr.parent == 0 {
             return;
         }
-        let len = self.out.len() - fr.start;
-        if len < 0x80 {
-            self.out[fr.start - 1] = len as u8;
-            return;
-        }
-        // A longer length: make room for its varint and move the body up.
-        let mut prefix = Vec::with_capacity(10);
-        varint(len as u64, &mut prefix);
-        let extra = prefix.len() - 1;
-        self.out.resize(self.out.len() + extra, 0);
-        self.out
-            .copy_within(fr.start..fr.start + len, fr.start + extra);
-        self.out[fr.start - 1..fr.start - 1 + prefix.len()].copy_from_slice(&prefix);
+        write::close(fr.start - 1, &mut self.out);
     }
 
     /// A map entry (key, then the value `value` writes) into the map at `t`.
