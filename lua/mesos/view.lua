@@ -56,7 +56,9 @@ local K_NUM, K_BOOL, K_BYTES, K_ENUM, K_MESSAGE = 1, 2, 3, 4, 5
 local T_MESSAGE = 17 -- the message type code (src/lua/view.rs, ty_code)
 local found = FOUND(1)
 local items, items_cap = FOUND(64), 64
-local table_new = require "table.new"
+-- table.new is LuaJIT 2.1's; 2.0 grows the table as it fills.
+local has_new, table_new = pcall(require, "table.new")
+if not has_new then table_new = function() return {} end end
 
 local SINGULAR, REPEATED = 1, 2
 
