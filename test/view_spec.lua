@@ -252,11 +252,12 @@ describe("mesos.view", function()
       framework = { name = "view-error" } })
     assert(d:start())
     local err
-    h.wait_until(d, function()
+    local deadline = h.now() + 20
+    while not err and h.now() < deadline do
       local ok, e = pcall(d.poll, d, 0.1)
       if not ok then err = e end
-      return err ~= nil
-    end, 20, "the handler's error")
+    end
+    assert(err, "no error from the handler within 20 s")
     assert.matches("^mesos: error in handler:offers: .*boom", err)
     assert.matches("stack traceback", err)
     h.wait_until(d, function() return calls >= 2 end, 20, "offers after the error")
