@@ -256,30 +256,74 @@ impl LuaUserData for SchedulerCore {
                 let mut wait = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
                 let staging = this.staging.get_or_init(super::view::Staging::new);
                 let d = this.driver.borrow();
-                let (mut n, mut at) = (0usize, 0usize);
+                // The batch: each event with its offset in the staging area
+                // (None: too big, it goes as a string).
+                let mut batch: Vec<(Option<usize>, crate::driver::Output)> = Vec::new();
+                let mut at = 0usize;
                 let mut rest = None;
-                while n < limit {
+                while batch.len() < limit {
                     let Some(out) = d.recv(wait) else { break };
                     wait = Duration::ZERO;
-                    if let crate::driver::Output::Event(ev) = &out
-                        && let Some((bytes, Encoding::Protobuf, m)) = ev.raw_bytes()
-                    {
-                        let k = 4 * n;
-                        match staging.put(at, bytes) {
-                            Some(end) => {
-                                q.raw_set(k + 1, at)?;
-                                at = end;
-                            }
-                            None => q.raw_set(k + 1, lua.create_string(bytes)?)?,
+                    let staged = match &out {
+                        crate::driver::Output::Event(ev) => match ev.raw_bytes() {
+                            Some((bytes, Encoding::Protobuf, _)) => Some(
+                                staging
+                                    .put(at, bytes)
+                                    .map(|end| std::mem::replace(&mut at, end)),
+                            ),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    match staged {
+                        Some(off) => batch.push((off, out)),
+                        None => {
+                            rest = Some(out);
+                            break;
                         }
-                        q.raw_set(k + 2, bytes.len())?;
-                        q.raw_set(k + 3, m)?;
-                        q.raw_set(k + 4, ev.type_name())?;
-                        n += 1;
-                        continue;
                     }
-                    rest = Some(out);
-                    break;
+                }
+                let n = batch.len();
+                // SAFETY: q is the one argument (index 1); only numbers and
+                // strings are pushed and each is stored at once; `batch`
+                // lives outside the protected call, so a Lua error (out of
+                // memory) there leaves nothing undropped.
+                unsafe {
+                    lua.exec_raw::<()>(q, |l| {
+                        for (i, (off, out)) in batch.iter().enumerate() {
+                            let crate::driver::Output::Event(ev) = out else {
+                                continue;
+                            };
+                            let Some((bytes, _, m)) = ev.raw_bytes() else {
+                                continue;
+                            };
+                            let k = 4 * i as mlua::ffi::lua_Integer;
+                            match off {
+                                Some(o) => {
+                                    mlua::ffi::lua_pushinteger(l, *o as mlua::ffi::lua_Integer)
+                                }
+                                None => {
+                                    mlua::ffi::lua_pushlstring(
+                                        l,
+                                        bytes.as_ptr().cast(),
+                                        bytes.len(),
+                                    );
+                                }
+                            }
+                            mlua::ffi::lua_rawseti(l, 1, k + 1);
+                            mlua::ffi::lua_pushinteger(l, bytes.len() as mlua::ffi::lua_Integer);
+                            mlua::ffi::lua_rawseti(l, 1, k + 2);
+                            mlua::ffi::lua_pushinteger(l, mlua::ffi::lua_Integer::from(m));
+                            mlua::ffi::lua_rawseti(l, 1, k + 3);
+                            match ev.type_name() {
+                                Some(t) => {
+                                    mlua::ffi::lua_pushlstring(l, t.as_ptr().cast(), t.len());
+                                }
+                                None => mlua::ffi::lua_pushnil(l),
+                            }
+                            mlua::ffi::lua_rawseti(l, 1, k + 4);
+                        }
+                    })?;
                 }
                 drop(d);
                 super::log::deliver(lua)?;
