@@ -39,10 +39,29 @@ local function bootstrap(module, paths, fn)
   return pre .. ('require "mesos"; require "%s".%s()'):format(module, fn or "main")
 end
 
+-- The executor's chunk: it starts its zygote first thing (which then warms
+-- up while the executor loads the rest and subscribes), then runs.
+local function executor_bootstrap(paths)
+  local pre = ""
+  if paths then
+    pre = ("package.path = %q; package.cpath = %q; "):format(package.path, package.cpath)
+  end
+  return pre .. ('local mesos = require "mesos"; '
+    .. 'local z, err = mesos.zygote { argv = { mesos.executable() or "luajit", "-e", %q } }; '
+    .. 'require "mesos.executor".main { zygote = z, zygote_error = err }'):format(bootstrap("mesos.task", paths, "zygote"))
+end
+
 --- The command line that starts this executor (for ExecutorInfo.command).
 --- With `paths`, the executor uses this process's package.path/cpath.
 function M.command(interpreter, paths)
-  return ("%s -e %s"):format(shell_quote(interpreter or "luajit"), shell_quote(bootstrap("mesos.executor", paths)))
+  return ("%s -e %s"):format(shell_quote(interpreter or "luajit"), shell_quote(executor_bootstrap(paths)))
+end
+
+--- The same as a CommandInfo without a shell (shell = false: the agent
+--- runs `interpreter` with these arguments, no `sh -c` in front).
+function M.command_info(interpreter, paths)
+  interpreter = interpreter or "luajit"
+  return { shell = false, value = interpreter, arguments = { interpreter, "-e", executor_bootstrap(paths) } }
 end
 
 -- Task bookkeeping ---------------------------------------------------------
@@ -51,8 +70,9 @@ local Executor = {}
 Executor.__index = Executor
 
 --- opts: interpreter (the luajit for task processes), zygote (false: a
---- fresh interpreter per task instead of forks of a warm zygote), driver
---- (options of mesos.executor).
+--- fresh interpreter per task instead of forks of a warm zygote; or a
+--- zygote already started with mesos.zygote), zygote_error (why the
+--- caller's attempt to start one failed), driver (options of mesos.executor).
 function M.new(opts)
   opts = opts or {}
   local self = setmetatable({
@@ -66,7 +86,10 @@ function M.new(opts)
   self.by_child[self.spawner] = {}
   if opts.zygote ~= false then
     -- Started before subscribing: it warms up while the agent answers.
-    local z, err = mesos.zygote { argv = { self.interpreter, "-e", bootstrap("mesos.task", true, "zygote") } }
+    local z, err = opts.zygote, opts.zygote_error
+    if not z and not err then
+      z, err = mesos.zygote { argv = { self.interpreter, "-e", bootstrap("mesos.task", true, "zygote") } }
+    end
     if z then
       self.zygote = z
       self.by_child[z] = {}

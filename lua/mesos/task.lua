@@ -27,7 +27,7 @@
 
 local S = require "mesos.serialize"
 local sandbox = require "mesos.sandbox"
-local debugger = require "mesos.debugger"
+-- mesos.debugger is loaded by the tasks that ask for it (req.debug) only.
 
 local M = {}
 
@@ -59,7 +59,7 @@ function M.run_request(req)
     -- a task process runs one task).
     if jit then jit.off() end
     local err
-    session, err = debugger.connect(req.debug, {
+    session, err = require("mesos.debugger").connect(req.debug, {
       root = type(req.debug_root) == "string" and req.debug_root or nil,
       on_exit = M.on_debug_exit,
     })
@@ -131,7 +131,6 @@ function M.zygote()
   local mesos = require "mesos"
   require "mesos.events"
   -- Children start from a collected heap.
-  collectgarbage()
   collectgarbage()
   local stdin, err = mesos.zygote_serve()
   if stdin == nil then
