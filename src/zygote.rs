@@ -465,6 +465,11 @@ pub fn serve() -> io::Result<Option<Vec<u8>>> {
         let answer: i32 = if pid < 0 {
             -io::Error::last_os_error().raw_os_error().unwrap_or(libc::EAGAIN)
         } else {
+            // The child's group exists before the parent hears of the pid
+            // (the child sets it too; whoever comes first wins), so that
+            // killing the group right after spawn reaches the child.
+            // SAFETY: setpgid on our own child.
+            unsafe { libc::setpgid(pid, pid) };
             live += 1;
             pid
         };
