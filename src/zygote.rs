@@ -370,7 +370,11 @@ pub fn serve() -> io::Result<Option<Vec<u8>>> {
         libc::sigaddset(&mut set, libc::SIGCHLD);
         let mut old: libc::sigset_t = std::mem::zeroed();
         cvt(libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old))?;
-        let fd = cvt(libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK))?;
+        let fd = cvt(libc::signalfd(
+            -1,
+            &set,
+            libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+        ))?;
         (old, OwnedFd::from_raw_fd(fd))
     };
     let mut live = 0usize;
@@ -405,7 +409,8 @@ pub fn serve() -> io::Result<Option<Vec<u8>>> {
             let mut info = [0u8; 128];
             // SAFETY: reading signalfd records into a local buffer
             // (non-blocking; the result only drains it).
-            while unsafe { libc::read(sfd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) } > 0 {}
+            while unsafe { libc::read(sfd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) } > 0 {
+            }
             loop {
                 let mut st = 0;
                 // SAFETY: waitpid with a local status slot.
@@ -449,7 +454,10 @@ pub fn serve() -> io::Result<Option<Vec<u8>>> {
             unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
             if let Err(what) = child_setup(&req, &fds) {
                 let e = io::Error::last_os_error();
-                let _ = writeln!(io::stderr(), "mesos zygote: child set-up failed: {what}: {e}");
+                let _ = writeln!(
+                    io::stderr(),
+                    "mesos zygote: child set-up failed: {what}: {e}"
+                );
                 // SAFETY: leaving the child at once.
                 unsafe { libc::_exit(127) };
             }
@@ -463,7 +471,9 @@ pub fn serve() -> io::Result<Option<Vec<u8>>> {
             return Ok(Some(req.stdin));
         }
         let answer: i32 = if pid < 0 {
-            -io::Error::last_os_error().raw_os_error().unwrap_or(libc::EAGAIN)
+            -io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EAGAIN)
         } else {
             // The child's group exists before the parent hears of the pid
             // (the child sets it too; whoever comes first wins), so that
@@ -477,7 +487,8 @@ pub fn serve() -> io::Result<Option<Vec<u8>>> {
         let mut a = [0u8; 8];
         a[..4].copy_from_slice(&answer.to_le_bytes());
         // SAFETY: borrowing the control fd as a stream for one write.
-        let mut s = std::mem::ManuallyDrop::new(unsafe { UnixStream::from_raw_fd(ctl.as_raw_fd()) });
+        let mut s =
+            std::mem::ManuallyDrop::new(unsafe { UnixStream::from_raw_fd(ctl.as_raw_fd()) });
         if s.write_all(&a).is_err() {
             accepting = false;
         }
@@ -629,10 +640,13 @@ impl ZygoteSpawner {
         fds.extend(o.channel);
         let sent = send_with_fds(ctl.as_raw_fd(), &bytes, &fds);
         drop((out_w, err_w));
-        let gone = |e: io::Error| io::Error::new(e.kind(), format!("the zygote is gone: {e}"));
-        sent.map_err(gone)?;
         let mut a = [0u8; 8];
-        ctl.read_exact(&mut a).map_err(gone)?;
+        if let Err(e) = sent.and_then(|()| ctl.read_exact(&mut a)) {
+            // Half a request or a late answer would put the stream out of
+            // step: no more requests on it.
+            self.ctl = None;
+            return Err(io::Error::new(e.kind(), format!("the zygote is gone: {e}")));
+        }
         let mut p = [0u8; 4];
         p.copy_from_slice(&a[..4]);
         let pid = i32::from_le_bytes(p);
@@ -734,7 +748,9 @@ fn collect(sh: Arc<ZShared>, exits: OwnedFd, wake_r: OwnedFd, tx: Producer<Finis
         }
         if p[0].revents != 0 {
             // SAFETY: draining our own non-blocking pipe into a local buffer.
-            while unsafe { libc::read(wake_r.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+            while unsafe { libc::read(wake_r.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0
+            {
+            }
         }
         let mut done = Vec::new();
         let mut st = sh.lock();
@@ -753,7 +769,11 @@ fn collect(sh: Arc<ZShared>, exits: OwnedFd, wake_r: OwnedFd, tx: Producer<Finis
                     let pid = i32::from_le_bytes(a) as u32;
                     a.copy_from_slice(&m[4..]);
                     let status = i32::from_le_bytes(a);
-                    match st.children.iter_mut().find(|c| c.pid == pid && c.status.is_none()) {
+                    match st
+                        .children
+                        .iter_mut()
+                        .find(|c| c.pid == pid && c.status.is_none())
+                    {
                         Some(c) => c.status = Some(status),
                         None => {
                             st.early.insert(pid, status);
@@ -783,7 +803,8 @@ fn collect(sh: Arc<ZShared>, exits: OwnedFd, wake_r: OwnedFd, tx: Producer<Finis
                 }
                 loop {
                     // SAFETY: a non-blocking read into a local buffer.
-                    let n = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                    let n =
+                        unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
                     if n > 0 {
                         let n = n as usize;
                         let room = c.max.saturating_sub(c.out[k].len());
@@ -850,7 +871,10 @@ mod tests {
             stdin: b"hello".to_vec(),
         };
         let b = encode_request(&r).unwrap();
-        assert_eq!(decode_header(&b[..HEADER]).unwrap(), (Some(64 << 20), true, 5));
+        assert_eq!(
+            decode_header(&b[..HEADER]).unwrap(),
+            (Some(64 << 20), true, 5)
+        );
         assert_eq!(&b[HEADER..], b"hello");
         let plain = encode_request(&Request {
             memory_limit: None,
@@ -861,13 +885,28 @@ mod tests {
         assert_eq!(decode_header(&plain).unwrap(), (None, false, 0));
         let mut bad = b.clone();
         bad[0] = b'X';
-        assert!(decode_header(&bad).unwrap_err().to_string().contains("bad magic"));
+        assert!(
+            decode_header(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("bad magic")
+        );
         let mut flags = b.clone();
         flags[8] = 0x80;
-        assert!(decode_header(&flags).unwrap_err().to_string().contains("unknown flags"));
+        assert!(
+            decode_header(&flags)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown flags")
+        );
         let mut long = b.clone();
         long[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(decode_header(&long).unwrap_err().to_string().contains("too long"));
+        assert!(
+            decode_header(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("too long")
+        );
         assert!(decode_header(&b[..5]).is_err());
     }
 
@@ -888,10 +927,16 @@ mod tests {
         assert_eq!((n, &buf[..n], fds.len()), (3, &b"abc"[..], 1));
         // The received end is the pipe's write end: what goes in comes out.
         // SAFETY: a write of a local buffer to the received fd.
-        assert_eq!(unsafe { libc::write(fds[0].as_raw_fd(), b"x".as_ptr().cast(), 1) }, 1);
+        assert_eq!(
+            unsafe { libc::write(fds[0].as_raw_fd(), b"x".as_ptr().cast(), 1) },
+            1
+        );
         let mut got = [0u8; 1];
         // SAFETY: a read into a local buffer.
-        assert_eq!(unsafe { libc::read(r.as_raw_fd(), got.as_mut_ptr().cast(), 1) }, 1);
+        assert_eq!(
+            unsafe { libc::read(r.as_raw_fd(), got.as_mut_ptr().cast(), 1) },
+            1
+        );
         assert_eq!(&got, b"x");
     }
 }

@@ -148,8 +148,11 @@ function Executor:event_fds(list)
   return list
 end
 
-function Executor:pump_events()
-  for _, b in pairs(self.bridges) do b.pump() end
+-- What the tasks whose fds are in `ready` sent (nil: every task).
+function Executor:pump_events(ready)
+  for _, b in pairs(self.bridges) do
+    if ready then b.pump_ready(ready) else b.pump() end
+  end
 end
 
 -- Validates a task's request; returns it, or nil and why.
@@ -253,7 +256,7 @@ function Executor:finish(sp, f)
   self.tasks[rec.id] = nil
   -- What the task sent before it ended still goes out; then its
   -- subscriptions end with it.
-  rec.bridge.pump()
+  rec.bridge.pump_task(rec.id)
   local dropped = rec.bridge.detach(rec.id)
   if dropped and dropped > 0 then log("task", rec.id, "lost", dropped, "event(s): it did not read them in time") end
   if rec.killed == "timeout" then
@@ -320,9 +323,9 @@ function Executor:run()
     if next_deadline then wait = math.max(0, math.min(wait, next_deadline - t)) end
     local fds = { d:fd() }
     for sp in pairs(self.by_child) do fds[#fds + 1] = sp:fd() end
-    mesos.wait_readable(self:event_fds(fds), wait)
+    local ready = mesos.wait_readable(self:event_fds(fds), wait)
     d:poll(0)
-    self:pump_events()
+    self:pump_events(ready)
     for sp in pairs(self.by_child) do
       local f = sp:reap(0)
       while f do
