@@ -309,6 +309,28 @@ fn fds_and_rest(ctl: RawFd, mut rest: &mut [u8]) -> io::Result<Vec<OwnedFd>> {
     Ok(fds)
 }
 
+/// Threads in this process (from /proc/self/task).
+fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()
+        .map(Iterator::count)
+}
+
+fn is_unix_socket(fd: RawFd) -> bool {
+    // SAFETY: a zeroed sockaddr_storage is valid.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: getsockname into a local buffer of `len` bytes.
+    let r = unsafe {
+        libc::getsockname(
+            fd,
+            (&mut addr as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && i32::from(addr.ss_family) == libc::AF_UNIX
+}
+
 /// In a fresh child: its fds, process group and limit. Only
 /// async-signal-safe calls (the zygote is single-threaded anyway).
 fn child_setup(req: &Request, fds: &[OwnedFd]) -> Result<(), &'static str> {
@@ -353,6 +375,23 @@ fn child_setup(req: &Request, fds: &[OwnedFd]) -> Result<(), &'static str> {
 /// limit), and `None` in the zygote once the parent closed the control
 /// socket and every child has ended.
 pub fn serve() -> io::Result<Option<Vec<u8>>> {
+    let threads = thread_count();
+    if threads != Some(1) {
+        // A fork copies only the calling thread: locks other threads hold
+        // would stay locked in every child.
+        return Err(io::Error::other(format!(
+            "a zygote must be single-threaded, this process has {} threads",
+            threads.map_or_else(|| "an unknown number of".to_string(), |n| n.to_string())
+        )));
+    }
+    for fd in [CONTROL_FD, EXITS_FD] {
+        if !is_unix_socket(fd) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("fd {fd} is not a zygote socket (start the zygote with mesos.zygote)"),
+            ));
+        }
+    }
     // Move the sockets out of the way of the children's fd 3, close-on-exec.
     // SAFETY: fcntl/close on the two fds this process was started with.
     let (ctl, exits) = unsafe {

@@ -127,6 +127,20 @@ describe("mesos.zygote", function()
     assert.truthy(err:find("the zygote is gone", 1, true), err)
   end)
 
+  it("zygote_serve refuses a process it cannot serve in, saying why", function()
+    local function try(code)
+      local chunk = ("package.path = %q; package.cpath = %q; local mesos = require 'mesos'; %s")
+        :format(package.path, package.cpath, code)
+      local p = assert(io.popen(("'%s' -e \"%s\" 2>&1"):format(mesos.executable(), chunk:gsub('[\\"$`]', "\\%0"))))
+      local out = p:read("*a")
+      p:close()
+      return out
+    end
+    assert.truthy(try("print(mesos.zygote_serve())"):find("fd 3 is not a zygote socket", 1, true))
+    local out = try("local c = assert(mesos.local_cluster {}) print(mesos.zygote_serve()) c:stop()")
+    assert.truthy(out:find("a zygote must be single%-threaded, this process has %d+ threads"), out)
+  end)
+
   it("takes no more children once closed", function()
     local z = start()
     run(z, { stdin = "" })
