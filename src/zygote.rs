@@ -579,8 +579,22 @@ pub struct ZygoteSpawner {
     shared: Arc<ZShared>,
     rx: Consumer<Finished>,
     next_id: u64,
-    zygote: Option<Child>,
+    zygote: Option<Zygote>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// The zygote process: started (exec) or forked from this process.
+enum Zygote {
+    Started(Child),
+    Forked(libc::pid_t),
+}
+
+/// What [`ZygoteSpawner::fork`] returns in each process.
+pub enum Forked {
+    /// In this process: the spawner.
+    Parent(ZygoteSpawner),
+    /// In the new zygote process (which should now call [`serve`]).
+    Zygote,
 }
 
 impl ZygoteSpawner {
@@ -621,6 +635,81 @@ impl ZygoteSpawner {
         }
         let child = cmd.spawn()?;
         drop((ctl_theirs, exits_theirs));
+        Self::parent(ctl_mine, exits_mine, Zygote::Started(child), capacity)
+    }
+
+    /// Forks this process into a zygote instead of starting one: the child
+    /// has everything this process loaded (no exec, no second load of the
+    /// library), its sockets on fds 3 and 4 and no other fd above 2, stdin
+    /// and stdout on /dev/null, no `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`
+    /// in its environment, and SIGKILL when this thread ends. This process
+    /// must be single-threaded (a fork copies only the calling thread).
+    pub fn fork(capacity: usize) -> io::Result<Forked> {
+        let threads = thread_count();
+        if threads != Some(1) {
+            return Err(io::Error::other(format!(
+                "cannot fork a zygote from a process with {} threads",
+                threads.map_or_else(|| "an unknown number of".to_string(), |n| n.to_string())
+            )));
+        }
+        let (ctl_mine, ctl_theirs) = socketpair(libc::SOCK_STREAM)?;
+        let (exits_mine, exits_theirs) = socketpair(libc::SOCK_SEQPACKET)?;
+        let devnull = std::fs::File::open("/dev/null")?;
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: this process is single-threaded (checked above).
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid > 0 {
+            drop((ctl_theirs, exits_theirs, devnull));
+            return Self::parent(ctl_mine, exits_mine, Zygote::Forked(pid), capacity)
+                .map(Forked::Parent);
+        }
+        // The zygote.
+        drop((ctl_mine, exits_mine));
+        let (a, b, n) = (
+            ctl_theirs.as_raw_fd(),
+            exits_theirs.as_raw_fd(),
+            devnull.as_raw_fd(),
+        );
+        // The originals are closed by the dup2s onto them or by close_range.
+        std::mem::forget((ctl_theirs, exits_theirs, devnull));
+        // SAFETY: plain syscalls on this process's fds and environment (it
+        // is single-threaded).
+        unsafe {
+            let a2 = libc::fcntl(a, libc::F_DUPFD_CLOEXEC, 10);
+            let b2 = libc::fcntl(b, libc::F_DUPFD_CLOEXEC, 10);
+            let n2 = libc::fcntl(n, libc::F_DUPFD_CLOEXEC, 10);
+            if a2 < 0
+                || b2 < 0
+                || n2 < 0
+                || libc::dup2(a2, CONTROL_FD) < 0
+                || libc::dup2(b2, EXITS_FD) < 0
+                || libc::dup2(n2, 0) < 0
+                || libc::dup2(n2, 1) < 0
+                || libc::syscall(libc::SYS_close_range, EXITS_FD + 1, libc::c_uint::MAX, 0) != 0
+                || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
+            {
+                let e = io::Error::last_os_error();
+                let _ = writeln!(io::stderr(), "mesos zygote: set-up after fork failed: {e}");
+                libc::_exit(127);
+            }
+            if libc::getppid() != parent {
+                libc::_exit(0);
+            }
+            libc::unsetenv(c"MESOS_EXECUTOR_AUTHENTICATION_TOKEN".as_ptr());
+        }
+        Ok(Forked::Zygote)
+    }
+
+    fn parent(
+        ctl_mine: OwnedFd,
+        exits_mine: OwnedFd,
+        zygote: Zygote,
+        capacity: usize,
+    ) -> io::Result<ZygoteSpawner> {
         let ctl = UnixStream::from(ctl_mine);
         // A zygote that stops answering must not hang the caller forever.
         ctl.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -642,14 +731,17 @@ impl ZygoteSpawner {
             shared,
             rx,
             next_id: 0,
-            zygote: Some(child),
+            zygote: Some(zygote),
             thread: Some(thread),
         })
     }
 
     /// The zygote's pid.
     pub fn pid(&self) -> Option<u32> {
-        self.zygote.as_ref().map(Child::id)
+        self.zygote.as_ref().map(|z| match z {
+            Zygote::Started(c) => c.id(),
+            Zygote::Forked(p) => *p as u32,
+        })
     }
 
     /// Has the zygote a fresh child run a task: `o.stdin` becomes what the
@@ -738,9 +830,20 @@ impl Drop for ZygoteSpawner {
         self.ctl = None;
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake();
-        if let Some(mut z) = self.zygote.take() {
-            let _ = z.kill();
-            let _ = z.wait();
+        match self.zygote.take() {
+            Some(Zygote::Started(mut z)) => {
+                let _ = z.kill();
+                let _ = z.wait();
+            }
+            Some(Zygote::Forked(pid)) => {
+                let mut st = 0;
+                // SAFETY: signalling and reaping our own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut st, 0);
+                }
+            }
+            None => {}
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();

@@ -100,9 +100,11 @@ describe("mesos.zygote", function()
       assert.is_false(ok)
       assert.truthy(tostring(err):find("opts." .. key .. " is not supported", 1, true), err)
     end
-    local ok, err = pcall(mesos.zygote, {})
-    assert.is_false(ok)
-    assert.truthy(tostring(err):find("opts.argv must be a non-empty list", 1, true))
+    for _, bad in ipairs { {}, { argv = {} }, { fork = true, argv = { "x" } } } do
+      local ok, err = pcall(mesos.zygote, bad)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("give either opts.argv (a non-empty list of strings) or opts.fork = true", 1, true), err)
+    end
     local bad, why = mesos.zygote { argv = { "/nonexistent/luajit" } }
     assert.is_nil(bad)
     assert.truthy(why:find("cannot start the zygote", 1, true), why)
@@ -141,6 +143,40 @@ describe("mesos.zygote", function()
     assert.truthy(out:find("a zygote must be single%-threaded, this process has %d+ threads"), out)
   end)
 
+  it("forks this very process into a zygote (fork = true): loaded modules kept, fds and the executor token not", function()
+    local chunk = ("package.path = %q; package.cpath = %q; "):format(package.path, package.cpath) .. [[
+      local mesos = require "mesos"
+      PRELOADED = "kept"
+      local mine, theirs = mesos.channel_pair()
+      local z, err = mesos.zygote { fork = true }
+      if z == "zygote" then
+        local code = mesos.zygote_serve()
+        if not code then os.exit(0) end
+        assert(loadstring(code))()
+        os.exit(0)
+      end
+      assert(z, err)
+      local id = assert(z:spawn { stdin = ("io.write(PRELOADED, ' ', tostring(os.getenv('MESOS_EXECUTOR_AUTHENTICATION_TOKEN')), ' ', "
+        .. "tostring(io.open('/proc/self/fd/%d') ~= nil), ' ', tostring(io.open('/proc/self/fd/%d') ~= nil))"):format(mine:fd(), theirs:fd()) })
+      local f = assert(z:reap(20))
+      print(f.stdout, f.code, os.getenv("MESOS_EXECUTOR_AUTHENTICATION_TOKEN"))
+      z:close()
+    ]]
+    local p = assert(io.popen(("MESOS_EXECUTOR_AUTHENTICATION_TOKEN=secret '%s' -e \"%s\" 2>&1")
+      :format(mesos.executable(), chunk:gsub('[\\"$`]', "\\%0"))))
+    local out = p:read("*a")
+    p:close()
+    assert.are.equal("kept nil false false\t0\tsecret\n", out)
+  end)
+
+  it("will not fork a zygote from a process with threads", function()
+    local z = start() -- its collector thread makes this process multi-threaded
+    local f, err = mesos.zygote { fork = true }
+    assert.is_nil(f)
+    assert.truthy(err:find("cannot fork a zygote from a process with %d+ threads"), err)
+    z:close()
+  end)
+
   it("takes no more children once closed", function()
     local z = start()
     run(z, { stdin = "" })
@@ -162,13 +198,13 @@ describe("the Lua executor's task processes", function()
     return ("'%s' -e \"%s\""):format(interp, chunk:gsub('[\\"$`]', "\\%0"))
   end
 
-  it("starts the executor without a shell, its zygote first", function()
+  it("starts the executor without a shell, forking its zygote first", function()
     local ci = executor.command_info("/usr/bin/luajit", false)
     assert.is_false(ci.shell)
     assert.are.equal("/usr/bin/luajit", ci.value)
     assert.are.equal("/usr/bin/luajit", ci.arguments[1])
     assert.are.equal("-e", ci.arguments[2])
-    assert.truthy(ci.arguments[3]:find("mesos.zygote", 1, true))
+    assert.truthy(ci.arguments[3]:find("mesos.zygote { fork = true }", 1, true))
     assert.truthy(ci.arguments[3]:find('require "mesos.executor".main', 1, true))
   end)
 

@@ -39,16 +39,18 @@ local function bootstrap(module, paths, fn)
   return pre .. ('require "mesos"; require "%s".%s()'):format(module, fn or "main")
 end
 
--- The executor's chunk: it starts its zygote first thing (which then warms
--- up while the executor loads the rest and subscribes), then runs.
+-- The executor's chunk: it loads the task runner, then forks its zygote
+-- before it starts any thread (the zygote has everything loaded already:
+-- no exec, no second load of the library), then runs.
 local function executor_bootstrap(paths)
   local pre = ""
   if paths then
     pre = ("package.path = %q; package.cpath = %q; "):format(package.path, package.cpath)
   end
-  return pre .. ('local mesos = require "mesos"; '
-    .. 'local z, err = mesos.zygote { argv = { mesos.executable() or "luajit", "-e", %q } }; '
-    .. 'require "mesos.executor".main { zygote = z, zygote_error = err }'):format(bootstrap("mesos.task", paths, "zygote"))
+  return pre .. 'local mesos = require "mesos"; local task = require "mesos.task"; require "mesos.executor"; '
+    .. 'local z, err = mesos.zygote { fork = true }; '
+    .. 'if z == "zygote" then task.zygote() end; '
+    .. 'require "mesos.executor".main { zygote = z, zygote_error = err }'
 end
 
 --- The command line that starts this executor (for ExecutorInfo.command).

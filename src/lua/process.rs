@@ -10,7 +10,7 @@ use mlua::prelude::*;
 use super::channel::ChannelHandle;
 use super::opts::Opts;
 use crate::process::{self, Finished, SpawnOptions, Spawner};
-use crate::zygote::{self, ZygoteSpawner};
+use crate::zygote::{self, Forked, ZygoteSpawner};
 
 pub struct SpawnerHandle(RefCell<Spawner>);
 
@@ -164,21 +164,36 @@ pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
                 .map_err(|e| LuaError::runtime(format!("mesos.spawner: {e}")))
         })?,
     )?;
-    // mesos.zygote{argv = {...} [, capacity = n]} -> zygote | nil, err
+    // mesos.zygote{argv = {...} | fork = true [, capacity = n]}
+    //   -> zygote | "zygote" (fork, in the new zygote) | nil, err
     m.set(
         "zygote",
-        lua.create_function(|_, t: LuaTable| {
+        lua.create_function(|lua, t: LuaTable| {
             let o = Opts::new(&t, "mesos.zygote");
-            let argv = o
-                .string_list("argv")?
-                .filter(|a| !a.is_empty())
-                .ok_or_else(|| {
-                    LuaError::runtime("mesos.zygote: opts.argv must be a non-empty list of strings")
-                })?;
+            let fork = o.boolean("fork")?.unwrap_or(false);
+            let argv = o.string_list("argv")?.filter(|a| !a.is_empty());
             let cap = o.integer("capacity")?.unwrap_or(1024).max(1);
             let cap = usize::try_from(cap).unwrap_or(1024);
-            match ZygoteSpawner::start(&argv, cap) {
-                Ok(z) => Ok((Some(ZygoteHandle(RefCell::new(z))), None)),
+            let started = match (fork, argv) {
+                (true, None) => match ZygoteSpawner::fork(cap) {
+                    Ok(Forked::Parent(z)) => Ok(z),
+                    Ok(Forked::Zygote) => {
+                        return Ok((Some(LuaValue::String(lua.create_string("zygote")?)), None));
+                    }
+                    Err(e) => Err(e),
+                },
+                (false, Some(argv)) => ZygoteSpawner::start(&argv, cap),
+                _ => {
+                    return Err(LuaError::runtime(
+                        "mesos.zygote: give either opts.argv (a non-empty list of strings) or opts.fork = true",
+                    ));
+                }
+            };
+            match started {
+                Ok(z) => Ok((
+                    Some(LuaValue::UserData(lua.create_userdata(ZygoteHandle(RefCell::new(z)))?)),
+                    None,
+                )),
                 Err(e) => Ok((None, Some(format!("cannot start the zygote: {e}")))),
             }
         })?,
