@@ -34,6 +34,7 @@ pub mod tcp;
 pub mod transport;
 pub mod wire;
 pub mod zk;
+pub mod zygote;
 
 #[cfg(any(feature = "lua", feature = "lua-host"))]
 mod lua;

@@ -65,6 +65,25 @@ describe("mesos.events bridge (executor side)", function()
     assert.are.equal("kept", S.decode(recv(t3).value))
   end)
 
+  it("reads only the tasks that are ready (pump_ready) or named (pump_task)", function()
+    local transport, sent = recorder()
+    local b = events.bridge(transport)
+    local chans = {}
+    local t1, t2 = task(b, "t1"), task(b, "t2")
+    for fd, rec in pairs(b.by_fd) do chans[rec.id] = fd end
+    send(t1, { op = "pub", topic = "a", value = S.encode(1) })
+    send(t2, { op = "pub", topic = "b", value = S.encode(2) })
+    -- Only t2's fd is reported ready: t1's message stays queued.
+    b.pump_ready { chans.t2 }
+    assert.are.same({ "b" }, { sent[1].topic, sent[2] })
+    b.pump_ready { 12345 } -- an fd that is no task's: ignored
+    assert.are.equal(1, #sent)
+    b.pump_task "t1"
+    assert.are.same({ "b", "a" }, { sent[1].topic, sent[2].topic })
+    b.pump_task "unknown"
+    assert.are.equal(2, #sent)
+  end)
+
   it("forwards publications with the publisher's task id and ends subscriptions with the task", function()
     local transport, sent = recorder()
     local b = events.bridge(transport)

@@ -308,18 +308,35 @@ function M.bridge(transport)
     return list
   end
 
+  local function drain(rec, budget)
+    for _ = 1, budget or 256 do
+      local bytes = rec.chan:recv(0)
+      if not bytes then break end
+      from_task(rec, bytes)
+    end
+  end
+
   --- Reads what the tasks sent (at most `budget` frames per task per call,
   --- so one chatty task cannot starve the executor).
   function b.pump(budget)
-    budget = budget or 256
     if transport.pump then transport.pump(b.on_router) end
-    for _, rec in pairs(b.tasks) do
-      for _ = 1, budget do
-        local bytes = rec.chan:recv(0)
-        if not bytes then break end
-        from_task(rec, bytes)
-      end
+    for _, rec in pairs(b.tasks) do drain(rec, budget) end
+  end
+
+  --- The same for the tasks whose channel fds are in `ready` (a list of
+  --- fds, as mesos.wait_readable returns): no call for the quiet ones.
+  function b.pump_ready(ready, budget)
+    if transport.pump then transport.pump(b.on_router) end
+    for _, fd in ipairs(ready) do
+      local rec = b.by_fd[fd]
+      if rec then drain(rec, budget) end
     end
+  end
+
+  --- Reads what one task sent (before it is detached).
+  function b.pump_task(task_id, budget)
+    local rec = b.tasks[task_id]
+    if rec then drain(rec, budget) end
   end
 
   --- A message from the router.

@@ -3,7 +3,10 @@
 -- Each task's Lua code (in TaskInfo.data, see mesos.jobs) runs in its own
 -- child process (mesos.task, sandboxed), under a wall-clock timeout and an
 -- address-space limit; the reply travels back in the terminal update's data.
--- One executor serves many tasks, in parallel.
+-- One executor serves many tasks, in parallel. The task processes are forked
+-- by a warm zygote (mesos.zygote: a luajit that loaded the module once),
+-- started with the executor; without one (opts.zygote = false, or if it
+-- cannot start or dies) each task process is a fresh `luajit`.
 
 local mesos = require "mesos"
 local S = require "mesos.serialize"
@@ -28,18 +31,39 @@ end
 -- A Lua chunk that loads `module` and calls its main(), with this process's
 -- module search paths when `paths` is true (for machines laid out like this
 -- one: the local cluster, or children of this process).
-local function bootstrap(module, paths)
+local function bootstrap(module, paths, fn)
   local pre = ""
   if paths then
     pre = ("package.path = %q; package.cpath = %q; "):format(package.path, package.cpath)
   end
-  return pre .. ('require "mesos"; require "%s".main()'):format(module)
+  return pre .. ('require "mesos"; require "%s".%s()'):format(module, fn or "main")
+end
+
+-- The executor's chunk: it loads the task runner, then forks its zygote
+-- before it starts any thread (the zygote has everything loaded already:
+-- no exec, no second load of the library), then runs.
+local function executor_bootstrap(paths)
+  local pre = ""
+  if paths then
+    pre = ("package.path = %q; package.cpath = %q; "):format(package.path, package.cpath)
+  end
+  return pre .. 'local mesos = require "mesos"; local task = require "mesos.task"; require "mesos.executor"; '
+    .. 'local z, err = mesos.zygote { fork = true }; '
+    .. 'if z == "zygote" then task.zygote() end; '
+    .. 'require "mesos.executor".main { zygote = z, zygote_error = err }'
 end
 
 --- The command line that starts this executor (for ExecutorInfo.command).
 --- With `paths`, the executor uses this process's package.path/cpath.
 function M.command(interpreter, paths)
-  return ("%s -e %s"):format(shell_quote(interpreter or "luajit"), shell_quote(bootstrap("mesos.executor", paths)))
+  return ("%s -e %s"):format(shell_quote(interpreter or "luajit"), shell_quote(executor_bootstrap(paths)))
+end
+
+--- The same as a CommandInfo without a shell (shell = false: the agent
+--- runs `interpreter` with these arguments, no `sh -c` in front).
+function M.command_info(interpreter, paths)
+  interpreter = interpreter or "luajit"
+  return { shell = false, value = interpreter, arguments = { interpreter, "-e", executor_bootstrap(paths) } }
 end
 
 -- Task bookkeeping ---------------------------------------------------------
@@ -47,16 +71,34 @@ end
 local Executor = {}
 Executor.__index = Executor
 
+--- opts: interpreter (the luajit for task processes), zygote (false: a
+--- fresh interpreter per task instead of forks of a warm zygote; or a
+--- zygote already started with mesos.zygote), zygote_error (why the
+--- caller's attempt to start one failed), driver (options of mesos.executor).
 function M.new(opts)
   opts = opts or {}
   local self = setmetatable({
     tasks = {},        -- task_id -> record
-    by_child = {},     -- spawner id -> record
+    by_child = {},     -- spawner -> spawner id -> record
     spawner = mesos.spawner(),
     interpreter = opts.interpreter or mesos.executable() or "luajit",
     shutting_down = false,
     done = false,
   }, Executor)
+  self.by_child[self.spawner] = {}
+  if opts.zygote ~= false then
+    -- Started before subscribing: it warms up while the agent answers.
+    local z, err = opts.zygote, opts.zygote_error
+    if not z and not err then
+      z, err = mesos.zygote { argv = { self.interpreter, "-e", bootstrap("mesos.task", true, "zygote") } }
+    end
+    if z then
+      self.zygote = z
+      self.by_child[z] = {}
+    else
+      log("no zygote, one interpreter per task:", tostring(err))
+    end
+  end
   local handler = {}
   local ex = self
   function handler:subscribed(d, info)
@@ -108,8 +150,11 @@ function Executor:event_fds(list)
   return list
 end
 
-function Executor:pump_events()
-  for _, b in pairs(self.bridges) do b.pump() end
+-- What the tasks whose fds are in `ready` sent (nil: every task).
+function Executor:pump_events(ready)
+  for _, b in pairs(self.bridges) do
+    if ready then b.pump_ready(ready) else b.pump() end
+  end
 end
 
 -- Validates a task's request; returns it, or nil and why.
@@ -149,13 +194,28 @@ function Executor:launch(task)
   local stdin, serr = S.encode(child_req)
   if not stdin then return self:update(id, "TASK_FAILED", { message = serr }) end
   local chan, child_end = mesos.channel_pair()
-  local cid, pid, perr = self.spawner:spawn {
-    argv = { self.interpreter, "-e", bootstrap("mesos.task", true) },
+  local spec = {
     stdin = stdin,
     memory_mb = req.memory_mb,
     max_output = req.max_result_bytes or 64 * 1024 * 1024,
     channel = child_end,
   }
+  local sp, cid, pid, perr = self.zygote, nil, nil, nil
+  if sp then
+    cid, pid, perr = sp:spawn(spec)
+    if not cid then
+      -- A zygote that died or broke: fresh interpreters from now on (its
+      -- running children still report through it).
+      log("zygote failed, one interpreter per task from now on:", tostring(perr))
+      sp:close()
+      self.zygote = nil
+    end
+  end
+  if not cid then
+    sp = self.spawner
+    spec.argv = { self.interpreter, "-e", bootstrap("mesos.task", true) }
+    cid, pid, perr = sp:spawn(spec)
+  end
   child_end:close()
   if not cid then
     chan:close()
@@ -163,12 +223,12 @@ function Executor:launch(task)
   end
   bridge.attach(id, chan)
   local rec = {
-    id = id, child = cid, pid = pid, started = now(),
+    id = id, child = cid, spawner = sp, pid = pid, started = now(),
     deadline = req.timeout and (now() + req.timeout) or nil,
     timeout = req.timeout, memory_mb = req.memory_mb, bridge = bridge,
   }
   self.tasks[id] = rec
-  self.by_child[cid] = rec
+  self.by_child[sp][cid] = rec
   self:update(id, "TASK_RUNNING")
 end
 
@@ -190,15 +250,15 @@ function Executor:shutdown()
   for id in pairs(self.tasks) do self:kill(id, "killed") end
 end
 
--- Turns a finished child into the task's terminal update.
-function Executor:finish(f)
-  local rec = self.by_child[f.id]
+-- Turns a finished child (of spawner `sp`) into the task's terminal update.
+function Executor:finish(sp, f)
+  local rec = self.by_child[sp][f.id]
   if not rec then return end
-  self.by_child[f.id] = nil
+  self.by_child[sp][f.id] = nil
   self.tasks[rec.id] = nil
   -- What the task sent before it ended still goes out; then its
   -- subscriptions end with it.
-  rec.bridge.pump()
+  rec.bridge.pump_task(rec.id)
   local dropped = rec.bridge.detach(rec.id)
   if dropped and dropped > 0 then log("task", rec.id, "lost", dropped, "event(s): it did not read them in time") end
   if rec.killed == "timeout" then
@@ -263,13 +323,17 @@ function Executor:run()
     local next_deadline = self:check_deadlines(t)
     local wait = 1.0
     if next_deadline then wait = math.max(0, math.min(wait, next_deadline - t)) end
-    mesos.wait_readable(self:event_fds({ d:fd(), self.spawner:fd() }), wait)
+    local fds = { d:fd() }
+    for sp in pairs(self.by_child) do fds[#fds + 1] = sp:fd() end
+    local ready = mesos.wait_readable(self:event_fds(fds), wait)
     d:poll(0)
-    self:pump_events()
-    local f = self.spawner:reap(0)
-    while f do
-      self:finish(f)
-      f = self.spawner:reap(0)
+    self:pump_events(ready)
+    for sp in pairs(self.by_child) do
+      local f = sp:reap(0)
+      while f do
+        self:finish(sp, f)
+        f = sp:reap(0)
+      end
     end
     if self.shutting_down and next(self.tasks) == nil then break end
     if self.shutting_down and now() > self.shutdown_deadline then
@@ -281,6 +345,7 @@ function Executor:run()
   -- Let the last updates go out, then close.
   d:poll(0)
   d:stop()
+  if self.zygote then self.zygote:close() end
   return 0
 end
 

@@ -70,8 +70,12 @@ function M.run_all(requests, opts)
   -- On the local cluster the executor runs on this machine: give it our
   -- module paths. Real agents need the rock installed where luajit finds it.
   local on_this_machine = (opts.master or "local") == "local"
-  local executor_command = opts.executor_command or require("mesos.executor").command(
-    on_this_machine and mesos.executable() or opts.interpreter or "luajit", on_this_machine)
+  -- opts.executor_command is a shell command line; by default the agent
+  -- starts the interpreter directly (no shell in front).
+  local executor_command = opts.executor_command and { value = opts.executor_command }
+    or require("mesos.executor").command_info(
+      on_this_machine and mesos.executable() or opts.interpreter or "luajit", on_this_machine)
+  executor_command.uris = M.uris(opts.uris, opts.cache_uris)
   local prefix = ("job-%d-%d-"):format(os.time(), math.random(1, 1e9))
 
   -- Events between tasks (mesos.events): this scheduler is their router.
@@ -92,7 +96,7 @@ function M.run_all(requests, opts)
     name = "mesos.executor (Lua)",
     -- opts.uris: files for the tasks, fetched into the executor's sandbox
     -- (which task code may read with io.open/io.lines).
-    command = { value = executor_command, uris = M.uris(opts.uris, opts.cache_uris) },
+    command = executor_command,
   }
 
   local function task_for(i, offer)

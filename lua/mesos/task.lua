@@ -3,6 +3,9 @@
 --
 --   luajit -e 'require("mesos.task").main()'
 --
+-- or in a child forked by a zygote (M.zygote; mesos.zygote), which passes
+-- the request's bytes to main() instead.
+--
 -- Request (mesos.serialize): { code = "...", args = {...}, index = n,
 --   allow_bytecode = bool, allow_env = bool,
 --   chunkname = "@file.lua" (default "=task": the name in messages and for
@@ -24,7 +27,7 @@
 
 local S = require "mesos.serialize"
 local sandbox = require "mesos.sandbox"
-local debugger = require "mesos.debugger"
+-- mesos.debugger is loaded by the tasks that ask for it (req.debug) only.
 
 local M = {}
 
@@ -56,7 +59,7 @@ function M.run_request(req)
     -- a task process runs one task).
     if jit then jit.off() end
     local err
-    session, err = debugger.connect(req.debug, {
+    session, err = require("mesos.debugger").connect(req.debug, {
       root = type(req.debug_root) == "string" and req.debug_root or nil,
       on_exit = M.on_debug_exit,
     })
@@ -95,7 +98,9 @@ function M.encode_reply(reply, max_bytes)
   return assert(S.encode(failure("cannot encode the reply: " .. err)))
 end
 
-function M.main()
+--- Runs one request and exits. `stdin` is the request's bytes (default:
+--- read from stdin).
+function M.main(stdin)
   local reply, limit
   -- A controller's EXIT ends the task at once, with this reply.
   M.on_debug_exit = function()
@@ -104,7 +109,7 @@ function M.main()
     os.exit(0)
   end
   local ok, err = pcall(function()
-    local req, derr = S.decode(io.stdin:read("*a") or "")
+    local req, derr = S.decode(stdin or io.stdin:read("*a") or "")
     limit = result_limit(req)
     if derr then
       reply = failure("bad request: " .. derr)
@@ -116,6 +121,23 @@ function M.main()
   io.stdout:write(M.encode_reply(reply, limit))
   io.stdout:flush()
   os.exit(0)
+end
+
+--- The body of a zygote process (mesos.zygote, started by the executor as
+---   luajit -e 'require "mesos"; require "mesos.task".zygote()'):
+--- loads what tasks use once, then forks one fresh child per task; each
+--- child runs main() on its request, as a task process would.
+function M.zygote()
+  local mesos = require "mesos"
+  require "mesos.events"
+  -- Children start from a collected heap.
+  collectgarbage()
+  local stdin, err = mesos.zygote_serve()
+  if stdin == nil then
+    if err then io.stderr:write(err, "\n") end
+    os.exit(err and 1 or 0)
+  end
+  M.main(stdin)
 end
 
 return M

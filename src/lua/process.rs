@@ -9,9 +9,13 @@ use mlua::prelude::*;
 
 use super::channel::ChannelHandle;
 use super::opts::Opts;
-use crate::process::{self, SpawnOptions, Spawner};
+use crate::process::{self, Finished, SpawnOptions, Spawner};
+use crate::zygote::{self, Forked, ZygoteSpawner};
 
 pub struct SpawnerHandle(RefCell<Spawner>);
+
+/// `mesos.zygote(opts)`: a spawner whose children a warm zygote forks.
+pub struct ZygoteHandle(RefCell<ZygoteSpawner>);
 
 fn spawn_options(t: &LuaTable) -> LuaResult<SpawnOptions> {
     let o = Opts::new(t, "spawner:spawn");
@@ -21,15 +25,31 @@ fn spawn_options(t: &LuaTable) -> LuaResult<SpawnOptions> {
         .ok_or_else(|| {
             LuaError::runtime("spawner:spawn: opts.argv must be a non-empty list of strings")
         })?;
-    let mut s = SpawnOptions {
-        argv,
-        cwd: o.string("cwd")?.map(Into::into),
-        ..Default::default()
-    };
+    let mut s = child_options(t, "spawner:spawn")?;
+    s.argv = argv;
+    s.cwd = o.string("cwd")?.map(Into::into);
+    Ok(s)
+}
+
+/// What a zygote's child takes: stdin, memory_mb, max_output, channel.
+fn zygote_spawn_options(t: &LuaTable) -> LuaResult<SpawnOptions> {
+    for key in ["argv", "env", "cwd"] {
+        if !t.get::<LuaValue>(key)?.is_nil() {
+            return Err(LuaError::runtime(format!(
+                "zygote:spawn: opts.{key} is not supported (a zygote's children run the zygote's code, in its environment)"
+            )));
+        }
+    }
+    child_options(t, "zygote:spawn")
+}
+
+fn child_options(t: &LuaTable, who: &str) -> LuaResult<SpawnOptions> {
+    let o = Opts::new(t, who);
+    let mut s = SpawnOptions::default();
     if let Some(env) = o.table("env")? {
         for pair in env.pairs::<String, String>() {
             s.env.push(pair.map_err(|_| {
-                LuaError::runtime("spawner:spawn: opts.env must map strings to strings")
+                LuaError::runtime(format!("{who}: opts.env must map strings to strings"))
             })?);
         }
     }
@@ -38,16 +58,16 @@ fn spawn_options(t: &LuaTable) -> LuaResult<SpawnOptions> {
         LuaValue::String(b) => s.stdin = b.as_bytes().to_vec(),
         other => {
             return Err(LuaError::runtime(format!(
-                "spawner:spawn: opts.stdin must be a string, got {}",
+                "{who}: opts.stdin must be a string, got {}",
                 other.type_name()
             )));
         }
     }
     if let Some(mb) = o.number("memory_mb")? {
         if !(mb > 0.0 && mb.is_finite()) {
-            return Err(LuaError::runtime(
-                "spawner:spawn: opts.memory_mb must be a positive number",
-            ));
+            return Err(LuaError::runtime(format!(
+                "{who}: opts.memory_mb must be a positive number"
+            )));
         }
         s.memory_limit = Some((mb * 1024.0 * 1024.0) as u64);
     }
@@ -55,16 +75,16 @@ fn spawn_options(t: &LuaTable) -> LuaResult<SpawnOptions> {
         LuaValue::Nil => {}
         LuaValue::UserData(u) => {
             let h = u.borrow::<ChannelHandle>().map_err(|_| {
-                LuaError::runtime("spawner:spawn: opts.channel must be a channel end")
+                LuaError::runtime(format!("{who}: opts.channel must be a channel end"))
             })?;
             s.channel = Some(
                 h.raw_fd()
-                    .ok_or_else(|| LuaError::runtime("spawner:spawn: opts.channel is closed"))?,
+                    .ok_or_else(|| LuaError::runtime(format!("{who}: opts.channel is closed")))?,
             );
         }
         other => {
             return Err(LuaError::runtime(format!(
-                "spawner:spawn: opts.channel must be a channel end, got {}",
+                "{who}: opts.channel must be a channel end, got {}",
                 other.type_name()
             )));
         }
@@ -87,21 +107,50 @@ impl LuaUserData for SpawnerHandle {
         });
         // spawner:reap([timeout]) -> {id, pid, code, signal, stdout, stderr, truncated} | nil
         m.add_method("reap", |lua, this, timeout: Option<f64>| {
-            let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
-            let Some(f) = this.0.borrow().reap(t) else {
-                return Ok(None);
-            };
-            let r = lua.create_table()?;
-            r.set("id", f.id)?;
-            r.set("pid", f.pid)?;
-            r.set("code", f.code)?;
-            r.set("signal", f.signal)?;
-            r.set("stdout", lua.create_string(&f.stdout)?)?;
-            r.set("stderr", lua.create_string(&f.stderr)?)?;
-            r.set("truncated", f.truncated)?;
-            Ok(Some(r))
+            finished_table(lua, this.0.borrow().reap(reap_timeout(timeout)))
         });
         m.add_method("fd", |_, this, ()| Ok(this.0.borrow().fd()));
+    }
+}
+
+fn reap_timeout(t: Option<f64>) -> Duration {
+    Duration::from_secs_f64(t.unwrap_or(0.0).clamp(0.0, 1e6))
+}
+
+fn finished_table(lua: &Lua, f: Option<Finished>) -> LuaResult<Option<LuaTable>> {
+    let Some(f) = f else {
+        return Ok(None);
+    };
+    let r = lua.create_table()?;
+    r.set("id", f.id)?;
+    r.set("pid", f.pid)?;
+    r.set("code", f.code)?;
+    r.set("signal", f.signal)?;
+    r.set("stdout", lua.create_string(&f.stdout)?)?;
+    r.set("stderr", lua.create_string(&f.stderr)?)?;
+    r.set("truncated", f.truncated)?;
+    Ok(Some(r))
+}
+
+impl LuaUserData for ZygoteHandle {
+    fn add_methods<M: LuaUserDataMethods<Self>>(m: &mut M) {
+        // zygote:spawn{stdin=..., memory_mb=..., max_output=..., channel=...} -> id, pid | nil, err
+        m.add_method("spawn", |_, this, t: LuaTable| {
+            let o = zygote_spawn_options(&t)?;
+            match this.0.borrow_mut().spawn(o) {
+                Ok((id, pid)) => Ok((Some(id), Some(pid), None)),
+                Err(e) => Ok((None, None, Some(format!("cannot start process: {e}")))),
+            }
+        });
+        m.add_method("reap", |lua, this, timeout: Option<f64>| {
+            finished_table(lua, this.0.borrow().reap(reap_timeout(timeout)))
+        });
+        m.add_method("fd", |_, this, ()| Ok(this.0.borrow().fd()));
+        m.add_method("pid", |_, this, ()| Ok(this.0.borrow().pid()));
+        m.add_method("close", |_, this, ()| {
+            this.0.borrow_mut().close();
+            Ok(true)
+        });
     }
 }
 
@@ -113,6 +162,49 @@ pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
             Spawner::new(cap)
                 .map(|s| SpawnerHandle(RefCell::new(s)))
                 .map_err(|e| LuaError::runtime(format!("mesos.spawner: {e}")))
+        })?,
+    )?;
+    // mesos.zygote{argv = {...} | fork = true [, capacity = n]}
+    //   -> zygote | "zygote" (fork, in the new zygote) | nil, err
+    m.set(
+        "zygote",
+        lua.create_function(|lua, t: LuaTable| {
+            let o = Opts::new(&t, "mesos.zygote");
+            let fork = o.boolean("fork")?.unwrap_or(false);
+            let argv = o.string_list("argv")?.filter(|a| !a.is_empty());
+            let cap = o.integer("capacity")?.unwrap_or(1024).max(1);
+            let cap = usize::try_from(cap).unwrap_or(1024);
+            let started = match (fork, argv) {
+                (true, None) => match ZygoteSpawner::fork(cap) {
+                    Ok(Forked::Parent(z)) => Ok(z),
+                    Ok(Forked::Zygote) => {
+                        return Ok((Some(LuaValue::String(lua.create_string("zygote")?)), None));
+                    }
+                    Err(e) => Err(e),
+                },
+                (false, Some(argv)) => ZygoteSpawner::start(&argv, cap),
+                _ => {
+                    return Err(LuaError::runtime(
+                        "mesos.zygote: give either opts.argv (a non-empty list of strings) or opts.fork = true",
+                    ));
+                }
+            };
+            match started {
+                Ok(z) => Ok((
+                    Some(LuaValue::UserData(lua.create_userdata(ZygoteHandle(RefCell::new(z)))?)),
+                    None,
+                )),
+                Err(e) => Ok((None, Some(format!("cannot start the zygote: {e}")))),
+            }
+        })?,
+    )?;
+    // mesos.zygote_serve() -> stdin bytes (in a forked child) | nil (the zygote, when done)
+    m.set(
+        "zygote_serve",
+        lua.create_function(|lua, ()| match zygote::serve() {
+            Ok(Some(stdin)) => Ok((Some(lua.create_string(&stdin)?), None)),
+            Ok(None) => Ok((None, None)),
+            Err(e) => Ok((None, Some(format!("mesos.zygote_serve: {e}")))),
         })?,
     )?;
     // mesos.kill(pid [, signal]) -> true | nil, err   (signals the process group)
