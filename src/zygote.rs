@@ -339,6 +339,16 @@ fn child_setup(req: &Request, fds: &[OwnedFd]) -> Result<(), &'static str> {
         if libc::setpgid(0, 0) != 0 {
             return Err("setpgid");
         }
+        // A task dies with its zygote (which dies with its executor), as a
+        // Mesos container's processes do: its outcome could not be
+        // reported any more. The zygote may already be gone by now.
+        let zygote = libc::getppid();
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            return Err("prctl");
+        }
+        if libc::getppid() != zygote {
+            return Err("the zygote ended");
+        }
         let mut targets = vec![1, 2];
         if req.channel {
             targets.push(CHILD_CHANNEL_FD);

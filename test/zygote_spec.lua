@@ -118,12 +118,18 @@ describe("mesos.zygote", function()
     theirs:close()
     local zpid = z:pid()
     assert.is_true(mesos.kill(zpid, 9) or os.execute("kill -9 " .. zpid) == 0)
-    -- The child lives on until its channel closes; then it is reported.
-    mine:close()
+    -- The child dies with its zygote (its channel still open here), and is
+    -- reported without a status.
     local f = assert(z:reap(20))
     assert.are.equal(id, f.id)
     assert.is_nil(f.code)
     assert.truthy(f.stderr:find("zygote that started this task ended", 1, true), f.stderr)
+    local deadline = h.now() + 10
+    while os.execute(("kill -0 %d 2>/dev/null"):format(f.pid)) == 0 and h.now() < deadline do
+      mesos.wait_readable({}, 0.05)
+    end
+    assert.are_not.equal(0, os.execute(("kill -0 %d 2>/dev/null"):format(f.pid)), "the child outlived its zygote")
+    mine:close()
     local nid, _, err = z:spawn { stdin = "" }
     assert.is_nil(nid)
     assert.truthy(err:find("the zygote is gone", 1, true), err)
