@@ -279,3 +279,42 @@ describe("misuse of the Lua API", function()
     assert.is_true(d:kill("t1", { value = "a1" }))
   end)
 end)
+
+describe("driver:reconcile", function()
+  it("takes task ids in every shape, and still words the error for a bad one", function()
+    local view = require "mesos.view"
+    local answers = {}
+    local handler = {}
+    function handler:offers(d, offers)
+      local ids = {}
+      for i, o in ipairs(offers) do ids[i] = o.id end
+      d:decline(ids, { refuse_seconds = 3600 })
+    end
+    function handler:update(_, st)
+      answers[st.task_id.value] = { state = st.state, agent = st.agent_id and st.agent_id.value }
+    end
+    local d = mesos.scheduler(handler, { master = "local", local_cluster = h.local_opts() })
+    assert(d:start())
+    h.wait_until(d, function() return d:state() == "subscribed" end, 20, "subscribed")
+    local tid = assert(view.decode("TaskID", mesos.encode("TaskID", { value = "e" })))
+    local aid = assert(view.decode("AgentID", mesos.encode("AgentID", { value = "ag2" })))
+    assert(d:reconcile { "a", { value = "b" }, { task_id = "c" }, { task_id = { value = "d" }, agent_id = "ag" },
+      tid, { task_id = tid, agent_id = aid } })
+    -- A shape only the general path takes: a status-like table with a
+    -- metatable.
+    assert(d:reconcile { setmetatable({}, { __index = { task_id = { value = "f" } } }) })
+    h.wait_until(d, function()
+      for _, k in ipairs { "a", "b", "c", "d", "e", "f" } do
+        if not answers[k] then return false end
+      end
+      return true
+    end, 20, "every answer")
+    for _, k in ipairs { "a", "b", "c", "d", "e", "f" } do assert.are.equal("TASK_LOST", answers[k].state, k) end
+    assert.are.equal("ag", answers.d.agent)
+    assert.has_error(function() d:reconcile { 42 } end)
+    local ok, err = pcall(d.reconcile, d, { { task_id = 42 } })
+    assert.is_false(ok)
+    assert.matches("task_id", err)
+    d:stop()
+  end)
+end)

@@ -282,6 +282,12 @@ function Driver:acknowledge_operation_status(status)
 end
 
 function Driver:reconcile(tasks)
+  if type(tasks) == "table" and tasks[1] ~= nil then
+    -- The common shapes go straight from this list to the call.
+    local c = self._core
+    local ok, err = checked(3, c.send_reconcile, c, tasks)
+    if ok ~= false then return ok, err end
+  end
   local list = {}
   for i, t in ipairs(tasks or {}) do
     if is_id(t) then
