@@ -100,16 +100,23 @@ impl LuaUserData for SpawnerHandle {
         // spawner:spawn{argv=..., stdin=..., env=..., cwd=..., memory_mb=..., max_output=...} -> id, pid | nil, err
         m.add_method("spawn", |_, this, t: LuaTable| {
             let o = spawn_options(&t)?;
-            match this.0.borrow_mut().spawn(o) {
-                Ok((id, pid)) => Ok((Some(id), Some(pid), None)),
-                Err(e) => Ok((None, None, Some(format!("cannot start process: {e}")))),
-            }
+            Ok(spawned(this.0.borrow_mut().spawn(o)))
         });
         // spawner:reap([timeout]) -> {id, pid, code, signal, stdout, stderr, truncated} | nil
         m.add_method("reap", |lua, this, timeout: Option<f64>| {
             finished_table(lua, this.0.borrow().reap(reap_timeout(timeout)))
         });
         m.add_method("fd", |_, this, ()| Ok(this.0.borrow().fd()));
+    }
+}
+
+/// What `spawn` returns to Lua: `id, pid` or `nil, nil, err`.
+fn spawned<I, P, E: std::fmt::Display>(
+    r: Result<(I, P), E>,
+) -> (Option<I>, Option<P>, Option<String>) {
+    match r {
+        Ok((id, pid)) => (Some(id), Some(pid), None),
+        Err(e) => (None, None, Some(format!("cannot start process: {e}"))),
     }
 }
 
@@ -137,10 +144,7 @@ impl LuaUserData for ZygoteHandle {
         // zygote:spawn{stdin=..., memory_mb=..., max_output=..., channel=...} -> id, pid | nil, err
         m.add_method("spawn", |_, this, t: LuaTable| {
             let o = zygote_spawn_options(&t)?;
-            match this.0.borrow_mut().spawn(o) {
-                Ok((id, pid)) => Ok((Some(id), Some(pid), None)),
-                Err(e) => Ok((None, None, Some(format!("cannot start process: {e}")))),
-            }
+            Ok(spawned(this.0.borrow_mut().spawn(o)))
         });
         m.add_method("reap", |lua, this, timeout: Option<f64>| {
             finished_table(lua, this.0.borrow().reap(reap_timeout(timeout)))
