@@ -205,9 +205,15 @@ end
 
 -- The same for `len` validated bytes of message `msg` in a driver's staging
 -- area (offset `at`) or in the string `at`.
+-- Where staged bytes are: offset `at` of the staging area, or the string
+-- `at`.
+local function staged(staging, at)
+  if type(at) == "number" then return staging + at end
+  return ffi_cast(BYTES, at)
+end
+
 function M.get_staged(staging, at, len, msg, a, b)
-  local p = type(at) == "number" and staging + at or ffi_cast(BYTES, at)
-  local x = get_at(p, len, msg, a, b)
+  local x = get_at(staged(staging, at), len, msg, a, b)
   return x
 end
 
@@ -272,11 +278,6 @@ function M.bytes(v)
   return ffi_string(v._vdata, v._vlen)
 end
 
--- A view of the protobuf bytes of message index `msg` (already validated).
-function M.wrap(msg, bytes)
-  return new_view(msg, bytes, #bytes)
-end
-
 -- A driver's staging area (light userdata, size) as a byte pointer.
 function M.staging(address)
   return ffi_cast(BYTES, address)
@@ -285,8 +286,7 @@ end
 -- A view of `len` validated bytes of message `msg`: at offset `at` of the
 -- staging area, or the string `at`.
 function M.wrap_at(staging, at, len, msg)
-  if type(at) == "number" then return new_view(msg, staging + at, len) end
-  return new_view(msg, at, len)
+  return new_view(msg, staged(staging, at), len)
 end
 
 --- decode(type, bytes) -> a view of the protobuf bytes of message `type`

@@ -342,20 +342,6 @@ impl LuaUserData for SchedulerCore {
             super::log::deliver(lua)?;
             convert::output_to_lua(lua, out)
         });
-        // next_raw(timeout): as next, except that an event received as
-        // validated protobuf comes as "raw", bytes, message index, type
-        // (for lazy views, lua/mesos/view.lua).
-        m.add_method("next_raw", |lua, this, timeout: Option<f64>| {
-            let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
-            let out = this.driver.borrow().recv(t);
-            super::log::deliver(lua)?;
-            if let Some(crate::driver::Output::Event(ev)) = &out
-                && let Some((bytes, Encoding::Protobuf, m)) = ev.raw_bytes()
-            {
-                return ("raw", lua.create_string(bytes)?, m, ev.type_name()).into_lua_multi(lua);
-            }
-            convert::output_to_lua(lua, out)
-        });
         // staging() -> the address of the batch staging area (light
         // userdata) and its size, for lua/mesos/view.lua.
         m.add_method("staging", |_, this, ()| {
