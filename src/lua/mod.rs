@@ -226,6 +226,11 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         )?,
     )?;
     log::register(lua, &core)?;
+    // The FrameworkInfo.user default (also public as mesos.current_user).
+    core.set(
+        "current_user",
+        lua.create_function(|_, ()| Ok(crate::process::current_user()))?,
+    )?;
     let resources: LuaTable = lua
         .load(RESOURCES_LUA)
         .set_name("@mesos/resources.lua")
