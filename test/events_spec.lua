@@ -282,7 +282,7 @@ describe("mesos.events between tasks on the local cluster over " .. transport, f
     local router = mesos.router { nats = url() }
     local res = assert(jobs.run_all(
       { { code = code, args = { "ping", 100 } }, { code = code, args = { "pong", 100 } } },
-      { cpus = 1, local_cluster = { agents = 2, resources = "cpus:1;mem:1024" }, events = router }))
+      { cpus = 1, local_cluster = { agents = 2, resources = "cpus:1.5;mem:1024" }, events = router }))
     local pings, pongs = {}, {}
     for i = 1, 100 do pings[i], pongs[i] = i * 10, i end
     assert.is_true(res[1].ok, res[1].error)
