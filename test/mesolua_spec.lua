@@ -255,6 +255,16 @@ describe("mesos.map and mesos.run", function()
     assert.are.equal("x", c)
   end)
 
+  it("brings back results between 16 and 64 MB whole, in both encodings (as real Mesos does)", function()
+    for _, enc in ipairs { "protobuf", "json" } do
+      local big = assert(mesos.run("return string.rep('x', 17e6) .. ...", {
+        args = { enc }, encoding = enc, mem = 400, local_cluster = h.local_opts(),
+      }))
+      assert.are.equal(17e6 + #enc, #big)
+      assert.are.equal(enc, big:sub(-#enc))
+    end
+  end)
+
   it("reports the failed task", function()
     local r, err = mesos.map("error('no ' .. ...)", { "way" }, opts)
     assert.is_nil(r)
