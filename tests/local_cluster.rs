@@ -331,6 +331,17 @@ fn invalid_accepts() {
             assert_eq!(st.source(), pb::task_status::Source::Master);
             assert!(st.uuid.is_none());
             assert!(st.message.is_some());
+            if id == "big" {
+                // Mesos's wording and resource order (checked against 1.11).
+                assert_eq!(
+                    st.message.as_deref(),
+                    Some(
+                        "Total resources cpus(allocated: *):64 required by task and its executor \
+                         is more than available ports(allocated: *):[31000-32000]; \
+                         cpus(allocated: *):4; mem(allocated: *):4096; disk(allocated: *):10000"
+                    )
+                );
+            }
         }
         let dup = s.update("ok", TaskState::TaskError);
         assert!(
@@ -801,6 +812,10 @@ fn subscribed_event_and_heartbeats() {
         Some("127.0.0.1")
     );
     assert!(sub.framework_id.value.starts_with(&mi.id));
+    // As a 1.11 master: AGENT_UPDATE, AGENT_DRAINING and an unnamed one
+    // (QUOTA_V2, `{}` in JSON).
+    let caps: Vec<Option<i32>> = mi.capabilities.iter().map(|c| c.r#type).collect();
+    assert_eq!(caps, [Some(1), Some(2), None]);
 }
 
 #[test]
@@ -1060,6 +1075,23 @@ fn custom_executor_over_the_executor_api() {
     }
     let running = s.update("c2", TaskState::TaskRunning);
     s.ack(&running);
+    // The executor sent no timestamp: the agent stamps the update.
+    assert!(running.timestamp.is_some_and(|t| t > 1.0e9), "{running:?}");
+    // The agent adds the container's status to TASK_RUNNING, as Mesos does.
+    let cs = running.container_status.as_ref().expect("container_status");
+    assert!(
+        cs.container_id
+            .as_ref()
+            .is_some_and(|c| !c.value.is_empty())
+    );
+    assert!(cs.executor_pid.is_some_and(|p| p > 0), "{cs:?}");
+    let ips: Vec<Option<&str>> = cs
+        .network_infos
+        .iter()
+        .flat_map(|n| &n.ip_addresses)
+        .map(|a| a.ip_address.as_deref())
+        .collect();
+    assert_eq!(ips, [Some("127.0.0.1")]);
 
     // Framework messages both ways.
     s.call_ok(Call {

@@ -316,15 +316,13 @@ pub fn validate_call(call: &pb::scheduler::Call) -> Result<CallType, String> {
     }
 }
 
-/// `id::UUID::fromBytes`.
-fn uuid_check(b: &[u8]) -> Result<(), String> {
-    if b.len() == 16 {
-        Ok(())
-    } else {
-        Err(format!(
-            "Not a valid UUID: expected 16 bytes, got {}",
-            b.len()
-        ))
+/// `id::UUID::fromBytes`: 16 bytes whose version nibble (the high four
+/// bits of byte 6) names a known UUID version, 1 to 5; the variant bits are
+/// not looked at. Mesos gives no detail in the error.
+pub fn uuid_check(b: &[u8]) -> Result<(), String> {
+    match b {
+        [_, _, _, _, _, _, v, ..] if b.len() == 16 && (1..=5).contains(&(v >> 4)) => Ok(()),
+        _ => Err("Not a valid UUID".into()),
     }
 }
 
@@ -566,8 +564,9 @@ pub fn validate_task(task: &pb::TaskInfo, ctx: &TaskCtx<'_>) -> Result<Resources
     }
     if !ctx.available.contains(&total) {
         return Err(format!(
-            "Total resources {total} required by task and its executor is more than available {}",
-            ctx.available
+            "Total resources {} required by task and its executor is more than available {}",
+            total.describe_allocated(ctx.role),
+            ctx.available.describe_allocated(ctx.role)
         ));
     }
     Ok(total)
@@ -641,8 +640,9 @@ pub fn validate_task_group(
     }
     if !ctx.available.contains(&total) {
         return Err(format!(
-            "Total resources {total} required by task group and its executor are more than available {}",
-            ctx.available
+            "Total resources {} required by task group and its executor are more than available {}",
+            total.describe_allocated(ctx.role),
+            ctx.available.describe_allocated(ctx.role)
         ));
     }
     Ok(total)
@@ -651,6 +651,82 @@ pub fn validate_task_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuids_as_mesos_reads_them() {
+        let mut v4 = *b"\x12\x34\x56\x78\x9a\xbc\x4d\xef\x8f\xed\xcb\xa9\x87\x65\x43\x21";
+        assert!(uuid_check(&v4).is_ok());
+        assert!(uuid_check(&crate::local::new_uuid()).is_ok());
+        for version in 1..=5u8 {
+            v4[6] = (version << 4) | 0x0d;
+            assert!(uuid_check(&v4).is_ok(), "version {version}");
+        }
+        // The variant is not checked.
+        v4[8] = 0x0f;
+        assert!(uuid_check(&v4).is_ok());
+        for bad in [0u8, 6, 7, 15] {
+            v4[6] = bad << 4;
+            assert_eq!(uuid_check(&v4), Err("Not a valid UUID".to_string()));
+        }
+        assert_eq!(uuid_check(b"short"), Err("Not a valid UUID".to_string()));
+        assert_eq!(uuid_check(&[0x40; 17]), Err("Not a valid UUID".to_string()));
+        assert_eq!(uuid_check(&[]), Err("Not a valid UUID".to_string()));
+    }
+
+    fn executor_update(uuid: Vec<u8>) -> pb::executor::Call {
+        use pb::executor::call;
+        pb::executor::Call {
+            framework_id: pb::FrameworkId { value: "f".into() },
+            executor_id: pb::ExecutorId { value: "e".into() },
+            r#type: Some(call::Type::Update as i32),
+            update: Some(call::Update {
+                status: pb::TaskStatus {
+                    task_id: pb::TaskId { value: "t".into() },
+                    state: pb::TaskState::TaskRunning as i32,
+                    source: Some(pb::task_status::Source::Executor as i32),
+                    uuid: Some(uuid),
+                    ..Default::default()
+                },
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn acknowledge_uuid_rule() {
+        use pb::scheduler::call;
+        let ack = |uuid: Vec<u8>| pb::scheduler::Call {
+            framework_id: Some(pb::FrameworkId { value: "f".into() }),
+            r#type: Some(call::Type::Acknowledge as i32),
+            acknowledge: Some(call::Acknowledge {
+                agent_id: pb::AgentId { value: "a".into() },
+                task_id: pb::TaskId { value: "t".into() },
+                uuid,
+            }),
+            ..Default::default()
+        };
+        let good = crate::local::new_uuid().to_vec();
+        assert!(validate_call(&ack(good.clone())).is_ok());
+        let mut v0 = good;
+        v0[6] &= 0x0f;
+        assert_eq!(validate_call(&ack(v0)), Err("Not a valid UUID".to_string()));
+    }
+
+    #[test]
+    fn executor_update_uuid_rule() {
+        let ok = crate::local::new_uuid().to_vec();
+        assert!(validate_executor_call(&executor_update(ok.clone())).is_ok());
+        let mut unversioned = ok;
+        unversioned[6] &= 0x0f;
+        assert_eq!(
+            validate_executor_call(&executor_update(unversioned)),
+            Err("Not a valid UUID".to_string())
+        );
+        assert_eq!(
+            validate_executor_call(&executor_update(vec![7; 10])),
+            Err("Not a valid UUID".to_string())
+        );
+    }
 
     #[test]
     fn ids_and_roles() {

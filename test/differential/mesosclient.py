@@ -331,6 +331,18 @@ class Framework:
         return self.call("ACKNOWLEDGE", acknowledge={
             "agent_id": status["agent_id"], "task_id": status["task_id"], "uuid": status["uuid"]})
 
+    def wait_state(self, task, states, timeout=20):
+        """The first update of task in one of states, acknowledging every
+        update that asks for it on the way (an agent holds back a task's
+        next update until the previous one is acknowledged)."""
+        deadline = time.time() + timeout
+        while True:
+            s = self.sub.wait_update(task, None, max(0.1, deadline - time.time()))
+            if "uuid" in s:
+                self.ack(s)
+            if s["state"] in states:
+                return s
+
     def launch(self, offer, tasks, filters=None):
         accept = {"offer_ids": [offer["id"]],
                   "operations": [{"type": "LAUNCH", "launch": {"task_infos": tasks}}]}

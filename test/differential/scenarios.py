@@ -29,7 +29,8 @@ def scenario(name, known=None, group=False):
 # --------------------------------------------------------------------------
 # Plain endpoints
 
-@scenario("version")
+@scenario("version", known="mesos-local is not a build of the Mesos sources: its /version has "
+          "no git_sha/git_tag")
 def _version(t):
     r = t.get("/version")
     return {"status": r.status, "content_type": r.header("content-type"),
@@ -74,7 +75,7 @@ def _state(t):
                 "offers": len(f.get("offers", []))}
 
 
-@scenario("operator-get-version")
+@scenario("operator-get-version", known="mesos-local has no operator API (/api/v1 is 404)")
 def _op_version(t):
     r = t.post("/api/v1", {"type": "GET_VERSION"}, {"Content-Type": JSON, "Accept": JSON})
     o = r.observe()
@@ -574,8 +575,7 @@ def _kill_command(t):
     with Framework(t) as fw:
         o = fw.offers()[0]
         fw.launch(o, [command_task(o, "k1", "sleep 60")])
-        s = fw.sub.wait_update("k1", ("TASK_RUNNING",), 20)
-        fw.ack(s)
+        fw.wait_state("k1", ("TASK_RUNNING",), 20)
         r = fw.call("KILL", kill={"task_id": {"value": "k1"}, "agent_id": o["agent_id"]})
         s = fw.sub.wait_update("k1", ("TASK_KILLED", "TASK_FAILED", "TASK_FINISHED"), 20)
         return {"kill": r.observe(), "final": s["state"], "source": s.get("source")}
@@ -586,8 +586,7 @@ def _reconcile_known(t):
     with Framework(t) as fw:
         o = fw.offers()[0]
         fw.launch(o, [command_task(o, "r1", "sleep 60")])
-        s = fw.sub.wait_update("r1", ("TASK_RUNNING",), 20)
-        fw.ack(s)
+        fw.wait_state("r1", ("TASK_RUNNING",), 20)
         fw.call("RECONCILE", reconcile={"tasks": [{"task_id": {"value": "r1"}}]})
         e = fw.sub.wait_update("r1", timeout=10)
         fw.call("RECONCILE", reconcile={"tasks": []})
@@ -606,7 +605,13 @@ def _exec_out(t, name):
     return path
 
 
-@scenario("custom-executor", group=True)
+INHERITED_ENV = ("mesos-local starts executors with the agent's own environment (so Lua "
+                 "executors find LUA_PATH/LUA_CPATH and the tools on PATH); a Mesos agent "
+                 "gives them only MESOS_*/LIBPROCESS_* and a default PATH")
+
+
+@scenario("custom-executor", group=True, known={"executor-env-path": INHERITED_ENV,
+                                               "executor-env-other": INHERITED_ENV})
 def _custom(t):
     out = {}
     path = _exec_out(t, "custom")
@@ -624,8 +629,9 @@ def _custom(t):
             k: e.get(k) for k in ("MESOS_CHECKPOINT", "MESOS_HTTP_COMMAND_EXECUTOR",
                                   "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "LIBPROCESS_PORT",
                                   "MESOS_RECOVERY_TIMEOUT", "MESOS_SUBSCRIPTION_BACKOFF_MAX",
-                                  "MESOS_SLAVE_PID", "MESOS_AGENT_ENDPOINT", "PATH",
+                                  "MESOS_SLAVE_PID", "MESOS_AGENT_ENDPOINT", "LIBPROCESS_IP",
                                   "MESOS_FRAMEWORK_ID", "MESOS_EXECUTOR_ID", "MESOS_SLAVE_ID")}
+        out["executor-env-path"] = e.get("PATH")
         out["executor-env-other"] = sorted(k for k in e if not k.startswith(("MESOS_", "LIBPROCESS_"))
                                            and k not in ("PWD", "SHLVL", "_", "LC_CTYPE"))
         out["executor-uid"] = env["uid"]
