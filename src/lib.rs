@@ -6,6 +6,7 @@
 //! - [`http`]: a small HTTP/1.1 client and server;
 //! - [`transport`], [`stream`], [`notify`]: master strings and redirects,
 //!   event streams, the wake-up fd;
+//! - [`uuid`]: version-4 UUIDs;
 //! - [`log`]: the one log sink (stderr, or queued for Lua);
 //! - [`tcp`]: a small blocking TCP client (the remote debugger's link);
 //! - [`scheduler`]: the connection state machine and the driver's I/O threads;
@@ -32,6 +33,7 @@ pub mod signals;
 pub mod stream;
 pub mod tcp;
 pub mod transport;
+pub mod uuid;
 pub mod wire;
 pub mod zk;
 pub mod zygote;

@@ -204,6 +204,24 @@ impl Drop for Spawner {
 }
 
 /// Sends `sig` to the process group led by `pid`.
+/// The name of the user this process runs as (its real uid, looked up in
+/// the password database, as libmesos's `os::user()`); `None` when the
+/// uid has no entry.
+pub fn current_user() -> Option<String> {
+    let uid = unsafe { libc::getuid() };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is to a live local of the size passed; the
+    // strings getpwuid_r fills point into `buf`, read before it is dropped.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found) };
+    if rc != 0 || found.is_null() || pw.pw_name.is_null() {
+        return None;
+    }
+    let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+    Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty())
+}
+
 pub fn kill_group(pid: u32, sig: i32) -> io::Result<()> {
     let pgid =
         i32::try_from(pid).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad pid"))?;

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,8 +14,11 @@ use crate::http::client::{Conn, Response};
 use crate::http::tls::TlsClient;
 
 /// Connects to `target`, over TLS when it is an `https` endpoint (never
-/// falling back to clear text).
+/// falling back to clear text), or to its Unix domain socket.
 pub fn connect(target: &Endpoint, timeout: Duration, tls: &TlsClient) -> std::io::Result<Conn> {
+    if let Some(path) = &target.unix {
+        return Conn::open_unix(path);
+    }
     let config = if target.tls {
         Some(tls.config().map_err(std::io::Error::other)?)
     } else {
@@ -28,10 +32,28 @@ pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub tls: bool,
+    /// A Unix domain socket to connect to instead of `host:port` (an
+    /// agent's `MESOS_DOMAIN_SOCKET`); always clear text.
+    pub unix: Option<PathBuf>,
+}
+
+impl Endpoint {
+    /// A TCP endpoint.
+    pub fn tcp(host: impl Into<String>, port: u16, tls: bool) -> Endpoint {
+        Endpoint {
+            host: host.into(),
+            port,
+            tls,
+            unix: None,
+        }
+    }
 }
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(path) = &self.unix {
+            return write!(f, "http+unix://{}", path.display());
+        }
         let scheme = if self.tls { "https" } else { "http" };
         if self.host.contains(':') {
             write!(f, "{scheme}://[{}]:{}", self.host, self.port)
@@ -87,7 +109,7 @@ pub fn parse_endpoint(s: &str, default_port: u16) -> Result<Endpoint, MasterSpec
     if host.is_empty() || host.contains(char::is_whitespace) {
         return Err(bad());
     }
-    Ok(Endpoint { host, port, tls })
+    Ok(Endpoint::tcp(host, port, tls))
 }
 
 /// Where to find the leading master.
@@ -212,7 +234,10 @@ impl CallConn {
     ) -> Result<Response, String> {
         for attempt in 0..2 {
             if self.conn.as_ref().is_some_and(|c| {
-                c.host() != target.host || c.port() != target.port || c.is_tls() != target.tls
+                c.host() != target.host
+                    || c.port() != target.port
+                    || c.is_tls() != target.tls
+                    || c.unix_path() != target.unix.as_deref()
             }) {
                 self.conn = None;
             }
@@ -262,11 +287,7 @@ mod tests {
     use super::*;
 
     fn ep(h: &str, p: u16) -> Endpoint {
-        Endpoint {
-            host: h.into(),
-            port: p,
-            tls: false,
-        }
+        Endpoint::tcp(h, p, false)
     }
 
     #[test]
@@ -307,11 +328,7 @@ mod tests {
 
     #[test]
     fn protocol_relative_locations() {
-        let from = Endpoint {
-            host: "m1".into(),
-            port: 5050,
-            tls: true,
-        };
+        let from = Endpoint::tcp("m1", 5050, true);
         let (e, p) = resolve_location(&from, "//m2:5051/master/api/v1/scheduler").unwrap();
         assert_eq!(
             (e.host.as_str(), e.port, e.tls, p.as_str()),

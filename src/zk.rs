@@ -133,11 +133,7 @@ pub fn endpoint_from_info(child: &str, data: &[u8], tls: bool) -> Result<Endpoin
         if host.is_empty() || port == 0 {
             return Err(format!("no address in {child}"));
         }
-        Ok(Endpoint {
-            host: host.to_string(),
-            port,
-            tls,
-        })
+        Ok(Endpoint::tcp(host, port, tls))
     };
     if let Some(a) = &info.address {
         let host = a

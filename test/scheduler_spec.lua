@@ -165,6 +165,23 @@ describe("scheduler driver", function()
     d:stop()
   end)
 
+  it("fills an empty framework user with the user it runs as, as libmesos does", function()
+    local c = assert(mesos.local_cluster(h.local_opts { port = 0 }))
+    local subscribed = false
+    local handler = { subscribed = function() subscribed = true end }
+    local d = mesos.scheduler(handler, { master = c:url(), framework = { name = "blank-user", user = "" } })
+    d:start()
+    h.wait_until(d, function() return subscribed end, 20, "SUBSCRIBED")
+    local me = h.sh("id -un"):gsub("%s+$", "")
+    assert.are.equal(me, mesos.current_user())
+    local state = h.sh("curl -s " .. c:url() .. "/master/state")
+    local users = {}
+    for u in state:gmatch('"user":"([^"]*)"') do users[#users + 1] = u end
+    assert.are.same({ me }, users)
+    d:stop()
+    c:stop()
+  end)
+
   it("propagates a handler error with its traceback and stays usable", function()
     local beats = 0
     local handler = {}

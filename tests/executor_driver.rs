@@ -1,5 +1,8 @@
 //! The executor driver against a scripted fake agent.
 
+use std::net::TcpStream;
+use std::os::unix::net::UnixListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +23,8 @@ struct FakeAgent {
     server: Server,
     calls: Arc<Mutex<Vec<(Call, Headers)>>>,
     streams: Streams,
+    /// The request path of every call, in order.
+    paths: Arc<Mutex<Vec<String>>>,
 }
 
 fn subscribed() -> Event {
@@ -56,8 +61,10 @@ fn frame(ev: &Event, enc: Encoding) -> Vec<u8> {
 fn fake_agent() -> FakeAgent {
     let calls: Arc<Mutex<Vec<(Call, Headers)>>> = Arc::default();
     let streams: Streams = Arc::default();
-    let (c2, s2) = (calls.clone(), streams.clone());
+    let paths: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (c2, s2, p2) = (calls.clone(), streams.clone(), paths.clone());
     let handler = Arc::new(move |req: Request| {
+        p2.lock().unwrap().push(req.path.clone());
         let enc = req
             .headers
             .get("content-type")
@@ -83,7 +90,30 @@ fn fake_agent() -> FakeAgent {
         server: Server::bind("127.0.0.1:0", handler).unwrap(),
         calls,
         streams,
+        paths,
     }
+}
+
+/// A Unix socket at `path` whose every connection is piped to `to` (the
+/// fake agent's TCP port), as an agent's `--http_executor_domain_sockets`
+/// serves its executor API. Returns how many connections it took.
+fn unix_socket_to(path: &std::path::Path, to: std::net::SocketAddr) -> Arc<AtomicUsize> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let n = accepted.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            n.fetch_add(1, Ordering::SeqCst);
+            let agent = TcpStream::connect(to).unwrap();
+            let (mut c_in, mut a_out) = (client.try_clone().unwrap(), agent.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut c_in, &mut a_out));
+            let (mut a_in, mut c_out) = (agent, client);
+            std::thread::spawn(move || std::io::copy(&mut a_in, &mut c_out));
+        }
+    });
+    accepted
 }
 
 /// Options for tests: never kill the test process on SHUTDOWN.
@@ -286,4 +316,55 @@ fn staging_updates_are_refused() {
         })
         .unwrap_err();
     assert!(err.to_string().contains("TASK_STAGING"));
+}
+
+/// libmesos's executor library: the pid names the path (`/slave(1)/...`,
+/// right also where a master shares the port), a domain socket replaces the
+/// address, and every update's uuid is one Mesos accepts (version 1-5).
+#[test]
+fn the_agent_is_reached_as_libmesos_reaches_it() {
+    let agent = fake_agent();
+    let sock = std::env::temp_dir().join(format!("lua-mesos-exec-{}.sock", std::process::id()));
+    let accepted = unix_socket_to(&sock, agent.server.addr());
+    let sock_name = sock.display().to_string();
+    let env = ExecutorEnv::from_lookup(|k| match k {
+        "MESOS_FRAMEWORK_ID" => Some("fw".into()),
+        "MESOS_EXECUTOR_ID" => Some("ex".into()),
+        // Nothing listens there: only the socket can work.
+        "MESOS_SLAVE_PID" => Some("slave(1)@127.0.0.1:1".into()),
+        "MESOS_AGENT_ENDPOINT" => Some("127.0.0.1:1".into()),
+        "MESOS_DOMAIN_SOCKET" => Some(sock_name.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let mut d = Driver::new(options(env)).unwrap();
+    d.start().unwrap();
+    wait_for(&d, |o| is_event(o, event::Type::Subscribed));
+    let uuids: Vec<Vec<u8>> = (0..64)
+        .map(|i| d.update(running(&format!("t{i}"))).unwrap())
+        .collect();
+    let calls = wait_calls(&agent, 65);
+    for u in &uuids {
+        assert!(mesos::uuid::is_valid(u), "not a UUID Mesos takes: {u:02x?}");
+        assert_eq!(
+            (u[6] >> 4, u[8] >> 6),
+            (4, 0b10),
+            "not RFC 4122 v4: {u:02x?}"
+        );
+    }
+    assert_eq!(calls.len(), 65);
+    assert!(
+        agent
+            .paths
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|p| p == "/slave(1)/api/v1/executor"),
+        "{:?}",
+        agent.paths.lock().unwrap()
+    );
+    // The subscription stream and the calls' connection.
+    assert!(accepted.load(Ordering::SeqCst) >= 2);
+    d.stop();
+    let _ = std::fs::remove_file(&sock);
 }

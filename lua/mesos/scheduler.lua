@@ -63,8 +63,12 @@ local function copy(t)
   return c
 end
 
+-- As libmesos's driver: an unset or empty FrameworkInfo.user is the user
+-- this process runs as (an empty one reaches the agents as user '', which
+-- fails every task).
 local function default_user()
-  return os.getenv("USER") or os.getenv("LOGNAME") or "root"
+  local env = os.getenv("USER")
+  return core.current_user() or (env ~= "" and env) or "root"
 end
 
 --- Creates a scheduler driver. See docs/api.md.
@@ -82,7 +86,7 @@ function M.scheduler(handler, opts)
   end
   fw = copy(fw)
   if fw.name == nil then fw.name = "lua-mesos" end
-  if fw.user == nil then fw.user = default_user() end
+  if fw.user == nil or fw.user == "" then fw.user = default_user() end
   if fw.roles ~= nil then
     -- Mesos only honours `roles` for frameworks with MULTI_ROLE.
     local caps, has = copy(fw.capabilities or {}), false

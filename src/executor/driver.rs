@@ -231,7 +231,7 @@ impl Driver {
                 "executors must not send TASK_STAGING".into(),
             ));
         }
-        let uuid: [u8; 16] = rand::random();
+        let uuid = crate::uuid::v4();
         status.uuid = Some(uuid.to_vec());
         status.source = Some(task_status::Source::Executor as i32);
         status.executor_id = Some(ExecutorId {

@@ -3,6 +3,9 @@
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +33,8 @@ pub struct Conn {
     reader: BufReader<Stream>,
     host: String,
     port: u16,
+    /// The socket file of a Unix-domain connection.
+    unix: Option<PathBuf>,
 }
 
 impl Conn {
@@ -66,7 +71,33 @@ impl Conn {
             reader: BufReader::with_capacity(64 * 1024, stream),
             host: host.to_string(),
             port,
+            unix: None,
         })
+    }
+
+    /// A clear-text connection to a Unix domain socket (an agent's
+    /// `MESOS_DOMAIN_SOCKET`). Requests carry `Host: localhost`.
+    pub fn open_unix(path: &Path) -> io::Result<Conn> {
+        let sock = UnixStream::connect(path).map_err(|e| {
+            io::Error::new(e.kind(), format!("unix socket {}: {e}", path.display()))
+        })?;
+        // The connection is driven through the same socket calls as a TCP
+        // one (read, write, shutdown, SO_RCVTIMEO, MSG_PEEK, O_NONBLOCK),
+        // all of which are plain socket syscalls that AF_UNIX supports; the
+        // descriptor is owned and moved, never shared.
+        let fd: OwnedFd = sock.into();
+        let stream = Stream::Plain(TcpStream::from(fd));
+        Ok(Conn {
+            reader: BufReader::with_capacity(64 * 1024, stream),
+            host: "localhost".to_string(),
+            port: 0,
+            unix: Some(path.to_path_buf()),
+        })
+    }
+
+    /// The socket file of a Unix-domain connection.
+    pub fn unix_path(&self) -> Option<&Path> {
+        self.unix.as_deref()
     }
 
     /// True for a TLS connection.
@@ -100,7 +131,7 @@ impl Conn {
     ) -> io::Result<()> {
         let mut out = Vec::with_capacity(256 + body.len());
         out.extend_from_slice(format!("{method} {path} HTTP/1.1\r\n").as_bytes());
-        let default_port = self.port == if self.is_tls() { 443 } else { 80 };
+        let default_port = self.unix.is_some() || self.port == if self.is_tls() { 443 } else { 80 };
         if headers.get("host").is_none() {
             if default_port {
                 out.extend_from_slice(format!("Host: {}\r\n", self.host).as_bytes());

@@ -551,25 +551,14 @@ fn run_ticker(shared: Weak<Shared>, rx: Receiver<Tick>) {
     }
 }
 
-/// 16 random bytes shaped as a version-4 UUID.
+/// A version-4 UUID ([`crate::uuid::v4`]).
 pub(crate) fn new_uuid() -> [u8; 16] {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    b
+    crate::uuid::v4()
 }
 
 /// The canonical 8-4-4-4-12 form.
 pub(crate) fn uuid_string(b: &[u8; 16]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    crate::uuid::to_string(b)
 }
 
 /// Seconds since the epoch, as Mesos timestamps are.

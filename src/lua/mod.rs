@@ -18,6 +18,7 @@ mod nats;
 mod opts;
 mod process;
 mod scheduler;
+mod ship;
 mod tcp;
 mod view;
 
@@ -226,6 +227,11 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         )?,
     )?;
     log::register(lua, &core)?;
+    // The FrameworkInfo.user default (also public as mesos.current_user).
+    core.set(
+        "current_user",
+        lua.create_function(|_, ()| Ok(crate::process::current_user()))?,
+    )?;
     let resources: LuaTable = lua
         .load(RESOURCES_LUA)
         .set_name("@mesos/resources.lua")
@@ -266,6 +272,7 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
     channel::register(lua, &m)?;
     nats::register(lua, &m)?;
     tcp::register(lua, &m)?;
+    ship::register(lua, &m)?;
 
     m.set(
         "local_cluster",

@@ -230,6 +230,11 @@ pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
                 .map(|p| p.display().to_string()))
         })?,
     )?;
+    // mesos.current_user() -> the name of the user this process runs as, or nil
+    m.set(
+        "current_user",
+        lua.create_function(|_, ()| Ok(process::current_user()))?,
+    )?;
     // mesos.monotonic() -> seconds on a clock that never goes back
     let start = std::time::Instant::now();
     m.set(
