@@ -958,7 +958,7 @@ fn test_executor_process() {
                 task_id: task.clone(),
                 state: state as i32,
                 source: Some(pb::task_status::Source::Executor as i32),
-                uuid: Some(rand::random::<[u8; 16]>().to_vec()),
+                uuid: Some(mesos::uuid::v4().to_vec()),
                 ..Default::default()
             },
         }),
@@ -1500,7 +1500,7 @@ fn calls_without_much_to_do() {
             r#type: Some(call::Type::AcknowledgeOperationStatus as i32),
             acknowledge_operation_status: Some(call::AcknowledgeOperationStatus {
                 agent_id: Some(pb::AgentId { value: "a".into() }),
-                uuid: vec![0; 16],
+                uuid: mesos::uuid::v4().to_vec(),
                 operation_id: pb::OperationId { value: "op".into() },
                 ..Default::default()
             }),

@@ -320,9 +320,10 @@ pub fn validate_call(call: &pb::scheduler::Call) -> Result<CallType, String> {
 /// bits of byte 6) names a known UUID version, 1 to 5; the variant bits are
 /// not looked at. Mesos gives no detail in the error.
 pub fn uuid_check(b: &[u8]) -> Result<(), String> {
-    match b {
-        [_, _, _, _, _, _, v, ..] if b.len() == 16 && (1..=5).contains(&(v >> 4)) => Ok(()),
-        _ => Err("Not a valid UUID".into()),
+    if crate::uuid::is_valid(b) {
+        Ok(())
+    } else {
+        Err("Not a valid UUID".into())
     }
 }
 
