@@ -79,7 +79,8 @@ pub(super) fn json_reply(req: &Request, body: serde_json::Value) -> Reply {
         Some(cb) => Reply::Full {
             status: 200,
             headers: Headers::default().with("Content-Type", "text/javascript"),
-            body: format!("{cb}({text});").into_bytes(),
+            // libprocess wraps without a trailing semicolon.
+            body: format!("{cb}({text})").into_bytes(),
         },
         None => Reply::json(200, text),
     }
@@ -441,6 +442,24 @@ mod tests {
                 .unwrap_err()
                 .starts_with("Failed to parse body into JSON")
         );
+    }
+
+    #[test]
+    fn jsonp_wrapping() {
+        let req = Request {
+            method: "GET".into(),
+            path: "/master/state".into(),
+            query: "jsonp=cb".into(),
+            headers: Headers::default(),
+            body: vec![],
+            peer: ([127, 0, 0, 1], 1).into(),
+        };
+        let Reply::Full { body, headers, .. } = json_reply(&req, serde_json::json!({"a": 1}))
+        else {
+            panic!("a full reply");
+        };
+        assert_eq!(headers.get("content-type"), Some("text/javascript"));
+        assert_eq!(String::from_utf8_lossy(&body), r#"cb({"a":1})"#);
     }
 
     #[test]

@@ -192,20 +192,14 @@ pub fn validate_update(old: &pb::FrameworkInfo, new: &pb::FrameworkInfo) -> Resu
     Ok(())
 }
 
-/// Suppressed roles must be a subset of the framework's roles.
+/// Suppressed roles must be a subset of the framework's roles; the first
+/// one that is not is named (Mesos's wording, checked against 1.11).
 pub fn validate_suppressed_roles(roles: &[String], suppressed: &[String]) -> Result<(), String> {
-    let bad: Vec<&str> = suppressed
-        .iter()
-        .filter(|r| !roles.contains(r))
-        .map(String::as_str)
-        .collect();
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "Suppressed roles {{ {} }} are not contained in the set of roles",
-            bad.join(", ")
-        ))
+    match suppressed.iter().find(|r| !roles.contains(r)) {
+        None => Ok(()),
+        Some(r) => Err(format!(
+            "Suppressed role '{r}' is not contained in the list of roles"
+        )),
     }
 }
 
@@ -691,6 +685,16 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn suppressed_roles_must_be_subscribed() {
+        let roles = ["a".to_string(), "b".to_string()];
+        assert!(validate_suppressed_roles(&roles, &["b".into()]).is_ok());
+        assert_eq!(
+            validate_suppressed_roles(&roles, &["a".into(), "x".into(), "y".into()]),
+            Err("Suppressed role 'x' is not contained in the list of roles".to_string())
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ import os
 import time
 
 from mesosclient import (JSON, Framework, b64, command_task, executor_task, keyset,
-                         new_uuid_b64, request, wait_file)
+                         new_uuid_b64, request, small_resources, wait_file)
 
 SCENARIOS = []
 
@@ -325,7 +325,8 @@ def _wrong_sid(t):
 def _subscribed(t):
     with Framework(t) as fw:
         sub = fw.subscribed
-        second = fw.sub.next(5)
+        # The master sends a HEARTBEAT at once (an OFFERS may come first).
+        heartbeat = fw.sub.wait_type("HEARTBEAT", 5)["type"]
         mi = sub.get("master_info", {})
         return {"keys": keyset(sub), "heartbeat": sub.get("heartbeat_interval_seconds"),
                 "master_info_keys": keyset(mi), "address": mi.get("address"),
@@ -333,7 +334,7 @@ def _subscribed(t):
                 "capabilities": mi.get("capabilities"),
                 "stream_headers": {"content_type": fw.sub.headers.get("content-type"),
                                    "transfer_encoding": fw.sub.headers.get("transfer-encoding")},
-                "second_event": second.get("type")}
+                "heartbeat_event": heartbeat}
 
 
 def _offer_shape(offers):
@@ -837,3 +838,225 @@ def _x_exmismatch(t):
 def _x_update_unknown(t):
     return _x_update(t)
 
+
+
+# --------------------------------------------------------------------------
+# More offer, task and endpoint rules
+
+@scenario("offer-after-partial-use")
+def _offer_after_use(t):
+    with Framework(t) as fw:
+        o = fw.offers()[0]
+        task = command_task(o, "p1", "sleep 60")
+        task["resources"].append({"name": "ports", "type": "RANGES",
+                                  "ranges": {"range": [{"begin": 31000, "end": 31001}]}})
+        fw.launch(o, [task], {"refuse_seconds": 0})
+        # The next offer and TASK_RUNNING come in either order.
+        nxt, running = None, False
+        while nxt is None or not running:
+            ev = fw.sub.next(20)
+            if ev is None:
+                raise EOFError("stream closed")
+            if ev["type"] == "OFFERS" and nxt is None:
+                nxt = ev["offers"]["offers"][0]
+            elif ev["type"] == "UPDATE" and ev["update"]["status"]["task_id"]["value"] == "p1":
+                st = ev["update"]["status"]
+                if "uuid" in st:
+                    fw.ack(st)
+                running = running or st["state"] == "TASK_RUNNING"
+        return {"keys": keyset(nxt), "resources": nxt["resources"],
+                "executor_ids": nxt.get("executor_ids")}
+
+
+@scenario("state-after-launch")
+def _state_after_launch(t):
+    with Framework(t) as fw:
+        o = fw.offers()[0]
+        fw.launch(o, [command_task(o, "s1", "sleep 60")], {"refuse_seconds": 0})
+        fw.wait_state("s1", ("TASK_RUNNING",), 20)
+        s = t.state()
+        f = [f for f in s["frameworks"] if f["id"] == fw.id][0]
+        task = f["tasks"][0] if f.get("tasks") else {}
+        keys = ["id", "name", "framework_id", "executor_id", "slave_id", "state",
+                "resources", "statuses", "role", "container"]
+        return {"tasks": len(f.get("tasks", [])),
+                "task_has": {k: k in task for k in keys},
+                "task_state": task.get("state"), "task_role": task.get("role"),
+                "task_resources": task.get("resources"),
+                "statuses": [x.get("state") for x in task.get("statuses", [])][-1:],
+                "used": f.get("used_resources")}
+
+
+@scenario("accept-unknown-offer")
+def _accept_unknown(t):
+    with Framework(t) as fw:
+        o = fw.offers()[0]
+        bogus = dict(o, id={"value": "no-such-offer"})
+        r = fw.launch(bogus, [command_task(o, "u1", "true")])
+        s = fw.sub.wait_update("u1")
+        return {"accept": r.observe(), "u1": _pick(s, ("state", "source", "reason", "message"))}
+
+
+@scenario("accept-one-good-one-unknown-offer")
+def _accept_mixed(t):
+    with Framework(t) as fw:
+        o = fw.offers()[0]
+        r = fw.call("ACCEPT", accept={
+            "offer_ids": [o["id"], {"value": "no-such-offer"}],
+            "operations": [{"type": "LAUNCH", "launch": {
+                "task_infos": [command_task(o, "m1", "true")]}}]})
+        s = fw.sub.wait_update("m1")
+        again = fw.offers(10)   # the good offer's resources come back
+        return {"accept": r.observe(), "m1": _pick(s, ("state", "source", "reason", "message")),
+                "reoffered": len(again)}
+
+
+@scenario("decline-unknown-offer")
+def _decline_unknown(t):
+    with Framework(t) as fw:
+        return fw.call("DECLINE", decline={"offer_ids": [{"value": "nope"}]}).observe()
+
+
+@scenario("request-call")
+def _request(t):
+    with Framework(t) as fw:
+        return fw.call("REQUEST", request={"requests": [{"resources": small_resources()}]}).observe()
+
+
+@scenario("message-unknown-agent")
+def _message_unknown_agent(t):
+    with Framework(t) as fw:
+        return fw.call("MESSAGE", message={"agent_id": FAKE_AGENT, "executor_id": {"value": "e"},
+                                           "data": b64(b"x")}).observe()
+
+
+@scenario("shutdown-unknown-executor")
+def _shutdown_unknown(t):
+    with Framework(t) as fw:
+        return fw.call("SHUTDOWN", shutdown={"agent_id": FAKE_AGENT,
+                                             "executor_id": {"value": "e"}}).observe()
+
+
+@scenario("suppress-roles-without-multi-role")
+def _suppress_roles(t):
+    with Framework(t) as fw:
+        return {"suppress": fw.call("SUPPRESS", suppress={"roles": ["other"]}).observe(),
+                "revive": fw.call("REVIVE", revive={"roles": ["other"]}).observe()}
+
+
+@scenario("revive-unsubscribed-role")
+def _revive_role(t):
+    with Framework(t, {"roles": ["diff"], "capabilities": [{"type": "MULTI_ROLE"}]}) as fw:
+        return {"revive": fw.call("REVIVE", revive={"roles": ["nope"]}).observe(),
+                "suppress": fw.call("SUPPRESS", suppress={"roles": ["nope"]}).observe(),
+                "good": fw.call("REVIVE", revive={"roles": ["diff"]}).observe()}
+
+
+@scenario("subscribe-suppressed-roles-not-subset")
+def _sub_suppressed(t):
+    sub = t.subscribe({"roles": ["a"], "capabilities": [{"type": "MULTI_ROLE"}]},
+                      extra={"suppressed_roles": ["b"]})
+    try:
+        ev = sub.next(5)
+        return {"status": sub.status, "event": ev, "then_closed": sub.next(5) is None}
+    finally:
+        sub.close()
+
+
+@scenario("subscribe-negative-failover-timeout")
+def _sub_neg_failover(t):
+    sub = t.subscribe({"failover_timeout": -1})
+    try:
+        ev = sub.next(5)
+        if ev and ev.get("type") == "SUBSCRIBED":
+            t.scheduler({"type": "TEARDOWN", "framework_id": ev["subscribed"]["framework_id"]},
+                        sub.stream_id)
+            ev = {"type": "SUBSCRIBED"}
+        return {"status": sub.status, "event": ev}
+    finally:
+        sub.close()
+
+
+@scenario("scheduler-master-path-alias")
+def _alias(t):
+    return request(t.port, "POST", "/master/api/v1/scheduler", {"framework_id": FAKE_FW},
+                   {"Content-Type": JSON}).observe()
+
+
+@scenario("state-jsonp")
+def _jsonp(t):
+    r = t.get("/master/state?jsonp=cb")
+    return {"status": r.status, "content_type": r.header("content-type"),
+            "head": r.text()[:3], "tail": r.text()[-2:]}
+
+
+@scenario("frameworks-and-slaves-endpoints")
+def _fw_slaves(t):
+    out = {}
+    for p in ("/master/frameworks", "/master/slaves"):
+        r = t.get(p)
+        out[p] = {"status": r.status, "content_type": r.header("content-type"),
+                  "keys": keyset(r.json()) if r.status == 200 else None}
+    return out
+
+
+@scenario("reconcile-known-task-wrong-agent")
+def _reconcile_wrong_agent(t):
+    with Framework(t) as fw:
+        o = fw.offers()[0]
+        fw.launch(o, [command_task(o, "w1", "sleep 60")])
+        fw.wait_state("w1", ("TASK_RUNNING",), 20)
+        fw.call("RECONCILE", reconcile={"tasks": [{"task_id": {"value": "w1"},
+                                                   "agent_id": FAKE_AGENT}]})
+        s = fw.sub.wait_update("w1", timeout=10)
+        return _pick(s, ("state", "source", "reason", "message"))
+
+
+@scenario("teardown-kills-tasks")
+def _teardown_tasks(t):
+    fw = Framework(t)
+    o = fw.offers()[0]
+    fw.launch(o, [command_task(o, "d1", "sleep 60")])
+    fw.wait_state("d1", ("TASK_RUNNING",), 20)
+    fw.teardown()
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        done = [f for f in t.state().get("completed_frameworks", []) if f.get("id") == fw.id]
+        if done and done[0].get("completed_tasks"):
+            task = done[0]["completed_tasks"][0]
+            return {"state": task.get("state"), "tasks": len(done[0].get("tasks", [])),
+                    "used": done[0].get("used_resources")}
+        time.sleep(0.05)
+    return {"state": None}
+
+
+@scenario("executor-api-subscribe-accept-html")
+def _x_accept(t):
+    return t.executor_call({"framework_id": X_FW, "executor_id": X_EX, "type": "SUBSCRIBE",
+                            "subscribe": {}},
+                           headers={"Content-Type": JSON, "Accept": "text/html"}).observe()
+
+
+@scenario("custom-executor-checkpoint-shutdown", group=True)
+def _custom_ckpt(t):
+    out = {}
+    path = _exec_out(t, "ckpt")
+    with Framework(t, {"checkpoint": True}) as fw:
+        o = fw.offers()[0]
+        fw.launch(o, [executor_task(o, fw.id, "y1", "e2", path)])
+        s = fw.wait_state("y1", ("TASK_RUNNING",), 30)
+        e = wait_file(path, lambda r: "env" in r)["env"]
+        out["checkpoint-env"] = {k: v for k, v in e.items()
+                                 if k.startswith(("MESOS_", "LIBPROCESS_"))
+                                 and k not in ("MESOS_DIRECTORY", "MESOS_SANDBOX")}
+        out["checkpoint-update"] = _pick(s) | {"has_uuid": "uuid" in s}
+        r = fw.call("SHUTDOWN", shutdown={"agent_id": o["agent_id"],
+                                          "executor_id": {"value": "e2"}})
+        ev = wait_file(path, lambda r: r.get("event", {}).get("type") == "SHUTDOWN")["event"]
+        fail = fw.sub.wait_type("FAILURE", 20)
+        lost = fw.sub.wait_update("y1", None, 20)
+        out["shutdown"] = {"call": r.observe(), "executor_event": ev,
+                           "failure_keys": keyset(fail["failure"]),
+                           "failure_status": fail["failure"].get("status"),
+                           "task": _pick(lost, ("state", "source", "reason", "message"))}
+    return out
