@@ -1215,6 +1215,9 @@ fn executor_api_http_rules() {
         assert_eq!(r.status, 200);
         let state: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
         assert_eq!(state["pid"], format!("slave(1)@{agent}").as_str());
+        // As a Mesos agent's: the master's hostname and the agent's flags.
+        assert_eq!(state["master_hostname"], "127.0.0.1");
+        assert_eq!(state["flags"]["executor_registration_timeout"], "1mins");
     }
 }
 

@@ -1742,6 +1742,15 @@ impl Agent {
             "hostname": self.info.hostname,
             "resources": self.total.to_state_json(),
             "attributes": {},
+            "master_hostname": self.info.hostname,
+            // The agent flags this cluster has, as Mesos prints them.
+            "flags": {
+                "hostname": self.info.hostname,
+                "executor_registration_timeout": env::stout(self.flags.registration_timeout),
+                "executor_reregistration_timeout": env::stout(self.flags.reregistration_timeout),
+                "executor_shutdown_grace_period": env::stout(self.flags.shutdown_grace),
+                "authenticate_http_executors": self.flags.executor_auth.to_string(),
+            },
             "frameworks": frameworks,
             "completed_frameworks": [],
         })

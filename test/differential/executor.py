@@ -5,7 +5,8 @@ ExecutorInfo; appends what it sees to $DIFF_OUT as JSON lines, so the harness
 can compare the two agents: its environment, every event, and the answers
 to its own calls.
 
-Behaviour: SUBSCRIBE; on LAUNCH send TASK_RUNNING; on KILL send TASK_KILLED;
+Behaviour: (with DIFF_PRESUB=1, first a MESSAGE call before subscribing)
+SUBSCRIBE; on LAUNCH send TASK_RUNNING; on KILL send TASK_KILLED;
 on MESSAGE with data "echo:X" send MESSAGE X back, "finish:T" send
 TASK_FINISHED for task T, "exit:N" exit with status N; on SHUTDOWN exit 0.
 """
@@ -66,6 +67,11 @@ def records(resp):
 def main():
     record(env={k: v for k, v in os.environ.items() if k != "DIFF_OUT"}, argv=sys.argv[1:],
            uid=os.getuid(), cwd=os.getcwd())
+    if os.environ.get("DIFF_PRESUB") == "1":
+        # Calls before subscribing: what does the agent answer?
+        st, body = call({"framework_id": FW, "executor_id": EX, "type": "MESSAGE",
+                         "message": {"data": base64.b64encode(b"early").decode()}})
+        record(call="PRESUB_MESSAGE", status=st, body=body)
     c = http.client.HTTPConnection(host, int(port), timeout=None)
     c.request("POST", PATH, headers=HDR, body=json.dumps(
         {"framework_id": FW, "executor_id": EX, "type": "SUBSCRIBE",

@@ -1043,8 +1043,10 @@ def _custom_ckpt(t):
     path = _exec_out(t, "ckpt")
     with Framework(t, {"checkpoint": True}) as fw:
         o = fw.offers()[0]
-        fw.launch(o, [executor_task(o, fw.id, "y1", "e2", path)])
+        fw.launch(o, [executor_task(o, fw.id, "y1", "e2", path, {"DIFF_PRESUB": "1"})])
         s = fw.wait_state("y1", ("TASK_RUNNING",), 30)
+        early = wait_file(path, lambda r: r.get("call") == "PRESUB_MESSAGE")
+        out["executor-call-before-subscribe"] = {k: early.get(k) for k in ("status", "body")}
         e = wait_file(path, lambda r: "env" in r)["env"]
         out["checkpoint-env"] = {k: v for k, v in e.items()
                                  if k.startswith(("MESOS_", "LIBPROCESS_"))
@@ -1060,3 +1062,67 @@ def _custom_ckpt(t):
                            "failure_status": fail["failure"].get("status"),
                            "task": _pick(lost, ("state", "source", "reason", "message"))}
     return out
+
+
+@scenario("protobuf-call-unknown-framework")
+def _pb_unknown(t):
+    fwid = FAKE_FW["value"].encode()
+    inner = b"\x0a" + bytes([len(fwid)]) + fwid           # FrameworkID.value
+    body = b"\x0a" + bytes([len(inner)]) + inner + b"\x10\x02"   # framework_id, type=TEARDOWN
+    return t.scheduler(body, headers={"Content-Type": "application/x-protobuf"}).observe()
+
+
+@scenario("protobuf-unparsable")
+def _pb_bad(t):
+    return t.scheduler(b"\xff\xff\xff",
+                       headers={"Content-Type": "application/x-protobuf"}).observe()
+
+
+@scenario("protobuf-kill-missing-task-id")
+def _pb_kill(t):
+    fwid = FAKE_FW["value"].encode()
+    inner = b"\x0a" + bytes([len(fwid)]) + fwid
+    body = b"\x0a" + bytes([len(inner)]) + inner + b"\x10\x06" + b"\x32\x00"  # kill = {}
+    return t.scheduler(body, headers={"Content-Type": "application/x-protobuf"}).observe()
+
+
+@scenario("reconcile-finished-task")
+def _reconcile_finished(t):
+    with Framework(t) as fw:
+        o = fw.offers()[0]
+        fw.launch(o, [command_task(o, "f1", "exit 0")])
+        fw.wait_state("f1", ("TASK_FINISHED",), 20)
+        fw.call("RECONCILE", reconcile={"tasks": [{"task_id": {"value": "f1"},
+                                                   "agent_id": o["agent_id"]}]})
+        s = fw.sub.wait_update("f1", timeout=10)
+        return _pick(s, ("state", "source", "reason", "message"))
+
+
+@scenario("subscribe-unknown-framework-id")
+def _sub_unknown_id(t):
+    fid = {"value": "11111111-2222-4333-8444-555555555555-0007"}
+    from mesosclient import Subscription
+    sub = Subscription(t, {"type": "SUBSCRIBE", "framework_id": fid, "subscribe": {
+        "framework_info": {"user": "root", "name": "x", "id": fid}}})
+    try:
+        ev = sub.next(5)
+        out = {"status": sub.status, "event": ev and ev.get("type")}
+        if ev and ev.get("type") == "SUBSCRIBED":
+            out["same_id"] = ev["subscribed"]["framework_id"] == fid
+            t.scheduler({"type": "TEARDOWN", "framework_id": fid}, sub.stream_id)
+        elif ev:
+            out["event"] = ev
+        return out
+    finally:
+        sub.close()
+
+
+@scenario("agent-state-essentials")
+def _agent_state(t):
+    r = request(t.agent_port, "GET", "/slave(1)/state")
+    s = r.json()
+    keys = ["id", "pid", "hostname", "resources", "frameworks", "completed_frameworks",
+            "version", "flags", "attributes", "start_time", "master_hostname"]
+    return {"status": r.status, "content_type": r.header("content-type"),
+            "has": {k: k in s for k in keys}, "pid": s.get("pid"),
+            "resources": s.get("resources")}
