@@ -358,6 +358,27 @@ fn invalid_accepts() {
 }
 
 #[test]
+fn invalid_resource_fails_the_whole_launch() {
+    // As a Mesos master: the resources of every task of a LAUNCH are
+    // checked first, and one invalid resource fails all of its tasks.
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("bad-resource"));
+    let offer = s.offers().remove(0);
+    let good = command_task(&offer, "good", "sleep 30");
+    let mut bad = command_task(&offer, "bad", "true");
+    bad.resources = vec![scalar("cpus", -1.0)];
+    s.launch(&offer, vec![good, bad]);
+    for id in ["good", "bad"] {
+        let st = s.update(id, TaskState::TaskError);
+        assert_eq!(st.reason(), pb::task_status::Reason::TaskInvalid);
+        assert_eq!(
+            st.message.as_deref(),
+            Some("Resource 'cpus:-1' is invalid: Invalid scalar resource: value <= 0")
+        );
+    }
+}
+
+#[test]
 fn unacknowledged_update_is_resent() {
     let c = cluster();
     let mut s = Sched::subscribe(&c, Encoding::Json, framework("retry"));

@@ -146,9 +146,22 @@ fn mesos_json_error(e: &JsonError) -> String {
             match got {
                 _ if path == "(message)" => "Expecting a JSON object".into(),
                 Some(t) => {
-                    // `a.b[2].c[1]` -> `c`: stout names the field only.
+                    // stout names the field only: `a.b[2].c[1]` -> `c` (an
+                    // item of a repeated field), `a.m[key]` -> `value` (the
+                    // value of a map entry).
                     let last = path.rsplit('.').next().unwrap_or(path);
-                    let field = last.split('[').next().unwrap_or(last);
+                    let field = match last.split_once('[') {
+                        Some((_, key))
+                            if !key
+                                .trim_end_matches(']')
+                                .bytes()
+                                .all(|b| b.is_ascii_digit()) =>
+                        {
+                            "value"
+                        }
+                        Some((name, _)) => name,
+                        None => last,
+                    };
                     format!("Not expecting a JSON {t} for field '{field}'")
                 }
                 None => e.to_string(),
@@ -432,6 +445,17 @@ mod tests {
         assert_eq!(
             conv(r#"{"type": "TEARDOWN", "framework_id": "x"}"#).unwrap_err(),
             "Failed to convert JSON into Call protobuf: Not expecting a JSON string for field 'framework_id'"
+        );
+        // A map value of the wrong type: stout names the entry's `value`.
+        assert_eq!(
+            conv(r#"{"type": "ACCEPT", "accept": {"operations": [{"type": "LAUNCH", "launch": {"task_infos": [{"limits": {"disk": 10}}]}}]}}"#)
+                .unwrap_err(),
+            "Failed to convert JSON into Call protobuf: Not expecting a JSON number for field 'value'"
+        );
+        // An item of a repeated field: the field.
+        assert_eq!(
+            conv(r#"{"type": "DECLINE", "decline": {"offer_ids": ["x"]}}"#).unwrap_err(),
+            "Failed to convert JSON into Call protobuf: Not expecting a JSON string for field 'offer_ids'"
         );
         assert_eq!(
             conv(r#"{"type": "KILL", "kill": {}}"#).unwrap_err(),

@@ -927,6 +927,12 @@ impl Master {
             match op.r#type() {
                 Op::Launch => {
                     let tasks = op.launch.take().map(|l| l.task_infos).unwrap_or_default();
+                    if let Err(msg) = validation::validate_launch_resources(&tasks) {
+                        for task in &tasks {
+                            self.send_task_error(fw_id, task, &msg, Reason::TaskInvalid);
+                        }
+                        continue;
+                    }
                     for mut task in tasks {
                         inject_allocation_role(&mut task.resources, &role);
                         if let Some(e) = &mut task.executor {
@@ -965,6 +971,14 @@ impl Master {
                     };
                     let mut executor = lg.executor;
                     let mut group = lg.task_group;
+                    if let Err(msg) = validation::validate_resources(&executor.resources)
+                        .and_then(|_| validation::validate_launch_resources(&group.tasks))
+                    {
+                        for t in &group.tasks {
+                            self.send_task_error(fw_id, t, &msg, Reason::TaskGroupInvalid);
+                        }
+                        continue;
+                    }
                     inject_allocation_role(&mut executor.resources, &role);
                     for t in &mut group.tasks {
                         inject_allocation_role(&mut t.resources, &role);
