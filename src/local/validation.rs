@@ -457,7 +457,7 @@ fn validate_resource(r: &pb::Resource) -> Result<(), String> {
         if r.name != "disk" {
             return Err(format!("Resource {} cannot be shared", r.name));
         }
-        if !r.disk.as_ref().is_some_and(|d| d.persistence.is_some()) {
+        if r.disk.as_ref().is_none_or(|d| d.persistence.is_none()) {
             return Err("Only persistent volumes can be shared".into());
         }
     }
