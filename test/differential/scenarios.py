@@ -7,8 +7,10 @@ named comparisons, each reported on its own line.
 `known` marks a documented difference (docs/local-cluster-vs-mesos.md): if
 the two answers differ, the runner reports diff-known instead of failing."""
 
+import base64
 import os
 import time
+import uuid as uuidlib
 
 from mesosclient import (JSON, Framework, b64, command_task, executor_task, keyset,
                          new_uuid_b64, request, small_resources, wait_file)
@@ -24,6 +26,19 @@ def scenario(name, known=None, group=False):
         SCENARIOS.append({"name": name, "fn": fn, "known": known, "group": group})
         return fn
     return deco
+
+
+def _is_v4_bytes(b64text):
+    raw = base64.b64decode(b64text)
+    return len(raw) == 16 and raw[6] >> 4 == 4 and raw[8] >> 6 == 0b10
+
+
+def _is_v4_text(text):
+    try:
+        u = uuidlib.UUID(text[:36])
+    except (ValueError, TypeError):
+        return False
+    return u.version == 4 and u.variant == uuidlib.RFC_4122
 
 
 # --------------------------------------------------------------------------
@@ -334,7 +349,10 @@ def _subscribed(t):
                 "capabilities": mi.get("capabilities"),
                 "stream_headers": {"content_type": fw.sub.headers.get("content-type"),
                                    "transfer_encoding": fw.sub.headers.get("transfer-encoding")},
-                "heartbeat_event": heartbeat}
+                "heartbeat_event": heartbeat,
+                "stream_id_v4": _is_v4_text(fw.stream_id),
+                "framework_id_v4": _is_v4_text(fw.id),
+                "master_id_v4": _is_v4_text(mi.get("id", ""))}
 
 
 def _offer_shape(offers):
@@ -567,6 +585,7 @@ def _command_task_terminal(t):
                 a = fw.ack(s)
             if s["state"] not in ("TASK_STAGING", "TASK_STARTING", "TASK_RUNNING"):
                 return {"terminal": _pick(s) | {"has_uuid": "uuid" in s},
+                        "uuid_v4": _is_v4_bytes(s["uuid"]),
                         "ack": a.observe(), "executor_id": "executor_id" in s,
                         "agent_id": "agent_id" in s}
 
@@ -704,7 +723,7 @@ def _custom(t):
                                          "status": fail["failure"].get("status"),
                                          "executor_id": fail["failure"].get("executor_id")}
         out["executor-exit-task-update"] = _pick(lost, ("state", "source", "reason", "message")) \
-            | {"has_uuid": "uuid" in lost}
+            | {"has_uuid": "uuid" in lost, "uuid_v4": _is_v4_bytes(lost.get("uuid", ""))}
         if "uuid" in lost:
             fw.ack(lost)
     return out
