@@ -39,13 +39,29 @@ local function bootstrap(module, paths, fn)
   return pre .. ('require "mesos"; require "%s".%s()'):format(module, fn or "main")
 end
 
+-- Exit statuses of an executor that could not start on an agent (read back
+-- from the FAILURE event by mesos.jobs): no interpreter (as sh says it), and
+-- an interpreter that cannot load the module (sysexits' EX_CONFIG).
+M.EXIT_NO_INTERPRETER = 127
+M.EXIT_NO_MODULE = 78
+
 -- The executor's chunk: it loads the task runner, then forks its zygote
 -- before it starts any thread (the zygote has everything loaded already:
--- no exec, no second load of the library), then runs.
-local function executor_bootstrap(paths)
+-- no exec, no second load of the library), then runs. With `paths`, it uses
+-- this process's module paths; with `remote` (an agent that is not this
+-- machine), it looks for mesos.so in its sandbox first (where opts.ship puts
+-- it) and ends with EXIT_NO_MODULE, saying why, when it cannot load it.
+local function executor_bootstrap(paths, remote)
   local pre = ""
   if paths then
     pre = ("package.path = %q; package.cpath = %q; "):format(package.path, package.cpath)
+  end
+  if remote then
+    pre = pre .. 'local sb = os.getenv("MESOS_SANDBOX"); '
+      .. 'if sb then package.cpath = sb .. "/?.so;" .. package.cpath end; '
+      .. 'local ok, err = pcall(require, "mesos"); '
+      .. 'if not ok then io.stderr:write("lua-mesos: this agent\'s LuaJIT cannot load the module mesos: ", '
+      .. 'tostring(err), "\\n"); os.exit(' .. M.EXIT_NO_MODULE .. ') end; '
   end
   return pre .. 'local mesos = require "mesos"; local task = require "mesos.task"; require "mesos.executor"; '
     .. 'local z, err = mesos.zygote { fork = true }; '
@@ -64,6 +80,36 @@ end
 function M.command_info(interpreter, paths)
   interpreter = interpreter or "luajit"
   return { shell = false, value = interpreter, arguments = { interpreter, "-e", executor_bootstrap(paths) } }
+end
+
+--- The CommandInfo for an agent that is not this machine: a shell checks
+--- that `interpreter` is there first, so that a missing one ends the
+--- executor with EXIT_NO_INTERPRETER and a missing module with
+--- EXIT_NO_MODULE, each said on the sandbox's stderr (see exit_reason).
+function M.remote_command_info(interpreter)
+  interpreter = interpreter or "luajit"
+  local q = shell_quote(interpreter)
+  local script = ("command -v %s >/dev/null 2>&1 || { printf 'lua-mesos: no %%s on this agent (PATH=%%s)\\n' %s \"$PATH\" >&2; exit %d; }; exec %s -e %s")
+    :format(q, q, M.EXIT_NO_INTERPRETER, q, shell_quote(executor_bootstrap(false, true)))
+  return { shell = true, value = script }
+end
+
+--- Why an executor started by remote_command_info ended, from the raw
+--- wait status a FAILURE event carries; nil when its status says nothing
+--- we know.
+function M.exit_reason(status, interpreter)
+  if type(status) ~= "number" or bit.band(status, 0x7f) ~= 0 then return nil end
+  local code = bit.band(bit.rshift(status, 8), 0xff)
+  interpreter = interpreter or "luajit"
+  if code == M.EXIT_NO_INTERPRETER then
+    return ("the agent has no '%s' on the PATH its executors get: install LuaJIT 2.x there "
+      .. "(Debian: luajit2), or name its path with opts.interpreter (mesolua --interpreter)"):format(interpreter)
+  elseif code == M.EXIT_NO_MODULE then
+    return ("'%s' on the agent cannot load the module mesos: install the rock there "
+      .. "(luarocks install lua-mesos), set LUA_CPATH for executors (opts.env, mesolua --env), "
+      .. "or ship it with the tasks (opts.ship, mesolua --ship)"):format(interpreter)
+  end
+  return nil
 end
 
 -- Task bookkeeping ---------------------------------------------------------

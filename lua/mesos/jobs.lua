@@ -9,7 +9,9 @@ local R = mesos.resources
 
 local M = {}
 
-local DEFAULTS = { cpus = 0.1, mem = 64, executor_id = "mesos-lua-executor" }
+-- The executor's own share (at least Mesos's minimum: 0.01 cpus, 32 MB,
+-- below which real agents warn that it will be refused one day).
+local DEFAULTS = { cpus = 0.1, mem = 64, executor_id = "mesos-lua-executor", executor_cpus = 0.01, executor_mem = 32 }
 
 -- A task's result record: { ok = true, n = N, values = {...}, output = "..." }
 -- or { ok = false, error = "...", state = "TASK_FAILED", output = "..." }.
@@ -45,9 +47,81 @@ function M.uris(list, cache)
   return out
 end
 
+--- CommandInfo.Environment from opts.env: {NAME = "value"} sets NAME;
+--- {NAME = true} (or a list entry "NAME") passes this process's NAME on,
+--- e.g. LUA_PATH and LUA_CPATH for agents where the rock is elsewhere.
+function M.environment(env)
+  if env == nil then return nil end
+  if type(env) ~= "table" then error("opts.env must be a table {NAME = value}, got " .. type(env), 3) end
+  local vars, names = {}, {}
+  for k, v in pairs(env) do
+    if type(k) == "number" then k, v = v, true end
+    if type(k) ~= "string" or not k:match("^[%a_][%w_]*$") then
+      error("opts.env: " .. tostring(k) .. " is not a variable name", 3)
+    end
+    if v == true then v = os.getenv(k) end
+    if v ~= nil and v ~= false then
+      if type(v) ~= "string" and type(v) ~= "number" then
+        error(("opts.env.%s must be a string, true or false, got %s"):format(k, type(v)), 3)
+      end
+      names[#names + 1] = k
+      vars[k] = tostring(v)
+    end
+  end
+  table.sort(names)
+  local out = {}
+  for i, k in ipairs(names) do out[i] = { name = k, value = vars[k] } end
+  return { variables = out }
+end
+
+-- The host:port this scheduler reaches the master at (for the address the
+-- agents can reach the ship server at): the first of a list, the first
+-- ZooKeeper server for zk://.
+local function first_master(spec)
+  spec = tostring(spec):gsub("^%a[%w+]*://", ""):gsub("^[^@/]*@", "")
+  local first = spec:match("^[^,/]+") or spec
+  local host, port = first:match("^%[(.-)%]:(%d+)$")
+  if not host then host, port = first:match("^(.-):(%d+)$") end
+  return host or first, tonumber(port) or 5050
+end
+
+--- opts.ship: the module travels with the tasks, for agents that do not
+--- have it. `true` serves this process's mesos.so from this machine (on
+--- opts.ship_host, default the address that routes to the master); a
+--- string is a URL or path of a mesos.so the agents' fetcher can get.
+--- Returns {uri = CommandInfo.URI, server = file server or nil}, or nil.
+function M.ship(opts)
+  local ship = opts.ship
+  if ship == nil or ship == false then return nil end
+  local fetch = { output_file = "mesos.so", extract = false, cache = opts.cache_uris and true or nil }
+  if type(ship) == "string" then
+    fetch.value = ship
+    return { uri = fetch }
+  elseif ship ~= true then
+    error("opts.ship must be true or the URL of a mesos.so, got " .. type(ship), 3)
+  end
+  local so = mesos.module_path()
+  if not so then return nil, "opts.ship: cannot tell which file the module was loaded from" end
+  local host = opts.ship_host
+  if not host and (opts.master or "local") == "local" then host = "127.0.0.1" end
+  if not host then
+    local mh, mp = first_master(opts.master or "local")
+    local err
+    host, err = mesos.local_address(mh, mp)
+    if not host then return nil, "opts.ship: " .. err .. " (set opts.ship_host)" end
+  end
+  local server, err = mesos.file_server { host = host, files = { ["/mesos.so"] = so } }
+  if not server then return nil, "opts.ship: " .. err end
+  fetch.value = server:url("/mesos.so")
+  return { uri = fetch, server = server }
+end
+
 --- Runs `requests` (a list of {code=, args=, index=, ...}) as tasks.
 --- opts: master, encoding, ca_file, principal, secret, credential_file, uris, cache_uris,
---- cpus, mem, timeout, memory_mb, allow_bytecode,
+--- cpus, mem, executor_cpus, executor_mem (the executor's own share, default
+--- 0.01 and 32), interpreter (the agents' luajit, default "luajit" on PATH),
+--- env (see M.environment), ship, ship_host (see M.ship),
+--- timeout, memory_mb, allow_bytecode,
 --- debug ("host:port" of a MobDebug controller each task connects to, see
 --- mesos.debugger), debug_root (the directory relative chunk names are in,
 --- default $PWD),
@@ -67,15 +141,30 @@ function M.run_all(requests, opts)
   local debug_root = opts.debug_root or os.getenv("PWD")
   local cpus, mem = opts.cpus or DEFAULTS.cpus, opts.mem or DEFAULTS.mem
   local task_res = R.parse(("cpus:%g;mem:%g"):format(cpus, mem))
+  local exec_res = R.parse(("cpus:%g;mem:%g"):format(opts.executor_cpus or DEFAULTS.executor_cpus,
+    opts.executor_mem or DEFAULTS.executor_mem))
   -- On the local cluster the executor runs on this machine: give it our
-  -- module paths. Real agents need the rock installed where luajit finds it.
+  -- module paths. Real agents need the module: installed there (the rock),
+  -- found through opts.env's LUA_CPATH, or shipped (opts.ship).
   local on_this_machine = (opts.master or "local") == "local"
+  local interpreter = on_this_machine and mesos.executable() or opts.interpreter or "luajit"
   -- opts.executor_command is a shell command line; by default the agent
-  -- starts the interpreter directly (no shell in front).
-  local executor_command = opts.executor_command and { value = opts.executor_command }
-    or require("mesos.executor").command_info(
-      on_this_machine and mesos.executable() or opts.interpreter or "luajit", on_this_machine)
-  executor_command.uris = M.uris(opts.uris, opts.cache_uris)
+  -- starts the interpreter directly (no shell in front) on this machine,
+  -- and through a shell that checks it is there on other machines.
+  local E = require "mesos.executor"
+  local executor_command
+  if opts.executor_command then
+    executor_command = { value = opts.executor_command }
+  elseif on_this_machine then
+    executor_command = E.command_info(interpreter, true)
+  else
+    executor_command = E.remote_command_info(interpreter)
+  end
+  executor_command.uris = M.uris(opts.uris, opts.cache_uris) or {}
+  executor_command.environment = M.environment(opts.env)
+  local shipped, ship_err = M.ship(opts)
+  if ship_err then return nil, ship_err end
+  if shipped then table.insert(executor_command.uris, shipped.uri) end
   local prefix = ("job-%d-%d-"):format(os.time(), math.random(1, 1e9))
 
   -- Events between tasks (mesos.events): this scheduler is their router.
@@ -97,7 +186,9 @@ function M.run_all(requests, opts)
     -- opts.uris: files for the tasks, fetched into the executor's sandbox
     -- (which task code may read with io.open/io.lines).
     command = executor_command,
+    resources = exec_res,
   }
+  local agent_hosts, executor_failed = {}, {} -- agent id -> hostname, why its executor ended
 
   local function task_for(i, offer)
     local req = {}
@@ -121,9 +212,22 @@ function M.run_all(requests, opts)
     }
   end
 
+  local function runs_our_executor(offer)
+    for _, e in ipairs(offer.executor_ids or {}) do
+      if e.value == executor_info.executor_id.value then return true end
+    end
+    return false
+  end
+
   function handler:offers(d, offers)
     for _, offer in ipairs(offers) do
+      agent_hosts[offer.agent_id.value] = offer.hostname
       local tasks, avail = {}, offer.resources
+      -- The first tasks on an agent also start the executor, which takes
+      -- its own share of the offer.
+      if not runs_our_executor(offer) then
+        avail = R.fits(exec_res, avail) and R.subtract(avail, exec_res) or {}
+      end
       while #pending > 0 and R.fits(task_res, avail) do
         local i = table.remove(pending)
         tasks[#tasks + 1] = task_for(i, offer)
@@ -153,7 +257,12 @@ function M.run_all(requests, opts)
       return
     end
     results[i] = result_of(status)
-    results[i].agent_id = status.agent_id and status.agent_id.value
+    local agent = status.agent_id and status.agent_id.value
+    results[i].agent_id = agent
+    if status.reason == "REASON_EXECUTOR_TERMINATED" and agent and executor_failed[agent] then
+      results[i].error = ("the executor could not start on %s: %s"):format(
+        agent_hosts[agent] or agent, executor_failed[agent])
+    end
     done = done + 1
     if opts.on_result then opts.on_result(i, results[i], done, total) end
     if done == total then d:stop() end
@@ -165,7 +274,12 @@ function M.run_all(requests, opts)
     router:handle_message(d, agent_id, executor_id, data)
   end
   function handler:failure(d, info)
-    if info.executor_id then router:forget(info.agent_id, info.executor_id) end
+    if info.executor_id then
+      router:forget(info.agent_id, info.executor_id)
+      -- Said before the agent's TASK_FAILED for its tasks (same link, in order).
+      local why = not on_this_machine and not opts.executor_command and E.exit_reason(info.status, interpreter)
+      if why and info.agent_id then executor_failed[info.agent_id.value] = why end
+    end
   end
 
   local d = mesos.scheduler(handler, {
@@ -190,6 +304,7 @@ function M.run_all(requests, opts)
     d:run()
   end
   if not opts.events then router:close() end
+  if shipped and shipped.server then shipped.server:close() end
   if failed_launch and done < total then return nil, failed_launch end
   if done < total then return nil, ("only %d of %d tasks finished"):format(done, total) end
   return results

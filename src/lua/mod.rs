@@ -18,6 +18,7 @@ mod nats;
 mod opts;
 mod process;
 mod scheduler;
+mod ship;
 mod tcp;
 mod view;
 
@@ -271,6 +272,7 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
     channel::register(lua, &m)?;
     nats::register(lua, &m)?;
     tcp::register(lua, &m)?;
+    ship::register(lua, &m)?;
 
     m.set(
         "local_cluster",
