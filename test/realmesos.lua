@@ -83,7 +83,8 @@ end
 M.get = function(kit, path) return get(kit.port, path) end
 
 -- Starts a kit. opts: agents (default 1), resources (per agent, the kit's
--- default otherwise), env (more MESOS_*/GLOG_* variables), timeout (seconds
+-- default otherwise), env (more MESOS_*/GLOG_* variables), executor_env
+-- (what the agent gives executors instead of M.executor_env()), timeout (seconds
 -- to come up, default 60). Returns once /version answers and every agent is
 -- registered and active.
 function M.start(opts)
@@ -100,7 +101,7 @@ function M.start(opts)
     MESOS_RESOURCES = opts.resources,
   }
   local parts = {}
-  for k, v in pairs(M.executor_env()) do parts[#parts + 1] = json_string(k) .. ":" .. json_string(v) end
+  for k, v in pairs(opts.executor_env or M.executor_env()) do parts[#parts + 1] = json_string(k) .. ":" .. json_string(v) end
   table.sort(parts)
   env.MESOS_EXECUTOR_ENVIRONMENT_VARIABLES = "{" .. table.concat(parts, ",") .. "}"
   for k, v in pairs(opts.env or {}) do env[k] = v end
