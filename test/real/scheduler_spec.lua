@@ -15,3 +15,19 @@ require "test.scenarios.scheduler" {
   -- sends no TASK_STARTING.
   command_states = { "TASK_RUNNING", "TASK_FINISHED" },
 }
+
+describe("scheduler driver on real Mesos 1.11", function()
+  it("fills an empty framework user with the user it runs as, which the real master keeps", function()
+    local h = require "test.helpers"
+    local subscribed = false
+    local d = h.mesos.scheduler({ subscribed = function() subscribed = true end },
+      { master = kit.master, framework = { name = "blank-user", user = "" } })
+    d:start()
+    h.wait_until(d, function() return subscribed end, 20, "SUBSCRIBED")
+    local frameworks = real.get(kit, "/master/frameworks") or ""
+    local user = frameworks:match('"name":"blank%-user".-"user":"([^"]*)"')
+      or frameworks:match('"user":"([^"]*)"[^{}]-"name":"blank%-user"')
+    assert.are.equal(h.mesos.current_user(), user, frameworks)
+    d:stop()
+  end)
+end)

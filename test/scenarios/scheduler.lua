@@ -185,6 +185,50 @@ describe("scheduler driver on " .. target.name, function()
     d:stop()
   end)
 
+  it("has the master take the other calls: suppress/revive by role, UPDATE_FRAMEWORK, REQUEST, "
+    .. "RECONCILE_OPERATIONS, 1 MiB messages both ways, SHUTDOWN of an executor", function()
+    local rec = { failed = {}, offers = 0 }
+    local handler = {}
+    function handler:offers(d, offers)
+      rec.offers = rec.offers + 1
+      if rec.launched or rec.offers < 2 then return d:decline(ids(offers)) end
+      rec.launched = true
+      local o = offers[1]
+      rec.agent_id = o.agent_id
+      d:launch(o.id, { {
+        name = "echo", task_id = { value = "e1" }, agent_id = o.agent_id,
+        resources = mesos.resources.parse("cpus:0.1;mem:32"),
+        executor = {
+          executor_id = { value = "echo" },
+          command = { value = ("luajit %s/test/executors/echo.lua"):format(os.getenv("PWD") or ".") },
+        },
+      } })
+    end
+    function handler:message(d, _, _, data) rec.echo = data end
+    function handler:failure(d, info) rec.failure = info end
+    function handler:call_failed(d, ty, reason) rec.failed[#rec.failed + 1] = ty .. ": " .. reason end
+    local d = mesos.scheduler(handler, target.opts {
+      framework = { name = "calls", roles = { "*" }, capabilities = { { type = "MULTI_ROLE" } } },
+    })
+    d:start()
+    h.wait_until(d, function() return rec.offers == 1 end, 20, "the first offer")
+    assert(d:suppress { "*" })
+    assert(d:request {})
+    assert(d:reconcile_operations {})
+    assert(d:update_framework { name = "calls, renamed", user = mesos.current_user(), roles = { "*" }, capabilities = { { type = "MULTI_ROLE" } } })
+    assert(d:revive { "*" })
+    h.wait_until(d, function() return rec.echo end, 30, "the executor's first message")
+    local big = string.rep("0123456789abcdef", 64 * 1024)
+    d:message(rec.agent_id, { value = "echo" }, big)
+    h.wait_until(d, function() return rec.echo == "echo " .. big end, 30, "the 1 MiB echo")
+    d:shutdown({ value = "echo" }, rec.agent_id)
+    h.wait_until(d, function() return rec.failure end, 30, "the executor's end")
+    assert.are.same({ "echo", 0 }, { rec.failure.executor_id.value, rec.failure.status })
+    assert.are.same({}, rec.failed)
+    assert.are.equal(1, d:stats().calls_by_type.UPDATE_FRAMEWORK)
+    d:stop()
+  end)
+
   it("reports a call the master rejects through call_failed", function()
     local rec = {}
     local handler = {}
