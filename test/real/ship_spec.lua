@@ -44,6 +44,20 @@ describe("mesolua on real Mesos 1.11 agents without the module", function()
     assert.matches("the agent has no '/nonexistent/luajit' on the PATH its executors get", err, 1, true)
   end)
 
+  it("declares the executor's own resources, which the real master accounts", function()
+    local jobs = require "mesos.jobs"
+    local state
+    local res = assert(jobs.run_all({ { code = "return 1" }, { code = "return 2" } }, {
+      master = kit.master, ship = true, executor_cpus = 0.02, executor_mem = 40,
+      on_result = function(i) if i == 1 then state = real.get(kit, "/master/state") end end,
+    }))
+    assert.are.same({ 1, 2 }, { res[1].values[1], res[2].values[1] })
+    local exec = (state or ""):match('"executors":%[(%b{})')
+    assert.truthy(exec, state)
+    assert.truthy(exec:find('"cpus":0.02', 1, true), exec)
+    assert.truthy(exec:find('"mem":40.0', 1, true), exec)
+  end)
+
   it("mesos.run ships the module with opts.ship", function()
     local v = assert(h.mesos.run("return 6 * 7", { master = kit.master, ship = true }))
     assert.are.equal(42, v)
