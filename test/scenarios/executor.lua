@@ -11,7 +11,9 @@ local mesos = h.mesos
 
 local ROOT = os.getenv("PWD") or "."
 
-local function executor_task(offer, id, script, data, env)
+local function executor_task(offer, id, script, data, env, encoding)
+  env = env or {}
+  env[#env + 1] = { name = "TEST_EXECUTOR_ENCODING", value = encoding }
   return {
     name = id, task_id = { value = id }, agent_id = offer.agent_id,
     resources = mesos.resources.parse("cpus:0.1;mem:32"),
@@ -20,14 +22,15 @@ local function executor_task(offer, id, script, data, env)
       executor_id = { value = id },
       command = {
         value = ("luajit %s/test/executors/%s"):format(ROOT, script),
-        environment = env and { variables = env },
+        environment = { variables = env },
       },
     },
   }
 end
 
 local function define(target)
-describe("executor driver on " .. target.name, function()
+for _, enc in ipairs { "protobuf", "json" } do
+describe("executor driver over " .. enc .. " on " .. target.name, function()
   it("runs tasks, reports acknowledgements, exchanges messages and shuts down", function()
     local marker = os.tmpname()
     os.remove(marker)
@@ -38,7 +41,7 @@ describe("executor driver on " .. target.name, function()
       rec.launched = true
       local o = offers[1]
       rec.agent_id = o.agent_id
-      local task = executor_task(o, "t1", "echo.lua", "abc", { { name = "ECHO_EXECUTOR_MARKER", value = marker } })
+      local task = executor_task(o, "t1", "echo.lua", "abc", { { name = "ECHO_EXECUTOR_MARKER", value = marker } }, enc)
       task.executor.executor_id.value = "echo"
       d:launch(o.id, { task })
     end
@@ -82,7 +85,7 @@ describe("executor driver on " .. target.name, function()
     function handler:offers(d, offers)
       if rec.launched then return d:decline(offers[1].id) end
       rec.launched = true
-      d:launch(offers[1].id, { executor_task(offers[1], "flood", "flood.lua", tostring(n)) })
+      d:launch(offers[1].id, { executor_task(offers[1], "flood", "flood.lua", tostring(n), nil, enc) })
     end
     function handler:update(d, s)
       if s.task_id.value ~= "flood" then return end
@@ -110,6 +113,7 @@ describe("executor driver on " .. target.name, function()
     d:stop()
   end)
 end)
+end
 end
 
 -- Defines the describe blocks in the calling spec file's busted environment.
