@@ -153,10 +153,11 @@ function M.start(opts)
   return kit
 end
 
--- The options a Lua scheduler needs for the kit (the real master checks the
--- framework user: executors run as it).
+-- Driver options for a Lua scheduler on `kit`, plus `extra`. The framework
+-- user is left to the driver, which fills in the user it runs as: the real
+-- agent runs executors as that user (root in CI).
 function M.driver_opts(kit, extra)
-  local o = { master = kit.master, framework = { user = "root" } }
+  local o = { master = kit.master }
   for k, v in pairs(extra or {}) do o[k] = v end
   return o
 end
