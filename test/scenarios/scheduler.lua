@@ -137,116 +137,115 @@ for _, enc in ipairs { "protobuf", "json" } do
       assert.are.equal("REASON_TASK_INVALID", bad.reason)
       d:stop()
     end)
+
+    it("reconciles implicitly, then kills a running task", function()
+      local rec = { states = {} }
+      local handler = {}
+      function handler:offers(d, offers)
+        if rec.launched then return d:decline(ids(offers)) end
+        rec.launched = true
+        d:launch(offers[1].id, { h.command_task(offers[1], "sleeper", "sleep 100") })
+      end
+      function handler:update(d, s)
+        if s.reason == "REASON_RECONCILIATION" then
+          rec.implicit = s
+          -- The master knows the task runs: now kill it.
+          d:kill(s.task_id, s.agent_id)
+          return
+        end
+        table.insert(rec.states, s.state)
+        -- Implicit reconciliation: no task named, the master answers for every
+        -- task it knows of this framework.
+        if s.state == "TASK_RUNNING" then d:reconcile {} end
+      end
+      local d = mesos.scheduler(handler, target.opts { encoding = enc })
+      d:start()
+      h.wait_until(d, function() return rec.states[#rec.states] == "TASK_KILLED" end, 20, "TASK_KILLED")
+      assert.are.same({ "sleeper", "TASK_RUNNING", "SOURCE_MASTER" },
+        { rec.implicit.task_id.value, rec.implicit.state, rec.implicit.source })
+      assert.is_nil(rec.implicit.uuid)
+      -- What it took, as driver:stats() counts it (the last acknowledgement
+      -- is sent by the I/O thread after the handler returned).
+      h.wait_until(d, function() return d:stats().calls_by_type.ACKNOWLEDGE == #rec.states end, 10, "acks")
+      local st = d:stats()
+      assert.are.equal(1, st.events_by_type.SUBSCRIBED)
+      assert.is_true(st.events_by_type.OFFERS >= 1)
+      assert.are.equal(#rec.states + 1, st.events_by_type.UPDATE)
+      assert.are.equal(1, st.calls_by_type.ACCEPT)
+      assert.are.equal(1, st.calls_by_type.RECONCILE)
+      assert.are.equal(1, st.calls_by_type.KILL)
+      assert.are.equal(#rec.states, st.calls_by_type.ACKNOWLEDGE)
+      assert.is_true(st.last_event_age >= 0 and st.last_event_age < 5, tostring(st.last_event_age))
+      assert.matches("^http://127%.0%.0%.1:%d+$", st.master)
+      assert.are.equal(1024, st.queue_size)
+      assert.are.equal(0, st.reconnects)
+      d:stop()
+    end)
+
+    it("has the master take the other calls: suppress/revive by role, UPDATE_FRAMEWORK, REQUEST, "
+      .. "RECONCILE_OPERATIONS, 1 MiB messages both ways, SHUTDOWN of an executor", function()
+      local rec = { failed = {}, offers = 0 }
+      local handler = {}
+      function handler:offers(d, offers)
+        rec.offers = rec.offers + 1
+        if rec.launched or rec.offers < 2 then return d:decline(ids(offers)) end
+        rec.launched = true
+        local o = offers[1]
+        rec.agent_id = o.agent_id
+        d:launch(o.id, { {
+          name = "echo", task_id = { value = "e1" }, agent_id = o.agent_id,
+          resources = mesos.resources.parse("cpus:0.1;mem:32"),
+          executor = {
+            executor_id = { value = "echo" },
+            command = { value = ("luajit %s/test/executors/echo.lua"):format(os.getenv("PWD") or ".") },
+          },
+        } })
+      end
+      function handler:message(d, _, _, data) rec.echo = data end
+      function handler:failure(d, info) rec.failure = info end
+      function handler:call_failed(d, ty, reason) rec.failed[#rec.failed + 1] = ty .. ": " .. reason end
+      local d = mesos.scheduler(handler, target.opts {
+        encoding = enc,
+        framework = { name = "calls", roles = { "*" }, capabilities = { { type = "MULTI_ROLE" } } },
+      })
+      d:start()
+      h.wait_until(d, function() return rec.offers == 1 end, 20, "the first offer")
+      assert(d:suppress { "*" })
+      assert(d:request {})
+      assert(d:reconcile_operations {})
+      assert(d:update_framework { name = "calls, renamed", user = mesos.current_user(), roles = { "*" }, capabilities = { { type = "MULTI_ROLE" } } })
+      assert(d:revive { "*" })
+      h.wait_until(d, function() return rec.echo end, 30, "the executor's first message")
+      local big = string.rep("0123456789abcdef", 64 * 1024)
+      d:message(rec.agent_id, { value = "echo" }, big)
+      h.wait_until(d, function() return rec.echo == "echo " .. big end, 30, "the 1 MiB echo")
+      d:shutdown({ value = "echo" }, rec.agent_id)
+      h.wait_until(d, function() return rec.failure end, 30, "the executor's end")
+      assert.are.same({ "echo", 0 }, { rec.failure.executor_id.value, rec.failure.status })
+      assert.are.same({}, rec.failed)
+      assert.are.equal(1, d:stats().calls_by_type.UPDATE_FRAMEWORK)
+      d:stop()
+    end)
+
+    it("reports a call the master rejects through call_failed", function()
+      local rec = {}
+      local handler = {}
+      function handler:subscribed(d)
+        -- Mesos wants 16 raw bytes of uuid: the master answers 400.
+        d:acknowledge("some-agent", "some-task", "short")
+      end
+      function handler:call_failed(d, ty, reason) rec.failed = { ty, reason } end
+      local d = mesos.scheduler(handler, target.opts { encoding = enc })
+      d:start()
+      h.wait_until(d, function() return rec.failed end, 20, "call_failed")
+      assert.are.equal("ACKNOWLEDGE", rec.failed[1])
+      assert.matches("HTTP 400", rec.failed[2], 1, true)
+      assert.matches("UUID", rec.failed[2], 1, true)
+      assert.are.equal("subscribed", d:state())
+      d:stop()
+    end)
   end)
 end
-
-describe("scheduler driver on " .. target.name, function()
-  it("reconciles implicitly, then kills a running task", function()
-    local rec = { states = {} }
-    local handler = {}
-    function handler:offers(d, offers)
-      if rec.launched then return d:decline(ids(offers)) end
-      rec.launched = true
-      d:launch(offers[1].id, { h.command_task(offers[1], "sleeper", "sleep 100") })
-    end
-    function handler:update(d, s)
-      if s.reason == "REASON_RECONCILIATION" then
-        rec.implicit = s
-        -- The master knows the task runs: now kill it.
-        d:kill(s.task_id, s.agent_id)
-        return
-      end
-      table.insert(rec.states, s.state)
-      -- Implicit reconciliation: no task named, the master answers for every
-      -- task it knows of this framework.
-      if s.state == "TASK_RUNNING" then d:reconcile {} end
-    end
-    local d = mesos.scheduler(handler, target.opts {})
-    d:start()
-    h.wait_until(d, function() return rec.states[#rec.states] == "TASK_KILLED" end, 20, "TASK_KILLED")
-    assert.are.same({ "sleeper", "TASK_RUNNING", "SOURCE_MASTER" },
-      { rec.implicit.task_id.value, rec.implicit.state, rec.implicit.source })
-    assert.is_nil(rec.implicit.uuid)
-    -- What it took, as driver:stats() counts it (the last acknowledgement
-    -- is sent by the I/O thread after the handler returned).
-    h.wait_until(d, function() return d:stats().calls_by_type.ACKNOWLEDGE == #rec.states end, 10, "acks")
-    local st = d:stats()
-    assert.are.equal(1, st.events_by_type.SUBSCRIBED)
-    assert.is_true(st.events_by_type.OFFERS >= 1)
-    assert.are.equal(#rec.states + 1, st.events_by_type.UPDATE)
-    assert.are.equal(1, st.calls_by_type.ACCEPT)
-    assert.are.equal(1, st.calls_by_type.RECONCILE)
-    assert.are.equal(1, st.calls_by_type.KILL)
-    assert.are.equal(#rec.states, st.calls_by_type.ACKNOWLEDGE)
-    assert.is_true(st.last_event_age >= 0 and st.last_event_age < 5, tostring(st.last_event_age))
-    assert.matches("^http://127%.0%.0%.1:%d+$", st.master)
-    assert.are.equal(1024, st.queue_size)
-    assert.are.equal(0, st.reconnects)
-    d:stop()
-  end)
-
-  it("has the master take the other calls: suppress/revive by role, UPDATE_FRAMEWORK, REQUEST, "
-    .. "RECONCILE_OPERATIONS, 1 MiB messages both ways, SHUTDOWN of an executor", function()
-    local rec = { failed = {}, offers = 0 }
-    local handler = {}
-    function handler:offers(d, offers)
-      rec.offers = rec.offers + 1
-      if rec.launched or rec.offers < 2 then return d:decline(ids(offers)) end
-      rec.launched = true
-      local o = offers[1]
-      rec.agent_id = o.agent_id
-      d:launch(o.id, { {
-        name = "echo", task_id = { value = "e1" }, agent_id = o.agent_id,
-        resources = mesos.resources.parse("cpus:0.1;mem:32"),
-        executor = {
-          executor_id = { value = "echo" },
-          command = { value = ("luajit %s/test/executors/echo.lua"):format(os.getenv("PWD") or ".") },
-        },
-      } })
-    end
-    function handler:message(d, _, _, data) rec.echo = data end
-    function handler:failure(d, info) rec.failure = info end
-    function handler:call_failed(d, ty, reason) rec.failed[#rec.failed + 1] = ty .. ": " .. reason end
-    local d = mesos.scheduler(handler, target.opts {
-      framework = { name = "calls", roles = { "*" }, capabilities = { { type = "MULTI_ROLE" } } },
-    })
-    d:start()
-    h.wait_until(d, function() return rec.offers == 1 end, 20, "the first offer")
-    assert(d:suppress { "*" })
-    assert(d:request {})
-    assert(d:reconcile_operations {})
-    assert(d:update_framework { name = "calls, renamed", user = mesos.current_user(), roles = { "*" }, capabilities = { { type = "MULTI_ROLE" } } })
-    assert(d:revive { "*" })
-    h.wait_until(d, function() return rec.echo end, 30, "the executor's first message")
-    local big = string.rep("0123456789abcdef", 64 * 1024)
-    d:message(rec.agent_id, { value = "echo" }, big)
-    h.wait_until(d, function() return rec.echo == "echo " .. big end, 30, "the 1 MiB echo")
-    d:shutdown({ value = "echo" }, rec.agent_id)
-    h.wait_until(d, function() return rec.failure end, 30, "the executor's end")
-    assert.are.same({ "echo", 0 }, { rec.failure.executor_id.value, rec.failure.status })
-    assert.are.same({}, rec.failed)
-    assert.are.equal(1, d:stats().calls_by_type.UPDATE_FRAMEWORK)
-    d:stop()
-  end)
-
-  it("reports a call the master rejects through call_failed", function()
-    local rec = {}
-    local handler = {}
-    function handler:subscribed(d)
-      -- Mesos wants 16 raw bytes of uuid: the master answers 400.
-      d:acknowledge("some-agent", "some-task", "short")
-    end
-    function handler:call_failed(d, ty, reason) rec.failed = { ty, reason } end
-    local d = mesos.scheduler(handler, target.opts {})
-    d:start()
-    h.wait_until(d, function() return rec.failed end, 20, "call_failed")
-    assert.are.equal("ACKNOWLEDGE", rec.failed[1])
-    assert.matches("HTTP 400", rec.failed[2], 1, true)
-    assert.matches("UUID", rec.failed[2], 1, true)
-    assert.are.equal("subscribed", d:state())
-    d:stop()
-  end)
-end)
 end
 
 -- Defines the describe blocks in the calling spec file's busted environment.
