@@ -75,6 +75,64 @@ describe("framework failover on " .. target.name, function()
     h.poll_for(d, 0.1)
   end)
 
+  it("a Lua executor keeps talking to the restarted scheduler over framework messages", function()
+    -- The first scheduler launches the echo executor and dies once it has
+    -- heard from it.
+    local script = dir .. "/first-exec.lua"
+    local f = assert(io.open(script, "w"))
+    f:write(([[
+      local mesos = require "mesos"
+      local h = {}
+      function h:offers(d, offers)
+        if launched then return end
+        launched = true
+        local o = offers[1]
+        d:launch(o.id, { { name = "echo", task_id = { value = "echo-task" }, agent_id = o.agent_id,
+          resources = mesos.resources.parse("cpus:0.1;mem:32"), data = "x",
+          executor = { executor_id = { value = "echo" },
+            command = { value = "luajit %s/test/executors/echo.lua" } } } })
+      end
+      function h:message(d, agent_id, executor_id, data)
+        if data:match("^subscribed") then
+          local out = io.open("%s/exec.tmp", "w")
+          out:write(d:framework_id(), " ", agent_id.value)
+          out:close()
+          os.rename("%s/exec.tmp", "%s/exec")
+        end
+      end
+      mesos.scheduler(h, { master = "%s", framework = { name = "failover-exec", failover_timeout = 60 } }):run()
+    ]]):format(os.getenv("PWD") or ".", dir, dir, dir, target.master()))
+    f:close()
+    local pid = tonumber(h.sh("luajit " .. script .. " > " .. dir .. "/first-exec.log 2>&1 & echo $!"):match("%d+"))
+    local t0 = h.now()
+    while not h.read_file(dir .. "/exec") do
+      assert(h.now() - t0 < 30, "the first scheduler did not hear from its executor: "
+        .. (h.read_file(dir .. "/first-exec.log") or ""))
+      os.execute("sleep 0.05")
+    end
+    local id, agent = h.read_file(dir .. "/exec"):match("^(%S+) (%S+)$")
+    os.execute("kill -9 " .. pid)
+
+    local rec = { heard = {} }
+    local handler = {}
+    function handler:subscribed(d, info)
+      rec.id = info.framework_id.value
+      d:message(agent, "echo", "are you still there")
+    end
+    function handler:message(d, agent_id, executor_id, data)
+      rec.heard[#rec.heard + 1] = executor_id.value .. ": " .. data
+    end
+    local d = mesos.scheduler(handler, {
+      master = target.master(), framework = { name = "failover-exec", id = { value = id }, failover_timeout = 60 },
+    })
+    d:start()
+    h.wait_until(d, function() return #rec.heard > 0 end, 30, "the executor's answer")
+    assert.are.equal(id, rec.id)
+    assert.are.same({ "echo: echo are you still there" }, rec.heard)
+    d:stop() -- TEARDOWN: the agent shuts the executor down
+    h.poll_for(d, 0.1)
+  end)
+
   it("the old driver gets ERROR 'Framework failed over' and stops cleanly", function()
     local old = { disconnected = 0 }
     local a = mesos.scheduler({
