@@ -84,7 +84,8 @@ M.get = function(kit, path) return get(kit.port, path) end
 
 -- Starts a kit. opts: agents (default 1), resources (per agent, the kit's
 -- default otherwise), env (more MESOS_*/GLOG_* variables), executor_env
--- (what the agent gives executors instead of M.executor_env()), timeout (seconds
+-- (what the agent gives executors instead of M.executor_env()), port (the
+-- kit's port, default a free one of M.PORTS), timeout (seconds
 -- to come up, default 60). Returns once /version answers and every agent is
 -- registered and active.
 function M.start(opts)
@@ -92,7 +93,7 @@ function M.start(opts)
   M.setup()
   local agents = opts.agents or 1
   local dir = h.tmpdir()
-  local port = free_port()
+  local port = opts.port or free_port()
   local env = {
     MESOS_ALLOCATION_INTERVAL = "100ms",
     MESOS_NUM_SLAVES = tostring(agents),
