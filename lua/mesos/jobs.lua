@@ -116,6 +116,37 @@ function M.ship(opts)
   return { uri = fetch, server = server }
 end
 
+-- The options of run_all, map and run.
+local OPTIONS = {
+  "master", "encoding", "ca_file", "principal", "secret", "credential_file", "uris", "cache_uris",
+  "cpus", "mem", "executor_cpus", "executor_mem", "interpreter", "env", "ship", "ship_host",
+  "timeout", "memory_mb", "allow_bytecode", "debug", "debug_root", "executor_command", "executor_id",
+  "name", "framework_name", "role", "local_cluster", "on_result", "events", "nats", "args",
+}
+local NUMBERS = { cpus = true, mem = true, executor_cpus = true, executor_mem = true, timeout = true, memory_mb = true }
+local STRINGS = { master = true, encoding = true, ca_file = true, principal = true, secret = true,
+  credential_file = true, interpreter = true, ship_host = true, debug = true, debug_root = true,
+  executor_command = true, executor_id = true, name = true, framework_name = true, role = true, nats = true }
+
+--- Raises (at `level` above the caller) for an options table with an
+--- unknown key or a value of the wrong type.
+function M.check_options(who, opts, level)
+  level = (level or 1) + 1
+  if opts == nil then return end
+  if type(opts) ~= "table" then error(("%s: opts must be a table, got %s"):format(who, type(opts)), level) end
+  local bad = mesos._unknown_option(opts, OPTIONS)
+  if bad then error(("%s: %s"):format(who, bad), level) end
+  for k, v in pairs(opts) do
+    if NUMBERS[k] and type(v) ~= "number" then
+      error(("%s: opts.%s must be a number, got %s"):format(who, k, type(v)), level)
+    elseif STRINGS[k] and type(v) ~= "string" then
+      error(("%s: opts.%s must be a string, got %s"):format(who, k, type(v)), level)
+    elseif k == "on_result" and type(v) ~= "function" then
+      error(("%s: opts.on_result must be a function, got %s"):format(who, type(v)), level)
+    end
+  end
+end
+
 --- Runs `requests` (a list of {code=, args=, index=, ...}) as tasks.
 --- opts: master, encoding, ca_file, principal, secret, credential_file, uris, cache_uris,
 --- cpus, mem, executor_cpus, executor_mem (the executor's own share, default
@@ -131,6 +162,7 @@ end
 --- nats:// URL: the router made here sends events through NATS).
 --- Returns the list of results in request order, or nil and an error.
 function M.run_all(requests, opts)
+  M.check_options("mesos.jobs.run_all", opts, 2)
   opts = opts or {}
   local total = #requests
   if total == 0 then return {} end
@@ -337,6 +369,7 @@ end
 --- failed task. A function travels as bytecode, so it must not use upvalues
 --- (pass what it needs in its input); source code gets the input as `...`.
 function M.map(fn, inputs, opts)
+  M.check_options("mesos.map", opts, 2)
   if type(inputs) ~= "table" then
     error("mesos.map: inputs must be a list, got " .. type(inputs), 2)
   end
@@ -352,6 +385,7 @@ end
 --- mesos.run(code, opts) -> the values the task returned, or nil, err.
 --- opts.args is passed as `...`.
 function M.run(fn, opts)
+  M.check_options("mesos.run", opts, 2)
   local results, err = run_code(fn, { (opts and opts.args) or {} }, opts, "mesos.run")
   if not results then return nil, err end
   return unpack(results[1].values, 1, results[1].n)

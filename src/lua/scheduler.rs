@@ -51,9 +51,34 @@ fn framework_info(lua: &Lua, v: &LuaValue) -> LuaResult<FrameworkInfo> {
         .map_err(|e| LuaError::runtime(format!("mesos.scheduler: opts.framework: {e}")))
 }
 
+/// The options of `mesos.scheduler` (`implicit_acknowledgements` is read
+/// by its Lua face).
+const SCHEDULER_OPTIONS: &[&str] = &[
+    "master",
+    "framework",
+    "encoding",
+    "implicit_acknowledgements",
+    "heartbeat_factor",
+    "backoff_min",
+    "backoff_max",
+    "connect_timeout",
+    "call_timeout",
+    "queue_size",
+    "views",
+    "suppressed_roles",
+    "ca_file",
+    "principal",
+    "secret",
+    "credential_file",
+    "zk_https",
+    "local_cluster",
+    "local",
+];
+
 /// `core.new_scheduler(opts)`.
 pub fn new_scheduler(lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     let o = Opts::new(&t, "mesos.scheduler");
+    o.only(SCHEDULER_OPTIONS)?;
     let master_spec = o.string("master")?.unwrap_or_else(|| "local".into());
     let framework = framework_info(lua, &t.get::<LuaValue>("framework")?)?;
     // Parse and check every option before starting anything.
