@@ -122,8 +122,13 @@ local OPTIONS = {
   "cpus", "mem", "executor_cpus", "executor_mem", "interpreter", "env", "ship", "ship_host",
   "timeout", "memory_mb", "allow_bytecode", "debug", "debug_root", "executor_command", "executor_id",
   "name", "framework_name", "role", "local_cluster", "on_result", "events", "nats", "args",
+  "give_up_after",
 }
-local NUMBERS = { cpus = true, mem = true, executor_cpus = true, executor_mem = true, timeout = true, memory_mb = true }
+local NUMBERS = { cpus = true, mem = true, executor_cpus = true, executor_mem = true, timeout = true, memory_mb = true,
+  give_up_after = true }
+-- Seconds without a subscription after which a run ends with an error
+-- (opts.give_up_after; false: never).
+local GIVE_UP_AFTER = 60
 local STRINGS = { master = true, encoding = true, ca_file = true, principal = true, secret = true,
   credential_file = true, interpreter = true, ship_host = true, debug = true, debug_root = true,
   executor_command = true, executor_id = true, name = true, framework_name = true, role = true, nats = true }
@@ -137,7 +142,7 @@ function M.check_options(who, opts, level)
   local bad = mesos._unknown_option(opts, OPTIONS)
   if bad then error(("%s: %s"):format(who, bad), level) end
   for k, v in pairs(opts) do
-    if NUMBERS[k] and type(v) ~= "number" then
+    if NUMBERS[k] and type(v) ~= "number" and not (k == "give_up_after" and v == false) then
       error(("%s: opts.%s must be a number, got %s"):format(who, k, type(v)), level)
     elseif STRINGS[k] and type(v) ~= "string" then
       error(("%s: opts.%s must be a string, got %s"):format(who, k, type(v)), level)
@@ -152,6 +157,8 @@ end
 --- cpus, mem, executor_cpus, executor_mem (the executor's own share, default
 --- 0.01 and 32), interpreter (the agents' luajit, default "luajit" on PATH),
 --- env (see M.environment), ship, ship_host (see M.ship),
+--- give_up_after (seconds without a subscription before the run ends with
+--- an error naming each master tried, default 60; false: never),
 --- timeout, memory_mb, allow_bytecode,
 --- debug ("host:port" of a MobDebug controller each task connects to, see
 --- mesos.debugger), debug_root (the directory relative chunk names are in,
@@ -301,6 +308,8 @@ function M.run_all(requests, opts)
   end
 
   function handler:error(d, message) failed_launch = "master error: " .. tostring(message) end
+  local stopped_why
+  function handler:stopped(d, why) stopped_why = why end
 
   function handler:message(d, agent_id, executor_id, data)
     router:handle_message(d, agent_id, executor_id, data)
@@ -321,6 +330,7 @@ function M.run_all(requests, opts)
     principal = opts.principal, secret = opts.secret, credential_file = opts.credential_file,
     framework = { name = opts.framework_name or "mesos.jobs", roles = opts.role and { opts.role } or nil },
     local_cluster = opts.local_cluster,
+    give_up_after = opts.give_up_after ~= false and (opts.give_up_after or GIVE_UP_AFTER) or nil,
   })
   router:attach(d)
   if router:fd() then
@@ -338,6 +348,7 @@ function M.run_all(requests, opts)
   if not opts.events then router:close() end
   if shipped and shipped.server then shipped.server:close() end
   if failed_launch and done < total then return nil, failed_launch end
+  if done < total and stopped_why then return nil, stopped_why end
   if done < total then return nil, ("only %d of %d tasks finished"):format(done, total) end
   return results
 end

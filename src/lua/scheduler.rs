@@ -71,6 +71,7 @@ const SCHEDULER_OPTIONS: &[&str] = &[
     "secret",
     "credential_file",
     "zk_https",
+    "give_up_after",
     "local_cluster",
     "local",
 ];
@@ -123,6 +124,7 @@ pub fn new_scheduler(lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     if let Some(d) = o.duration("call_timeout")? {
         opts.call_timeout = d;
     }
+    opts.machine.give_up_after = o.duration("give_up_after")?;
     if let Some(n) = o.integer("queue_size")? {
         opts.queue_size = usize::try_from(n.max(1)).unwrap_or(1);
     }
