@@ -4,7 +4,6 @@
 local h = require "test.helpers"
 local mesos = h.mesos
 local events = require "mesos.events"
-local jobs = require "mesos.jobs"
 local S = require "mesos.serialize"
 
 local function frame(bytes) return assert(S.decode(bytes)) end
@@ -218,120 +217,23 @@ describe("mesos.events task API", function()
   end)
 end)
 
--- The same tests over each transport: `url()` is nil (framework messages) or
--- the NATS server's URL.
-local function between_tasks(transport, url)
-describe("mesos.events between tasks on the local cluster over " .. transport, function()
-  it("runs a distributed reduce with mesolua: N tasks publish partial sums, task 1 combines them", function()
-    local dir = h.tmpdir()
-    local f = assert(io.open(dir .. "/reduce.lua", "w"))
-    f:write([[
-      local n = tonumber((...))
-      if TASK_INDEX == 1 then
-        assert(events.subscribe("partial"))
-        assert(events.publish("go", true, { retain = true }))
-        local total, from = 0, {}
-        for _ = 1, n - 1 do
-          local v, who = assert(events.receive("partial", 60))
-          total, from[#from + 1] = total + v, who
-        end
-        return total, #from
-      end
-      assert(events.subscribe("go"))
-      assert(events.receive("go", 60))
-      local s = 0
-      for i = 1, 1000 do s = s + i * TASK_INDEX end
-      assert(events.publish("partial", s))
-      return s
-    ]])
-    f:close()
-    local nats = url() and (" --nats=" .. url()) or ""
-    local out, code = h.sh("bin/mesolua --quiet --tasks 8" .. nats .. " " .. dir .. "/reduce.lua 8")
-    os.execute("rm -rf " .. dir)
-    assert.are.equal(0, code, out)
-    local lines = {}
-    for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
-    local expected = 0
-    for i = 2, 8 do
-      expected = expected + 500500 * i
-      assert.are.equal(tostring(500500 * i), lines[i])
-    end
-    assert.are.equal(("%d\t7"):format(expected), lines[1])
-  end)
+-- The scenarios real Mesos runs too (test/real/events_spec.lua).
+local local_target = {
+  name = "the local cluster",
+  master = function() return "" end,
+  opts = function(o) return o end,
+  two_agents = function(o)
+    -- 1.5 cpus: one task of 1 cpu and the executor's own share fit, two tasks do not.
+    o.local_cluster = { agents = 2, resources = "cpus:1.5;mem:1024" }
+    return o
+  end,
+}
+local between_tasks = require "test.scenarios.events"
 
-  it("plays ping-pong between two tasks on two agents, in order", function()
-    local code = [[
-      local role, rounds = ...
-      local me, other = role, role == "ping" and "pong" or "ping"
-      assert(events.subscribe(me))
-      assert(events.publish("ready." .. me, true, { retain = true }))
-      assert(events.subscribe("ready." .. other))
-      assert(events.receive("ready." .. other, 60))
-      local got = {}
-      for i = 1, rounds do
-        if role == "ping" then
-          assert(events.publish("pong", i))
-          got[i] = assert(events.receive("ping", 60))
-        else
-          got[i] = assert(events.receive("pong", 60))
-          assert(events.publish("ping", got[i] * 10))
-        end
-      end
-      return table.concat(got, ",")
-    ]]
-    local router = mesos.router { nats = url() }
-    local res = assert(jobs.run_all(
-      { { code = code, args = { "ping", 100 } }, { code = code, args = { "pong", 100 } } },
-      { cpus = 1, local_cluster = { agents = 2, resources = "cpus:1;mem:1024" }, events = router }))
-    local pings, pongs = {}, {}
-    for i = 1, 100 do pings[i], pongs[i] = i * 10, i end
-    assert.is_true(res[1].ok, res[1].error)
-    assert.are.equal(table.concat(pings, ","), res[1].values[1])
-    assert.are.equal(table.concat(pongs, ","), res[2].values[1])
-    assert.are_not.equal(res[1].agent_id, res[2].agent_id)
-    -- Both tasks ended: so did their subscriptions.
-    assert.are.equal(0, router:stats().topics)
-    router:close()
-  end)
-
-  it("lets the framework's code publish to tasks and hear from them", function()
-    local router = mesos.router { nats = url() }
-    assert(router:publish("config", { factor = 3 }, { retain = true }))
-    local heard = {}
-    router:subscribe("progress", function(v, from) heard[#heard + 1] = v .. "@" .. from:match("%d+$") end)
-    local out = assert(mesos.map([[
-      local i = ...
-      assert(events.subscribe("config"))
-      local cfg = assert(events.receive("config", 60))
-      assert(events.publish("progress", i * cfg.factor))
-      return i * cfg.factor
-    ]], { 1, 2, 3 }, { events = router }))
-    assert.are.same({ 3, 6, 9 }, { out[1], out[2], out[3] })
-    table.sort(heard)
-    assert.are.same({ "3@1", "6@2", "9@3" }, heard)
-    router:close()
-  end)
-
-  it("keeps events inside the sandbox's rules: values must serialise", function()
-    local r = assert(jobs.run_all({ { code = [[
-      local ok, err = events.publish("x", function() end)
-      local ok2, err2 = pcall(events.receive, "not-mine", 0)
-      return ok, err, ok2, err2
-    ]] } }, { nats = url() }))
-    local v = r[1].values
-    assert.is_true(r[1].ok, r[1].error)
-    assert.is_nil(v[1])
-    assert.matches("events.publish: .*function", v[2])
-    assert.is_false(v[3])
-    assert.matches("not subscribed to topic not%-mine", v[4])
-  end)
-end)
-end
-
-between_tasks("framework messages", function() return nil end)
+between_tasks(local_target, "framework messages", function() return nil end)
 
 local nats_server
-between_tasks("NATS", function()
+between_tasks(local_target, "NATS", function()
   nats_server = nats_server or h.start_nats()
   return nats_server.url
 end)

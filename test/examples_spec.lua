@@ -8,43 +8,14 @@ local function run(file)
   return out, code
 end
 
+-- The examples real Mesos runs too (test/real/examples_spec.lua).
+require "test.scenarios.examples" {
+  name = "the embedded local cluster",
+  master_arg = function() return "" end,
+  cluster_logs = true,
+}
+
 describe("examples", function()
-  it("command_task.lua: one command task and its output", function()
-    local out, code = run("command_task.lua")
-    assert.are.equal(0, code, out)
-    assert.truthy(out:find("task hello-1 is TASK_FINISHED", 1, true), out)
-    assert.truthy(out:find("task output: hello from a Mesos task in /", 1, true), out)
-  end)
-
-  it("luv_scheduler.lua: three tasks while the loop's timer keeps firing; logs routed to Lua", function()
-    local out, code = run("luv_scheduler.lua")
-    assert.are.equal(0, code, out)
-    for i = 1, 3 do
-      assert.truthy(out:find("task luv-" .. i .. " is TASK_FINISHED", 1, true), out)
-    end
-    -- mesos.set_log handed the library's records to the application.
-    assert.truthy(out:find("[log] info scheduler: event stream open at", 1, true), out)
-    assert.truthy(out:find("%[log%] info master: framework .- subscribed"), out)
-    local ticks = tonumber(out:match("the timer fired (%d+) times"))
-    assert.is_true(ticks and ticks >= 3, out)
-  end)
-
-  it("cqueues_scheduler.lua: three tasks beside another coroutine", function()
-    local out, code = run("cqueues_scheduler.lua")
-    assert.are.equal(0, code, out)
-    assert.truthy(out:find("3 finished, 0 failed", 1, true), out)
-    local beats = tonumber(out:match("the other coroutine ran (%d+) times"))
-    assert.is_true(beats and beats >= 3, out)
-  end)
-
-  it("copas_scheduler.lua: a task while copas keeps stepping", function()
-    local out, code = run("copas_scheduler.lua")
-    assert.are.equal(0, code, out)
-    assert.truthy(out:find("task ended TASK_FINISHED", 1, true), out)
-    local worst = tonumber(out:match("the longest step took ([%d.]+) ms"))
-    assert.is_true(worst ~= nil and worst < 250, out)
-  end)
-
   it("events_reduce.lua: tasks combine partial sums over framework messages", function()
     local out, code = run("events_reduce.lua 5")
     assert.are.equal(0, code, out)

@@ -1,104 +1,13 @@
--- Framework failover with the driver: a scheduler process killed with -9
--- comes back with its framework id within failover_timeout and gets its
--- running task back through reconciliation; a second driver subscribing
--- with the id of a live one makes the master send the old one ERROR
--- "Framework failed over", and the old driver stops cleanly.
+-- Framework failover with the driver against bin/mesos-local (the
+-- scenarios are in test/scenarios/failover.lua; real Mesos runs them too,
+-- test/real/failover_spec.lua).
 local h = require "test.helpers"
-local mesos = h.mesos
 
-describe("framework failover", function()
-  local ml, dir
+local ml
+setup(function() ml = h.start_mesos_local("--allocation-interval 0.05 --heartbeat-interval 0.5") end)
+teardown(function() if ml then ml.stop() end end)
 
-  setup(function()
-    dir = h.tmpdir()
-    ml = h.start_mesos_local("--allocation-interval 0.05 --heartbeat-interval 0.5")
-  end)
-
-  teardown(function()
-    if ml then ml.stop() end
-    if dir then os.execute("rm -rf " .. dir) end
-  end)
-
-  it("a killed scheduler restarts with its framework id and gets its task back", function()
-    -- The first scheduler, in its own process.
-    local script = dir .. "/first.lua"
-    local f = assert(io.open(script, "w"))
-    f:write(([[
-      local mesos = require "mesos"
-      local h = {}
-      function h:offers(d, offers)
-        if launched then return end
-        launched = true
-        local o = offers[1]
-        d:launch(o.id, { { name = "keeper", task_id = { value = "keeper" }, agent_id = o.agent_id,
-          resources = mesos.resources.parse("cpus:0.1;mem:32"), command = { value = "sleep 60" } } })
-      end
-      function h:update(d, s)
-        if s.state == "TASK_RUNNING" then
-          local out = io.open("%s/id.tmp", "w")
-          out:write(d:framework_id())
-          out:close()
-          os.rename("%s/id.tmp", "%s/id")
-        end
-      end
-      mesos.scheduler(h, { master = "%s", framework = { name = "failover", failover_timeout = 60 } }):run()
-    ]]):format(dir, dir, dir, ml.master))
-    f:close()
-    local pid = tonumber(h.sh("luajit " .. script .. " > " .. dir .. "/first.log 2>&1 & echo $!"):match("%d+"))
-    local t0 = h.now()
-    while not h.read_file(dir .. "/id") do
-      assert(h.now() - t0 < 30, "the first scheduler did not get its task running: " .. (h.read_file(dir .. "/first.log") or ""))
-      os.execute("sleep 0.05")
-    end
-    local id = h.read_file(dir .. "/id")
-    os.execute("kill -9 " .. pid)
-
-    -- The restarted scheduler: same id, reconciles, finds its task.
-    local rec = {}
-    local handler = {}
-    function handler:subscribed(d, info)
-      rec.id = info.framework_id.value
-      d:reconcile({ { task_id = { value = "keeper" } } })
-    end
-    function handler:update(d, s)
-      if s.task_id.value == "keeper" then
-        rec.state = s.state
-        if s.state == "TASK_RUNNING" then d:kill("keeper") end
-      end
-    end
-    local d = mesos.scheduler(handler, {
-      master = ml.master, framework = { name = "failover", id = { value = id }, failover_timeout = 60 },
-    })
-    d:start()
-    h.wait_until(d, function() return rec.state == "TASK_KILLED" end, 30, "the task back, then killed")
-    assert.are.equal(id, rec.id)
-    d:stop() -- TEARDOWN
-    h.poll_for(d, 0.1)
-  end)
-
-  it("the old driver gets ERROR 'Framework failed over' and stops cleanly", function()
-    local old = { disconnected = 0 }
-    local a = mesos.scheduler({
-      subscribed = function(_, _, info) old.id = info.framework_id.value end,
-      error = function(_, _, msg) old.error = msg end,
-      disconnected = function() old.disconnected = old.disconnected + 1 end,
-      stopped = function(_, _, why) old.stopped = why end,
-    }, { master = ml.master, framework = { name = "twice", failover_timeout = 60 } })
-    a:start()
-    h.wait_until(a, function() return old.id ~= nil end, 20, "the first SUBSCRIBED")
-    local new = {}
-    local b = mesos.scheduler({ subscribed = function(_, _, info) new.id = info.framework_id.value end },
-      { master = ml.master, framework = { name = "twice", id = { value = old.id }, failover_timeout = 60 } })
-    b:start()
-    h.wait_until(b, function() return new.id ~= nil end, 20, "the second SUBSCRIBED")
-    h.wait_until(a, function() return a:state() == "stopped" and a:pending() == 0 end, 20, "the old driver to stop")
-    assert.are.equal(old.id, new.id)
-    assert.are.equal("Framework failed over", old.error)
-    assert.matches("Framework failed over", old.stopped)
-    assert.is_true(old.disconnected <= 1, "the old driver tried again " .. old.disconnected .. " times")
-    -- The new one is unaffected.
-    assert.are.equal("subscribed", b:state())
-    b:stop()
-    h.poll_for(b, 0.1)
-  end)
-end)
+require "test.scenarios.failover" {
+  name = "mesos-local",
+  master = function() return ml.master end,
+}

@@ -2,61 +2,20 @@
 local h = require "test.helpers"
 local mesos = h.mesos
 
-local function sh(cmd) return h.sh(cmd, false) end
+local mesolua = require("test.scenarios.mesolua").mesolua
 
--- Runs mesolua (with `env`, "NAME=value ...", if given); returns stdout,
--- stderr, exit code.
-local function mesolua(args, env)
-  local errf = os.tmpname()
-  local out, code = sh((env and env .. " " or "") .. "bin/mesolua " .. args .. " 2>" .. errf)
-  local err = h.read_file(errf) or ""
-  os.remove(errf)
-  return out, err, code
-end
+-- The scenarios real Mesos runs too (test/real/mesolua_spec.lua).
+require "test.scenarios.mesolua" {
+  name = "the embedded local cluster",
+  master = function() return "" end,
+  opts = function(o)
+    o.local_cluster = h.local_opts()
+    return o
+  end,
+  tasks = 1000,
+}
 
 describe("mesolua", function()
-  it("prints hello world from a task on the embedded cluster", function()
-    local out, err, code = mesolua([[-e "return 'hello world'"]])
-    assert.are.equal("hello world\n", out, err)
-    assert.are.equal(0, code)
-  end)
-
-  it("runs 1000 tasks and prints every result in task order", function()
-    local out, err, code = mesolua([[--tasks 1000 --quiet -e "return TASK_INDEX * 3, select('#', ...), ..." a b]])
-    assert.are.equal(0, code, err)
-    local n = 0
-    for line in out:gmatch("[^\n]+") do
-      n = n + 1
-      assert.are.equal(("%d\t2\ta\tb"):format(n * 3), line)
-    end
-    assert.are.equal(1000, n)
-  end)
-
-  it("prints JSON with --json and round-trips nested values", function()
-    local out, _, code = mesolua([[--json --tasks 2 -e "return {x = TASK_INDEX, y = {1, 2.5, 'z'}}, nil, true"]])
-    assert.are.equal(0, code)
-    assert.are.equal('{"task":1,"ok":true,"values":[{"x":1,"y":[1,2.5,"z"]},null,true]}\n' ..
-      '{"task":2,"ok":true,"values":[{"x":2,"y":[1,2.5,"z"]},null,true]}\n', out)
-  end)
-
-  it("runs a file with args", function()
-    local f = os.tmpname()
-    local fh = assert(io.open(f, "w"))
-    fh:write("local a, b = ...\nreturn tonumber(a) + tonumber(b)\n")
-    fh:close()
-    local out, _, code = mesolua(f .. " -- 40 2")
-    os.remove(f)
-    assert.are.equal("42\n", out)
-    assert.are.equal(0, code)
-  end)
-
-  it("fails with a clear reason and a non-zero exit code", function()
-    local out, err, code = mesolua([[--tasks 2 -e "if TASK_INDEX == 2 then error('boom') end return 'fine'"]])
-    assert.are.equal(1, code)
-    assert.are.equal("fine\n", out)
-    assert.matches("task 2 failed: task:1: boom", err, 1, true)
-  end)
-
   it("documents every flag in --help and rejects bad usage", function()
     local out, _, code = mesolua("--help")
     assert.are.equal(0, code)
@@ -73,7 +32,7 @@ describe("mesolua", function()
 end)
 
 describe("data for tasks (--uri, opts.uris)", function()
-  local dir, http, https
+  local dir, https
 
   setup(function()
     dir = h.tmpdir()
@@ -87,7 +46,6 @@ describe("data for tasks (--uri, opts.uris)", function()
     write("www/remote.txt", "over http\n")
     write("www/pkg/inside.txt", "from an archive\n")
     assert(os.execute(("tar -C %s/www -czf %s/www/pkg.tar.gz pkg"):format(dir, dir)) == 0)
-    http = h.serve_files(dir .. "/www", dir .. "/http.log")
     if h.make_pki(dir) then
       https = h.serve_files(dir .. "/www", dir .. "/https.log",
         { cert = dir .. "/cert.pem", key = dir .. "/key.pem" })
@@ -95,26 +53,8 @@ describe("data for tasks (--uri, opts.uris)", function()
   end)
 
   teardown(function()
-    if http then http.stop() end
     if https then https.stop() end
     if dir then os.execute("rm -rf " .. dir) end
-  end)
-
-  it("mesolua --uri fetches a path, an http URL and an archive into the sandbox; tasks read them", function()
-    local out, err, code = mesolua(("--uri %s/local.txt --uri http://127.0.0.1:%s/remote.txt --uri http://127.0.0.1:%s/pkg.tar.gz "
-      .. [[-e 'return io.open("local.txt"):read("*l"), io.lines("remote.txt")(), io.open("pkg/inside.txt"):read("*l"), (io.open("/etc/passwd"))']])
-      :format(dir, http.port, http.port))
-    assert.are.equal(0, code, err)
-    assert.are.equal("from a path\tover http\tfrom an archive\tnil\n", out)
-  end)
-
-  it("mesos.run takes uris, and a missing one fails the task clearly", function()
-    local v = assert(mesos.run([[return io.open("local.txt"):read("*a")]],
-      { uris = { { value = dir .. "/local.txt", output_file = "local.txt" } }, local_cluster = h.local_opts() }))
-    assert.are.equal("from a path\n", v)
-    local ok, e = mesos.run("return 1", { uris = { dir .. "/nope.txt" }, local_cluster = h.local_opts() })
-    assert.is_nil(ok)
-    assert.matches("Failed to fetch", e)
   end)
 
   it("fetches https URLs through the local agent's cache, trusting the cluster's tls_ca_file", function()
@@ -230,35 +170,5 @@ describe("tasks that misbehave", function()
         assert.are.equal("ok after " .. i, good.values[1])
       end
     end
-  end)
-end)
-
-describe("mesos.map and mesos.run", function()
-  local opts = { local_cluster = h.local_opts() }
-
-  it("maps a function over inputs", function()
-    local r = assert(mesos.map(function(x) return { sq = x * x, s = ("%d!"):format(x) } end, { 1, 2, 3 }, opts))
-    assert.are.same({ { sq = 1, s = "1!" }, { sq = 4, s = "2!" }, { sq = 9, s = "3!" } }, { r[1], r[2], r[3] })
-  end)
-
-  it("maps source code and keeps nil results", function()
-    local r = assert(mesos.map("local x = ... if x > 1 then return x end", { 1, 2 }, opts))
-    assert.are.equal(2, r.n)
-    assert.is_nil(r[1])
-    assert.are.equal(2, r[2])
-  end)
-
-  it("runs one chunk and returns all its values", function()
-    local a, b, c = mesos.run("return 1, nil, ...", { args = { "x" }, local_cluster = h.local_opts() })
-    assert.are.equal(1, a)
-    assert.is_nil(b)
-    assert.are.equal("x", c)
-  end)
-
-  it("reports the failed task", function()
-    local r, err = mesos.map("error('no ' .. ...)", { "way" }, opts)
-    assert.is_nil(r)
-    assert.matches("task 1 failed: task:1: no way", err, 1, true)
-    assert.has_error(function() mesos.map(42, {}) end)
   end)
 end)

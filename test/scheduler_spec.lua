@@ -2,169 +2,18 @@
 local h = require "test.helpers"
 local mesos = h.mesos
 
-local function ids(offers)
-  local out = {}
-  for i, o in ipairs(offers) do out[i] = o.id end
-  return out
-end
-
-for _, enc in ipairs { "protobuf", "json" } do
-  describe("scheduler driver over " .. enc, function()
-    it("subscribes, launches a command task, acks, reconciles and tears down", function()
-      local dir = h.tmpdir()
-      local task_id = "hello-" .. enc
-      local rec = { states = {}, reconciled = {}, offers = 0 }
-      local handler = {}
-      function handler:subscribed(d, info)
-        rec.framework_id = info.framework_id.value
-        rec.heartbeat = info.heartbeat_interval_seconds
-        rec.master_info = info.master_info
-      end
-      function handler:offers(d, offers)
-        rec.offers = rec.offers + #offers
-        if rec.launched then
-          d:decline(ids(offers))
-          return
-        end
-        rec.launched = true
-        local o = offers[1]
-        rec.agent_id = o.agent_id
-        assert(mesos.resources.scalar(o, "cpus") > 0)
-        d:launch(o.id, { h.command_task(o, task_id,
-          ("printf hello > %s/out; printf %%s \"$MESOS_SANDBOX\" > %s/sandbox"):format(dir, dir)) })
-      end
-      function handler:update(d, status)
-        if status.reason == "REASON_RECONCILIATION" then
-          rec.reconciled[status.task_id.value] = status
-          return
-        end
-        table.insert(rec.states, status.state)
-        assert.are.equal(16, #status.uuid)
-        assert.are.equal("SOURCE_EXECUTOR", status.source)
-        if status.state == "TASK_FINISHED" then
-          rec.finished = true
-          d:reconcile { { task_id = task_id, agent_id = status.agent_id }, "no-such-task" }
-        end
-      end
-      local d = mesos.scheduler(handler, {
-        master = "local", encoding = enc, local_cluster = h.local_opts(),
-        framework = { name = "spec-" .. enc, roles = { "*" } },
-      })
-      assert.are.equal("idle", d:state())
-      assert(d:start())
-      h.wait_until(d, function() return rec.finished end, 30, "TASK_FINISHED")
-      assert.are.equal("subscribed", d:state())
-      assert.are.equal(rec.framework_id, d:framework_id())
-      assert.are.equal(1, rec.heartbeat)
-      assert.is_table(rec.master_info)
-      assert.are.same({ "TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED" }, rec.states)
-      assert.are.equal("hello", h.read_file(dir .. "/out"))
-      local sandbox = h.read_file(dir .. "/sandbox")
-      assert.truthy(sandbox and #sandbox > 0)
-
-      h.wait_until(d, function() return rec.reconciled[task_id] and rec.reconciled["no-such-task"] end, 20,
-        "reconciliation answers")
-      local known, unknown = rec.reconciled[task_id], rec.reconciled["no-such-task"]
-      assert.are.equal("TASK_FINISHED", known.state)
-      assert.is_nil(known.uuid)
-      assert.are.equal("SOURCE_MASTER", known.source)
-      assert.are.equal("TASK_LOST", unknown.state)
-      assert.is_nil(unknown.uuid)
-
-      -- Implicit acknowledgements happened: no update is retried.
-      local before = #rec.states
-      h.poll_for(d, 1.2)
-      assert.are.equal(before, #rec.states)
-
-      function handler:disconnected(d, reason) rec.disconnected = reason end
-      assert(d:stop())
-      assert.are.equal("stopped", d:state())
-      d:poll(0)
-      assert.is_nil(rec.disconnected, "TEARDOWN closing the stream is not a disconnection")
-      local ok, err = d:revive()
-      assert.is_nil(ok)
-      assert.matches("stopped", err)
-      os.execute("rm -rf " .. dir)
-    end)
-
-    it("honours decline filters and revive", function()
-      local rec = { offers = 0 }
-      local handler = {}
-      function handler:offers(d, offers)
-        rec.offers = rec.offers + #offers
-        d:decline(ids(offers), { refuse_seconds = 3600 })
-      end
-      local d = mesos.scheduler(handler, { master = "local", encoding = enc, local_cluster = h.local_opts() })
-      d:start()
-      h.wait_until(d, function() return rec.offers == 1 end, 20, "first offer")
-      h.poll_for(d, 1.0) -- twenty allocation cycles
-      assert.are.equal(1, rec.offers, "declined agent offered again inside its filter")
-      d:revive()
-      h.wait_until(d, function() return rec.offers == 2 end, 20, "offer after revive")
-      d:stop()
-    end)
-
-    it("gets the Mesos failure updates for a bad ACCEPT", function()
-      local rec = { updates = {} }
-      local handler = {}
-      function handler:offers(d, offers)
-        if rec.sent then return d:decline(ids(offers)) end
-        rec.sent = true
-        local o = offers[1]
-        -- An offer id the master never made.
-        d:launch({ value = "bogus-offer" }, { h.command_task(o, "t-lost", "true") })
-        -- More cpus than offered.
-        d:launch(o.id, { h.command_task(o, "t-error", "true", "cpus:1000;mem:32") })
-      end
-      function handler:update(d, s) rec.updates[s.task_id.value] = s end
-      local d = mesos.scheduler(handler, { master = "local", encoding = enc, local_cluster = h.local_opts() })
-      d:start()
-      h.wait_until(d, function() return rec.updates["t-lost"] and rec.updates["t-error"] end, 20, "failure updates")
-      local lost, bad = rec.updates["t-lost"], rec.updates["t-error"]
-      assert.are.equal("TASK_LOST", lost.state)
-      assert.are.equal("REASON_INVALID_OFFERS", lost.reason)
-      assert.are.equal("SOURCE_MASTER", lost.source)
-      assert.is_nil(lost.uuid)
-      assert.are.equal("TASK_ERROR", bad.state)
-      assert.are.equal("REASON_TASK_INVALID", bad.reason)
-      d:stop()
-    end)
-  end)
-end
+-- The scenarios real Mesos runs too (test/real/scheduler_spec.lua).
+require "test.scenarios.scheduler" {
+  name = "the embedded local cluster",
+  opts = function(o)
+    o.master, o.local_cluster = "local", h.local_opts()
+    return o
+  end,
+  heartbeat = 1,
+  command_states = { "TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED" },
+}
 
 describe("scheduler driver", function()
-  it("kills a running task", function()
-    local rec = { states = {} }
-    local handler = {}
-    function handler:offers(d, offers)
-      if rec.launched then return d:decline(ids(offers)) end
-      rec.launched = true
-      d:launch(offers[1].id, { h.command_task(offers[1], "sleeper", "sleep 100") })
-    end
-    function handler:update(d, s)
-      table.insert(rec.states, s.state)
-      if s.state == "TASK_RUNNING" then d:kill(s.task_id, s.agent_id) end
-    end
-    local d = mesos.scheduler(handler, { master = "local", local_cluster = h.local_opts() })
-    d:start()
-    h.wait_until(d, function() return rec.states[#rec.states] == "TASK_KILLED" end, 20, "TASK_KILLED")
-    -- What it took, as driver:stats() counts it (the last acknowledgement
-    -- is sent by the I/O thread after the handler returned).
-    h.wait_until(d, function() return d:stats().calls_by_type.ACKNOWLEDGE == #rec.states end, 10, "acks")
-    local st = d:stats()
-    assert.are.equal(1, st.events_by_type.SUBSCRIBED)
-    assert.is_true(st.events_by_type.OFFERS >= 1)
-    assert.are.equal(#rec.states, st.events_by_type.UPDATE)
-    assert.are.equal(1, st.calls_by_type.ACCEPT)
-    assert.are.equal(1, st.calls_by_type.KILL)
-    assert.are.equal(#rec.states, st.calls_by_type.ACKNOWLEDGE)
-    assert.is_true(st.last_event_age >= 0 and st.last_event_age < 5, tostring(st.last_event_age))
-    assert.matches("^http://127%.0%.0%.1:%d+$", st.master)
-    assert.are.equal(1024, st.queue_size)
-    assert.are.equal(0, st.reconnects)
-    d:stop()
-  end)
-
   it("fills an empty framework user with the user it runs as, as libmesos does", function()
     local c = assert(mesos.local_cluster(h.local_opts { port = 0 }))
     local subscribed = false
@@ -180,6 +29,34 @@ describe("scheduler driver", function()
     assert.are.same({ me }, users)
     d:stop()
     c:stop()
+  end)
+
+  it("hands the handler nothing but stopped once stop() was called (events already queued are dropped)", function()
+    for _, how in ipairs { "stop", "abort" } do
+      local seen, after = {}, {}
+      local handler = setmetatable({}, { __index = function(_, name)
+        return function()
+          seen[#seen + 1] = name
+          if name == "subscribed" then
+            local d = after.driver
+            if how == "stop" then d:stop() else d:abort() end
+            after.stopped_at = #seen
+          end
+        end
+      end })
+      local d = mesos.scheduler(handler, { master = "local", local_cluster = h.local_opts() })
+      after.driver = d
+      assert(d:start())
+      -- SUBSCRIBED and what follows it (HEARTBEAT, OFFERS) queued before any dispatch.
+      local deadline = h.now() + 20
+      while d:pending() < 2 do
+        assert(h.now() < deadline, "the master sent fewer than 2 events")
+        mesos.wait_readable({ d:fd() }, 0.05)
+      end
+      d:run()
+      assert.are.equal(1, after.stopped_at, how)
+      assert.are.same({ "subscribed", "stopped" }, seen, how)
+    end
   end)
 
   it("propagates a handler error with its traceback and stays usable", function()
@@ -215,24 +92,6 @@ describe("scheduler driver", function()
     d:poll(0)
     if d:pending() == 0 then assert.is_false(h.readable(fd, 0)) end
     d:stop(true)
-  end)
-
-  it("reports a call the master rejects through call_failed", function()
-    local rec = {}
-    local handler = {}
-    function handler:subscribed(d)
-      -- Mesos wants 16 raw bytes of uuid: the master answers 400.
-      d:acknowledge("some-agent", "some-task", "short")
-    end
-    function handler:call_failed(d, ty, reason) rec.failed = { ty, reason } end
-    local d = mesos.scheduler(handler, { master = "local", local_cluster = h.local_opts() })
-    d:start()
-    h.wait_until(d, function() return rec.failed end, 20, "call_failed")
-    assert.are.equal("ACKNOWLEDGE", rec.failed[1])
-    assert.matches("HTTP 400", rec.failed[2], 1, true)
-    assert.matches("UUID", rec.failed[2], 1, true)
-    assert.are.equal("subscribed", d:state())
-    d:stop()
   end)
 
   it("reports an unreachable master through disconnected and failed calls", function()

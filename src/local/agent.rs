@@ -958,6 +958,16 @@ impl Agent {
                 t.info.task_id.value.clone()
             })
             .collect();
+        // The master hears of the exit first, then of its tasks' updates
+        // (which a real agent sends through its status update manager): a
+        // scheduler gets FAILURE before the TASK_FAILEDs.
+        if !terminating {
+            self.outbox.push(ToMaster::ExitedExecutor {
+                framework_id: key.framework_id.clone(),
+                executor_id: key.executor_id.clone(),
+                status,
+            });
+        }
         for tid in live {
             let st = self.status(
                 &tid,
@@ -968,13 +978,6 @@ impl Agent {
                 Some(t.message.clone()),
             );
             self.push_update(&key.framework_id, st);
-        }
-        if !terminating {
-            self.outbox.push(ToMaster::ExitedExecutor {
-                framework_id: key.framework_id.clone(),
-                executor_id: key.executor_id.clone(),
-                status,
-            });
         }
         self.cleanup(&key.framework_id);
     }

@@ -27,6 +27,7 @@ function h:shutdown(d)
   d:stop()
 end
 
-local d = mesos.executor(h)
+-- TEST_EXECUTOR_ENCODING: "json" to talk JSON to the agent (default protobuf).
+local d = mesos.executor(h, { encoding = os.getenv("TEST_EXECUTOR_ENCODING") })
 d:run()
 os.exit(0, true)

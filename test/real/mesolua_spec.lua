@@ -1,0 +1,50 @@
+-- The mesolua, mesos.map/run and --uri scenarios of test/mesolua_spec.lua
+-- against a real Apache Mesos 1.11 master and agent: the Lua executor is
+-- started by the real agent (clean environment, the module found through
+-- the agent's executor_environment_variables), URIs go through the kit's
+-- stand-in fetcher.
+local real = require "test.realmesos"
+
+local kit
+setup(function() kit = real.start() end)
+teardown(function() if kit then assert(kit.stop(), "the kit did not exit on SIGTERM") end end)
+
+require "test.scenarios.mesolua" {
+  name = "real Mesos 1.11",
+  master = function() return "--master=" .. kit.master end,
+  opts = function(o)
+    o.master = kit.master
+    return o
+  end,
+  tasks = 100,
+}
+
+describe("the Lua executor on real Mesos 1.11", function()
+  it("has exited with status 0 every time the agent started it for the runs above", function()
+    local h = require "test.helpers"
+    -- Once every framework is gone from the agent, so are its executors.
+    local t0 = h.now()
+    while (real.get(kit, "/slave(1)/state") or ""):match('"frameworks":(%b[])') ~= "[]" do
+      assert(h.now() - t0 < 30, "frameworks left on the agent")
+      os.execute("sleep 0.1")
+    end
+    local log = kit.log()
+    -- The run whose URI is missing never started its executor.
+    local not_started, failed_fetches = {}, 0
+    for fw in log:gmatch("for executor 'mesos%-lua%-executor' of framework (%S+) failed to start: Failed to fetch") do
+      not_started[fw] = true
+      failed_fetches = failed_fetches + 1
+    end
+    assert.are.equal(1, failed_fetches)
+    local statuses, n = {}, 0
+    for id, fw, status in log:gmatch("Executor '([^']+)' of framework (%S+) exited with status (%d+)") do
+      if not not_started[fw] then
+        n = n + 1
+        statuses[status] = (statuses[status] or 0) + 1
+        assert.are.equal("mesos-lua-executor", id)
+      end
+    end
+    assert.is_true(n >= 10, "only " .. n .. " executor exits in the log")
+    assert.are.same({ ["0"] = n }, statuses)
+  end)
+end)
