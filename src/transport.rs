@@ -224,7 +224,12 @@ impl CallConn {
         self.conn = None;
     }
 
-    /// POSTs `body` to `target` and reads the whole response.
+    /// POSTs `body` to `target` and reads the whole response. The call is
+    /// sent at most once: Mesos calls are not idempotent (a second ACCEPT
+    /// finds its offer used and loses the tasks), so once the request may
+    /// have reached the server, any failure is the caller's to report, never
+    /// a reason to send it again. A pooled connection the server has closed
+    /// is noticed before sending and replaced.
     pub fn post(
         &mut self,
         target: &Endpoint,
@@ -232,46 +237,44 @@ impl CallConn {
         headers: &Headers,
         body: &[u8],
     ) -> Result<Response, String> {
-        for attempt in 0..2 {
-            if self.conn.as_ref().is_some_and(|c| {
-                c.host() != target.host
-                    || c.port() != target.port
-                    || c.is_tls() != target.tls
-                    || c.unix_path() != target.unix.as_deref()
-            }) {
-                self.conn = None;
+        if self.conn.as_mut().is_some_and(|c| {
+            c.host() != target.host
+                || c.port() != target.port
+                || c.is_tls() != target.tls
+                || c.unix_path() != target.unix.as_deref()
+                || c.peer_closed()
+        }) {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            let c = connect(target, self.connect_timeout, &self.tls)
+                .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+            let _ = c.set_read_timeout(Some(self.read_timeout));
+            if let Ok(h) = c.shutdown_handle() {
+                *self.sock.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
             }
-            if self.conn.is_none() {
-                let c = connect(target, self.connect_timeout, &self.tls)
-                    .map_err(|e| format!("cannot connect to {target}: {e}"))?;
-                let _ = c.set_read_timeout(Some(self.read_timeout));
-                if let Ok(h) = c.shutdown_handle() {
-                    *self.sock.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
-                }
-                self.conn = Some(c);
-            }
-            let Some(c) = self.conn.as_mut() else {
-                continue;
-            };
-            match c.roundtrip("POST", path, headers, body) {
-                Ok(r) => {
-                    if r.headers
-                        .get("connection")
-                        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
-                    {
-                        self.conn = None;
-                    }
-                    return Ok(r);
-                }
-                Err(e) => {
+            self.conn = Some(c);
+        }
+        let Some(c) = self.conn.as_mut() else {
+            return Err(format!("call to {target} failed: no connection"));
+        };
+        match c.roundtrip("POST", path, headers, body) {
+            Ok(r) => {
+                if r.headers
+                    .get("connection")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+                {
                     self.conn = None;
-                    if attempt == 1 {
-                        return Err(format!("call to {target} failed: {e}"));
-                    }
                 }
+                Ok(r)
+            }
+            Err(e) => {
+                self.conn = None;
+                Err(format!(
+                    "call to {target} failed: {e} (not sent again: the master may have acted on it)"
+                ))
             }
         }
-        Err(format!("call to {target} failed"))
     }
 
     /// Shuts the current socket down (from any thread).
@@ -285,6 +288,104 @@ impl CallConn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    /// Reads one request (head and Content-Length body) from `r`.
+    fn read_request(r: &mut BufReader<TcpStream>) -> Option<String> {
+        let mut head = String::new();
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().ok()?;
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).ok()?;
+        Some(head)
+    }
+
+    /// A server that reads each request whole and closes the connection
+    /// without answering (a master that took a call, its answer lost), and
+    /// one that answers, then closes the idle connection.
+    #[test]
+    fn a_call_is_sent_at_most_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(0));
+        let seen2 = seen.clone();
+        std::thread::spawn(move || {
+            for sock in listener.incoming() {
+                let Ok(sock) = sock else { return };
+                let mut r = BufReader::new(sock);
+                if read_request(&mut r).is_some() {
+                    *seen2.lock().unwrap() += 1;
+                }
+            }
+        });
+        let mut c = CallConn::new(
+            Duration::from_secs(2),
+            Duration::from_secs(2),
+            TlsClient::default(),
+        );
+        let target = Endpoint::tcp("127.0.0.1", port, false);
+        let err = c
+            .post(&target, "/api/v1/scheduler", &Headers::default(), b"{}")
+            .unwrap_err();
+        assert!(err.contains("not sent again"), "{err}");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            1,
+            "the call reached the server twice"
+        );
+    }
+
+    #[test]
+    fn a_pooled_connection_the_server_closed_is_replaced_before_sending() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for sock in listener.incoming() {
+                let Ok(sock) = sock else { return };
+                let mut r = BufReader::new(sock.try_clone().unwrap());
+                if read_request(&mut r).is_some() {
+                    let mut w = sock;
+                    w.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+                        .unwrap();
+                    // Close the idle keep-alive connection, then say so.
+                    drop(w);
+                    drop(r);
+                    tx.send(()).unwrap();
+                }
+            }
+        });
+        let mut c = CallConn::new(
+            Duration::from_secs(2),
+            Duration::from_secs(2),
+            TlsClient::default(),
+        );
+        let target = Endpoint::tcp("127.0.0.1", port, false);
+        let hdrs = Headers::default();
+        assert_eq!(c.post(&target, "/x", &hdrs, b"1").unwrap().status, 202);
+        rx.recv().unwrap();
+        // The server's FIN came over loopback before it said it closed.
+        let r = c.post(&target, "/x", &hdrs, b"2");
+        assert_eq!(
+            r.map(|r| r.status),
+            Ok(202),
+            "the closed connection was used"
+        );
+        rx.recv().unwrap();
+    }
 
     fn ep(h: &str, p: u16) -> Endpoint {
         Endpoint::tcp(h, p, false)

@@ -331,6 +331,17 @@ fn invalid_accepts() {
             assert_eq!(st.source(), pb::task_status::Source::Master);
             assert!(st.uuid.is_none());
             assert!(st.message.is_some());
+            if id == "big" {
+                // Mesos's wording and resource order (checked against 1.11).
+                assert_eq!(
+                    st.message.as_deref(),
+                    Some(
+                        "Total resources cpus(allocated: *):64 required by task and its executor \
+                         is more than available ports(allocated: *):[31000-32000]; \
+                         cpus(allocated: *):4; mem(allocated: *):4096; disk(allocated: *):10000"
+                    )
+                );
+            }
         }
         let dup = s.update("ok", TaskState::TaskError);
         assert!(
@@ -343,6 +354,27 @@ fn invalid_accepts() {
         s.launch(&offer, vec![command_task(&offer, "again", "true")]);
         s.update("again", lost_state);
         s.simple(call::Type::Teardown);
+    }
+}
+
+#[test]
+fn invalid_resource_fails_the_whole_launch() {
+    // As a Mesos master: the resources of every task of a LAUNCH are
+    // checked first, and one invalid resource fails all of its tasks.
+    let c = cluster();
+    let mut s = Sched::subscribe(&c, Encoding::Json, framework("bad-resource"));
+    let offer = s.offers().remove(0);
+    let good = command_task(&offer, "good", "sleep 30");
+    let mut bad = command_task(&offer, "bad", "true");
+    bad.resources = vec![scalar("cpus", -1.0)];
+    s.launch(&offer, vec![good, bad]);
+    for id in ["good", "bad"] {
+        let st = s.update(id, TaskState::TaskError);
+        assert_eq!(st.reason(), pb::task_status::Reason::TaskInvalid);
+        assert_eq!(
+            st.message.as_deref(),
+            Some("Resource 'cpus:-1' is invalid: Invalid scalar resource: value <= 0")
+        );
     }
 }
 
@@ -801,6 +833,10 @@ fn subscribed_event_and_heartbeats() {
         Some("127.0.0.1")
     );
     assert!(sub.framework_id.value.starts_with(&mi.id));
+    // As a 1.11 master: AGENT_UPDATE, AGENT_DRAINING and an unnamed one
+    // (QUOTA_V2, `{}` in JSON).
+    let caps: Vec<Option<i32>> = mi.capabilities.iter().map(|c| c.r#type).collect();
+    assert_eq!(caps, [Some(1), Some(2), None]);
 }
 
 #[test]
@@ -943,7 +979,7 @@ fn test_executor_process() {
                 task_id: task.clone(),
                 state: state as i32,
                 source: Some(pb::task_status::Source::Executor as i32),
-                uuid: Some(rand::random::<[u8; 16]>().to_vec()),
+                uuid: Some(mesos::uuid::v4().to_vec()),
                 ..Default::default()
             },
         }),
@@ -1060,6 +1096,23 @@ fn custom_executor_over_the_executor_api() {
     }
     let running = s.update("c2", TaskState::TaskRunning);
     s.ack(&running);
+    // The executor sent no timestamp: the agent stamps the update.
+    assert!(running.timestamp.is_some_and(|t| t > 1.0e9), "{running:?}");
+    // The agent adds the container's status to TASK_RUNNING, as Mesos does.
+    let cs = running.container_status.as_ref().expect("container_status");
+    assert!(
+        cs.container_id
+            .as_ref()
+            .is_some_and(|c| !c.value.is_empty())
+    );
+    assert!(cs.executor_pid.is_some_and(|p| p > 0), "{cs:?}");
+    let ips: Vec<Option<&str>> = cs
+        .network_infos
+        .iter()
+        .flat_map(|n| &n.ip_addresses)
+        .map(|a| a.ip_address.as_deref())
+        .collect();
+    assert_eq!(ips, [Some("127.0.0.1")]);
 
     // Framework messages both ways.
     s.call_ok(Call {
@@ -1183,6 +1236,9 @@ fn executor_api_http_rules() {
         assert_eq!(r.status, 200);
         let state: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
         assert_eq!(state["pid"], format!("slave(1)@{agent}").as_str());
+        // As a Mesos agent's: the master's hostname and the agent's flags.
+        assert_eq!(state["master_hostname"], "127.0.0.1");
+        assert_eq!(state["flags"]["executor_registration_timeout"], "1mins");
     }
 }
 
@@ -1468,7 +1524,7 @@ fn calls_without_much_to_do() {
             r#type: Some(call::Type::AcknowledgeOperationStatus as i32),
             acknowledge_operation_status: Some(call::AcknowledgeOperationStatus {
                 agent_id: Some(pb::AgentId { value: "a".into() }),
-                uuid: vec![0; 16],
+                uuid: mesos::uuid::v4().to_vec(),
                 operation_id: pb::OperationId { value: "op".into() },
                 ..Default::default()
             }),

@@ -89,7 +89,11 @@ fn agent_url(get: &impl Fn(&str) -> Option<String>) -> Result<(Endpoint, String)
             })?,
             "/api/v1/executor".to_string(),
         ),
-        (None, None) => return Err(EnvError::Missing("MESOS_SLAVE_PID")),
+        (None, None) => {
+            return Err(EnvError::Missing(
+                "MESOS_SLAVE_PID (or MESOS_AGENT_ENDPOINT)",
+            ));
+        }
     };
     if let Some(socket) = set("MESOS_DOMAIN_SOCKET") {
         agent.unix = Some(socket_path(
@@ -330,7 +334,10 @@ mod tests {
 
     #[test]
     fn clear_errors() {
-        assert_eq!(env(&[]).unwrap_err(), EnvError::Missing("MESOS_SLAVE_PID"));
+        assert_eq!(
+            env(&[]).unwrap_err().to_string(),
+            "MESOS_SLAVE_PID (or MESOS_AGENT_ENDPOINT) is not set (is this process running under a Mesos agent?)"
+        );
         let base = [("MESOS_FRAMEWORK_ID", "f"), ("MESOS_EXECUTOR_ID", "e")];
         for pid in ["10.0.0.5:5051", "@10.0.0.5:5051", "slave(1)@", "a/b@h:1"] {
             let mut vars = base.to_vec();

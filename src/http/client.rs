@@ -100,6 +100,12 @@ impl Conn {
         self.unix.as_deref()
     }
 
+    /// True if the server has closed this (idle) connection. Never blocks.
+    pub fn peer_closed(&mut self) -> bool {
+        // Bytes already buffered mean the peer is out of step: unusable too.
+        !self.reader.buffer().is_empty() || self.reader.get_mut().peer_closed()
+    }
+
     /// True for a TLS connection.
     pub fn is_tls(&self) -> bool {
         !matches!(self.reader.get_ref(), Stream::Plain(_))

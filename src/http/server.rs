@@ -17,8 +17,10 @@ use super::{Headers, PartialHead, chunked, invalid, reason};
 /// How long a client has to complete a TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Largest request body the server accepts.
-pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+/// Largest request body the server accepts: room for the largest status
+/// update a task result can make (64 MiB of data, base64 in JSON), which
+/// real Mesos agents take.
+pub const MAX_REQUEST_BODY: usize = 128 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Request {

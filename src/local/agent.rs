@@ -817,15 +817,39 @@ impl Agent {
             None,
             None,
         );
-        st.container_status = Some(pb::ContainerStatus {
+        st.container_status = Some(self.container_status(&key.container_id, Some(pid)));
+        self.push_update(&key.framework_id, st);
+    }
+
+    /// `ContainerStatus` of a container of this agent: tasks share the
+    /// host's network, so its one address is the agent's.
+    fn container_status(&self, container_id: &str, pid: Option<i32>) -> pb::ContainerStatus {
+        let ip = self
+            .endpoint
+            .rsplit_once(':')
+            .map_or(self.endpoint.as_str(), |(ip, _)| ip)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let protocol = if ip.contains(':') {
+            pb::network_info::Protocol::IPv6
+        } else {
+            pb::network_info::Protocol::IPv4
+        };
+        pb::ContainerStatus {
             container_id: Some(pb::ContainerId {
-                value: key.container_id.clone(),
+                value: container_id.to_string(),
                 parent: None,
             }),
-            executor_pid: u32::try_from(pid).ok(),
+            network_infos: vec![pb::NetworkInfo {
+                ip_addresses: vec![pb::network_info::IpAddress {
+                    protocol: Some(protocol as i32),
+                    ip_address: Some(ip.to_string()),
+                }],
+                ..Default::default()
+            }],
+            executor_pid: pid.and_then(|p| u32::try_from(p).ok()),
             ..Default::default()
-        });
-        self.push_update(&key.framework_id, st);
+        }
     }
 
     /// A process could not be started.
@@ -1469,6 +1493,17 @@ impl Agent {
             value: exec_id.into(),
         });
         status.source = Some(Source::Executor as i32);
+        // The agent stamps the update when it takes it (if the executor did not).
+        status.timestamp.get_or_insert_with(now_secs);
+        // As a Mesos agent does, a TASK_RUNNING carries the container's
+        // status: its id, network addresses and executor pid.
+        if status.state() == S::TaskRunning
+            && let Some(e) = self.executor(fw_id, exec_id)
+        {
+            let (container_id, pid) =
+                (e.container_id.clone(), e.xproc.as_ref().and_then(|x| x.pid));
+            status.container_status = Some(self.container_status(&container_id, pid));
+        }
         let tid = status.task_id.value.clone();
         let uuid = status.uuid.clone().unwrap_or_default();
         let terminal = is_terminal(status.state());
@@ -1710,6 +1745,15 @@ impl Agent {
             "hostname": self.info.hostname,
             "resources": self.total.to_state_json(),
             "attributes": {},
+            "master_hostname": self.info.hostname,
+            // The agent flags this cluster has, as Mesos prints them.
+            "flags": {
+                "hostname": self.info.hostname,
+                "executor_registration_timeout": env::stout(self.flags.registration_timeout),
+                "executor_reregistration_timeout": env::stout(self.flags.reregistration_timeout),
+                "executor_shutdown_grace_period": env::stout(self.flags.shutdown_grace),
+                "authenticate_http_executors": self.flags.executor_auth.to_string(),
+            },
             "frameworks": frameworks,
             "completed_frameworks": [],
         })

@@ -79,7 +79,8 @@ pub(super) fn json_reply(req: &Request, body: serde_json::Value) -> Reply {
         Some(cb) => Reply::Full {
             status: 200,
             headers: Headers::default().with("Content-Type", "text/javascript"),
-            body: format!("{cb}({text});").into_bytes(),
+            // libprocess wraps without a trailing semicolon.
+            body: format!("{cb}({text})").into_bytes(),
         },
         None => Reply::json(200, text),
     }
@@ -121,7 +122,52 @@ pub(super) fn decode_call<M: prost::Message + prost::Name + Default>(
         (Encoding::Json, Err(CodecError::Json(JsonError::Syntax(e)))) => {
             Err(format!("Failed to parse body into JSON: {e}"))
         }
+        (Encoding::Json, Err(CodecError::Json(e))) => Err(format!(
+            "Failed to convert JSON into Call protobuf: {}",
+            mesos_json_error(&e)
+        )),
         (Encoding::Json, Err(e)) => Err(format!("Failed to convert JSON into Call protobuf: {e}")),
+    }
+}
+
+/// A JSON-to-protobuf conversion error in the words of stout's protobuf
+/// parser, which is what a Mesos master or agent answers: a value of the
+/// wrong JSON type names the JSON type and the field, a top-level
+/// non-object is refused as such, and missing required fields are listed
+/// capitalised. Other errors keep the codec's wording.
+fn mesos_json_error(e: &JsonError) -> String {
+    match e {
+        JsonError::MissingRequired(fields) => format!("Missing required fields: {fields}"),
+        JsonError::Field { path, msg } => {
+            let got = msg
+                .rsplit_once(", got ")
+                .map(|(_, t)| t)
+                .filter(|t| ["boolean", "number", "string", "array", "object"].contains(t));
+            match got {
+                _ if path == "(message)" => "Expecting a JSON object".into(),
+                Some(t) => {
+                    // stout names the field only: `a.b[2].c[1]` -> `c` (an
+                    // item of a repeated field), `a.m[key]` -> `value` (the
+                    // value of a map entry).
+                    let last = path.rsplit('.').next().unwrap_or(path);
+                    let field = match last.split_once('[') {
+                        Some((_, key))
+                            if !key
+                                .trim_end_matches(']')
+                                .bytes()
+                                .all(|b| b.is_ascii_digit()) =>
+                        {
+                            "value"
+                        }
+                        Some((name, _)) => name,
+                        None => last,
+                    };
+                    format!("Not expecting a JSON {t} for field '{field}'")
+                }
+                None => e.to_string(),
+            }
+        }
+        JsonError::Syntax(_) => e.to_string(),
     }
 }
 
@@ -341,8 +387,9 @@ pub(super) fn media(req: &Request) -> Result<Encoding, Reply> {
     if req.method != "POST" {
         return Err(Reply::text(
             405,
+            // libprocess's MethodNotAllowed body starts with the status line.
             format!(
-                "Expecting one of {{ 'POST' }}, but received '{}'",
+                "405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{}'.",
                 req.method
             ),
         )
@@ -383,6 +430,87 @@ pub(super) fn negotiate(req: &Request) -> Result<Encoding, Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_errors_in_mesos_words() {
+        let conv = |body: &str| decode_call::<pb::scheduler::Call>(body.as_bytes(), Encoding::Json);
+        assert_eq!(
+            conv("[1]").unwrap_err(),
+            "Failed to convert JSON into Call protobuf: Expecting a JSON object"
+        );
+        assert_eq!(
+            conv(r#"{"type": 2}"#).unwrap_err(),
+            "Failed to convert JSON into Call protobuf: Not expecting a JSON number for field 'type'"
+        );
+        assert_eq!(
+            conv(r#"{"type": "TEARDOWN", "framework_id": "x"}"#).unwrap_err(),
+            "Failed to convert JSON into Call protobuf: Not expecting a JSON string for field 'framework_id'"
+        );
+        // A map value of the wrong type: stout names the entry's `value`.
+        assert_eq!(
+            conv(r#"{"type": "ACCEPT", "accept": {"operations": [{"type": "LAUNCH", "launch": {"task_infos": [{"limits": {"disk": 10}}]}}]}}"#)
+                .unwrap_err(),
+            "Failed to convert JSON into Call protobuf: Not expecting a JSON number for field 'value'"
+        );
+        // An item of a repeated field: the field.
+        assert_eq!(
+            conv(r#"{"type": "DECLINE", "decline": {"offer_ids": ["x"]}}"#).unwrap_err(),
+            "Failed to convert JSON into Call protobuf: Not expecting a JSON string for field 'offer_ids'"
+        );
+        assert_eq!(
+            conv(r#"{"type": "KILL", "kill": {}}"#).unwrap_err(),
+            "Failed to convert JSON into Call protobuf: Missing required fields: kill.task_id"
+        );
+        assert!(
+            conv("{x")
+                .unwrap_err()
+                .starts_with("Failed to parse body into JSON")
+        );
+    }
+
+    #[test]
+    fn jsonp_wrapping() {
+        let req = Request {
+            method: "GET".into(),
+            path: "/master/state".into(),
+            query: "jsonp=cb".into(),
+            headers: Headers::default(),
+            body: vec![],
+            peer: ([127, 0, 0, 1], 1).into(),
+        };
+        let Reply::Full { body, headers, .. } = json_reply(&req, serde_json::json!({"a": 1}))
+        else {
+            panic!("a full reply");
+        };
+        assert_eq!(headers.get("content-type"), Some("text/javascript"));
+        assert_eq!(String::from_utf8_lossy(&body), r#"cb({"a":1})"#);
+    }
+
+    #[test]
+    fn method_not_allowed_body() {
+        let req = Request {
+            method: "GET".into(),
+            path: "/api/v1/scheduler".into(),
+            query: String::new(),
+            headers: Headers::default(),
+            body: vec![],
+            peer: ([127, 0, 0, 1], 1).into(),
+        };
+        let Err(Reply::Full {
+            status,
+            body,
+            headers,
+        }) = media(&req)
+        else {
+            panic!("GET must be refused");
+        };
+        assert_eq!(status, 405);
+        assert_eq!(headers.get("allow"), Some("POST"));
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            "405 Method Not Allowed. Expecting one of { 'POST' }, but received 'GET'."
+        );
+    }
 
     #[test]
     fn accept_header_matching() {

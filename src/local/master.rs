@@ -232,6 +232,23 @@ fn master_status(
     }
 }
 
+/// The capabilities a Mesos 1.11 master announces in `MasterInfo`:
+/// AGENT_UPDATE, AGENT_DRAINING, and QUOTA_V2, which 1.11's v1 `MasterInfo`
+/// does not name yet, so its JSON shows it as an empty object (a type left
+/// unset here writes the same `{}`).
+pub(crate) fn master_capabilities() -> Vec<pb::master_info::Capability> {
+    use pb::master_info::{Capability, capability::Type};
+    vec![
+        Capability {
+            r#type: Some(Type::AgentUpdate as i32),
+        },
+        Capability {
+            r#type: Some(Type::AgentDraining as i32),
+        },
+        Capability { r#type: None },
+    ]
+}
+
 impl Master {
     pub fn new(
         cfg: ClusterConfig,
@@ -289,6 +306,7 @@ impl Master {
                 ip: Some(ip.to_string()),
                 port: i32::from(port),
             }),
+            capabilities: master_capabilities(),
             ..Default::default()
         };
         for (n, agent_addr) in agent_addrs.iter().enumerate() {
@@ -909,6 +927,12 @@ impl Master {
             match op.r#type() {
                 Op::Launch => {
                     let tasks = op.launch.take().map(|l| l.task_infos).unwrap_or_default();
+                    if let Err(msg) = validation::validate_launch_resources(&tasks) {
+                        for task in &tasks {
+                            self.send_task_error(fw_id, task, &msg, Reason::TaskInvalid);
+                        }
+                        continue;
+                    }
                     for mut task in tasks {
                         inject_allocation_role(&mut task.resources, &role);
                         if let Some(e) = &mut task.executor {
@@ -947,6 +971,14 @@ impl Master {
                     };
                     let mut executor = lg.executor;
                     let mut group = lg.task_group;
+                    if let Err(msg) = validation::validate_resources(&executor.resources)
+                        .and_then(|_| validation::validate_launch_resources(&group.tasks))
+                    {
+                        for t in &group.tasks {
+                            self.send_task_error(fw_id, t, &msg, Reason::TaskGroupInvalid);
+                        }
+                        continue;
+                    }
                     inject_allocation_role(&mut executor.resources, &role);
                     for t in &mut group.tasks {
                         inject_allocation_role(&mut t.resources, &role);

@@ -34,6 +34,10 @@
 //! # Ok::<(), mesos::local::LocalError>(())
 //! ```
 //!
+//! `test/differential/run` compares this cluster's answers with a real
+//! Mesos 1.11 master and agent; docs/local-cluster-vs-mesos.md lists what it
+//! covers and the differences that remain on purpose.
+//!
 //! What differs from a real cluster: tasks run as plain processes on this
 //! host (no containers, images, cgroups or user switching; `ContainerInfo`
 //! is ignored), resources are unreserved only (no RESERVE/CREATE operations),

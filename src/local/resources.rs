@@ -53,11 +53,24 @@ impl Quantity {
     }
 }
 
-/// A bag of unreserved resources.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A bag of unreserved resources. Equality ignores order; listing order
+/// (protobufs, text) is Mesos's: ranges and sets first, then scalars, each
+/// kind in the order its names first came in (for an agent, the order of
+/// `--resources`).
+#[derive(Debug, Clone, Default)]
 pub struct Resources {
     items: BTreeMap<String, Quantity>,
+    /// The names of `items`, in arrival order.
+    order: Vec<String>,
 }
+
+impl PartialEq for Resources {
+    fn eq(&self, other: &Self) -> bool {
+        self.items == other.items
+    }
+}
+
+impl Eq for Resources {}
 
 /// Converts a double to fixed-point thousandths, as Mesos does.
 pub fn to_milli(v: f64) -> i64 {
@@ -279,6 +292,7 @@ impl Resources {
         match self.items.get_mut(name) {
             None => {
                 self.items.insert(name.to_string(), q);
+                self.order.push(name.to_string());
             }
             Some(have) => match (have, q) {
                 (Quantity::Scalar(a), Quantity::Scalar(b)) => *a += b,
@@ -312,8 +326,10 @@ impl Resources {
 
     /// `self + other` (mismatched types keep `self`'s value).
     pub fn add(&mut self, other: &Resources) {
-        for (name, q) in &other.items {
-            let _ = self.add_one(name, q.clone());
+        for name in &other.order {
+            if let Some(q) = other.items.get(name) {
+                let _ = self.add_one(name, q.clone());
+            }
         }
     }
 
@@ -337,6 +353,32 @@ impl Resources {
             }
         }
         self.items.retain(|_, q| !q.is_empty());
+        let items = &self.items;
+        self.order.retain(|n| items.contains_key(n));
+    }
+
+    /// Names and values in listing order: ranges and sets, then scalars.
+    fn listed(&self) -> impl Iterator<Item = (&String, &Quantity)> {
+        let named = |scalars: bool| {
+            self.order.iter().filter_map(move |n| {
+                let q = self.items.get(n)?;
+                (matches!(q, Quantity::Scalar(_)) == scalars).then_some((n, q))
+            })
+        };
+        named(false).chain(named(true))
+    }
+
+    /// The text Mesos uses in messages for resources allocated to `role`:
+    /// `ports(allocated: r):[1-2]; cpus(allocated: r):0.5`.
+    pub fn describe_allocated(&self, role: &str) -> String {
+        if self.items.is_empty() {
+            return "{}".into();
+        }
+        let parts: Vec<String> = self
+            .listed()
+            .map(|(name, q)| format!("{name}(allocated: {role}):{}", format_quantity(q)))
+            .collect();
+        parts.join("; ")
     }
 
     pub fn minus(&self, other: &Resources) -> Resources {
@@ -370,8 +412,7 @@ impl Resources {
     /// `allocation_info.role`.
     #[allow(deprecated)]
     pub fn to_proto(&self, star_role: bool, allocation_role: Option<&str>) -> Vec<pb::Resource> {
-        self.items
-            .iter()
+        self.listed()
             .map(|(name, q)| {
                 let mut r = pb::Resource {
                     name: name.clone(),
@@ -433,7 +474,15 @@ impl Resources {
 
     /// Names and values, for iteration in tests and shares.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Quantity)> {
-        self.items.iter().map(|(k, v)| (k.as_str(), v))
+        self.listed().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+fn format_quantity(q: &Quantity) -> String {
+    match q {
+        Quantity::Scalar(v) => from_milli(*v).to_string(),
+        Quantity::Ranges(r) => format_ranges(r),
+        Quantity::Set(s) => format_set(s),
     }
 }
 
@@ -443,16 +492,12 @@ impl fmt::Display for Resources {
             return f.write_str("{}");
         }
         let mut first = true;
-        for (name, q) in &self.items {
+        for (name, q) in self.listed() {
             if !first {
                 f.write_str("; ")?;
             }
             first = false;
-            match q {
-                Quantity::Scalar(v) => write!(f, "{name}:{}", from_milli(*v))?,
-                Quantity::Ranges(r) => write!(f, "{name}:{}", format_ranges(r))?,
-                Quantity::Set(s) => write!(f, "{name}:{}", format_set(s))?,
-            }
+            write!(f, "{name}:{}", format_quantity(q))?;
         }
         Ok(())
     }
@@ -472,13 +517,49 @@ mod tests {
         assert_eq!(left.scalar("cpus"), Some(3.9));
         assert_eq!(
             left.to_string(),
-            "cpus:3.9; disk:10000; mem:4064; ports:[31001-31004, 31007-32000]"
+            "ports:[31001-31004, 31007-32000]; cpus:3.9; mem:4064; disk:10000"
         );
         assert!(!left.contains(&task));
         assert_eq!(left.plus(&task), total);
         assert!(Resources::parse("cpus:x").is_err());
         assert!(Resources::parse("ports:[5-1]").is_err());
         assert!(Resources::parse("cpus(role):1").is_err());
+    }
+
+    #[test]
+    fn listing_order_is_mesos_order() {
+        // Ranges and sets first, then scalars, each in `--resources` order.
+        let r = Resources::parse(
+            "foo:3;cpus:4;bar:{a,b};mem:4096;ports:[31000-32000];disk:8192;zed:[1-5]",
+        )
+        .unwrap();
+        let names: Vec<String> = r.to_proto(true, None).into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["bar", "ports", "zed", "foo", "cpus", "mem", "disk"]);
+        let left = r.minus(&Resources::parse("cpus:0.5;foo:3").unwrap());
+        let names: Vec<&str> = left.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["bar", "ports", "zed", "cpus", "mem", "disk"]);
+        assert_eq!(
+            Resources::parse("cpus:100")
+                .unwrap()
+                .describe_allocated("*"),
+            "cpus(allocated: *):100"
+        );
+        assert_eq!(
+            Resources::parse("cpus:4;mem:4096;ports:[1-2]")
+                .unwrap()
+                .describe_allocated("r"),
+            "ports(allocated: r):[1-2]; cpus(allocated: r):4; mem(allocated: r):4096"
+        );
+        // Adding to nothing keeps the order.
+        let mut sum = Resources::new();
+        sum.add(&r);
+        let names: Vec<&str> = sum.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["bar", "ports", "zed", "foo", "cpus", "mem", "disk"]);
+        // Equality does not depend on order.
+        assert_eq!(
+            Resources::parse("cpus:1;mem:2").unwrap(),
+            Resources::parse("mem:2;cpus:1").unwrap()
+        );
     }
 
     #[test]

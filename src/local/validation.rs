@@ -192,20 +192,14 @@ pub fn validate_update(old: &pb::FrameworkInfo, new: &pb::FrameworkInfo) -> Resu
     Ok(())
 }
 
-/// Suppressed roles must be a subset of the framework's roles.
+/// Suppressed roles must be a subset of the framework's roles; the first
+/// one that is not is named (Mesos's wording, checked against 1.11).
 pub fn validate_suppressed_roles(roles: &[String], suppressed: &[String]) -> Result<(), String> {
-    let bad: Vec<&str> = suppressed
-        .iter()
-        .filter(|r| !roles.contains(r))
-        .map(String::as_str)
-        .collect();
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "Suppressed roles {{ {} }} are not contained in the set of roles",
-            bad.join(", ")
-        ))
+    match suppressed.iter().find(|r| !roles.contains(r)) {
+        None => Ok(()),
+        Some(r) => Err(format!(
+            "Suppressed role '{r}' is not contained in the list of roles"
+        )),
     }
 }
 
@@ -316,16 +310,179 @@ pub fn validate_call(call: &pb::scheduler::Call) -> Result<CallType, String> {
     }
 }
 
-/// `id::UUID::fromBytes`.
-fn uuid_check(b: &[u8]) -> Result<(), String> {
-    if b.len() == 16 {
+/// `id::UUID::fromBytes`: 16 bytes whose version nibble (the high four
+/// bits of byte 6) names a known UUID version, 1 to 5; the variant bits are
+/// not looked at. Mesos gives no detail in the error.
+pub fn uuid_check(b: &[u8]) -> Result<(), String> {
+    if crate::uuid::is_valid(b) {
         Ok(())
     } else {
-        Err(format!(
-            "Not a valid UUID: expected 16 bytes, got {}",
-            b.len()
-        ))
+        Err("Not a valid UUID".into())
     }
+}
+
+/// A `Resource` as Mesos prints it in messages: `name`, the allocation
+/// role if any, then `:value` (`cpus(allocated: r):0.5`, `ports:[1-2]`).
+fn resource_text(r: &pb::Resource) -> String {
+    use pb::value::Type as V;
+    let mut out = r.name.clone();
+    if let Some(role) = r.allocation_info.as_ref().and_then(|a| a.role.as_deref()) {
+        out.push_str(&format!("(allocated: {role})"));
+    }
+    let value = match V::try_from(r.r#type) {
+        Ok(V::Ranges) => {
+            let parts: Vec<String> = r
+                .ranges
+                .iter()
+                .flat_map(|rs| &rs.range)
+                .map(|x| format!("{}-{}", x.begin, x.end))
+                .collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Ok(V::Set) => {
+            let items: Vec<&str> = r
+                .set
+                .iter()
+                .flat_map(|s| &s.item)
+                .map(String::as_str)
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        _ => r.scalar.as_ref().map_or(0.0, |x| x.value).to_string(),
+    };
+    format!("{out}:{value}")
+}
+
+/// The checks of `Resources::validate` on one resource (value shape and
+/// sign, ranges, sets, disk info, reservation format, sharing).
+#[allow(deprecated)]
+fn validate_resource(r: &pb::Resource) -> Result<(), String> {
+    use pb::resource::reservation_info::Type as R;
+    use pb::value::Type as V;
+    if r.name.is_empty() {
+        return Err("Empty resource name".into());
+    }
+    let (scalar, ranges, set) = (r.scalar.is_some(), r.ranges.is_some(), r.set.is_some());
+    match V::try_from(r.r#type) {
+        Ok(V::Scalar) => {
+            if !scalar || ranges || set {
+                return Err("Invalid scalar resource".into());
+            }
+            let v = r.scalar.as_ref().map_or(0.0, |x| x.value);
+            // Fixed point: a non-zero value that rounds to zero or below.
+            if v != 0.0 && super::resources::to_milli(v) <= 0 {
+                return Err("Invalid scalar resource: value <= 0".into());
+            }
+        }
+        Ok(V::Ranges) => {
+            if scalar || !ranges || set {
+                return Err("Invalid ranges resource".into());
+            }
+            let list = r.ranges.as_ref().map_or(&[][..], |x| &x.range[..]);
+            for (i, a) in list.iter().enumerate() {
+                if a.begin > a.end {
+                    return Err("Invalid ranges resource: begin > end".into());
+                }
+                if list[i + 1..]
+                    .iter()
+                    .any(|b| a.begin <= b.begin && b.begin <= a.end)
+                {
+                    return Err("Invalid ranges resource: overlapping ranges".into());
+                }
+            }
+        }
+        Ok(V::Set) => {
+            if scalar || ranges || !set {
+                return Err("Invalid set resource".into());
+            }
+            let items = r.set.as_ref().map_or(&[][..], |x| &x.item[..]);
+            let unique: std::collections::BTreeSet<&String> = items.iter().collect();
+            if unique.len() != items.len() {
+                return Err("Invalid set resource: duplicated elements".into());
+            }
+        }
+        Ok(V::Text) => return Err("Unsupported resource type".into()),
+        Err(_) => return Err("Invalid resource type".into()),
+    }
+    if r.disk.is_some() && r.name != "disk" {
+        return Err(format!(
+            "DiskInfo should not be set for {} resource",
+            r.name
+        ));
+    }
+    if r.reservations.is_empty() {
+        validate_role(r.role.as_deref().unwrap_or("*"))?;
+        if let Some(res) = &r.reservation {
+            if res.r#type.is_some() {
+                return Err("'Resource.ReservationInfo.type' must not be set for the 'Resource.reservation' field".into());
+            }
+            if res.role.is_some() {
+                return Err("'Resource.ReservationInfo.role' must not be set for the 'Resource.reservation' field".into());
+            }
+            if r.role.as_deref().unwrap_or("*") == "*" {
+                return Err(
+                    "Invalid reservation: role \"*\" cannot be dynamically reserved".into(),
+                );
+            }
+        }
+    } else {
+        for res in &r.reservations {
+            if res.r#type.is_none() {
+                return Err(
+                    "Invalid reservation: 'Resource.ReservationInfo.type' field must be set."
+                        .into(),
+                );
+            }
+            let Some(role) = &res.role else {
+                return Err(
+                    "Invalid reservation: 'Resource.ReservationInfo.role' field must be set."
+                        .into(),
+                );
+            };
+            validate_role(role)?;
+            if role == "*" {
+                return Err("Invalid reservation: role \"*\" cannot be reserved".into());
+            }
+        }
+        if r.reservations[1..]
+            .iter()
+            .any(|res| res.r#type == Some(R::Static as i32))
+        {
+            return Err(
+                "Invalid refined reservation: A refined reservation cannot be STATIC".into(),
+            );
+        }
+    }
+    if r.shared.is_some() {
+        if r.name != "disk" {
+            return Err(format!("Resource {} cannot be shared", r.name));
+        }
+        if r.disk.as_ref().is_none_or(|d| d.persistence.is_none()) {
+            return Err("Only persistent volumes can be shared".into());
+        }
+    }
+    Ok(())
+}
+
+/// `Resources::validate` over a list: the first invalid resource, named.
+pub fn validate_resources(list: &[pb::Resource]) -> Result<(), String> {
+    for r in list {
+        validate_resource(r)
+            .map_err(|e| format!("Resource '{}' is invalid: {e}", resource_text(r)))?;
+    }
+    Ok(())
+}
+
+/// The resources of a LAUNCH operation, checked before any task is (a
+/// Mesos master drops the whole operation, every task with this error).
+pub fn validate_launch_resources(tasks: &[pb::TaskInfo]) -> Result<(), String> {
+    for t in tasks {
+        validate_resources(&t.resources)?;
+        if let Some(e) = &t.executor {
+            validate_resources(&e.resources)?;
+        }
+    }
+    Ok(())
 }
 
 /// `common::validation::validateExecutorCall`: returns the call type.
@@ -566,8 +723,9 @@ pub fn validate_task(task: &pb::TaskInfo, ctx: &TaskCtx<'_>) -> Result<Resources
     }
     if !ctx.available.contains(&total) {
         return Err(format!(
-            "Total resources {total} required by task and its executor is more than available {}",
-            ctx.available
+            "Total resources {} required by task and its executor is more than available {}",
+            total.describe_allocated(ctx.role),
+            ctx.available.describe_allocated(ctx.role)
         ));
     }
     Ok(total)
@@ -641,8 +799,9 @@ pub fn validate_task_group(
     }
     if !ctx.available.contains(&total) {
         return Err(format!(
-            "Total resources {total} required by task group and its executor are more than available {}",
-            ctx.available
+            "Total resources {} required by task group and its executor are more than available {}",
+            total.describe_allocated(ctx.role),
+            ctx.available.describe_allocated(ctx.role)
         ));
     }
     Ok(total)
@@ -651,6 +810,146 @@ pub fn validate_task_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuids_as_mesos_reads_them() {
+        let mut v4 = *b"\x12\x34\x56\x78\x9a\xbc\x4d\xef\x8f\xed\xcb\xa9\x87\x65\x43\x21";
+        assert!(uuid_check(&v4).is_ok());
+        assert!(uuid_check(&crate::local::new_uuid()).is_ok());
+        for version in 1..=5u8 {
+            v4[6] = (version << 4) | 0x0d;
+            assert!(uuid_check(&v4).is_ok(), "version {version}");
+        }
+        // The variant is not checked.
+        v4[8] = 0x0f;
+        assert!(uuid_check(&v4).is_ok());
+        for bad in [0u8, 6, 7, 15] {
+            v4[6] = bad << 4;
+            assert_eq!(uuid_check(&v4), Err("Not a valid UUID".to_string()));
+        }
+        assert_eq!(uuid_check(b"short"), Err("Not a valid UUID".to_string()));
+        assert_eq!(uuid_check(&[0x40; 17]), Err("Not a valid UUID".to_string()));
+        assert_eq!(uuid_check(&[]), Err("Not a valid UUID".to_string()));
+    }
+
+    fn executor_update(uuid: Vec<u8>) -> pb::executor::Call {
+        use pb::executor::call;
+        pb::executor::Call {
+            framework_id: pb::FrameworkId { value: "f".into() },
+            executor_id: pb::ExecutorId { value: "e".into() },
+            r#type: Some(call::Type::Update as i32),
+            update: Some(call::Update {
+                status: pb::TaskStatus {
+                    task_id: pb::TaskId { value: "t".into() },
+                    state: pb::TaskState::TaskRunning as i32,
+                    source: Some(pb::task_status::Source::Executor as i32),
+                    uuid: Some(uuid),
+                    ..Default::default()
+                },
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn resources_as_mesos_validates_them() {
+        let cpus = |v: f64| pb::Resource {
+            name: "cpus".into(),
+            r#type: pb::value::Type::Scalar as i32,
+            scalar: Some(pb::value::Scalar { value: v }),
+            ..Default::default()
+        };
+        assert!(validate_resources(&[cpus(0.5), cpus(0.0)]).is_ok());
+        assert_eq!(
+            validate_resources(&[cpus(0.5), cpus(-1.0)]),
+            Err("Resource 'cpus:-1' is invalid: Invalid scalar resource: value <= 0".into())
+        );
+        // Rounds to zero at Mesos's three decimals.
+        assert!(validate_resources(&[cpus(0.0001)]).is_err());
+        let ports = |r: &[(u64, u64)]| pb::Resource {
+            name: "ports".into(),
+            r#type: pb::value::Type::Ranges as i32,
+            ranges: Some(pb::value::Ranges {
+                range: r
+                    .iter()
+                    .map(|&(begin, end)| pb::value::Range { begin, end })
+                    .collect(),
+            }),
+            ..Default::default()
+        };
+        assert!(validate_resources(&[ports(&[(1, 2), (4, 5)])]).is_ok());
+        assert_eq!(
+            validate_resources(&[ports(&[(1, 5), (3, 4)])]),
+            Err("Resource 'ports:[1-5, 3-4]' is invalid: Invalid ranges resource: overlapping ranges".into())
+        );
+        assert_eq!(
+            validate_resources(&[ports(&[(5, 1)])]),
+            Err("Resource 'ports:[5-1]' is invalid: Invalid ranges resource: begin > end".into())
+        );
+        let mut no_value = cpus(1.0);
+        no_value.scalar = None;
+        assert!(
+            validate_resources(&[no_value])
+                .unwrap_err()
+                .ends_with("Invalid scalar resource")
+        );
+        let mut bad_role = cpus(1.0);
+        #[allow(deprecated)]
+        {
+            bad_role.role = Some("-x".into());
+        }
+        assert!(
+            validate_resources(&[bad_role])
+                .unwrap_err()
+                .contains("starts with a dash")
+        );
+    }
+
+    #[test]
+    fn suppressed_roles_must_be_subscribed() {
+        let roles = ["a".to_string(), "b".to_string()];
+        assert!(validate_suppressed_roles(&roles, &["b".into()]).is_ok());
+        assert_eq!(
+            validate_suppressed_roles(&roles, &["a".into(), "x".into(), "y".into()]),
+            Err("Suppressed role 'x' is not contained in the list of roles".to_string())
+        );
+    }
+
+    #[test]
+    fn acknowledge_uuid_rule() {
+        use pb::scheduler::call;
+        let ack = |uuid: Vec<u8>| pb::scheduler::Call {
+            framework_id: Some(pb::FrameworkId { value: "f".into() }),
+            r#type: Some(call::Type::Acknowledge as i32),
+            acknowledge: Some(call::Acknowledge {
+                agent_id: pb::AgentId { value: "a".into() },
+                task_id: pb::TaskId { value: "t".into() },
+                uuid,
+            }),
+            ..Default::default()
+        };
+        let good = crate::local::new_uuid().to_vec();
+        assert!(validate_call(&ack(good.clone())).is_ok());
+        let mut v0 = good;
+        v0[6] &= 0x0f;
+        assert_eq!(validate_call(&ack(v0)), Err("Not a valid UUID".to_string()));
+    }
+
+    #[test]
+    fn executor_update_uuid_rule() {
+        let ok = crate::local::new_uuid().to_vec();
+        assert!(validate_executor_call(&executor_update(ok.clone())).is_ok());
+        let mut unversioned = ok;
+        unversioned[6] &= 0x0f;
+        assert_eq!(
+            validate_executor_call(&executor_update(unversioned)),
+            Err("Not a valid UUID".to_string())
+        );
+        assert_eq!(
+            validate_executor_call(&executor_update(vec![7; 10])),
+            Err("Not a valid UUID".to_string())
+        );
+    }
 
     #[test]
     fn ids_and_roles() {

@@ -56,6 +56,12 @@ pub fn new_executor(_lua: &Lua, t: LuaTable) -> LuaResult<ExecutorCore> {
         };
         over.insert(var, v);
     }
+    // An address given by the caller is the one to use: the agent's pid and
+    // domain socket (which would win) no longer count.
+    if over.contains_key("MESOS_AGENT_ENDPOINT") {
+        over.insert("MESOS_SLAVE_PID", String::new());
+        over.insert("MESOS_DOMAIN_SOCKET", String::new());
+    }
     match t.get::<LuaValue>("checkpoint")? {
         LuaValue::Nil => {}
         LuaValue::Boolean(b) => {

@@ -135,6 +135,15 @@ describe("mesos.map and mesos.run on " .. target.name, function()
     assert.are.equal("x", c)
   end)
 
+  it("brings back results between 16 and 64 MB whole, in both encodings (as real Mesos does)", function()
+    for _, enc in ipairs { "protobuf", "json" } do
+      local big = assert(mesos.run("return string.rep('x', 17e6) .. ...",
+        target.opts { args = { enc }, encoding = enc, mem = 400 }))
+      assert.are.equal(17e6 + #enc, #big)
+      assert.are.equal(enc, big:sub(-#enc))
+    end
+  end)
+
   it("reports the failed task", function()
     local r, err = mesos.map("error('no ' .. ...)", { "way" }, target.opts {})
     assert.is_nil(r)

@@ -59,7 +59,16 @@ pub(crate) fn executor_environment(s: &EnvSpec<'_>) -> Vec<(String, String)> {
         .or(s.framework.id.as_ref())
         .map(|i| i.value.clone())
         .unwrap_or_default();
+    // The agent's own address (a Mesos agent passes on the LIBPROCESS_IP it
+    // was started with), so libprocess-based executors bind where it does.
+    let ip = s
+        .agent_endpoint
+        .rsplit_once(':')
+        .map_or(s.agent_endpoint, |(ip, _)| ip)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let mut env: Vec<(&str, String)> = vec![
+        ("LIBPROCESS_IP", ip.into()),
         ("LIBPROCESS_PORT", "0".into()),
         ("MESOS_FRAMEWORK_ID", fw_id),
         ("MESOS_EXECUTOR_ID", s.executor.executor_id.value.clone()),
@@ -209,6 +218,7 @@ mod tests {
         assert_eq!(get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN"), Some("t"));
         assert_eq!(get("MESOS_SANDBOX"), Some("/s"));
         assert_eq!(get("LIBPROCESS_PORT"), Some("0"));
+        assert_eq!(get("LIBPROCESS_IP"), Some("127.0.0.1"));
         assert_eq!(get("MESOS_AGENT_ID"), None);
     }
 }
