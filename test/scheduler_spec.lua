@@ -31,6 +31,34 @@ describe("scheduler driver", function()
     c:stop()
   end)
 
+  it("hands the handler nothing but stopped once stop() was called (events already queued are dropped)", function()
+    for _, how in ipairs { "stop", "abort" } do
+      local seen, after = {}, {}
+      local handler = setmetatable({}, { __index = function(_, name)
+        return function()
+          seen[#seen + 1] = name
+          if name == "subscribed" then
+            local d = after.driver
+            if how == "stop" then d:stop() else d:abort() end
+            after.stopped_at = #seen
+          end
+        end
+      end })
+      local d = mesos.scheduler(handler, { master = "local", local_cluster = h.local_opts() })
+      after.driver = d
+      assert(d:start())
+      -- SUBSCRIBED and what follows it (HEARTBEAT, OFFERS) queued before any dispatch.
+      local deadline = h.now() + 20
+      while d:pending() < 2 do
+        assert(h.now() < deadline, "the master sent fewer than 2 events")
+        mesos.wait_readable({ d:fd() }, 0.05)
+      end
+      d:run()
+      assert.are.equal(1, after.stopped_at, how)
+      assert.are.same({ "subscribed", "stopped" }, seen, how)
+    end
+  end)
+
   it("propagates a handler error with its traceback and stays usable", function()
     local beats = 0
     local handler = {}

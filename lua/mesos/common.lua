@@ -48,6 +48,9 @@ end
 -- Hands one output of a Rust core to the driver's handler; `events` maps
 -- Mesos event types to function(driver, handler, event).
 function C.dispatch(driver, events, kind, a, b)
+  -- Stop means stop: once the program called stop() or abort(), what was
+  -- still queued is dropped, and only `stopped` reaches the handler.
+  if driver._stop_called and kind ~= "stopped" then return end
   local h = driver._handler
   if kind == "event" then
     -- b: the type, when the core gave it (a is then false with views: the
@@ -164,7 +167,10 @@ function C.driver_methods(Driver)
   end
 
   function Driver:start() return self._core:start() end
-  function Driver:abort() return self._core:abort() end
+  function Driver:abort()
+    self._stop_called = true
+    return self._core:abort()
+  end
   function Driver:fd() return self._core:fd() end
   function Driver:getfd() return self._core:fd() end
   function Driver:state() return self._core:state() end

@@ -55,7 +55,10 @@ function Driver:message(data)
   return checked(2, c.message, c, data)
 end
 
-function Driver:stop() return self._core:stop() end
+function Driver:stop()
+  self._stop_called = true
+  return self._core:stop()
+end
 function Driver:agent_id() return self._core:agent_id() end
 function Driver:unacknowledged_updates() return self._core:unacknowledged_updates() end
 function Driver:unacknowledged_tasks() return self._core:unacknowledged_tasks() end

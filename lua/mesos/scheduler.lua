@@ -203,7 +203,10 @@ function Driver:_dispatch(kind, a, b) return common.dispatch(self, dispatch, kin
 
 common.driver_methods(Driver)
 
-function Driver:stop(failover) return self._core:stop(failover and true or false) end
+function Driver:stop(failover)
+  self._stop_called = true
+  return self._core:stop(failover and true or false)
+end
 function Driver:framework_id() return self._core:framework_id() end
 function Driver:master() return self._core:master() end
 
