@@ -59,6 +59,28 @@ describe("scheduler driver", function()
     end
   end)
 
+  it("gives up after give_up_after seconds without a subscription, naming each master and its error", function()
+    local why
+    local handler = { stopped = function(_, _, r) why = r end }
+    local d = mesos.scheduler(handler, { master = "127.0.0.1:1,127.0.0.1:2", give_up_after = 0.5, backoff_min = 0.05 })
+    assert(d:start())
+    h.wait_until(d, function() return why ~= nil end, 20, "stopped")
+    assert.matches("gave up after 0.5s without a subscription", why, 1, true)
+    assert.matches("http://127.0.0.1:1: Connection refused", why, 1, true)
+    assert.matches("http://127.0.0.1:2: Connection refused", why, 1, true)
+    assert.are.equal("stopped", d:state())
+    assert.is_true(d:stats().reconnects >= 2, "every attempt counts")
+  end)
+
+  it("mesolua and mesos.map give up on a master they cannot reach", function()
+    local out, code = h.sh("bin/mesolua --master=127.0.0.1:1 --give-up-after 0.5 -e 'return 1'")
+    assert.are.equal(1, code, out)
+    assert.matches("mesolua: gave up after 0.5s without a subscription (cannot connect to master http://127.0.0.1:1", out, 1, true)
+    local r, err = mesos.map("return ...", { 1 }, { master = "127.0.0.1:1", give_up_after = 0.5 })
+    assert.is_nil(r)
+    assert.matches("gave up after", err, 1, true)
+  end)
+
   it("propagates a handler error with its traceback and stays usable", function()
     local beats = 0
     local handler = {}

@@ -471,6 +471,8 @@ Router.__index = Router
 function M.router(opts)
   if opts ~= nil and type(opts) ~= "table" then error("mesos.router: opts must be a table", 2) end
   opts = opts or {}
+  local bad = mesos._unknown_option(opts, { "nats" })
+  if bad then error("mesos.router: " .. bad, 2) end
   local r = setmetatable({
     subs = {},       -- topic -> { [agent/executor key] = {agent_id=, executor_id=} }
     handlers = {},   -- topic -> list of fn(value, from, topic)

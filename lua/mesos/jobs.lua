@@ -116,11 +116,49 @@ function M.ship(opts)
   return { uri = fetch, server = server }
 end
 
+-- The options of run_all, map and run.
+local OPTIONS = {
+  "master", "encoding", "ca_file", "principal", "secret", "credential_file", "uris", "cache_uris",
+  "cpus", "mem", "executor_cpus", "executor_mem", "interpreter", "env", "ship", "ship_host",
+  "timeout", "memory_mb", "allow_bytecode", "debug", "debug_root", "executor_command", "executor_id",
+  "name", "framework_name", "role", "local_cluster", "on_result", "events", "nats", "args",
+  "give_up_after",
+}
+local NUMBERS = { cpus = true, mem = true, executor_cpus = true, executor_mem = true, timeout = true, memory_mb = true,
+  give_up_after = true }
+-- Seconds without a subscription after which a run ends with an error
+-- (opts.give_up_after; false: never).
+local GIVE_UP_AFTER = 60
+local STRINGS = { master = true, encoding = true, ca_file = true, principal = true, secret = true,
+  credential_file = true, interpreter = true, ship_host = true, debug = true, debug_root = true,
+  executor_command = true, executor_id = true, name = true, framework_name = true, role = true, nats = true }
+
+--- Raises (at `level` above the caller) for an options table with an
+--- unknown key or a value of the wrong type.
+function M.check_options(who, opts, level)
+  level = (level or 1) + 1
+  if opts == nil then return end
+  if type(opts) ~= "table" then error(("%s: opts must be a table, got %s"):format(who, type(opts)), level) end
+  local bad = mesos._unknown_option(opts, OPTIONS)
+  if bad then error(("%s: %s"):format(who, bad), level) end
+  for k, v in pairs(opts) do
+    if NUMBERS[k] and type(v) ~= "number" and not (k == "give_up_after" and v == false) then
+      error(("%s: opts.%s must be a number, got %s"):format(who, k, type(v)), level)
+    elseif STRINGS[k] and type(v) ~= "string" then
+      error(("%s: opts.%s must be a string, got %s"):format(who, k, type(v)), level)
+    elseif k == "on_result" and type(v) ~= "function" then
+      error(("%s: opts.on_result must be a function, got %s"):format(who, type(v)), level)
+    end
+  end
+end
+
 --- Runs `requests` (a list of {code=, args=, index=, ...}) as tasks.
 --- opts: master, encoding, ca_file, principal, secret, credential_file, uris, cache_uris,
 --- cpus, mem, executor_cpus, executor_mem (the executor's own share, default
 --- 0.01 and 32), interpreter (the agents' luajit, default "luajit" on PATH),
 --- env (see M.environment), ship, ship_host (see M.ship),
+--- give_up_after (seconds without a subscription before the run ends with
+--- an error naming each master tried, default 60; false: never),
 --- timeout, memory_mb, allow_bytecode,
 --- debug ("host:port" of a MobDebug controller each task connects to, see
 --- mesos.debugger), debug_root (the directory relative chunk names are in,
@@ -131,6 +169,7 @@ end
 --- nats:// URL: the router made here sends events through NATS).
 --- Returns the list of results in request order, or nil and an error.
 function M.run_all(requests, opts)
+  M.check_options("mesos.jobs.run_all", opts, 2)
   opts = opts or {}
   local total = #requests
   if total == 0 then return {} end
@@ -269,6 +308,8 @@ function M.run_all(requests, opts)
   end
 
   function handler:error(d, message) failed_launch = "master error: " .. tostring(message) end
+  local stopped_why
+  function handler:stopped(d, why) stopped_why = why end
 
   function handler:message(d, agent_id, executor_id, data)
     router:handle_message(d, agent_id, executor_id, data)
@@ -289,6 +330,7 @@ function M.run_all(requests, opts)
     principal = opts.principal, secret = opts.secret, credential_file = opts.credential_file,
     framework = { name = opts.framework_name or "mesos.jobs", roles = opts.role and { opts.role } or nil },
     local_cluster = opts.local_cluster,
+    give_up_after = opts.give_up_after ~= false and (opts.give_up_after or GIVE_UP_AFTER) or nil,
   })
   router:attach(d)
   if router:fd() then
@@ -306,6 +348,7 @@ function M.run_all(requests, opts)
   if not opts.events then router:close() end
   if shipped and shipped.server then shipped.server:close() end
   if failed_launch and done < total then return nil, failed_launch end
+  if done < total and stopped_why then return nil, stopped_why end
   if done < total then return nil, ("only %d of %d tasks finished"):format(done, total) end
   return results
 end
@@ -337,6 +380,7 @@ end
 --- failed task. A function travels as bytecode, so it must not use upvalues
 --- (pass what it needs in its input); source code gets the input as `...`.
 function M.map(fn, inputs, opts)
+  M.check_options("mesos.map", opts, 2)
   if type(inputs) ~= "table" then
     error("mesos.map: inputs must be a list, got " .. type(inputs), 2)
   end
@@ -352,6 +396,7 @@ end
 --- mesos.run(code, opts) -> the values the task returned, or nil, err.
 --- opts.args is passed as `...`.
 function M.run(fn, opts)
+  M.check_options("mesos.run", opts, 2)
   local results, err = run_code(fn, { (opts and opts.args) or {} }, opts, "mesos.run")
   if not results then return nil, err end
   return unpack(results[1].values, 1, results[1].n)

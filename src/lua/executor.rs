@@ -36,9 +36,24 @@ const OVERRIDES: &[(&str, &str)] = &[
     ("token", "MESOS_EXECUTOR_AUTHENTICATION_TOKEN"),
 ];
 
+/// The options of `mesos.executor` besides the [`OVERRIDES`].
+const EXECUTOR_OPTIONS: &[&str] = &[
+    "checkpoint",
+    "encoding",
+    "queue_size",
+    "ca_file",
+    "shutdown_watchdog",
+];
+
 /// `core.new_executor(opts)`.
 pub fn new_executor(_lua: &Lua, t: LuaTable) -> LuaResult<ExecutorCore> {
     let o = Opts::new(&t, "mesos.executor");
+    let known: Vec<&str> = OVERRIDES
+        .iter()
+        .map(|(k, _)| *k)
+        .chain(EXECUTOR_OPTIONS.iter().copied())
+        .collect();
+    o.only(&known)?;
     let mut over: HashMap<&str, String> = HashMap::new();
     for (opt, var) in OVERRIDES {
         let v = match t.get::<LuaValue>(*opt)? {
@@ -89,6 +104,9 @@ pub fn new_executor(_lua: &Lua, t: LuaTable) -> LuaResult<ExecutorCore> {
     }
     if let Some(f) = o.ca_file()? {
         opts.ca_file = Some(f);
+    }
+    if let Some(b) = o.boolean("shutdown_watchdog")? {
+        opts.shutdown_watchdog = b;
     }
     let driver =
         Driver::new(opts).map_err(|e| LuaError::runtime(format!("mesos.executor: {e}")))?;

@@ -268,6 +268,15 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         .set_name("@mesos/executor_driver.lua")
         .call((core, common, m))?;
     m.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
+    // mesos._unknown_option(t, {names}) -> message | nil: the check behind
+    // every option table, for the Lua parts' own (mesos.jobs, mesos.router).
+    m.set(
+        "_unknown_option",
+        lua.create_function(|_, (t, known): (LuaTable, Vec<String>)| {
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            opts::unknown_option(&t, &known)
+        })?,
+    )?;
     process::register(lua, &m)?;
     channel::register(lua, &m)?;
     nats::register(lua, &m)?;

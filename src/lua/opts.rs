@@ -197,6 +197,15 @@ impl<'a> Opts<'a> {
         }
     }
 
+    /// Raises on a key that is not one of `known`, naming it and the
+    /// closest known name (a misspelled option must not pass unnoticed).
+    pub fn only(&self, known: &[&str]) -> LuaResult<()> {
+        match unknown_option(self.t, known)? {
+            Some(msg) => Err(LuaError::runtime(format!("{}: {msg}", self.who))),
+            None => Ok(()),
+        }
+    }
+
     pub fn table(&self, key: &str) -> LuaResult<Option<LuaTable>> {
         match self.get(key)? {
             LuaValue::Nil => Ok(None),
@@ -205,6 +214,95 @@ impl<'a> Opts<'a> {
         }
     }
 }
+
+/// The first key of `t` that is not one of `known`, as a message naming it
+/// and the closest known name; None when every key is known.
+pub fn unknown_option(t: &LuaTable, known: &[&str]) -> LuaResult<Option<String>> {
+    let mut keys = vec![];
+    for pair in t.pairs::<LuaValue, LuaValue>() {
+        let (k, _) = pair?;
+        match k {
+            LuaValue::String(s) => keys.push(s.to_str()?.to_string()),
+            other => {
+                return Ok(Some(format!(
+                    "options are named: a key of type {} is not an option",
+                    other.type_name()
+                )));
+            }
+        }
+    }
+    keys.sort();
+    Ok(keys
+        .into_iter()
+        .find(|k| !known.contains(&k.as_str()))
+        .map(|k| match closest(&k, known) {
+            Some(c) => format!("unknown option '{k}' (did you mean '{c}'?)"),
+            None => format!("unknown option '{k}'"),
+        }))
+}
+
+/// The known name nearest to `name` by edit distance, if near enough to be
+/// a slip (at most a third of its length, and at least 1, apart).
+fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Edit distance over characters, a swap of two neighbours counting as one
+/// edit (optimal string alignment: typing slips are mostly swaps).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        for j in 0..=b.len() {
+            d[i * w + j] = if i == 0 || j == 0 {
+                i + j
+            } else {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                let mut best = (d[(i - 1) * w + j] + 1)
+                    .min(d[i * w + j - 1] + 1)
+                    .min(d[(i - 1) * w + j - 1] + cost);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    best = best.min(d[(i - 2) * w + j - 2] + 1);
+                }
+                best
+            };
+        }
+    }
+    d[a.len() * w + b.len()]
+}
+
+/// The options of `mesos.local_cluster` (and a scheduler's `local_cluster`).
+pub const CLUSTER_OPTIONS: &[&str] = &[
+    "port",
+    "host",
+    "agents",
+    "resources",
+    "heartbeat_interval",
+    "allocation_interval",
+    "status_update_retry",
+    "work_dir",
+    "hostname",
+    "tls_cert",
+    "tls_key",
+    "tls_ca_file",
+    "fetcher_cache_dir",
+    "fetcher_cache_size",
+    "fetcher_stall_timeout",
+    "zk",
+    "zk_session_timeout",
+    "credentials",
+    "executor_auth",
+    "executor_registration_timeout",
+    "executor_reregistration_timeout",
+    "executor_shutdown_grace_period",
+];
 
 /// Local cluster settings from `opts.local_cluster` (or `opts["local"]`) of
 /// the scheduler, or the table itself (`mesos.local_cluster`).
@@ -220,6 +318,7 @@ pub fn parse_local_config(o: &Opts<'_>) -> LuaResult<ClusterConfig> {
 }
 
 pub fn cluster_config(o: &Opts<'_>) -> LuaResult<ClusterConfig> {
+    o.only(CLUSTER_OPTIONS)?;
     let mut cfg = ClusterConfig::default();
     if let Some(n) = o.integer("port")? {
         let port = u16::try_from(n)
@@ -286,4 +385,22 @@ pub fn cluster_config(o: &Opts<'_>) -> LuaResult<ClusterConfig> {
         cfg.zk_session_timeout = d;
     }
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slips_are_named_with_the_option_meant() {
+        let known = ["heartbeat_factor", "timeout", "cpus", "mem"];
+        assert_eq!(closest("hearbeat_factor", &known), Some("heartbeat_factor"));
+        assert_eq!(closest("timout", &known), Some("timeout"));
+        assert_eq!(closest("cpu", &known), Some("cpus"));
+        assert_eq!(closest("flavour", &known), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("nast", "nats"), 1);
+        assert_eq!(closest("nast", &["nats"]), Some("nats"));
+    }
 }

@@ -51,9 +51,35 @@ fn framework_info(lua: &Lua, v: &LuaValue) -> LuaResult<FrameworkInfo> {
         .map_err(|e| LuaError::runtime(format!("mesos.scheduler: opts.framework: {e}")))
 }
 
+/// The options of `mesos.scheduler` (`implicit_acknowledgements` is read
+/// by its Lua face).
+const SCHEDULER_OPTIONS: &[&str] = &[
+    "master",
+    "framework",
+    "encoding",
+    "implicit_acknowledgements",
+    "heartbeat_factor",
+    "backoff_min",
+    "backoff_max",
+    "connect_timeout",
+    "call_timeout",
+    "queue_size",
+    "views",
+    "suppressed_roles",
+    "ca_file",
+    "principal",
+    "secret",
+    "credential_file",
+    "zk_https",
+    "give_up_after",
+    "local_cluster",
+    "local",
+];
+
 /// `core.new_scheduler(opts)`.
 pub fn new_scheduler(lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     let o = Opts::new(&t, "mesos.scheduler");
+    o.only(SCHEDULER_OPTIONS)?;
     let master_spec = o.string("master")?.unwrap_or_else(|| "local".into());
     let framework = framework_info(lua, &t.get::<LuaValue>("framework")?)?;
     // Parse and check every option before starting anything.
@@ -98,6 +124,7 @@ pub fn new_scheduler(lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     if let Some(d) = o.duration("call_timeout")? {
         opts.call_timeout = d;
     }
+    opts.machine.give_up_after = o.duration("give_up_after")?;
     if let Some(n) = o.integer("queue_size")? {
         opts.queue_size = usize::try_from(n.max(1)).unwrap_or(1);
     }

@@ -384,10 +384,14 @@ enum Attempt {
 
 fn stream_thread(s: &Shared) {
     let mut candidate = 0usize;
+    // Each master tried (or ZooKeeper) and its last error, in first-tried
+    // order: what a driver that gives up says.
+    let mut last_errors: Vec<(String, String)> = vec![];
     loop {
         if s.stopping() {
             break;
         }
+        lock(&s.machine).attempt(Instant::now());
         let target = match s.detector.get() {
             Some(d) => match d.wait_leader(s.opts.connect_timeout).0 {
                 Leader::Known(ep) => Ok(ep),
@@ -395,6 +399,10 @@ fn stream_thread(s: &Shared) {
                 Leader::Unknown => Err("no answer from ZooKeeper yet".to_string()),
             },
             None => Ok(s.opts.masters[candidate % s.opts.masters.len().max(1)].clone()),
+        };
+        let tried = match &target {
+            Ok(t) => t.to_string(),
+            Err(_) => "ZooKeeper".to_string(),
         };
         let outcome = match target {
             Ok(t) => subscribe_once(s, t),
@@ -412,7 +420,9 @@ fn stream_thread(s: &Shared) {
         }
         let u: f64 = rand::random();
         let delay = lock(&s.machine).disconnected(u);
-        match outcome {
+        // Every attempt that did not end in a stop counts.
+        s.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        let why = match outcome {
             Attempt::Fatal(why) => {
                 s.emit(Output::Disconnected(why.clone()));
                 s.stop.set();
@@ -420,19 +430,38 @@ fn stream_thread(s: &Shared) {
                 s.emit(Output::Stopped(why));
                 return;
             }
-            Attempt::Ended(why) => {
-                s.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                s.emit(Output::Disconnected(why));
-            }
-            Attempt::Failed(why) => {
+            Attempt::Ended(why) => why,
+            Attempt::Failed(why) | Attempt::Unresponsive(why) => {
                 candidate += 1;
-                s.emit(Output::Disconnected(why));
+                why
             }
-            Attempt::Unresponsive(why) => {
-                s.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                candidate += 1;
-                s.emit(Output::Disconnected(why));
-            }
+        };
+        match last_errors.iter_mut().find(|(m, _)| *m == tried) {
+            Some(entry) => entry.1 = why.clone(),
+            None => last_errors.push((tried, why.clone())),
+        }
+        s.emit(Output::Disconnected(why));
+        if lock(&s.machine).should_give_up(Instant::now()) {
+            let limit = s.opts.machine.give_up_after.unwrap_or_default();
+            let tried: Vec<String> = last_errors
+                .iter()
+                .map(|(m, e)| {
+                    if e.contains(m.as_str()) {
+                        e.clone()
+                    } else {
+                        format!("{m}: {e}")
+                    }
+                })
+                .collect();
+            let why = format!(
+                "gave up after {}s without a subscription ({})",
+                limit.as_secs_f64(),
+                tried.join("; ")
+            );
+            s.stop.set();
+            lock(&s.machine).stop();
+            s.emit(Output::Stopped(why));
+            return;
         }
         crate::log!(
             Level::Info,

@@ -17,6 +17,9 @@ pub struct Config {
     /// How long after the 200 answer to SUBSCRIBE the SUBSCRIBED event may
     /// take (a master sends it at once) before the stream counts as dead.
     pub subscribed_timeout: Duration,
+    /// Give up after this long without an accepted subscription (from the
+    /// first attempt, or from the loss of the last one); None: never.
+    pub give_up_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -26,6 +29,7 @@ impl Default for Config {
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(15),
             subscribed_timeout: Duration::from_secs(15),
+            give_up_after: None,
         }
     }
 }
@@ -54,6 +58,8 @@ pub struct Machine {
     heartbeat: Option<Duration>,
     last_event: Option<Instant>,
     failures: u32,
+    /// Since when no subscription was accepted (None while subscribed).
+    unsubscribed_since: Option<Instant>,
 }
 
 impl Machine {
@@ -66,6 +72,22 @@ impl Machine {
             heartbeat: None,
             last_event: None,
             failures: 0,
+            unsubscribed_since: None,
+        }
+    }
+
+    /// A subscription attempt is about to start.
+    pub fn attempt(&mut self, now: Instant) {
+        if self.phase != Phase::Subscribed && self.unsubscribed_since.is_none() {
+            self.unsubscribed_since = Some(now);
+        }
+    }
+
+    /// True once `give_up_after` passed without an accepted subscription.
+    pub fn should_give_up(&self, now: Instant) -> bool {
+        match (self.cfg.give_up_after, self.unsubscribed_since) {
+            (Some(limit), Some(since)) => now.saturating_duration_since(since) >= limit,
+            _ => false,
         }
     }
 
@@ -108,6 +130,7 @@ impl Machine {
                     .filter(|s| *s > 0.0)
                     .and_then(|s| Duration::try_from_secs_f64(s).ok());
                 self.failures = 0;
+                self.unsubscribed_since = None;
                 true
             }
             _ => false,
@@ -186,6 +209,35 @@ mod tests {
             },
             t
         ));
+    }
+
+    #[test]
+    fn gives_up_only_after_the_limit_without_a_subscription() {
+        let t0 = Instant::now();
+        let s = |secs: u64| t0 + Duration::from_secs(secs);
+        let mut never = Machine::new(Config::default(), None);
+        never.attempt(t0);
+        assert!(!never.should_give_up(s(1_000_000)));
+
+        let cfg = Config {
+            give_up_after: Some(Duration::from_secs(60)),
+            ..Config::default()
+        };
+        let mut m = Machine::new(cfg, None);
+        assert!(!m.should_give_up(s(100)), "no attempt yet");
+        m.attempt(t0);
+        m.disconnected(0.5);
+        m.attempt(s(30)); // a later attempt keeps the first instant
+        assert!(!m.should_give_up(s(59)));
+        assert!(m.should_give_up(s(60)));
+
+        // Subscribed: the clock starts again when the subscription is lost.
+        subscribed(&mut m, s(61));
+        assert!(!m.should_give_up(s(500)));
+        m.disconnected(0.5);
+        m.attempt(s(500));
+        assert!(!m.should_give_up(s(559)));
+        assert!(m.should_give_up(s(560)));
     }
 
     #[test]
