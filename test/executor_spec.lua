@@ -5,62 +5,16 @@ local mesos = h.mesos
 
 local ROOT = os.getenv("PWD") or "."
 
-describe("executor driver", function()
-  it("runs tasks, reports acknowledgements, exchanges messages and shuts down", function()
-    local marker = os.tmpname()
-    os.remove(marker)
-    local rec = { states = {}, messages = {} }
-    local handler = {}
-    function handler:offers(d, offers)
-      if rec.launched then return d:decline(offers[1].id) end
-      rec.launched = true
-      local o = offers[1]
-      rec.agent_id = o.agent_id
-      d:launch(o.id, { {
-        name = "echo", task_id = { value = "t1" }, agent_id = o.agent_id,
-        resources = mesos.resources.parse("cpus:0.1;mem:32"),
-        data = "abc",
-        executor = {
-          executor_id = { value = "echo" },
-          command = {
-            value = ("luajit %s/test/executors/echo.lua"):format(ROOT),
-            environment = { variables = { { name = "ECHO_EXECUTOR_MARKER", value = marker } } },
-          },
-        },
-      } })
-    end
-    function handler:update(d, s)
-      table.insert(rec.states, s.state)
-      if s.state == "TASK_FINISHED" then rec.data = s.data end
-    end
-    function handler:message(d, agent_id, executor_id, data)
-      rec.messages[#rec.messages + 1] = data
-      rec.from = executor_id.value
-      if data:match("^subscribed") then d:message(agent_id, executor_id, "ping") end
-    end
-    local d = mesos.scheduler(handler, { master = "local", local_cluster = h.local_opts() })
-    d:start()
-    local function has(msg)
-      for _, m in ipairs(rec.messages) do if m == msg then return true end end
-      return false
-    end
-    h.wait_until(d, function()
-      return rec.data and has("echo ping") and has("ack t1 16 2")
-    end, 30, "task result, echo and acknowledgements")
-    assert.are.same({ "TASK_RUNNING", "TASK_FINISHED" }, rec.states)
-    assert.are.equal("cba", rec.data)
-    assert.are.equal("echo", rec.from)
-    assert.truthy(has("subscribed " .. rec.agent_id.value))
-    assert.truthy(has("ack t1 16 1"))
-    -- TEARDOWN: the agent sends SHUTDOWN and the executor exits cleanly.
-    d:teardown()
-    local t0 = h.now()
-    while not h.read_file(marker) and h.now() - t0 < 20 do d:poll(0.05) end
-    assert.are.equal("shutdown echo", h.read_file(marker))
-    os.remove(marker)
-    d:stop()
-  end)
+-- The scenarios real Mesos runs too (test/real/executor_spec.lua).
+require "test.scenarios.executor" {
+  name = "the embedded local cluster",
+  opts = function(o)
+    o.master, o.local_cluster = "local", h.local_opts()
+    return o
+  end,
+}
 
+describe("executor driver", function()
   it("survives an agent restart when checkpointing, losing no update", function()
     local cluster = assert(mesos.local_cluster(h.local_opts { port = 0 }))
     local rec = { states = {} }

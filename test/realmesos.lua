@@ -82,18 +82,11 @@ local function get(port, path)
 end
 M.get = function(kit, path) return get(kit.port, path) end
 
--- Starts a kit. opts: agents (default 1), resources (per agent, the kit's
--- default otherwise), env (more MESOS_*/GLOG_* variables), executor_env
--- (what the agent gives executors instead of M.executor_env()), port (the
--- kit's port, default a free one of M.PORTS), timeout (seconds
--- to come up, default 60). Returns once /version answers and every agent is
--- registered and active.
-function M.start(opts)
-  opts = opts or {}
-  M.setup()
+-- Starts one kit on `port`; returns the kit once ready, or nil and "clash"
+-- when another server already had that port, or raises.
+local function start_on(port, opts)
   local agents = opts.agents or 1
   local dir = h.tmpdir()
-  local port = opts.port or free_port()
   local env = {
     MESOS_ALLOCATION_INTERVAL = "100ms",
     MESOS_NUM_SLAVES = tostring(agents),
@@ -129,20 +122,32 @@ function M.start(opts)
     return gone
   end
 
-  -- Ready: /version answers, then every agent is registered and active.
+  -- Ready: /version answers, the master is this kit's (its work_dir is
+  -- ours: another kit may hold the port), then every agent is registered
+  -- and active.
   local deadline = h.now() + (opts.timeout or 60)
   local function fail(what)
     local text = kit.log()
     kit.stop()
     error(("the real Mesos kit on port %d %s; its log ends with:\n%s"):format(port, what, text:sub(-3000)), 0)
   end
+  local own = '"work_dir":"' .. dir .. '/work/master"'
   local stage = "/version"
   while true do
-    if not alive(pid) then fail("exited while starting") end
+    if not alive(pid) then
+      if kit.log():find("Failed to bind on 127.0.0.1:" .. port, 1, true) then
+        kit.stop()
+        return nil, "clash"
+      end
+      fail("exited while starting")
+    end
     if h.now() > deadline then fail("was not ready (waiting for " .. stage .. ") in time") end
     if stage == "/version" then
       local v = get(port, "/version")
-      if v and v:find('"version":"1.11.0"', 1, true) then stage = "/master/slaves" end
+      if v and v:find('"version":"1.11.0"', 1, true) then stage = "/master/flags" end
+    elseif stage == "/master/flags" then
+      local f = get(port, "/master/flags")
+      if f and f:find(own, 1, true) then stage = "/master/slaves" end
     else
       local s = get(port, "/master/slaves")
       local n = 0
@@ -152,6 +157,25 @@ function M.start(opts)
     os.execute("sleep 0.05")
   end
   return kit
+end
+
+-- Starts a kit. opts: agents (default 1), resources (per agent, the kit's
+-- default otherwise), env (more MESOS_*/GLOG_* variables), executor_env
+-- (what the agent gives executors instead of M.executor_env()), port (the
+-- kit's port, default a free one of M.PORTS), timeout (seconds to come up,
+-- default 60). Returns once /version answers, the master there is this
+-- kit's, and every agent is registered and active. When another server
+-- takes the chosen port first, another free port is tried (not with
+-- opts.port).
+function M.start(opts)
+  opts = opts or {}
+  M.setup()
+  for _ = 1, 5 do
+    local kit = start_on(opts.port or free_port(), opts)
+    if kit then return kit end
+    if opts.port then break end
+  end
+  error("the real Mesos kit found its port taken by another server" .. (opts.port and (" (port " .. opts.port .. ")") or " five times"), 0)
 end
 
 -- Driver options for a Lua scheduler on `kit`, plus `extra`. The framework

@@ -21,8 +21,14 @@ function h:kill(d, task_id) d:update { task_id = task_id, state = "TASK_KILLED" 
 function h:shutdown(d)
   local marker = os.getenv("ECHO_EXECUTOR_MARKER")
   if marker then
-    local f = io.open(marker, "w")
-    if f then f:write("shutdown ", os.getenv("MESOS_EXECUTOR_ID") or "?") f:close() end
+    -- Written aside, then renamed: whoever polls for the marker never reads
+    -- it half written.
+    local f = io.open(marker .. ".tmp", "w")
+    if f then
+      f:write("shutdown ", os.getenv("MESOS_EXECUTOR_ID") or "?")
+      f:close()
+      os.rename(marker .. ".tmp", marker)
+    end
   end
   d:stop()
 end

@@ -7,8 +7,9 @@ local real = require "test.realmesos"
 
 describe("scheduler driver and a restarted real Mesos 1.11 master", function()
   it("subscribes again with its framework id and gets the new agent's offers", function()
-    local kits = { real.start() }
+    local kits, d = { real.start() }, nil
     finally(function()
+      if d then d:abort() end
       for _, k in ipairs(kits) do k.stop() end
     end)
     local rec = { subscribed = {}, offers_from = {}, disconnected = 0 }
@@ -19,7 +20,7 @@ describe("scheduler driver and a restarted real Mesos 1.11 master", function()
       d:decline(offers[1].id)
     end
     function handler:disconnected() rec.disconnected = rec.disconnected + 1 end
-    local d = h.mesos.scheduler(handler, {
+    d = h.mesos.scheduler(handler, {
       master = kits[1].master, backoff_min = 0.1, backoff_max = 0.5,
       framework = { name = "master-restart", failover_timeout = 60 },
     })

@@ -19,6 +19,52 @@ require "test.scenarios.mesolua" {
   tasks = 100,
 }
 
+-- The processes (executors, zygotes, tasks) of the kit's containers: those
+-- whose MESOS_SANDBOX is under the kit's work directory.
+local function container_pids()
+  local h = require "test.helpers"
+  local out = h.sh(("grep -alsF 'MESOS_SANDBOX=%s/' /proc/[0-9]*/environ"):format(kit.dir), false)
+  local pids = {}
+  for pid in out:gmatch("/proc/(%d+)/environ") do pids[#pids + 1] = tonumber(pid) end
+  return pids
+end
+
+describe("mesolua killed with -9 on real Mesos 1.11", function()
+  it("leaves nothing running: the master drops the framework, the agent stops the executor and its tasks", function()
+    local h = require "test.helpers"
+    local pid = tonumber(h.sh(("bin/mesolua --master=%s --tasks 2 -e 'while true do end' > /dev/null 2>&1 & echo $!")
+      :format(kit.master)):match("%d+"))
+    finally(function() os.execute("kill -9 " .. pid .. " 2>/dev/null") end)
+    local framework_id
+    local function running()
+      local n = 0
+      for task in ((real.get(kit, "/master/tasks") or ""):match('"tasks":(%b[])') or ""):gmatch("%b{}") do
+        if task:match('"state":"([%u_]+)"') == "TASK_RUNNING" then
+          n = n + 1
+          framework_id = task:match('"framework_id":"([^"]+)"')
+        end
+      end
+      return n
+    end
+    local t0 = h.now()
+    while running() < 2 do
+      assert(h.now() - t0 < 30, "the tasks did not start")
+      os.execute("sleep 0.05")
+    end
+    -- The executor, its zygote and the two spinning task processes, at least.
+    assert.is_true(#container_pids() >= 3, "processes: " .. #container_pids())
+    os.execute("kill -9 " .. pid)
+    t0 = h.now()
+    while #container_pids() > 0 do
+      assert(h.now() - t0 < 30, "still running: " .. table.concat(container_pids(), " "))
+      os.execute("sleep 0.1")
+    end
+    local active = (real.get(kit, "/master/frameworks") or ""):match('"frameworks":(%b[])')
+    assert.is_string(framework_id)
+    assert.is_nil(active:find(framework_id, 1, true), active)
+  end)
+end)
+
 describe("the Lua executor on real Mesos 1.11", function()
   it("has exited with status 0 every time the agent started it for the runs above", function()
     local h = require "test.helpers"

@@ -38,6 +38,8 @@ for _, enc in ipairs { "protobuf", "json" } do
         framework = { name = "operations", principal = "spec", roles = { role }, failover_timeout = 60,
           capabilities = { { type = "MULTI_ROLE" }, { type = "RESERVATION_REFINEMENT" } } },
       }))
+      -- A failed assertion must not leave the framework holding offers.
+      finally(function() d:abort() end)
       d:start()
       -- The next offer that has (or, with want = false, has not) a reservation.
       local function next_offer(want)

@@ -30,4 +30,19 @@ describe("scheduler driver on real Mesos 1.11", function()
     assert.are.equal(h.mesos.current_user(), user, frameworks)
     d:stop()
   end)
+
+  it("finds the master given as a list with a dead one, as a URL and by host name", function()
+    local h = require "test.helpers"
+    for _, m in ipairs { "127.0.0.1:1," .. kit.master, kit.master .. ",127.0.0.1:1",
+      "http://" .. kit.master, "localhost:" .. kit.port } do
+      local subscribed = false
+      local d = h.mesos.scheduler({ subscribed = function() subscribed = true end },
+        { master = m, backoff_min = 0.05, backoff_max = 0.2 })
+      finally(function() d:abort() end)
+      d:start()
+      h.wait_until(d, function() return subscribed end, 20, "SUBSCRIBED through " .. m)
+      assert.matches(":" .. kit.port .. "$", d:stats().master)
+      d:stop()
+    end
+  end)
 end)

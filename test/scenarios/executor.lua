@@ -55,6 +55,8 @@ describe("executor driver over " .. enc .. " on " .. target.name, function()
       if data:match("^subscribed") then d:message(agent_id, executor_id, "ping") end
     end
     local d = mesos.scheduler(handler, target.opts {})
+    -- A failed assertion must not leave the framework holding offers.
+    finally(function() d:abort() end)
     d:start()
     local function has(msg)
       for _, m in ipairs(rec.messages) do if m == msg then return true end end
@@ -95,6 +97,8 @@ describe("executor driver over " .. enc .. " on " .. target.name, function()
     end
     function handler:message(d, _, _, data) rec.report = data end
     local d = mesos.scheduler(handler, target.opts {})
+    -- A failed assertion must not leave the framework holding offers.
+    finally(function() d:abort() end)
     d:start()
     -- The agent acknowledges an update to the executor once it has taken it
     -- in charge, not once the scheduler has: the report may come first.

@@ -68,6 +68,8 @@ describe("framework failover on " .. target.name, function()
     local d = mesos.scheduler(handler, {
       master = target.master(), framework = { name = "failover", id = { value = id }, failover_timeout = 60 },
     })
+    -- A failed assertion must not leave the framework holding offers.
+    finally(function() d:abort() end)
     d:start()
     h.wait_until(d, function() return rec.state == "TASK_KILLED" end, 30, "the task back, then killed")
     assert.are.equal(id, rec.id)
@@ -125,6 +127,8 @@ describe("framework failover on " .. target.name, function()
     local d = mesos.scheduler(handler, {
       master = target.master(), framework = { name = "failover-exec", id = { value = id }, failover_timeout = 60 },
     })
+    -- A failed assertion must not leave the framework holding offers.
+    finally(function() d:abort() end)
     d:start()
     h.wait_until(d, function() return #rec.heard > 0 end, 30, "the executor's answer")
     assert.are.equal(id, rec.id)
@@ -135,7 +139,13 @@ describe("framework failover on " .. target.name, function()
 
   it("the old driver gets ERROR 'Framework failed over' and stops cleanly", function()
     local old = { disconnected = 0 }
-    local a = mesos.scheduler({
+    local a, b
+    -- A failed assertion must not leave the frameworks holding offers.
+    finally(function()
+      a:abort()
+      if b then b:abort() end
+    end)
+    a = mesos.scheduler({
       subscribed = function(_, _, info) old.id = info.framework_id.value end,
       error = function(_, _, msg) old.error = msg end,
       disconnected = function() old.disconnected = old.disconnected + 1 end,
@@ -144,7 +154,7 @@ describe("framework failover on " .. target.name, function()
     a:start()
     h.wait_until(a, function() return old.id ~= nil end, 20, "the first SUBSCRIBED")
     local new = {}
-    local b = mesos.scheduler({ subscribed = function(_, _, info) new.id = info.framework_id.value end },
+    b = mesos.scheduler({ subscribed = function(_, _, info) new.id = info.framework_id.value end },
       { master = target.master(), framework = { name = "twice", id = { value = old.id }, failover_timeout = 60 } })
     b:start()
     h.wait_until(b, function() return new.id ~= nil end, 20, "the second SUBSCRIBED")

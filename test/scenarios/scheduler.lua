@@ -59,6 +59,8 @@ for _, enc in ipairs { "protobuf", "json" } do
         encoding = enc, framework = { name = "spec-" .. enc, roles = { "*" } },
       })
       assert.are.equal("idle", d:state())
+      -- A failed assertion must not leave the framework holding offers.
+      finally(function() d:abort() end)
       assert(d:start())
       h.wait_until(d, function() return rec.finished end, 30, "TASK_FINISHED")
       assert.are.equal("subscribed", d:state())
@@ -103,6 +105,8 @@ for _, enc in ipairs { "protobuf", "json" } do
         d:decline(ids(offers), { refuse_seconds = 3600 })
       end
       local d = mesos.scheduler(handler, target.opts { encoding = enc })
+      -- A failed assertion must not leave the framework holding offers.
+      finally(function() d:abort() end)
       d:start()
       h.wait_until(d, function() return rec.offers == 1 end, 20, "first offer")
       h.poll_for(d, 1.0) -- many allocation cycles
@@ -126,6 +130,8 @@ for _, enc in ipairs { "protobuf", "json" } do
       end
       function handler:update(d, s) rec.updates[s.task_id.value] = s end
       local d = mesos.scheduler(handler, target.opts { encoding = enc })
+      -- A failed assertion must not leave the framework holding offers.
+      finally(function() d:abort() end)
       d:start()
       h.wait_until(d, function() return rec.updates["t-lost"] and rec.updates["t-error"] end, 20, "failure updates")
       local lost, bad = rec.updates["t-lost"], rec.updates["t-error"]
@@ -159,6 +165,8 @@ for _, enc in ipairs { "protobuf", "json" } do
         if s.state == "TASK_RUNNING" then d:reconcile {} end
       end
       local d = mesos.scheduler(handler, target.opts { encoding = enc })
+      -- A failed assertion must not leave the framework holding offers.
+      finally(function() d:abort() end)
       d:start()
       h.wait_until(d, function() return rec.states[#rec.states] == "TASK_KILLED" end, 20, "TASK_KILLED")
       assert.are.same({ "sleeper", "TASK_RUNNING", "SOURCE_MASTER" },
@@ -208,6 +216,8 @@ for _, enc in ipairs { "protobuf", "json" } do
         encoding = enc,
         framework = { name = "calls", roles = { "*" }, capabilities = { { type = "MULTI_ROLE" } } },
       })
+      -- A failed assertion must not leave the framework holding offers.
+      finally(function() d:abort() end)
       d:start()
       h.wait_until(d, function() return rec.offers == 1 end, 20, "the first offer")
       assert(d:suppress { "*" })
@@ -236,6 +246,8 @@ for _, enc in ipairs { "protobuf", "json" } do
       end
       function handler:call_failed(d, ty, reason) rec.failed = { ty, reason } end
       local d = mesos.scheduler(handler, target.opts { encoding = enc })
+      -- A failed assertion must not leave the framework holding offers.
+      finally(function() d:abort() end)
       d:start()
       h.wait_until(d, function() return rec.failed end, 20, "call_failed")
       assert.are.equal("ACKNOWLEDGE", rec.failed[1])
