@@ -94,3 +94,38 @@ describe("the Lua executor on real Mesos 1.11", function()
     assert.are.same({ ["0"] = n }, statuses)
   end)
 end)
+
+-- Warnings of the kit that are not about what we sent, each with why.
+local NOT_OURS = {
+  -- Start-up banners of a master and agent run without authentication.
+  "master%.cpp:%d+%] $", "slave%.cpp:%d+%] $", "No credentials provided, authentication requests will be refused",
+  -- The framework tore down (as every run ends) while its executor was still
+  -- alive; the agent reports the exit of an executor the master already forgot.
+  "Ignoring unknown exited executor 'mesos%-lua%-executor'",
+  -- The same end for a framework whose tasks still ran (mesolua killed with
+  -- -9): the executor answers SHUTDOWN with TASK_KILLED for each task, as a
+  -- Mesos executor must, and the agent has already let the framework go.
+  "Ignoring status update TASK_KILLED %(Status UUID: [%x%-]+%) for task [%w%-]+ of framework [%w%-]+ for terminating framework",
+  -- The scenario that names a missing URI on purpose: the fetcher fails, the
+  -- container is destroyed before it started.
+  "Failed to run mesos%-fetcher: Failed to fetch all URIs", "failed to start: Failed to fetch all URIs",
+  "Begin fetcher log", "End fetcher log", "Ignoring update for unknown container",
+}
+
+describe("the real Mesos 1.11 kit after the mesolua runs", function()
+  it("logged no warning about what we sent (executor resources, deprecated fields, refused calls)", function()
+    local ours, seen = {}, 0
+    for line in kit.log():gmatch("[^\n]+") do
+      if line:match("^[WE]%d%d%d%d ") then
+        seen = seen + 1
+        local known = false
+        for _, p in ipairs(NOT_OURS) do
+          if line:find(p) then known = true break end
+        end
+        if not known then ours[#ours + 1] = line end
+      end
+    end
+    assert.is_true(seen > 0, "the kit's log holds no warning at all: is it the glog log?")
+    assert.are.same({}, ours)
+  end)
+end)
