@@ -54,6 +54,33 @@ function M.readable(fd, timeout_ms)
   return ffi.C.poll(p, 1, timeout_ms or 0) > 0 and bit.band(p[0].revents, 1) ~= 0
 end
 
+-- A set of scenarios (test/scenarios/*.lua) as a function a spec file calls
+-- with its target: `define(target, ...)` runs in the calling spec file's
+-- busted environment, where describe/it/setup are.
+function M.scenarios(define)
+  return function(...)
+    setfenv(define, getfenv(2))
+    return define(...)
+  end
+end
+
+-- A directory of data for the --uri scenarios: local.txt, and under www/
+-- remote.txt and pkg.tar.gz (holding pkg/inside.txt).
+function M.uri_data_dir()
+  local dir = M.tmpdir()
+  os.execute("mkdir -p " .. dir .. "/www/pkg")
+  local function write(path, text)
+    local f = assert(io.open(dir .. "/" .. path, "w"))
+    f:write(text)
+    f:close()
+  end
+  write("local.txt", "from a path\n")
+  write("www/remote.txt", "over http\n")
+  write("www/pkg/inside.txt", "from an archive\n")
+  assert(os.execute(("tar -C %s/www -czf %s/www/pkg.tar.gz pkg"):format(dir, dir)) == 0)
+  return dir
+end
+
 function M.tmpdir()
   local p = os.tmpname()
   os.remove(p)

@@ -35,17 +35,7 @@ describe("data for tasks (--uri, opts.uris)", function()
   local dir, https
 
   setup(function()
-    dir = h.tmpdir()
-    os.execute("mkdir -p " .. dir .. "/www/pkg")
-    local function write(path, text)
-      local f = assert(io.open(dir .. "/" .. path, "w"))
-      f:write(text)
-      f:close()
-    end
-    write("local.txt", "from a path\n")
-    write("www/remote.txt", "over http\n")
-    write("www/pkg/inside.txt", "from an archive\n")
-    assert(os.execute(("tar -C %s/www -czf %s/www/pkg.tar.gz pkg"):format(dir, dir)) == 0)
+    dir = h.uri_data_dir()
     if h.make_pki(dir) then
       https = h.serve_files(dir .. "/www", dir .. "/https.log",
         { cert = dir .. "/cert.pem", key = dir .. "/key.pem" })

@@ -123,8 +123,5 @@ describe("mesos.events between tasks on " .. target.name .. " over " .. transpor
 end)
 end
 
--- Defines the describe blocks in the calling spec file's busted environment.
-return function(target, transport, url)
-  setfenv(between_tasks, getfenv(2))
-  between_tasks(target, transport, url)
-end
+-- Called by a spec file with its target, transport name and NATS URL function.
+return h.scenarios(between_tasks)

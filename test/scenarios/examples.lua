@@ -56,8 +56,5 @@ describe("examples on " .. target.name, function()
 end)
 end
 
--- Defines the describe block in the calling spec file's busted environment.
-return function(target)
-  setfenv(define, getfenv(2))
-  define(target)
-end
+-- Called by a spec file with its target (see helpers.scenarios).
+return h.scenarios(define)

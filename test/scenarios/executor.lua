@@ -120,8 +120,5 @@ end)
 end
 end
 
--- Defines the describe blocks in the calling spec file's busted environment.
-return function(target)
-  setfenv(define, getfenv(2))
-  define(target)
-end
+-- Called by a spec file with its target (see helpers.scenarios).
+return h.scenarios(define)

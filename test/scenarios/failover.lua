@@ -171,8 +171,5 @@ describe("framework failover on " .. target.name, function()
 end)
 end
 
--- Defines the describe blocks in the calling spec file's busted environment.
-return function(target)
-  setfenv(define, getfenv(2))
-  define(target)
-end
+-- Called by a spec file with its target (see helpers.scenarios).
+return h.scenarios(define)

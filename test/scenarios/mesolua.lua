@@ -78,17 +78,7 @@ describe("data for tasks (--uri, opts.uris) on " .. target.name, function()
   local dir, http
 
   setup(function()
-    dir = h.tmpdir()
-    os.execute("mkdir -p " .. dir .. "/www/pkg")
-    local function write(path, text)
-      local f = assert(io.open(dir .. "/" .. path, "w"))
-      f:write(text)
-      f:close()
-    end
-    write("local.txt", "from a path\n")
-    write("www/remote.txt", "over http\n")
-    write("www/pkg/inside.txt", "from an archive\n")
-    assert(os.execute(("tar -C %s/www -czf %s/www/pkg.tar.gz pkg"):format(dir, dir)) == 0)
+    dir = h.uri_data_dir()
     http = h.serve_files(dir .. "/www", dir .. "/http.log")
   end)
 
@@ -153,7 +143,8 @@ describe("mesos.map and mesos.run on " .. target.name, function()
 end)
 end
 
--- Defines the describe blocks in the calling spec file's busted environment.
+-- Defines the describe blocks in the calling spec file's busted environment
+-- (as helpers.scenarios does); .mesolua runs bin/mesolua.
 return setmetatable({ mesolua = mesolua }, { __call = function(_, target)
   setfenv(define, getfenv(2))
   define(target)

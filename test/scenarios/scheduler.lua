@@ -260,8 +260,5 @@ for _, enc in ipairs { "protobuf", "json" } do
 end
 end
 
--- Defines the describe blocks in the calling spec file's busted environment.
-return function(target)
-  setfenv(define, getfenv(2))
-  define(target)
-end
+-- Called by a spec file with its target (see helpers.scenarios).
+return h.scenarios(define)
