@@ -284,3 +284,149 @@ pub fn vocabulary() -> Vec<String> {
     words.dedup();
     words
 }
+
+/// A reader that hands out `step` bytes at a time, with an `Interrupted`
+/// error before every other read (as a signal would).
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+    interrupt: bool,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.interrupt = !self.interrupt;
+        if self.interrupt {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = self.step.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// Every head read from `bytes` (as a keep-alive connection reads them one
+/// after the other), then how the reading ended.
+fn read_heads(bytes: &[u8], step: usize) -> (Vec<Vec<u8>>, Option<std::io::ErrorKind>) {
+    let mut r = std::io::BufReader::with_capacity(
+        step.max(1),
+        Trickle {
+            data: bytes,
+            step,
+            interrupt: false,
+        },
+    );
+    let mut heads = vec![];
+    loop {
+        match crate::http::read_head(&mut r) {
+            Ok(Some(h)) => {
+                assert!(h.len() <= crate::http::MAX_HEAD + 4, "head over the limit");
+                heads.push(h);
+            }
+            Ok(None) => return (heads, None),
+            Err(e) => return (heads, Some(e.kind())),
+        }
+    }
+}
+
+/// HTTP heads (requests and responses, as the server and the client read
+/// them): the heads and the error do not depend on read sizes or
+/// interrupted reads, and parsing what was read never panics. The first
+/// input byte picks the read size.
+pub fn http_head(data: &[u8]) {
+    let Some((&split, bytes)) = data.split_first() else {
+        return;
+    };
+    let whole = read_heads(bytes, bytes.len().max(1));
+    let step = usize::from(split % 23) + 1;
+    let trickled = read_heads(bytes, step);
+    assert_eq!(whole, trickled, "heads differ with reads of {step} bytes");
+    for h in &whole.0 {
+        let mut hdrs = [httparse::EMPTY_HEADER; 64];
+        let _ = httparse::Response::new(&mut hdrs).parse(h);
+        let mut hdrs = [httparse::EMPTY_HEADER; 64];
+        let _ = httparse::Request::new(&mut hdrs).parse(h);
+    }
+}
+
+fn dechunk(bytes: &[u8], step: usize) -> (Vec<u8>, usize, bool, bool) {
+    let mut d = crate::http::chunked::Decoder::default();
+    let (mut out, mut used) = (vec![], 0);
+    for c in bytes.chunks(step.max(1)) {
+        match d.decode(c, &mut out) {
+            Ok(n) => {
+                used += n;
+                if n < c.len() {
+                    break;
+                }
+            }
+            Err(_) => return (out, used, d.is_done(), true),
+        }
+    }
+    (out, used, d.is_done(), false)
+}
+
+/// The chunked decoder: the payload, where the body ends and whether it
+/// fails do not depend on how the bytes were split; the payload is never
+/// longer than the input. The first input byte picks the split.
+pub fn chunked(data: &[u8]) {
+    let Some((&split, bytes)) = data.split_first() else {
+        return;
+    };
+    let whole = dechunk(bytes, bytes.len());
+    let step = usize::from(split % 17) + 1;
+    let parts = dechunk(bytes, step);
+    assert!(whole.0.len() <= bytes.len(), "more payload than input");
+    if whole.3 {
+        // The error is found at the same byte: the payload before it is
+        // the same up to what each read had decoded.
+        assert!(parts.3, "an error only without splitting");
+    } else {
+        assert_eq!(whole, parts, "the body differs with reads of {step} bytes");
+    }
+}
+
+fn nats_ops(
+    bytes: &[u8],
+    step: usize,
+) -> (
+    Vec<crate::nats::parse::ServerOp>,
+    Option<crate::nats::parse::ProtoError>,
+) {
+    let mut p = crate::nats::parse::Parser::new();
+    p.set_max_payload(FUZZ_MAX_RECORD);
+    let mut ops = vec![];
+    for c in bytes.chunks(step.max(1)) {
+        p.feed(c);
+        loop {
+            match p.next_op() {
+                Ok(Some(op)) => ops.push(op),
+                Ok(None) => break,
+                Err(e) => {
+                    assert_eq!(p.next_op(), Err(e.clone()), "errors are sticky");
+                    return (ops, Some(e));
+                }
+            }
+        }
+    }
+    (ops, None)
+}
+
+/// The NATS protocol parser: the operations (and the error, if any) do not
+/// depend on how the server's bytes were split into reads; no payload is
+/// over the limit. The first input byte picks the split.
+pub fn nats(data: &[u8]) {
+    let Some((&split, bytes)) = data.split_first() else {
+        return;
+    };
+    let whole = nats_ops(bytes, bytes.len());
+    let step = usize::from(split % 13) + 1;
+    let parts = nats_ops(bytes, step);
+    for op in &whole.0 {
+        if let crate::nats::parse::ServerOp::Msg(m) = op {
+            assert!(m.payload.len() <= FUZZ_MAX_RECORD, "payload over the limit");
+        }
+    }
+    assert_eq!(whole, parts, "operations differ with reads of {step} bytes");
+}

@@ -50,3 +50,18 @@ fn direct_json_corpus() {
     replay("event_json", fuzzing::direct_json);
     replay("direct_json", fuzzing::direct_json);
 }
+
+#[test]
+fn http_head_corpus() {
+    replay("http_head", fuzzing::http_head);
+}
+
+#[test]
+fn chunked_corpus() {
+    replay("chunked", fuzzing::chunked);
+}
+
+#[test]
+fn nats_corpus() {
+    replay("nats", fuzzing::nats);
+}
