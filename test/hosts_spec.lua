@@ -111,7 +111,8 @@ describe("event loops", function()
 
   it("the pull iterator yields events and driver reports, acknowledging updates", function()
     local driver = mesos.scheduler({}, { master = "local", local_cluster = h.local_opts() })
-    driver:start()
+    -- No start(): the iterator starts an idle driver, as run() does.
+    assert.are.equal("idle", driver:state())
     local types, states, launched = {}, {}, false
     local t0 = h.now()
     while h.now() - t0 < 30 and states[#states] ~= "TASK_FINISHED" do

@@ -128,13 +128,19 @@ function C.driver_methods(Driver)
   ---    {type = "STOPPED", reason = ...}. The loop ends when `timeout` seconds
   ---    pass without an event, or the driver stops. With implicit
   ---    acknowledgements (schedulers), an UPDATE is acknowledged when the
-  ---    loop asks for the next event.
+  ---    loop asks for the next event. An idle driver is started first, as
+  ---    run() does.
   ---  * driver:events() (no argument) -> "r": the cqueues pollable protocol
   ---    (with driver:pollfd() and driver:timeout()), so cqueues.poll(driver)
   ---    waits until events are queued.
   function Driver:events(timeout)
     if timeout == nil then return "r" end
     local c = self._core
+    -- Like run(): an idle driver is started first.
+    if c:state() == "idle" then
+      local ok, err = c:start()
+      if not ok then error("driver:events: cannot start the driver: " .. tostring(err), 2) end
+    end
     local pending_ack
     return function()
       if pending_ack then
