@@ -203,7 +203,6 @@ impl Drop for Spawner {
     }
 }
 
-/// Sends `sig` to the process group led by `pid`.
 /// The name of the user this process runs as (its real uid, looked up in
 /// the password database, as libmesos's `os::user()`); `None` when the
 /// uid has no entry.
@@ -222,6 +221,7 @@ pub fn current_user() -> Option<String> {
     Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty())
 }
 
+/// Sends `sig` to the process group led by `pid`.
 pub fn kill_group(pid: u32, sig: i32) -> io::Result<()> {
     let pgid =
         i32::try_from(pid).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad pid"))?;

@@ -246,35 +246,32 @@ impl CallConn {
         }) {
             self.conn = None;
         }
-        if self.conn.is_none() {
-            let c = connect(target, self.connect_timeout, &self.tls)
-                .map_err(|e| format!("cannot connect to {target}: {e}"))?;
-            let _ = c.set_read_timeout(Some(self.read_timeout));
-            if let Ok(h) = c.shutdown_handle() {
-                *self.sock.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+        let mut c = match self.conn.take() {
+            Some(c) => c,
+            None => {
+                let c = connect(target, self.connect_timeout, &self.tls)
+                    .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+                let _ = c.set_read_timeout(Some(self.read_timeout));
+                if let Ok(h) = c.shutdown_handle() {
+                    *self.sock.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+                }
+                c
             }
+        };
+        // A failed round trip drops the connection: it is not kept.
+        let r = c.roundtrip("POST", path, headers, body).map_err(|e| {
+            format!(
+                "call to {target} failed: {e} (not sent again: the master may have acted on it)"
+            )
+        })?;
+        let close = r
+            .headers
+            .get("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        if !close {
             self.conn = Some(c);
         }
-        let Some(c) = self.conn.as_mut() else {
-            return Err(format!("call to {target} failed: no connection"));
-        };
-        match c.roundtrip("POST", path, headers, body) {
-            Ok(r) => {
-                if r.headers
-                    .get("connection")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("close"))
-                {
-                    self.conn = None;
-                }
-                Ok(r)
-            }
-            Err(e) => {
-                self.conn = None;
-                Err(format!(
-                    "call to {target} failed: {e} (not sent again: the master may have acted on it)"
-                ))
-            }
-        }
+        Ok(r)
     }
 
     /// Shuts the current socket down (from any thread).

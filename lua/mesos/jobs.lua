@@ -74,17 +74,6 @@ function M.environment(env)
   return { variables = out }
 end
 
--- The host:port this scheduler reaches the master at (for the address the
--- agents can reach the ship server at): the first of a list, the first
--- ZooKeeper server for zk://.
-local function first_master(spec)
-  spec = tostring(spec):gsub("^%a[%w+]*://", ""):gsub("^[^@/]*@", "")
-  local first = spec:match("^[^,/]+") or spec
-  local host, port = first:match("^%[(.-)%]:(%d+)$")
-  if not host then host, port = first:match("^(.-):(%d+)$") end
-  return host or first, tonumber(port) or 5050
-end
-
 --- opts.ship: the module travels with the tasks, for agents that do not
 --- have it. `true` serves this process's mesos.so from this machine (on
 --- opts.ship_host, default the address that routes to the master); a
@@ -105,9 +94,8 @@ function M.ship(opts)
   local host = opts.ship_host
   if not host and (opts.master or "local") == "local" then host = "127.0.0.1" end
   if not host then
-    local mh, mp = first_master(opts.master or "local")
     local err
-    host, err = mesos.local_address(mh, mp)
+    host, err = mesos.local_address(opts.master)
     if not host then return nil, "opts.ship: " .. err .. " (set opts.ship_host)" end
   end
   local server, err = mesos.file_server { host = host, files = { ["/mesos.so"] = so } }

@@ -227,11 +227,6 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         )?,
     )?;
     log::register(lua, &core)?;
-    // The FrameworkInfo.user default (also public as mesos.current_user).
-    core.set(
-        "current_user",
-        lua.create_function(|_, ()| Ok(crate::process::current_user()))?,
-    )?;
     let resources: LuaTable = lua
         .load(RESOURCES_LUA)
         .set_name("@mesos/resources.lua")
@@ -266,7 +261,7 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
     let m: LuaTable = lua
         .load(EXECUTOR_LUA)
         .set_name("@mesos/executor_driver.lua")
-        .call((core, common, m))?;
+        .call((core.clone(), common, m))?;
     m.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
     // mesos._unknown_option(t, {names}) -> message | nil: the check behind
     // every option table, for the Lua parts' own (mesos.jobs, mesos.router).
@@ -278,6 +273,8 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
         })?,
     )?;
     process::register(lua, &m)?;
+    // The FrameworkInfo.user default of the scheduler face (lua/mesos/scheduler.lua).
+    core.set("current_user", m.get::<LuaFunction>("current_user")?)?;
     channel::register(lua, &m)?;
     nats::register(lua, &m)?;
     tcp::register(lua, &m)?;

@@ -2,7 +2,8 @@
 //! (`mesos.module_path`, `mesos.file_server`, `mesos.local_address`): the
 //! scheduler serves its own `mesos.so` over HTTP and the agents' fetcher
 //! downloads it into each executor's sandbox (see `opts.ship` in
-//! `mesos.jobs`). May import `crate::http` and `super::opts`.
+//! `mesos.jobs`). May import `crate::http`, `crate::transport` (master
+//! strings) and `super::opts`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, UdpSocket};
@@ -13,6 +14,7 @@ use mlua::prelude::*;
 use super::opts::Opts;
 use crate::http::Headers;
 use crate::http::server::{Handler, Reply, Request, Server};
+use crate::transport::{MasterSpec, parse_endpoint, parse_master_spec};
 
 /// The path of the shared object this code was loaded from.
 fn module_path() -> Option<String> {
@@ -44,6 +46,31 @@ pub fn local_address_towards(host: &str, port: u16) -> std::io::Result<IpAddr> {
     let sock = UdpSocket::bind(any)?;
     sock.connect(target)?;
     Ok(sock.local_addr()?.ip())
+}
+
+/// `host:port`, with an IPv6 host in brackets.
+fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Where a master string (any form `mesos.scheduler` takes) points first:
+/// its first candidate, or the first server of its ZooKeeper ensemble.
+fn first_master(spec: &str) -> Result<(String, u16), String> {
+    let first = match parse_master_spec(spec).map_err(|e| e.to_string())? {
+        MasterSpec::Endpoints(list) => list.into_iter().next(),
+        MasterSpec::ZooKeeper(zk) => zk
+            .servers
+            .split(',')
+            .next()
+            .and_then(|s| parse_endpoint(s, 2181).ok()),
+    };
+    first
+        .map(|e| (e.host, e.port))
+        .ok_or_else(|| format!("master {spec:?} names no address"))
 }
 
 /// Serves a fixed set of files (read once, when the server starts) for
@@ -83,14 +110,9 @@ impl LuaUserData for FileServer {
         // url([path]) -> http://host:port/path
         m.add_method("url", |_, this, path: Option<String>| {
             Ok(this.server.as_ref().map(|s| {
-                let host = if this.host.contains(':') {
-                    format!("[{}]", this.host)
-                } else {
-                    this.host.clone()
-                };
                 format!(
-                    "http://{host}:{}{}",
-                    s.addr().port(),
+                    "http://{}{}",
+                    authority(&this.host, s.addr().port()),
                     path.unwrap_or_default()
                 )
             }))
@@ -130,11 +152,7 @@ fn file_server(_: &Lua, t: LuaTable) -> LuaResult<(Option<FileServer>, Option<St
             Err(e) => return Ok((None, Some(format!("cannot read {file}: {e}")))),
         };
     }
-    let bind = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let bind = authority(&host, port);
     match Server::bind(&bind, file_handler(files)) {
         Ok(server) => Ok((
             Some(FileServer {
@@ -153,11 +171,19 @@ pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
         "module_path",
         lua.create_function(|_, ()| Ok(module_path()))?,
     )?;
-    // mesos.local_address(host, port) -> the address of the interface that
-    // routes to host:port | nil, err
+    // mesos.local_address(host, port | master) -> the address of the
+    // interface that routes to host:port (or to where a master string
+    // points first) | nil, err
     m.set(
         "local_address",
-        lua.create_function(|_, (host, port): (String, u16)| {
+        lua.create_function(|_, (host, port): (String, Option<u16>)| {
+            let (host, port) = match port {
+                Some(p) => (host, p),
+                None => match first_master(&host) {
+                    Ok(hp) => hp,
+                    Err(e) => return Ok((None, Some(e))),
+                },
+            };
             match local_address_towards(&host, port) {
                 Ok(ip) => Ok((Some(ip.to_string()), None)),
                 Err(e) => Ok((None, Some(format!("no route to {host}:{port}: {e}")))),

@@ -425,10 +425,7 @@ fn stream_thread(s: &Shared) {
         let why = match outcome {
             Attempt::Fatal(why) => {
                 s.emit(Output::Disconnected(why.clone()));
-                s.stop.set();
-                lock(&s.machine).stop();
-                s.emit(Output::Stopped(why));
-                return;
+                return stop_for_good(s, why);
             }
             Attempt::Ended(why) => why,
             Attempt::Failed(why) | Attempt::Unresponsive(why) => {
@@ -458,10 +455,7 @@ fn stream_thread(s: &Shared) {
                 limit.as_secs_f64(),
                 tried.join("; ")
             );
-            s.stop.set();
-            lock(&s.machine).stop();
-            s.emit(Output::Stopped(why));
-            return;
+            return stop_for_good(s, why);
         }
         crate::log!(
             Level::Info,
@@ -473,6 +467,14 @@ fn stream_thread(s: &Shared) {
             break;
         }
     }
+}
+
+/// The driver ends on its own (the master refused us for good, or it gave
+/// up): no more attempts, and `stopped` says why.
+fn stop_for_good(s: &Shared, why: String) {
+    s.stop.set();
+    lock(&s.machine).stop();
+    s.emit(Output::Stopped(why));
 }
 
 fn subscribe_call(s: &Shared) -> Call {
