@@ -48,6 +48,43 @@ describe("mesolua", function()
   end)
 end)
 
+describe("mesolua's progress", function()
+  local function no_terminal_codes(err)
+    assert.is_nil(err:find("\27[", 1, true), err)
+    assert.is_nil(err:find("\r", 1, true), err)
+  end
+
+  it("writes no escape codes or carriage returns when stderr is a file", function()
+    -- N >= 100 shows progress on a terminal; to a file, none by default.
+    local _, err, code = mesolua([[--tasks 100 -e "if TASK_INDEX == 7 then error('seven') end return TASK_INDEX"]])
+    assert.are.equal(1, code)
+    no_terminal_codes(err)
+    assert.matches("mesolua: task 7 failed: task:1: seven", err, 1, true)
+    assert.is_nil(err:find("tasks done", 1, true), err)
+    -- --progress to a file: plain lines, one per tenth of the tasks done.
+    _, err, code = mesolua([[--progress --tasks 3 -e "if TASK_INDEX == 2 then error('two') end return 1"]])
+    assert.are.equal(1, code)
+    no_terminal_codes(err)
+    assert.matches("mesolua: 3/3 tasks done, 1 failed\n$", err)
+    local lines = select(2, err:gsub("mesolua: %d/3 tasks done", ""))
+    assert.are.equal(3, lines, err)
+  end)
+
+  it("draws one line in place on a terminal and clears it before each result", function()
+    if os.execute("script -qec true /dev/null >/dev/null 2>&1") ~= 0 then return pending("no script(1)") end
+    -- script(1) gives mesolua a terminal for stdout and stderr.
+    local out = h.sh([[script -qec "bin/mesolua --tasks 3 -e 'return TASK_INDEX * 11'" /dev/null]])
+    out = out:gsub("\r\n", "\n")
+    assert.truthy(out:find("\r\27[K3/3 tasks done\n", 1, true), out)
+    -- Each result starts a line of its own: the progress line was cleared.
+    assert.is_nil(out:find("done%d"), out)
+    for _, v in ipairs { "11", "22", "33" } do
+      assert.truthy(out:find("^" .. v .. "\n") or out:find("\n" .. v .. "\n", 1, true)
+        or out:find("\27[K" .. v .. "\n", 1, true), out)
+    end
+  end)
+end)
+
 describe("data for tasks (--uri, opts.uris)", function()
   local dir, https
 
