@@ -364,10 +364,10 @@ describe("mesolua --debug", function()
     return out, err, rc
   end
 
-  -- mesolua printed nothing and failed with task 1's `message`.
+  -- mesolua printed task 1's empty line and failed with its `message`.
   local function assert_failed(out, err, rc, message)
     assert.are.equal(1, rc)
-    assert.are.equal("", out)
+    assert.are.equal("\n", out)
     assert.matches("task 1 failed: " .. message, err, 1, true)
   end
 

@@ -62,14 +62,14 @@ describe("mesolua on " .. target.name, function()
   it("fails with a clear reason and a non-zero exit code", function()
     local out, err, code = run([[--tasks 2 -e "if TASK_INDEX == 2 then error('boom') end return 'fine'"]])
     assert.are.equal(1, code)
-    assert.are.equal("fine\n", out)
+    assert.are.equal("fine\n\n", out) -- task 2's line is empty
     assert.matches("task 2 failed: task:1: boom", err, 1, true)
   end)
 
   it("stops a task at --timeout and says so", function()
     local out, err, code = run([[--tasks 2 --timeout 1 -e "if TASK_INDEX == 1 then while true do end end return 'quick'"]])
     assert.are.equal(1, code)
-    assert.are.equal("quick\n", out)
+    assert.are.equal("\nquick\n", out) -- task 1's line is empty
     assert.matches("task 1 failed: task timed out after 1s", err, 1, true)
   end)
 end)
