@@ -261,7 +261,7 @@ impl CallConn {
         // A failed round trip drops the connection: it is not kept.
         let r = c.roundtrip("POST", path, headers, body).map_err(|e| {
             format!(
-                "call to {target} failed: {e} (not sent again: the master may have acted on it)"
+                "call to {target} failed: {e} (outcome unknown: not sent again, as {target} may have acted on it)"
             )
         })?;
         let close = r

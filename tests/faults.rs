@@ -1204,3 +1204,158 @@ fn master_that_never_sends_subscribed_is_left_for_the_next_candidate() {
         None,
     );
 }
+
+// ------------------------------------------------------- dropped answers
+
+/// Picks requests that carry a scheduler call of type `ty` (protobuf body).
+fn calls_of(ty: call::Type) -> support::proxy::RequestFilter {
+    Arc::new(move |req: &[u8]| {
+        let Some(at) = req.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return false;
+        };
+        Call::decode(&req[at + 4..]).is_ok_and(|c| c.r#type == Some(ty as i32))
+    })
+}
+
+/// The calls of `ty` the handler heard fail; each reason must say that the
+/// outcome is unknown and that the call was not sent again.
+fn failed_of(h: &Harness, ty: call::Type) -> usize {
+    let name = ty.as_str_name();
+    let failed: Vec<&(String, String)> = h.failed_calls.iter().filter(|(t, _)| t == name).collect();
+    for (_, why) in &failed {
+        assert!(
+            why.contains("outcome unknown") && why.contains("not sent again"),
+            "{name}: {why}"
+        );
+    }
+    failed.len()
+}
+
+/// No update says a task was lost, dropped or refused.
+fn assert_no_lost_tasks(h: &Harness) {
+    let bad = [
+        TaskState::TaskLost,
+        TaskState::TaskDropped,
+        TaskState::TaskError,
+        TaskState::TaskGone,
+    ];
+    assert!(
+        !h.updates.iter().any(|u| bad.contains(&u.1)),
+        "{}",
+        h.summary()
+    );
+}
+
+/// (k) The master takes an ACCEPT, its answer is lost: the driver reports
+/// the call failed with an unknown outcome and never sends it again, so
+/// the tasks run once and none is reported lost (a second ACCEPT would find
+/// its offer used).
+#[test]
+fn dropped_answer_to_accept_is_reported_not_resent() {
+    let c = cluster();
+    let p = Proxy::start(c.addr());
+    let g = Gates::new("drop-accept");
+    p.drop_answers(Some(calls_of(call::Type::Accept)));
+    let mut h = Harness::start(
+        &p.addr().to_string(),
+        framework("drop-accept", false),
+        |_| {},
+    );
+    let t0 = Instant::now();
+    let fid = h.run_tasks(&g, "go");
+    h.run_until(LIMIT, "ACCEPT reported failed", |h| {
+        failed_of(h, call::Type::Accept) == 1
+    });
+    assert_eq!(p.dropped().len(), 1, "one ACCEPT reached the master");
+    g.open("go");
+    let done = assert_recovered(&mut h, c.addr(), &fid, &TASKS, TaskState::TaskFinished);
+    assert_eq!(p.dropped().len(), 1, "the ACCEPT was not sent again");
+    assert_eq!(failed_of(&h, call::Type::Accept), 1);
+    assert_no_lost_tasks(&h);
+    report(
+        "(k) answer to ACCEPT dropped after the master took it",
+        "call_failed (outcome unknown), not resent, tasks run once",
+        None,
+        None,
+        since(t0, Some(done)),
+    );
+}
+
+/// (l) The answer to DECLINE is lost: reported, not resent; the master
+/// did decline (the offer is gone and, filtered for an hour, not made again).
+#[test]
+fn dropped_answer_to_decline_is_reported_not_resent() {
+    let c = cluster();
+    let p = Proxy::start(c.addr());
+    p.drop_answers(Some(calls_of(call::Type::Decline)));
+    let mut h = Harness::start(
+        &p.addr().to_string(),
+        framework("drop-decline", false),
+        |_| {},
+    );
+    h.run_until(LIMIT, "DECLINE reported failed", |h| {
+        failed_of(h, call::Type::Decline) == 1 && h.calls_settled()
+    });
+    let fid = h.subs[0].framework_id.clone();
+    let st = master_state(c.addr());
+    let offers = framework_json(&st, &fid)["offers"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(offers, 0, "the master declined the offer: {st}");
+    assert_eq!(p.dropped().len(), 1, "the DECLINE was not sent again");
+    assert_eq!(h.d.stats().calls_failed.load(Ordering::SeqCst), 1);
+    assert_eq!(h.d.phase(), Phase::Subscribed, "{}", h.summary());
+}
+
+/// (m) The answer to KILL is lost: reported, not resent; the task is
+/// killed once and the others run to the end.
+#[test]
+fn dropped_answer_to_kill_is_reported_not_resent() {
+    let (c, p, g, mut h, fid) = through_proxy("drop-kill");
+    p.drop_answers(Some(calls_of(call::Type::Kill)));
+    let agent = h
+        .agents
+        .get("t1")
+        .cloned()
+        .map(|value| pb::AgentId { value });
+    h.send(Call {
+        r#type: Some(call::Type::Kill as i32),
+        kill: Some(call::Kill {
+            task_id: pb::TaskId { value: "t1".into() },
+            agent_id: agent,
+            kill_policy: None,
+        }),
+        ..Default::default()
+    });
+    h.run_until(LIMIT, "KILL reported failed and t1 killed", |h| {
+        failed_of(h, call::Type::Kill) == 1 && h.saw("t1", TaskState::TaskKilled)
+    });
+    assert_eq!(p.dropped().len(), 1, "the KILL was not sent again");
+    g.open("go");
+    assert_recovered(&mut h, c.addr(), &fid, &TASKS[1..], TaskState::TaskFinished);
+    assert!(!g.done("t1"), "t1 was killed before its gate opened");
+    assert_eq!(p.dropped().len(), 1);
+    assert_no_lost_tasks(&h);
+}
+
+/// (n) Every answer to ACKNOWLEDGE is lost: each is reported, none is
+/// resent, and the master still took every one (the tasks end up among the
+/// completed ones, which needs the terminal update's acknowledgement).
+#[test]
+fn dropped_answers_to_acknowledge_are_reported_not_resent() {
+    let c = cluster();
+    let p = Proxy::start(c.addr());
+    let g = Gates::new("drop-ack");
+    p.drop_answers(Some(calls_of(call::Type::Acknowledge)));
+    let mut h = Harness::start(&p.addr().to_string(), framework("drop-ack", false), |_| {});
+    let fid = h.run_tasks(&g, "go");
+    g.open("go");
+    assert_recovered(&mut h, c.addr(), &fid, &TASKS, TaskState::TaskFinished);
+    h.run_until(LIMIT, "every ACKNOWLEDGE settled", |h| h.calls_settled());
+    let with_uuid = h.updates.iter().filter(|u| u.2).count();
+    assert!(with_uuid >= 2 * TASKS.len(), "{}", h.summary());
+    assert_eq!(h.acks, with_uuid, "{}", h.summary());
+    assert_eq!(p.dropped().len(), h.acks, "each ACKNOWLEDGE sent once");
+    assert_eq!(failed_of(&h, call::Type::Acknowledge), h.acks);
+    assert_no_lost_tasks(&h);
+}

@@ -3,8 +3,9 @@
 //! current target by four threads (a reader and a writer per direction);
 //! the test thread can cut every live connection, stall either direction
 //! (sockets stay open, bytes wait in the proxy), cut the master→client side
-//! of event streams after `n` more bytes, delay every chunk, refuse new
-//! connections, and change the target. Everything stops and is joined on
+//! of event streams after `n` more bytes, drop the answer to chosen calls
+//! (forward the request, then close instead of answering), delay every
+//! chunk, refuse new connections, and change the target. Everything stops and is joined on
 //! drop; every blocking operation is bounded by a short timeout.
 
 use std::io::{self, Read, Write};
@@ -30,8 +31,12 @@ pub enum Dir {
     Down,
 }
 
+/// Picks requests (their raw bytes, head and body) whose answer is dropped.
+pub type RequestFilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
 struct Ctl {
     target: SocketAddr,
+    drop_answers: Option<RequestFilter>,
     stall_up: bool,
     stall_down: bool,
     refuse: bool,
@@ -58,6 +63,11 @@ struct Link {
     truncate: Mutex<Option<usize>>,
     /// What was forwarded master→client on a stream (bounded).
     log: Mutex<Vec<u8>>,
+    /// The client→master bytes of the request being answered (bounded).
+    request: Mutex<Vec<u8>>,
+    /// A response has started since `request` began: the next
+    /// client→master byte starts a new request.
+    answering: AtomicBool,
 }
 
 impl Link {
@@ -82,9 +92,12 @@ struct Inner {
     accepted: AtomicUsize,
     /// The master→client bytes of each truncated stream, up to the cut.
     truncated: Mutex<Vec<Vec<u8>>>,
+    /// Requests whose answer was dropped, as they were forwarded.
+    dropped: Mutex<Vec<Vec<u8>>>,
 }
 
-/// Most bytes of a stream kept for [`Proxy::truncated`].
+/// Most bytes of a stream kept for [`Proxy::truncated`], and of a request
+/// kept for the answer filter.
 const LOG_LIMIT: usize = 1 << 20;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -148,6 +161,7 @@ impl Proxy {
         let inner = Arc::new(Inner {
             ctl: Mutex::new(Ctl {
                 target,
+                drop_answers: None,
                 stall_up: false,
                 stall_down: false,
                 refuse: false,
@@ -159,6 +173,7 @@ impl Proxy {
             stop: AtomicBool::new(false),
             accepted: AtomicUsize::new(0),
             truncated: Mutex::default(),
+            dropped: Mutex::default(),
         });
         let i2 = inner.clone();
         let accept = thread::Builder::new()
@@ -225,6 +240,19 @@ impl Proxy {
             armed += 1;
         }
         armed
+    }
+
+    /// From now on, a request on a call connection (not an event stream)
+    /// that `filter` picks is forwarded, and when its answer starts the
+    /// connection is closed instead: the master acted, the client never
+    /// hears how. `None` turns it off.
+    pub fn drop_answers(&self, filter: Option<RequestFilter>) {
+        lock(&self.inner.ctl).drop_answers = filter;
+    }
+
+    /// The requests whose answer was dropped, in order.
+    pub fn dropped(&self) -> Vec<Vec<u8>> {
+        lock(&self.inner.dropped).clone()
     }
 
     /// Holds every chunk for `d` after it was read (latency, not a
@@ -313,6 +341,8 @@ fn accept_loop(inner: &Arc<Inner>, listener: &TcpListener) {
             stream: AtomicBool::new(false),
             truncate: Mutex::new(None),
             log: Mutex::default(),
+            request: Mutex::default(),
+            answering: AtomicBool::new(false),
         });
         {
             let mut links = lock(&inner.links);
@@ -377,6 +407,20 @@ fn reader(inner: &Inner, link: &Link, dir: Dir, tx: &Sender<Chunk>) {
     let _ = tx.send(None);
 }
 
+/// At the start of an answer on a call connection: whether the request it
+/// answers is one whose answer is to be dropped (and counts it).
+fn answer_dropped(inner: &Inner, link: &Link) -> bool {
+    let Some(filter) = lock(&inner.ctl).drop_answers.clone() else {
+        return false;
+    };
+    let req = lock(&link.request).clone();
+    if !filter(&req) {
+        return false;
+    }
+    lock(&inner.dropped).push(req);
+    true
+}
+
 fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle))
@@ -409,11 +453,28 @@ fn writer(inner: &Inner, link: &Link, dir: Dir, rx: &Receiver<Chunk>) {
         if !inner.wait_delay(link, at) {
             return;
         }
+        if dir == Dir::Up {
+            let mut req = lock(&link.request);
+            if link.answering.swap(false, Ordering::SeqCst) {
+                req.clear();
+            }
+            if req.len() + data.len() <= LOG_LIMIT {
+                req.extend_from_slice(&data);
+            }
+        }
         if dir == Dir::Down && first {
             first = false;
             if contains_ignore_case(&data, b"mesos-stream-id:") {
                 link.stream.store(true, Ordering::SeqCst);
             }
+        }
+        if dir == Dir::Down
+            && !link.answering.swap(true, Ordering::SeqCst)
+            && !link.stream.load(Ordering::SeqCst)
+            && answer_dropped(inner, link)
+        {
+            link.close();
+            return;
         }
         let mut close_after = false;
         if dir == Dir::Down {
