@@ -33,6 +33,22 @@ describe("examples", function()
     assert.truthy(out:find("\n200\n$"), out)
   end)
 
+  it("lua_executor_tasks.lua: a scheduler of its own runs Lua tasks on the Lua executor and reads their replies", function()
+    local out, code = run("lua_executor_tasks.lua")
+    assert.are.equal(0, code, out)
+    for _, line in ipairs {
+      "task 1 returned: 42, product\n",
+      "task 2 returned: 2\n",
+      "task 2 printed: hello from task 2\n",
+      "task 3 returned: round trip\n",
+      "task 4 returned: {1, 4, 9}\n",
+      "task 5 failed (TASK_FAILED): task:1: this one fails\n",
+      "5 tasks ended, 1 failed\n",
+    } do
+      assert.truthy(out:find(line, 1, true), line .. " in:\n" .. out)
+    end
+  end)
+
   it("data_for_tasks.lua: tasks read a file attached with uris", function()
     local out, code = run("data_for_tasks.lua")
     assert.are.equal(0, code, out)
