@@ -87,14 +87,16 @@ function M.scheduler(handler, opts)
   fw = copy(fw)
   if fw.name == nil then fw.name = "lua-mesos" end
   if fw.user == nil or fw.user == "" then fw.user = default_user() end
-  if fw.roles ~= nil then
+  local multi_role = false
+  for _, c in ipairs(fw.capabilities or {}) do
+    if c.type == "MULTI_ROLE" then multi_role = true end
+  end
+  if fw.roles ~= nil and not multi_role then
     -- Mesos only honours `roles` for frameworks with MULTI_ROLE.
-    local caps, has = copy(fw.capabilities or {}), false
-    for _, c in ipairs(caps) do
-      if c.type == "MULTI_ROLE" then has = true end
-    end
-    if not has then caps[#caps + 1] = { type = "MULTI_ROLE" } end
+    local caps = copy(fw.capabilities or {})
+    caps[#caps + 1] = { type = "MULTI_ROLE" }
     fw.capabilities = caps
+    multi_role = true
   end
   local o = copy(opts)
   o.framework = fw
@@ -104,7 +106,16 @@ function M.scheduler(handler, opts)
   local views = opts.views and require("mesos.view") or nil
   local q
   if views then q = { i = 1, n = 0, staging = views.staging(c:staging()) } end
-  return setmetatable({ _core = c, _handler = handler, _implicit = implicit, _views = views, _q = q }, Driver)
+  local d = { _core = c, _handler = handler, _implicit = implicit, _views = views, _q = q }
+  if multi_role then
+    -- The allocation role of each outstanding offer (offer id -> role), so
+    -- that LAUNCH and LAUNCH_GROUP resources get the offer's when they
+    -- have none (see Driver:_allocated).
+    d._offer_roles = {}
+    local roles = type(fw.roles) == "table" and fw.roles or {}
+    if #roles == 1 and type(roles[1]) == "string" then d._only_role = roles[1] end
+  end
+  return setmetatable(d, Driver)
 end
 
 -- With views, events received as protobuf come as views (mesos.view),
@@ -170,13 +181,43 @@ local function get(d, ev, a, b)
   return t and t[b]
 end
 
+-- Notes each offer's allocation role (MULTI_ROLE frameworks only).
+local function note_offers(d, offers)
+  local roles = d._offer_roles
+  for _, o in ipairs(offers) do
+    local id, a = o.id, o.allocation_info
+    if id ~= nil and a ~= nil and a.role ~= nil then roles[id.value] = a.role end
+  end
+end
+
+-- Forgets offers that were used or rescinded.
+local function forget_offers(d, ids)
+  local roles = d._offer_roles
+  if not roles then return end
+  for _, id in ipairs(ids) do
+    roles[type(id) == "string" and id or id.value] = nil
+  end
+end
+
 local dispatch = {
-  SUBSCRIBED = function(d, h, ev) call(h, "subscribed", d, get(d, ev, "subscribed") or {}) end,
-  OFFERS = function(d, h, ev) call(h, "offers", d, get(d, ev, "offers", "offers") or {}) end,
+  SUBSCRIBED = function(d, h, ev)
+    -- A new subscription: the offers of the old one are gone.
+    if d._offer_roles then d._offer_roles = {} end
+    call(h, "subscribed", d, get(d, ev, "subscribed") or {})
+  end,
+  OFFERS = function(d, h, ev)
+    local offers = get(d, ev, "offers", "offers") or {}
+    if d._offer_roles then note_offers(d, offers) end
+    call(h, "offers", d, offers)
+  end,
   INVERSE_OFFERS = function(d, h, ev)
     call(h, "inverse_offers", d, get(d, ev, "inverse_offers", "inverse_offers") or {})
   end,
-  RESCIND = function(d, h, ev) call(h, "rescind", d, get(d, ev, "rescind", "offer_id")) end,
+  RESCIND = function(d, h, ev)
+    local id = get(d, ev, "rescind", "offer_id")
+    if id ~= nil then forget_offers(d, { id }) end
+    call(h, "rescind", d, id)
+  end,
   RESCIND_INVERSE_OFFER = function(d, h, ev)
     call(h, "rescind_inverse_offer", d, get(d, ev, "rescind_inverse_offer", "inverse_offer_id"))
   end,
@@ -217,9 +258,28 @@ function Driver:_send(call)
   return checked(3, c.send, c, call)
 end
 
+-- For a MULTI_ROLE framework, `operations` with the offers' allocation
+-- role on the LAUNCH/LAUNCH_GROUP resources that have none (Mesos needs
+-- every resource a MULTI_ROLE framework uses to name its allocation role;
+-- docs: README, mesos.resources). The role is the first known offer's, or
+-- the framework's only role. Forgets the offers: an offer is used once.
+function Driver:_allocated(ids, operations)
+  local roles = self._offer_roles
+  if not roles then return operations end
+  local role
+  for _, id in ipairs(ids) do
+    role = role or roles[type(id) == "string" and id or id.value]
+  end
+  role = role or self._only_role
+  forget_offers(self, ids)
+  if role == nil or type(operations) ~= "table" then return operations end
+  return resources.allocate_operations(operations, role)
+end
+
 function Driver:accept(offer_ids, operations, filters)
+  local ids = id_list(offer_ids, "accept: offer_ids")
   return self:_send { type = "ACCEPT", accept = {
-    offer_ids = id_list(offer_ids, "accept: offer_ids"), operations = operations or {}, filters = filters } }
+    offer_ids = ids, operations = self:_allocated(ids, operations or {}), filters = filters } }
 end
 
 function Driver:launch(offer_ids, tasks, filters)
@@ -227,15 +287,17 @@ function Driver:launch(offer_ids, tasks, filters)
     error("launch: tasks must be a list of TaskInfo tables, got " .. type(tasks), 2)
   end
   if tasks.task_id ~= nil then tasks = { tasks } end
+  local ids = id_list(offer_ids, "launch: offer_ids")
   return self:_send { type = "ACCEPT", accept = {
-    offer_ids = id_list(offer_ids, "launch: offer_ids"),
-    operations = { { type = "LAUNCH", launch = { task_infos = tasks } } },
+    offer_ids = ids,
+    operations = self:_allocated(ids, { { type = "LAUNCH", launch = { task_infos = tasks } } }),
     filters = filters } }
 end
 
 function Driver:decline(offer_ids, filters)
-  return self:_send { type = "DECLINE", decline = {
-    offer_ids = id_list(offer_ids, "decline: offer_ids"), filters = filters } }
+  local ids = id_list(offer_ids, "decline: offer_ids")
+  forget_offers(self, ids)
+  return self:_send { type = "DECLINE", decline = { offer_ids = ids, filters = filters } }
 end
 
 function Driver:accept_inverse_offers(ids, filters)
