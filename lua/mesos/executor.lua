@@ -174,7 +174,14 @@ function Executor:update(task_id, state, fields)
   st.task_id = { value = task_id }
   st.state = state
   local ok, err = self.driver:update(st)
-  if not ok then log("update", task_id, state, "failed:", tostring(err)) end
+  if ok then return end
+  log("update", task_id, state, "failed:", tostring(err))
+  -- A reply too big for one status update: the task fails saying so,
+  -- rather than never being heard of again.
+  if st.data and tostring(err):find("over the limit", 1, true) then
+    local why = "result too big to send: " .. tostring(err)
+    return self:update(task_id, "TASK_FAILED", { message = why, data = S.encode({ ok = false, error = why }) })
+  end
 end
 
 -- The events bridge for a task's request (one per transport).

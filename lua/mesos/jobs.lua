@@ -110,10 +110,10 @@ local OPTIONS = {
   "cpus", "mem", "executor_cpus", "executor_mem", "interpreter", "env", "ship", "ship_host",
   "timeout", "memory_mb", "allow_bytecode", "debug", "debug_root", "executor_command", "executor_id",
   "name", "framework_name", "role", "local_cluster", "on_result", "events", "nats", "args",
-  "give_up_after",
+  "give_up_after", "max_result_bytes",
 }
 local NUMBERS = { cpus = true, mem = true, executor_cpus = true, executor_mem = true, timeout = true, memory_mb = true,
-  give_up_after = true }
+  give_up_after = true, max_result_bytes = true }
 -- Seconds without a subscription after which a run ends with an error
 -- (opts.give_up_after; false: never).
 local GIVE_UP_AFTER = 60
@@ -222,6 +222,7 @@ function M.run_all(requests, opts)
     for k, v in pairs(requests[i]) do req[k] = v end
     req.index = req.index or i
     req.timeout = req.timeout or opts.timeout
+    req.max_result_bytes = req.max_result_bytes or opts.max_result_bytes
     req.memory_mb = req.memory_mb or opts.memory_mb or mem
     req.allow_bytecode = req.allow_bytecode or opts.allow_bytecode
     req.events = task_events

@@ -33,6 +33,7 @@ local M = {}
 
 M.MAX_RESULT = S.MAX_BYTES
 local REPLY_OVERHEAD = 256 -- the reply's keys, n and the lengths of its strings
+M.REPLY_OVERHEAD = REPLY_OVERHEAD
 
 local function failure(err, output)
   return { ok = false, error = err, output = output or "" }
@@ -86,7 +87,13 @@ function M.run_request(req)
   if not ok then return failure(a, b) end -- message, output
   local n, values, output = a, b, c
   local encoded, err = S.encode_values(n, values, { max_bytes = limit - #output - REPLY_OVERHEAD })
-  if not encoded then return failure(err, output) end
+  if not encoded then
+    if err:find("exceeds max_bytes", 1, true) then
+      err = ("result too big: over the limit of %d bytes (max_result_bytes) for the reply, output included (%s)")
+        :format(limit, err)
+    end
+    return failure(err, output)
+  end
   return { ok = true, n = n, values = values, output = output }
 end
 

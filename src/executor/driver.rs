@@ -13,6 +13,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use prost::Message as _;
 use prost_reflect::DynamicMessage;
 use thiserror::Error;
 
@@ -27,7 +28,7 @@ use crate::transport::{self, CallConn};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::pb::executor::{Call, Event, call, event};
 use crate::wire::pb::{AgentId, ExecutorId, FrameworkId, TaskInfo, TaskStatus, task_status};
-use crate::wire::recordio;
+use crate::wire::{limits, recordio};
 
 /// How often an executor sends the optional HEARTBEAT call.
 const HEARTBEAT_CALL_INTERVAL: Duration = Duration::from_secs(30 * 60);
@@ -40,6 +41,9 @@ pub struct Options {
     pub connect_timeout: Duration,
     pub call_timeout: Duration,
     pub max_record: usize,
+    /// Bound on one payload sent: a status update's data or message, a
+    /// framework message's data (`limits::DEFAULT_MAX_PAYLOAD`).
+    pub max_payload: usize,
     /// After a SHUTDOWN (sent by the agent, or made up because the agent is
     /// gone), kill this process once the shutdown grace period has passed,
     /// as Mesos's own executor library does. Off for embedding in a process
@@ -58,6 +62,7 @@ impl Options {
             connect_timeout: Duration::from_secs(5),
             call_timeout: Duration::from_secs(75),
             max_record: recordio::DEFAULT_MAX_RECORD,
+            max_payload: limits::DEFAULT_MAX_PAYLOAD,
             shutdown_watchdog: true,
             ca_file: env.ssl_ca_file.clone(),
             env,
@@ -77,6 +82,8 @@ pub enum ExecutorError {
     Queue(String),
     #[error("invalid status update: {0}")]
     BadUpdate(String),
+    #[error("{0}")]
+    TooLarge(#[from] limits::TooLarge),
 }
 
 /// What must survive a reconnection.
@@ -231,6 +238,13 @@ impl Driver {
                 "executors must not send TASK_STAGING".into(),
             ));
         }
+        let max = self.shared.opts.max_payload;
+        limits::payload("status data", status.data.as_ref().map_or(0, Vec::len), max)?;
+        limits::payload(
+            "status message",
+            status.message.as_ref().map_or(0, String::len),
+            max,
+        )?;
         let uuid = crate::uuid::v4();
         status.uuid = Some(uuid.to_vec());
         status.source = Some(task_status::Source::Executor as i32);
@@ -251,6 +265,10 @@ impl Driver {
             status.agent_id = agent.map(|value| AgentId { value });
         }
         let update = call::Update { status };
+        // The call around the update adds its ids and a few tags.
+        let ids = &self.shared.opts.env;
+        let around = ids.executor_id.len() + ids.framework_id.len() + 32;
+        limits::message("UPDATE", update.encoded_len() + around)?;
         book.updates.push(update.clone());
         drop(book);
         self.send_update(update);
@@ -275,6 +293,11 @@ impl Driver {
         if self.shared.stopping() {
             return Err(ExecutorError::Stopped);
         }
+        limits::payload(
+            "framework message data",
+            data.len(),
+            self.shared.opts.max_payload,
+        )?;
         let (executor_id, framework_id) = self.shared.ids();
         let c = Call {
             executor_id,

@@ -17,10 +17,10 @@ use super::{Headers, PartialHead, chunked, invalid, reason};
 /// How long a client has to complete a TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Largest request body the server accepts: room for the largest status
-/// update a task result can make (64 MiB of data, base64 in JSON), which
-/// real Mesos agents take.
-pub const MAX_REQUEST_BODY: usize = 128 * 1024 * 1024;
+/// Largest request body the server accepts: room for the largest message
+/// Mesos can parse (`limits::MESOS_MAX_MESSAGE`, base64 in JSON), which is
+/// what a real master or agent takes.
+pub const MAX_REQUEST_BODY: usize = crate::wire::limits::MAX_WIRE_BYTES;
 
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -283,8 +283,12 @@ fn read_request(
         if n > MAX_REQUEST_BODY {
             return Err(invalid("request body too large"));
         }
-        let mut body = vec![0; n];
-        reader.read_exact(&mut body)?;
+        // Read as the bytes arrive: a Content-Length alone allocates little.
+        let mut body = Vec::with_capacity(n.min(1 << 20));
+        reader.by_ref().take(n as u64).read_to_end(&mut body)?;
+        if body.len() < n {
+            return Err(invalid("connection closed inside a request body"));
+        }
         body
     };
     reader

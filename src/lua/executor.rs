@@ -43,6 +43,7 @@ const EXECUTOR_OPTIONS: &[&str] = &[
     "queue_size",
     "ca_file",
     "shutdown_watchdog",
+    "max_payload_bytes",
 ];
 
 /// `core.new_executor(opts)`.
@@ -107,6 +108,9 @@ pub fn new_executor(_lua: &Lua, t: LuaTable) -> LuaResult<ExecutorCore> {
     }
     if let Some(b) = o.boolean("shutdown_watchdog")? {
         opts.shutdown_watchdog = b;
+    }
+    if let Some(n) = o.payload_limit()? {
+        opts.max_payload = n;
     }
     let driver =
         Driver::new(opts).map_err(|e| LuaError::runtime(format!("mesos.executor: {e}")))?;

@@ -120,6 +120,22 @@ impl<'a> Opts<'a> {
         }
     }
 
+    /// `opts.max_payload_bytes`: a whole number of bytes from 1 up to the
+    /// default (`limits::DEFAULT_MAX_PAYLOAD`, Mesos's ceiling less room
+    /// for the rest of a message).
+    pub fn payload_limit(&self) -> LuaResult<Option<usize>> {
+        let key = crate::wire::limits::PAYLOAD_OPTION;
+        let max = crate::wire::limits::DEFAULT_MAX_PAYLOAD;
+        match self.integer(key)? {
+            None => Ok(None),
+            Some(n) if n >= 1 && n as u64 <= max as u64 => Ok(Some(n as usize)),
+            Some(n) => Err(LuaError::runtime(format!(
+                "{}: opts.{key} must be from 1 to {max}, got {n}",
+                self.who
+            ))),
+        }
+    }
+
     /// `opts.ca_file`, checked now: a CA file that cannot be used is a
     /// configuration error, not a failed connection later.
     pub fn ca_file(&self) -> LuaResult<Option<std::path::PathBuf>> {

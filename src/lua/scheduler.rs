@@ -72,6 +72,7 @@ const SCHEDULER_OPTIONS: &[&str] = &[
     "credential_file",
     "zk_https",
     "give_up_after",
+    "max_payload_bytes",
     "local_cluster",
     "local",
 ];
@@ -125,6 +126,9 @@ pub fn new_scheduler(lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
         opts.call_timeout = d;
     }
     opts.machine.give_up_after = o.duration("give_up_after")?;
+    if let Some(n) = o.payload_limit()? {
+        opts.max_payload = n;
+    }
     if let Some(n) = o.integer("queue_size")? {
         opts.queue_size = usize::try_from(n.max(1)).unwrap_or(1);
     }

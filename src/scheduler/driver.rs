@@ -28,8 +28,9 @@ use crate::transport::{self, CallConn, Endpoint, resolve_location};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::pb::scheduler::{Call, call};
 use crate::wire::pb::{FrameworkId, FrameworkInfo};
-use crate::wire::recordio;
+use crate::wire::{limits, recordio};
 use crate::zk::{Detector, Leader, ZkUrl};
+use prost::Message as _;
 
 pub const SCHEDULER_PATH: &str = "/api/v1/scheduler";
 
@@ -48,6 +49,9 @@ pub struct Options {
     pub call_timeout: Duration,
     pub max_redirects: usize,
     pub max_record: usize,
+    /// Bound on one payload sent: a framework message's data, a launched
+    /// task's data (`limits::DEFAULT_MAX_PAYLOAD`).
+    pub max_payload: usize,
     /// PEM file of the CA certificates to trust for `https` masters
     /// (instead of the system's root certificates).
     pub ca_file: Option<PathBuf>,
@@ -76,6 +80,7 @@ impl Options {
             call_timeout: Duration::from_secs(75),
             max_redirects: 10,
             max_record: recordio::DEFAULT_MAX_RECORD,
+            max_payload: limits::DEFAULT_MAX_PAYLOAD,
             ca_file: None,
             credential: None,
             zk: None,
@@ -97,6 +102,8 @@ pub enum DriverError {
     Notify(String),
     #[error("no master given")]
     NoMaster,
+    #[error("{0}")]
+    TooLarge(#[from] limits::TooLarge),
 }
 
 enum Cmd {
@@ -265,6 +272,7 @@ impl Driver {
         if self.shared.stopping() {
             return Err(DriverError::Stopped);
         }
+        check_size(&call, self.shared.opts.max_payload)?;
         self.cmd_tx
             .send(Cmd::Call(Box::new(call)))
             .map_err(|_| DriverError::Stopped)
@@ -729,6 +737,31 @@ pub fn summarize(event: &Event) -> Seen {
 }
 
 // ------------------------------------------------------------------- calls
+
+/// The payloads of a call (a framework message's data, each launched task's
+/// data) against `max_payload`, and the whole call against Mesos's ceiling,
+/// before it is queued: over a limit, nothing is sent and the caller hears
+/// why at once.
+fn check_size(c: &Call, max_payload: usize) -> Result<(), limits::TooLarge> {
+    if let Some(m) = &c.message {
+        limits::payload("framework message data", m.data.len(), max_payload)?;
+    }
+    let tasks = c
+        .accept
+        .iter()
+        .flat_map(|a| &a.operations)
+        .filter_map(|op| op.launch.as_ref())
+        .flat_map(|l| &l.task_infos);
+    for t in tasks {
+        let size = t.data.as_ref().map_or(0, Vec::len);
+        limits::payload(
+            &format!("task {}'s data", t.task_id.value),
+            size,
+            max_payload,
+        )?;
+    }
+    limits::message(&call_type_name(c), c.encoded_len())
+}
 
 fn call_type_name(c: &Call) -> String {
     c.r#type

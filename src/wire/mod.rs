@@ -4,6 +4,7 @@
 pub mod codec;
 pub mod direct;
 pub mod json;
+pub mod limits;
 pub mod recordio;
 pub mod schema;
 

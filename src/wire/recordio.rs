@@ -4,10 +4,10 @@
 
 use thiserror::Error;
 
-/// Default bound on one record (128 MiB): room for an UPDATE carrying 64 MiB
-/// of data in JSON (base64), low enough that a hostile length header cannot
-/// make us allocate without limit.
-pub const DEFAULT_MAX_RECORD: usize = 128 * 1024 * 1024;
+/// Default bound on one record: room for the largest message Mesos can send
+/// (`limits::MESOS_MAX_MESSAGE`, base64 in JSON). A record is buffered as
+/// its bytes arrive, so a hostile length header alone allocates nothing.
+pub const DEFAULT_MAX_RECORD: usize = super::limits::MAX_WIRE_BYTES;
 
 /// A length header longer than this many bytes cannot be a valid u64.
 const MAX_HEADER_DIGITS: usize = 20;

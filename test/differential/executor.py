@@ -8,7 +8,10 @@ to its own calls.
 Behaviour: (with DIFF_PRESUB=1, first a MESSAGE call before subscribing)
 SUBSCRIBE; on LAUNCH send TASK_RUNNING; on KILL send TASK_KILLED;
 on MESSAGE with data "echo:X" send MESSAGE X back, "finish:T" send
-TASK_FINISHED for task T, "exit:N" exit with status N; on SHUTDOWN exit 0.
+TASK_FINISHED for task T, "exit:N" exit with status N, "bigupdate:T:N" send
+TASK_RUNNING for task T with N bytes of data, "bigmsg:N" send a MESSAGE of
+N bytes back (the answers are recorded, the data is not); a MESSAGE of
+more than 1 KiB is recorded by its size only; on SHUTDOWN exit 0.
 """
 import base64
 import http.client
@@ -42,13 +45,16 @@ def call(body):
         c.close()
 
 
-def update(task_id, state, **extra):
+def update(task_id, state, quiet=False, **extra):
     status = {"task_id": task_id, "state": state, "source": "SOURCE_EXECUTOR",
               "uuid": base64.b64encode(uuid.uuid4().bytes).decode(), "executor_id": EX}
     status.update(extra)
     st, body = call({"framework_id": FW, "executor_id": EX, "type": "UPDATE",
                      "update": {"status": status}})
-    record(call="UPDATE", state=state, status=st, body=body)
+    if quiet:
+        record(call="UPDATE", state=state, status=st, body=body, size=len(extra.get("data", "")))
+    else:
+        record(call="UPDATE", state=state, status=st, body=body)
 
 
 def records(resp):
@@ -82,8 +88,11 @@ def main():
         record(subscribe_body=r.read().decode("utf-8", "replace"))
         return 1
     for ev in records(r):
-        record(event=ev)
         t = ev.get("type")
+        if t == "MESSAGE" and len(ev["message"].get("data", "")) > 1400:
+            record(event={"type": "MESSAGE", "size": len(base64.b64decode(ev["message"]["data"]))})
+            continue
+        record(event=ev)
         if t == "LAUNCH":
             update(ev["launch"]["task"]["task_id"], "TASK_RUNNING")
         elif t == "KILL":
@@ -96,6 +105,15 @@ def main():
                 record(call="MESSAGE", status=st, body=body)
             elif data.startswith("finish:"):
                 update({"value": data[7:]}, "TASK_FINISHED")
+            elif data.startswith("bigupdate:"):
+                task, n = data[10:].rsplit(":", 1)
+                update({"value": task}, "TASK_RUNNING", quiet=True,
+                       data=base64.b64encode(b"x" * int(n)).decode())
+            elif data.startswith("bigmsg:"):
+                blob = base64.b64encode(b"y" * int(data[7:])).decode()
+                st, body = call({"framework_id": FW, "executor_id": EX, "type": "MESSAGE",
+                                 "message": {"data": blob}})
+                record(call="MESSAGE", status=st, body=body, size=int(data[7:]))
             elif data.startswith("exit:"):
                 record(exiting=int(data[5:]))
                 os._exit(int(data[5:]))

@@ -13,7 +13,7 @@ import time
 import uuid as uuidlib
 
 from mesosclient import (JSON, Framework, b64, command_task, executor_task, keyset,
-                         new_uuid_b64, request, small_resources, wait_file)
+                         new_uuid_b64, read_lines, request, small_resources, wait_file)
 
 SCENARIOS = []
 
@@ -685,6 +685,27 @@ def _custom(t):
         bad = fw.call("MESSAGE", message={"agent_id": o["agent_id"],
                                           "executor_id": {"value": "nope"}, "data": b64(b"x")})
         out["message-unknown-executor"] = bad.observe()
+
+        # Payloads over the 16 MiB that once vanished: a 20 MB status
+        # update and a 20 MB framework message, executor -> scheduler
+        # (docs/limits.md).
+        big = 20 * 1000 * 1000
+        fw.call("MESSAGE", message={"agent_id": o["agent_id"], "executor_id": {"value": "e1"},
+                                    "data": b64(("bigupdate:x1:%d" % big).encode())})
+        bu = fw.sub.wait(lambda e: e.get("type") == "UPDATE"
+                         and len(e["update"]["status"].get("data", "")) > 1000, 60, "big update")
+        bus = bu["update"]["status"]
+        fw.ack(bus)
+        fw.call("MESSAGE", message={"agent_id": o["agent_id"], "executor_id": {"value": "e1"},
+                                    "data": b64(("bigmsg:%d" % big).encode())})
+        bm = fw.sub.wait(lambda e: e.get("type") == "MESSAGE"
+                         and len(e["message"].get("data", "")) > 1000, 60, "big message")
+        big_calls = [r for r in read_lines(path) if "size" in r]
+        out["big-payloads"] = {
+            "update_data": len(base64.b64decode(bus["data"])),
+            "message_data": len(base64.b64decode(bm["message"]["data"])),
+            "executor_answers": [(r.get("call"), r.get("status"), r.get("body")) for r in big_calls]}
+        fw.sub.events.clear()
 
         # Executor API probes with the live framework and executor ids.
         fwid, exid = {"value": fw.id}, {"value": "e1"}

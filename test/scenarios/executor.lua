@@ -79,6 +79,52 @@ describe("executor driver over " .. enc .. " on " .. target.name, function()
     d:stop()
   end)
 
+  it("sends status data and messages of max_payload_bytes; one byte over is nil, err naming size and limit", function()
+    local limit = 65536
+    local over = function(what) return ("%s of %d bytes is over the limit of %d bytes (max_payload_bytes)")
+      :format(what, limit + 1, limit) end
+    local rec = { data = {}, messages = {} }
+    local handler = {}
+    function handler:offers(d, offers)
+      if rec.launched then return d:decline(offers[1].id) end
+      rec.launched = true
+      rec.agent_id = offers[1].agent_id
+      d:launch(offers[1].id, { executor_task(offers[1], "lim", "limits.lua", nil,
+        { { name = "LIMIT_BYTES", value = tostring(limit) } }, enc) })
+    end
+    function handler:update(d, s)
+      if s.data and #s.data > 0 then rec.data[#rec.data + 1] = #s.data end
+      rec.status_message = rec.status_message or s.message
+    end
+    function handler:message(d, agent_id, executor_id, data)
+      if data:match("^limits ") then
+        rec.report = data
+        -- The scheduler's side: at the limit it goes, one byte over not.
+        rec.sent = d:message(agent_id, executor_id, string.rep("s", limit))
+        rec.not_sent, rec.not_sent_err = d:message(agent_id, executor_id, string.rep("s", limit + 1))
+      elseif data:match("^got ") then
+        rec.got = data
+      else
+        rec.messages[#rec.messages + 1] = #data
+      end
+    end
+    local d = mesos.scheduler(handler, target.opts { max_payload_bytes = limit })
+    finally(function() d:abort() end)
+    d:start()
+    h.wait_until(d, function() return rec.got and #rec.data > 0 and #rec.messages > 0 end, 30,
+      "the executor's report, the update and message at the limit, and its answer to ours")
+    assert.are.equal(("limits true|%s|%s|true|%s"):format(over("status data"), over("status message"),
+      over("framework message data")), rec.report)
+    assert.are.same({ limit }, rec.data)
+    assert.are.same({ limit }, rec.messages)
+    assert.is_nil(rec.status_message)
+    assert.is_true(rec.sent)
+    assert.is_nil(rec.not_sent)
+    assert.are.equal(over("framework message data"), rec.not_sent_err)
+    assert.are.equal("got " .. limit, rec.got)
+    d:stop()
+  end)
+
   it("sends 1,000 status updates that are all accepted, forwarded in order and acknowledged", function()
     local n = 1000
     local log_before = target.log and #target.log() or 0

@@ -134,6 +134,27 @@ describe("mesos.map and mesos.run on " .. target.name, function()
     end
   end)
 
+  it("brings back a result at max_result_bytes and fails one byte over, naming the limit", function()
+    local S, task = require "mesos.serialize", require "mesos.task"
+    local limit = 8192
+    -- The longest string result that fits: encoded values within the
+    -- limit less the reply's overhead (no output).
+    local room = limit - task.REPLY_OVERHEAD
+    local len = room - 16
+    while #assert(S.encode_values(1, { string.rep("x", len + 1) })) <= room do len = len + 1 end
+    local code = "return string.rep('x', ...)"
+    local at = assert(mesos.run(code, target.opts { args = { len }, max_result_bytes = limit }))
+    assert.are.equal(len, #at)
+    local r, err = mesos.map(code, { len + 1 }, target.opts { max_result_bytes = limit })
+    assert.is_nil(r)
+    assert.matches("task 1 failed: result too big: over the limit of 8192 bytes (max_result_bytes)", err, 1, true)
+    -- mesolua: --max-result-bytes, the task's line empty, the reason on stderr.
+    local out, stderr, status = run(("--max-result-bytes=%d -e \"return string.rep('x', %d)\""):format(limit, len + 1))
+    assert.are.equal(1, status)
+    assert.are.equal("\n", out)
+    assert.matches("over the limit of 8192 bytes (max_result_bytes)", stderr, 1, true)
+  end)
+
   it("reports the failed task", function()
     local r, err = mesos.map("error('no ' .. ...)", { "way" }, target.opts {})
     assert.is_nil(r)
