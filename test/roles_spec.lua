@@ -15,9 +15,6 @@ require "test.scenarios.roles" {
     o.master = cluster:url()
     return o
   end,
-  wrong_role = function(task_role, offer_role)
-    return "allocated to role '" .. task_role .. "' but the offers are allocated to '" .. offer_role .. "'"
-  end,
 }
 
 describe("scheduler driver allocation roles (no master)", function()

@@ -2,7 +2,7 @@
 //! `src/common/validation.cpp`, `src/common/roles.cpp`), with its messages:
 //! scheduler calls, FrameworkInfo, tasks, task groups and executors.
 
-use super::resources::{ResourceError, Resources};
+use super::resources::Resources;
 use crate::wire::pb;
 use pb::framework_info::capability::Type as Cap;
 use pb::scheduler::call::Type as CallType;
@@ -596,18 +596,34 @@ pub struct TaskCtx<'a> {
     pub role: &'a str,
 }
 
-fn resources_of(list: &[pb::Resource], role: &str) -> Result<Resources, ResourceError> {
-    for r in list {
-        if let Some(r) = r.allocation_info.as_ref().and_then(|a| a.role.as_deref())
-            && r != role
-        {
-            return Err(ResourceError::Invalid(
-                r.to_string(),
-                format!("allocated to role '{r}' but the offers are allocated to '{role}'"),
-            ));
-        }
+/// The first allocation role in `list` other than the offers' `role`. Such
+/// resources are never in the offers, so Mesos finds the task's total more
+/// than available (its message names the task's resources by that role).
+fn foreign_role<'a>(list: &'a [pb::Resource], role: &str) -> Option<&'a str> {
+    list.iter()
+        .filter_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.as_deref()))
+        .find(|r| *r != role)
+}
+
+/// The check of a task's (or group's) `total` against what the offers
+/// hold, with Mesos's message; `resources` are all the resources asked for.
+fn check_available<'a>(
+    total: &Resources,
+    resources: impl IntoIterator<Item = &'a [pb::Resource]>,
+    ctx: &TaskCtx<'_>,
+    what: &str,
+) -> Result<(), String> {
+    let foreign = resources
+        .into_iter()
+        .find_map(|l| foreign_role(l, ctx.role));
+    if foreign.is_some() || !ctx.available.contains(total) {
+        return Err(format!(
+            "Total resources {} required by {what} more than available {}",
+            total.describe_allocated(foreign.unwrap_or(ctx.role)),
+            ctx.available.describe_allocated(ctx.role)
+        ));
     }
-    Resources::from_proto(list)
+    Ok(())
 }
 
 fn duration_negative(d: &Option<pb::DurationInfo>) -> bool {
@@ -635,7 +651,7 @@ fn validate_task_common(task: &pb::TaskInfo, ctx: &TaskCtx<'_>) -> Result<Resour
     if task.resources.is_empty() {
         return Err("Task uses no resources".into());
     }
-    let res = resources_of(&task.resources, ctx.role)
+    let res = Resources::from_proto(&task.resources)
         .map_err(|e| format!("Task uses invalid resources: {e}"))?;
     if res.is_empty() {
         return Err("Task uses no resources".into());
@@ -683,7 +699,7 @@ fn validate_executor_common(
         }
         _ => {}
     }
-    let res = resources_of(&exec.resources, ctx.role)
+    let res = Resources::from_proto(&exec.resources)
         .map_err(|e| format!("Executor uses invalid resources: {e}"))?;
     if let Some(existing) = (ctx.existing_executor)(&exec.executor_id.value)
         && &existing != exec
@@ -721,13 +737,9 @@ pub fn validate_task(task: &pb::TaskInfo, ctx: &TaskCtx<'_>) -> Result<Resources
             total.add(&exec_res);
         }
     }
-    if !ctx.available.contains(&total) {
-        return Err(format!(
-            "Total resources {} required by task and its executor is more than available {}",
-            total.describe_allocated(ctx.role),
-            ctx.available.describe_allocated(ctx.role)
-        ));
-    }
+    let exec = task.executor.iter().map(|e| e.resources.as_slice());
+    let asked = std::iter::once(task.resources.as_slice()).chain(exec);
+    check_available(&total, asked, ctx, "task and its executor is")?;
     Ok(total)
 }
 
@@ -797,13 +809,9 @@ pub fn validate_task_group(
     if (ctx.existing_executor)(id).is_none() {
         total.add(&exec_res);
     }
-    if !ctx.available.contains(&total) {
-        return Err(format!(
-            "Total resources {} required by task group and its executor are more than available {}",
-            total.describe_allocated(ctx.role),
-            ctx.available.describe_allocated(ctx.role)
-        ));
-    }
+    let tasks = group.tasks.iter().map(|t| t.resources.as_slice());
+    let asked = tasks.chain(std::iter::once(exec.resources.as_slice()));
+    check_available(&total, asked, ctx, "task group and its executor are")?;
     Ok(total)
 }
 

@@ -15,10 +15,6 @@ require "test.scenarios.roles" {
   opts = function(o) return real.driver_opts(kit, o) end,
   -- Mesos gives the task's resources their own allocation role and finds
   -- them missing from the offer (src/master/validation.cpp).
-  wrong_role = function(task_role, offer_role)
-    return ("^Total resources cpus%%(allocated: %s%%):0%%.1; mem%%(allocated: %s%%):32 required by task and its executor"
-      .. " is more than available .*cpus%%(allocated: %s%%):"):format(task_role, task_role, offer_role)
-  end,
 }
 
 describe("reserved resources on real Mesos 1.11", function()
