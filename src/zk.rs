@@ -272,14 +272,16 @@ impl Drop for Watch {
     }
 }
 
-/// How often the background loop checks for a stop request while waiting.
-const TICK: Duration = Duration::from_millis(100);
+/// How often the background loop checks for a stop request while waiting
+/// (on ZooKeeper or a timer): a stop is seen within this.
+const TICK: Duration = Duration::from_millis(20);
 /// ZooKeeper session timeout (Mesos: 10 s).
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
+        .enable_io()
         .build()
         .map_err(|e| format!("cannot start the ZooKeeper runtime: {e}"))
 }
@@ -297,6 +299,30 @@ async fn connect(
     c.connect(&url.servers)
         .await
         .map_err(|e| format!("cannot connect to ZooKeeper at {}: {e}", url.servers))
+}
+
+/// Bound on one TCP probe of a ZooKeeper server.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why no server of the ensemble can be reached, if none can: a TCP
+/// connection to each in turn. The ZooKeeper client retries a refused
+/// connection silently until its own timeout; this names the cause at once.
+async fn unreachable(servers: &str) -> Option<String> {
+    let mut why = vec![];
+    for s in servers.split(',') {
+        match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(s)).await {
+            Ok(Ok(_)) => return None,
+            Ok(Err(e)) => why.push(format!("{s}: {e}")),
+            Err(_) => why.push(format!(
+                "{s}: no answer within {:.0}s",
+                PROBE_TIMEOUT.as_secs_f64()
+            )),
+        }
+    }
+    Some(format!(
+        "cannot reach any ZooKeeper server of {servers} ({})",
+        why.join("; ")
+    ))
 }
 
 /// Reads the leader and arms a watch on the children; returns the leader,
@@ -361,6 +387,25 @@ async fn wait_change(
     }
 }
 
+/// Runs `fut` unless a stop is asked for first: None then. Every wait on
+/// ZooKeeper goes through here, so a server that never answers cannot hold
+/// a stop up.
+async fn unless_stopped<T>(
+    shared: &Shared,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::pin!(fut);
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            return None;
+        }
+        tokio::select! {
+            r = &mut fut => return Some(r),
+            _ = tokio::time::sleep(TICK) => {}
+        }
+    }
+}
+
 /// Sleeps `d` in ticks, returning false if asked to stop.
 async fn nap(shared: &Shared, d: Duration) -> bool {
     let end = Instant::now() + d;
@@ -403,12 +448,32 @@ impl Detector {
         let (l, g, _) = self.watch.wait_known(timeout);
         (l, g)
     }
+
+    /// Asks the background thread to end (within a tick; does not wait).
+    pub fn stop(&self) {
+        self.watch.shared.stop.store(true, Ordering::SeqCst);
+        self.watch.shared.changed.notify_all();
+    }
 }
 
 async fn detect(shared: &Shared, url: &ZkUrl, tls: bool) {
     let mut backoff = Duration::from_millis(200);
     while !shared.stop.load(Ordering::SeqCst) {
-        let client = match connect(url, SESSION_TIMEOUT).await {
+        let Some(down) = unless_stopped(shared, unreachable(&url.servers)).await else {
+            return;
+        };
+        if let Some(why) = down {
+            shared.publish(Leader::None(why), false);
+            if !nap(shared, backoff).await {
+                return;
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            continue;
+        }
+        let Some(connected) = unless_stopped(shared, connect(url, SESSION_TIMEOUT)).await else {
+            return;
+        };
+        let client = match connected {
             Ok(c) => c,
             Err(e) => {
                 shared.publish(Leader::None(e), false);
@@ -422,7 +487,11 @@ async fn detect(shared: &Shared, url: &ZkUrl, tls: bool) {
         backoff = Duration::from_millis(200);
         let mut state = client.state_watcher();
         loop {
-            match read_leader(&client, &url.path, tls).await {
+            let Some(read) = unless_stopped(shared, read_leader(&client, &url.path, tls)).await
+            else {
+                return;
+            };
+            match read {
                 Ok((leader, _, watcher)) => {
                     if leader != Leader::Unknown {
                         shared.publish(leader, false);
@@ -494,7 +563,10 @@ async fn contend(
 ) {
     use zookeeper_client::{Acls, CreateMode};
     while !shared.stop.load(Ordering::SeqCst) {
-        let client = match connect(url, session_timeout).await {
+        let Some(connected) = unless_stopped(shared, connect(url, session_timeout)).await else {
+            return;
+        };
+        let client = match connected {
             Ok(c) => c,
             Err(e) => {
                 shared.publish(Leader::None(e), false);
@@ -505,7 +577,10 @@ async fn contend(
             }
         };
         let persistent = CreateMode::Persistent.with_acls(Acls::anyone_all());
-        match client.mkdir(&url.path, &persistent).await {
+        let Some(made) = unless_stopped(shared, client.mkdir(&url.path, &persistent)).await else {
+            return;
+        };
+        match made {
             Ok(()) | Err(zookeeper_client::Error::NodeExists) => {}
             Err(e) => {
                 shared.publish(Leader::None(format!("ZooKeeper: {e}")), false);
@@ -516,14 +591,12 @@ async fn contend(
             }
         }
         let ephemeral = CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
-        let mine = match client
-            .create(
-                &format!("{}/json.info_", url.path),
-                info_json.as_bytes(),
-                &ephemeral,
-            )
-            .await
-        {
+        let node = format!("{}/json.info_", url.path);
+        let create = client.create(&node, info_json.as_bytes(), &ephemeral);
+        let Some(created) = unless_stopped(shared, create).await else {
+            return;
+        };
+        let mine = match created {
             Ok((_, seq)) => seq.into_i64() as u64,
             Err(e) => {
                 shared.publish(Leader::None(format!("ZooKeeper: {e}")), false);
@@ -535,7 +608,11 @@ async fn contend(
         };
         let mut state = client.state_watcher();
         loop {
-            match read_leader(&client, &url.path, tls).await {
+            let Some(read) = unless_stopped(shared, read_leader(&client, &url.path, tls)).await
+            else {
+                return;
+            };
+            match read {
                 Ok((leader, children, watcher)) => {
                     let leading = leader_child(&children).and_then(sequence_of) == Some(mine);
                     if leader != Leader::Unknown {

@@ -93,3 +93,41 @@ describe("ZooKeeper high availability", function()
     h.poll_for(d, 0.1)
   end)
 end)
+
+describe("ZooKeeper that cannot help", function()
+  it("names the ensemble and the cause when no server can be reached, and gives up", function()
+    local why = {}
+    local handler = {}
+    function handler:disconnected(_, reason) why[#why + 1] = reason end
+    function handler:stopped(_, reason) why.stopped = reason end
+    local d = mesos.scheduler(handler, { master = "zk://127.0.0.1:1,localhost:2/mesos", give_up_after = 0.5 })
+    finally(function() d:abort() end)
+    d:start()
+    h.wait_until(d, function() return why.stopped end, 20, "the driver to give up")
+    assert.matches("no leading master in ZooKeeper: cannot reach any ZooKeeper server of 127.0.0.1:1,localhost:2 "
+      .. "(127.0.0.1:1: Connection refused", why[1], 1, true)
+    assert.matches("localhost:2: Connection refused", why[1], 1, true)
+    assert.matches("gave up after 0.5s without a subscription", why.stopped, 1, true)
+    assert.matches("127.0.0.1:1: Connection refused", why.stopped, 1, true)
+  end)
+
+  it("stop() returns at once while a ZooKeeper server takes connections and never answers", function()
+    -- Listening, never accepting: connections complete in the kernel's
+    -- backlog and no byte ever comes back.
+    local mute = assert(socket.bind("127.0.0.1", 0))
+    finally(function() mute:close() end)
+    local _, port = mute:getsockname()
+    local d = mesos.scheduler({}, { master = ("zk://127.0.0.1:%d/mesos"):format(port), connect_timeout = 5 })
+    finally(function() d:abort() end)
+    d:start()
+    h.wait_until(d, function() return d:stats().reconnects >= 1 end, 20, "a first attempt")
+    -- The attempt waits up to connect_timeout (5 s) for the detector, which
+    -- is inside its ZooKeeper session attempt (the client's own connection
+    -- timeout is 5 s too); stop must wait for neither.
+    local t0 = h.now()
+    d:stop()
+    local took = h.now() - t0
+    assert.are.equal("stopped", d:state())
+    assert.is_true(took < 0.5, ("stop() took %.3f s"):format(took))
+  end)
+end)

@@ -305,6 +305,9 @@ impl Driver {
 
     fn halt(&mut self, why: &str) {
         let first = self.shared.stop.set();
+        if let Some(d) = self.shared.detector.get() {
+            d.stop();
+        }
         lock(&self.shared.machine).stop();
         let _ = self.cmd_tx.send(Cmd::Stop);
         CallConn::shutdown(&self.shared.stream_sock);
@@ -401,10 +404,14 @@ fn stream_thread(s: &Shared) {
         }
         lock(&s.machine).attempt(Instant::now());
         let target = match s.detector.get() {
-            Some(d) => match d.wait_leader(s.opts.connect_timeout).0 {
+            Some(d) => match wait_leader(s, d) {
                 Leader::Known(ep) => Ok(ep),
                 Leader::None(why) => Err(format!("no leading master in ZooKeeper: {why}")),
-                Leader::Unknown => Err("no answer from ZooKeeper yet".to_string()),
+                Leader::Unknown => Err(format!(
+                    "no answer from ZooKeeper at {} within {:.1}s",
+                    s.opts.zk.as_ref().map_or("?", |z| z.servers.as_str()),
+                    s.opts.connect_timeout.as_secs_f64()
+                )),
             },
             None => Ok(s.opts.masters[candidate % s.opts.masters.len().max(1)].clone()),
         };
@@ -737,6 +744,19 @@ pub fn summarize(event: &Event) -> Seen {
 }
 
 // ------------------------------------------------------------------- calls
+
+/// The leader as the detector knows it, waiting up to `connect_timeout`
+/// for a first answer, in short slices so that a stop ends the wait at once.
+fn wait_leader(s: &Shared, d: &Detector) -> Leader {
+    let end = Instant::now() + s.opts.connect_timeout;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let leader = d.wait_leader(left.min(Duration::from_millis(20))).0;
+        if leader != Leader::Unknown || left.is_zero() || s.stopping() {
+            return leader;
+        }
+    }
+}
 
 /// The payloads of a call (a framework message's data, each launched task's
 /// data) against `max_payload`, and the whole call against Mesos's ceiling,
