@@ -66,6 +66,36 @@ function C.dispatch(driver, events, kind, a, b)
   end
 end
 
+-- The program's name for the line written when a signal ends it.
+local function program_name()
+  local a0 = rawget(_G, "arg") and arg[0]
+  return type(a0) == "string" and a0:match("([^/]+)$") or "lua"
+end
+
+-- Calls `step(slice)` until it returns true, with SIGINT and SIGTERM
+-- trapped; a step waits at most `slice` seconds. A caught signal
+-- stops `driver` (the framework is torn down, an embedded cluster stops,
+-- killing its tasks and removing its work directory), writes one line
+-- ("<program>: interrupted") and ends the process as the signal would have
+-- (status 130 for SIGINT, 143 for SIGTERM): no traceback, within a second.
+local SLICE = 0.1
+function C.interruptible(driver, step)
+  local mesos = require "mesos"
+  mesos._trap(true)
+  local ok, err = pcall(function()
+    repeat
+      local done = step(SLICE)
+      local sig = mesos._trapped()
+      if sig then
+        pcall(driver.stop, driver)
+        mesos._die(sig, program_name() .. ": interrupted")
+      end
+    until done
+  end)
+  mesos._trap(false)
+  if not ok then error(err, 0) end
+end
+
 -- Adds poll/run/events and the plain lifecycle methods to a driver class
 -- whose objects hold `_core` and implement `_dispatch(kind, a, b)`.
 function C.driver_methods(Driver)
@@ -107,14 +137,22 @@ function C.driver_methods(Driver)
   end
 
   --- Handles events until the driver stops. Returns the final state.
+  --- A scheduler's run traps SIGINT/SIGTERM (C.interruptible).
   function Driver:run()
     local c = self._core
     if c:state() == "idle" then
       local ok, err = c:start()
       if not ok then return nil, err end
     end
-    while c:state() ~= "stopped" or self:pending() > 0 do
-      self:poll(1)
+    local function step(slice)
+      if c:state() == "stopped" and self:pending() == 0 then return true end
+      self:poll(slice)
+      return false
+    end
+    if self._interruptible then
+      C.interruptible(self, step)
+    else
+      repeat until step(1)
     end
     return c:state()
   end

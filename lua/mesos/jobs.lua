@@ -326,11 +326,14 @@ function M.run_all(requests, opts)
     -- NATS traffic for the router's own topics and control subject.
     local ok, err = d:start()
     if not ok then return nil, err end
-    while d:state() ~= "stopped" or d:pending() > 0 do
-      mesos.wait_readable({ d:fd(), router:fd() }, 1)
+    -- SIGINT/SIGTERM as in driver:run().
+    mesos._interruptible(d, function(slice)
+      if d:state() == "stopped" and d:pending() == 0 then return true end
+      mesos.wait_readable({ d:fd(), router:fd() }, slice)
       d:poll(0)
       router:pump()
-    end
+      return false
+    end)
   else
     d:run()
   end

@@ -27,6 +27,9 @@ function M.router(...) return require("mesos.events").router(...) end
 
 local Driver = {}
 Driver.__index = Driver
+-- driver:run() traps SIGINT/SIGTERM: a signal tears the framework down and
+-- ends the program (common.interruptible).
+Driver._interruptible = true
 
 -- A message given as a table or as a view (mesos.view).
 local function is_message(v)
@@ -396,4 +399,7 @@ end
 Driver.__tostring = function(d) return ("mesos.SchedulerDriver(%s)"):format(d._core:state()) end
 
 M.Driver = Driver
+-- For mesos.jobs' own loop (with a NATS router): the trap of driver:run().
+M._interruptible = common.interruptible
+
 return M

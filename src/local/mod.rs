@@ -18,7 +18,8 @@
 //! - `api`: the master's HTTP routing and the scheduler endpoint's rules;
 //! - `agent_api`: each agent's own HTTP endpoint (executor API, executor
 //!   authentication, agent state);
-//! - `state`: the `/master/state` JSON.
+//! - `state`: the `/master/state` JSON;
+//! - `work_dir`: own work directories, and removing those of dead owners.
 //!
 //! Each agent listens on its own port, as a real agent does, and is
 //! `slave(1)@ip:port` there; the master's port also answers
@@ -67,6 +68,7 @@ pub mod resources;
 mod state;
 mod updates;
 mod validation;
+mod work_dir;
 
 use std::io;
 use std::net::SocketAddr;
@@ -299,15 +301,22 @@ impl LocalCluster {
         let master_id = uuid_string(&new_uuid());
         let (work_dir, remove_work_dir) = match &cfg.work_dir {
             Some(d) => (d.clone(), false),
-            None => (
-                std::env::temp_dir().join(format!("lua-mesos-local-{master_id}")),
-                true,
-            ),
+            None => {
+                let tmp = std::env::temp_dir();
+                work_dir::remove_stale(&tmp);
+                (tmp.join(format!("{}{master_id}", work_dir::PREFIX)), true)
+            }
         };
         std::fs::create_dir_all(&work_dir).map_err(|source| LocalError::WorkDir {
             path: work_dir.clone(),
             source,
         })?;
+        if remove_work_dir {
+            work_dir::claim(&work_dir).map_err(|source| LocalError::WorkDir {
+                path: work_dir.clone(),
+                source,
+            })?;
+        }
         let work_dir = work_dir.canonicalize().unwrap_or(work_dir);
 
         let (tick_tx, tick_rx) = crossbeam_channel::unbounded();

@@ -159,6 +159,32 @@ impl LuaUserData for ZygoteHandle {
 }
 
 pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
+    // The signal traps of driver:run() and mesos.jobs (lua/mesos/common.lua):
+    // mesos._trap(on), mesos._trapped() -> signal | nil, and
+    // mesos._die(signal, line): writes the line to stderr, then dies of it.
+    m.set(
+        "_trap",
+        lua.create_function(|_, on: bool| {
+            crate::signals::trap(on)
+                .map_err(|e| LuaError::runtime(format!("mesos: cannot trap signals: {e}")))
+        })?,
+    )?;
+    m.set(
+        "_trapped",
+        lua.create_function(|_, ()| Ok(crate::signals::caught()))?,
+    )?;
+    m.set(
+        "_die",
+        lua.create_function(|_, (sig, line): (i32, Option<String>)| -> LuaResult<()> {
+            if let Some(line) = line {
+                use std::io::Write;
+                let mut e = std::io::stderr().lock();
+                let _ = writeln!(e, "{line}");
+                let _ = e.flush();
+            }
+            crate::signals::die_of(sig)
+        })?,
+    )?;
     m.set(
         "spawner",
         lua.create_function(|_, cap: Option<i64>| {
