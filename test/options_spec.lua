@@ -58,3 +58,27 @@ describe("option tables", function()
     assert.matches("mesos.router: unknown option 'nast' (did you mean 'nats'?)", err, 1, true)
   end)
 end)
+
+describe("misuse errors", function()
+  -- Each raises at the line that calls the library, not inside it.
+  it("point at the caller's line for driver methods and Rust-written functions", function()
+    local d = mesos.scheduler({}, { master = "127.0.0.1:1" })
+    local cases = {
+      { function() d:kill(7) end, "mesos: bad KILL call: kill.task_id: expected a table (TaskID), got integer" },
+      { function() d:message({ value = "a" }, { value = "e" }, 3) end, "mesos: bad MESSAGE call: message.data" },
+      { function() d:acknowledge(5) end, "mesos: bad ACKNOWLEDGE call" },
+      { function() d:reconcile(5) end, "reconcile: tasks must be a list" },
+      { function() d:poll("x") end, "poll: timeout must be a number of seconds, got string" },
+      { function() d:events("x") end, "events: timeout must be a number of seconds, got string" },
+      { function() mesos.nats(5) end, "mesos.nats: url must be a string, got number" },
+      { function() mesos.local_cluster(5) end, "mesos.local_cluster: " },
+    }
+    for i, c in ipairs(cases) do
+      local line = debug.getinfo(c[1], "S").linedefined
+      local err = raised(c[1])
+      assert.are.equal(1, select(2, err:find(this_file .. line .. ": ", 1, true)) and 1 or 0, ("case %d: %s"):format(i, err))
+      assert.matches(c[2], err, 1, true)
+      assert.is_nil(err:find("traceback", 1, true), err)
+    end
+  end)
+end)

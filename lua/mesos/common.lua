@@ -18,6 +18,27 @@ function C.checked(level, f, ...)
   return a, b
 end
 
+-- Wraps the functions of module table `m` that are written in Rust, so that
+-- a misuse error they raise points at the caller's line and names the
+-- function ("x.lua:3: mesos.nats: url must be a string, got number"),
+-- without the Rust side's prefix and traceback. Runtime failures are
+-- returned values (nil, err) and pass through unchanged.
+local function pass(name, ok, ...)
+  if ok then return ... end
+  local msg = tostring((...)):gsub("^runtime error: ", ""):gsub("\nstack traceback:.*$", "")
+  if msg:sub(1, 6) ~= "mesos." and msg:sub(1, 6) ~= "mesos:" then msg = "mesos." .. name .. ": " .. msg end
+  -- Level 2: the wrapper's caller (the wrapper's frame is gone: it
+  -- tail-calls pass).
+  error(msg, 2)
+end
+function C.wrap_rust_functions(m)
+  for name, f in pairs(m) do
+    if type(f) == "function" and type(name) == "string" and debug.getinfo(f, "S").what == "C" then
+      m[name] = function(...) return pass(name, pcall(f, ...)) end
+    end
+  end
+end
+
 -- Calls handler[name] if present; errors propagate with a traceback, as
 -- "mesos: error in handler:NAME: ...". Inside a driver's poll loop, which
 -- runs under one protected call for all its events, a handler is called
@@ -113,6 +134,12 @@ function C.driver_methods(Driver)
   end
 
   function Driver:poll(timeout, max)
+    if timeout ~= nil and type(timeout) ~= "number" then
+      error("poll: timeout must be a number of seconds, got " .. type(timeout), 2)
+    end
+    if max ~= nil and type(max) ~= "number" then
+      error("poll: max must be a number, got " .. type(max), 2)
+    end
     local kind, a, b = self:_next(timeout or 0, max)
     if not kind then return 0 end
     protected, current = protected + 1, nil
@@ -173,6 +200,9 @@ function C.driver_methods(Driver)
   ---    waits until events are queued.
   function Driver:events(timeout)
     if timeout == nil then return "r" end
+    if type(timeout) ~= "number" then
+      error("events: timeout must be a number of seconds, got " .. type(timeout), 2)
+    end
     local c = self._core
     -- Like run(): an idle driver is started first.
     if c:state() == "idle" then

@@ -256,9 +256,16 @@ function Driver:master() return self._core:master() end
 
 -- Calls ------------------------------------------------------------------
 
+-- The result of a call method, returned from the method's own frame:
+-- `self:_send`, which raises misuse errors at level 3 (the method's
+-- caller), runs before this tail call, so no frame is skipped.
+local function sent(ok, err) return ok, err end
+
 function Driver:_send(call)
   local c = self._core
-  return checked(3, c.send, c, call)
+  -- Not a tail call: level 3 counts this frame, then the method's.
+  local ok, err = checked(3, c.send, c, call)
+  return ok, err
 end
 
 -- For a MULTI_ROLE framework, `operations` with the offers' allocation
@@ -281,8 +288,8 @@ end
 
 function Driver:accept(offer_ids, operations, filters)
   local ids = id_list(offer_ids, "accept: offer_ids")
-  return self:_send { type = "ACCEPT", accept = {
-    offer_ids = ids, operations = self:_allocated(ids, operations or {}), filters = filters } }
+  return sent(self:_send { type = "ACCEPT", accept = {
+    offer_ids = ids, operations = self:_allocated(ids, operations or {}), filters = filters } })
 end
 
 function Driver:launch(offer_ids, tasks, filters)
@@ -291,42 +298,42 @@ function Driver:launch(offer_ids, tasks, filters)
   end
   if tasks.task_id ~= nil then tasks = { tasks } end
   local ids = id_list(offer_ids, "launch: offer_ids")
-  return self:_send { type = "ACCEPT", accept = {
+  return sent(self:_send { type = "ACCEPT", accept = {
     offer_ids = ids,
     operations = self:_allocated(ids, { { type = "LAUNCH", launch = { task_infos = tasks } } }),
-    filters = filters } }
+    filters = filters } })
 end
 
 function Driver:decline(offer_ids, filters)
   local ids = id_list(offer_ids, "decline: offer_ids")
   forget_offers(self, ids)
-  return self:_send { type = "DECLINE", decline = { offer_ids = ids, filters = filters } }
+  return sent(self:_send { type = "DECLINE", decline = { offer_ids = ids, filters = filters } })
 end
 
 function Driver:accept_inverse_offers(ids, filters)
-  return self:_send { type = "ACCEPT_INVERSE_OFFERS", accept_inverse_offers = {
-    inverse_offer_ids = id_list(ids, "accept_inverse_offers: ids"), filters = filters } }
+  return sent(self:_send { type = "ACCEPT_INVERSE_OFFERS", accept_inverse_offers = {
+    inverse_offer_ids = id_list(ids, "accept_inverse_offers: ids"), filters = filters } })
 end
 
 function Driver:decline_inverse_offers(ids, filters)
-  return self:_send { type = "DECLINE_INVERSE_OFFERS", decline_inverse_offers = {
-    inverse_offer_ids = id_list(ids, "decline_inverse_offers: ids"), filters = filters } }
+  return sent(self:_send { type = "DECLINE_INVERSE_OFFERS", decline_inverse_offers = {
+    inverse_offer_ids = id_list(ids, "decline_inverse_offers: ids"), filters = filters } })
 end
 
 function Driver:revive(roles)
-  return self:_send { type = "REVIVE", revive = { roles = string_list(roles, "revive: roles") } }
+  return sent(self:_send { type = "REVIVE", revive = { roles = string_list(roles, "revive: roles") } })
 end
 
 function Driver:suppress(roles)
-  return self:_send { type = "SUPPRESS", suppress = { roles = string_list(roles, "suppress: roles") } }
+  return sent(self:_send { type = "SUPPRESS", suppress = { roles = string_list(roles, "suppress: roles") } })
 end
 
 function Driver:kill(task_id, agent_id, kill_policy)
-  return self:_send { type = "KILL", kill = { task_id = task_id, agent_id = agent_id, kill_policy = kill_policy } }
+  return sent(self:_send { type = "KILL", kill = { task_id = task_id, agent_id = agent_id, kill_policy = kill_policy } })
 end
 
 function Driver:shutdown(executor_id, agent_id)
-  return self:_send { type = "SHUTDOWN", shutdown = { executor_id = executor_id, agent_id = agent_id } }
+  return sent(self:_send { type = "SHUTDOWN", shutdown = { executor_id = executor_id, agent_id = agent_id } })
 end
 
 function Driver:acknowledge(status, task_id, uuid)
@@ -339,7 +346,7 @@ function Driver:acknowledge(status, task_id, uuid)
   else
     ack = { agent_id = status, task_id = task_id, uuid = uuid }
   end
-  return self:_send { type = "ACKNOWLEDGE", acknowledge = ack }
+  return sent(self:_send { type = "ACKNOWLEDGE", acknowledge = ack })
 end
 
 function Driver:acknowledge_operation_status(status)
@@ -348,16 +355,19 @@ function Driver:acknowledge_operation_status(status)
   end
   local uuid = status.uuid
   if is_message(uuid) then uuid = uuid.value end
-  return self:_send { type = "ACKNOWLEDGE_OPERATION_STATUS", acknowledge_operation_status = {
+  return sent(self:_send { type = "ACKNOWLEDGE_OPERATION_STATUS", acknowledge_operation_status = {
     agent_id = status.agent_id, resource_provider_id = status.resource_provider_id,
-    uuid = uuid, operation_id = status.operation_id } }
+    uuid = uuid, operation_id = status.operation_id } })
 end
 
 function Driver:reconcile(tasks)
+  if tasks ~= nil and type(tasks) ~= "table" then
+    error("reconcile: tasks must be a list of task ids or TaskStatus tables, got " .. type(tasks), 2)
+  end
   if type(tasks) == "table" and tasks[1] ~= nil then
     -- The common shapes go straight from this list to the call.
     local c = self._core
-    local ok, err = checked(3, c.send_reconcile, c, tasks)
+    local ok, err = checked(2, c.send_reconcile, c, tasks)
     if ok ~= false then return ok, err end
   end
   local list = {}
@@ -368,32 +378,35 @@ function Driver:reconcile(tasks)
       list[i] = { task_id = t.task_id, agent_id = t.agent_id }
     end
   end
-  return self:_send { type = "RECONCILE", reconcile = { tasks = list } }
+  return sent(self:_send { type = "RECONCILE", reconcile = { tasks = list } })
 end
 
 function Driver:reconcile_operations(operations)
+  if operations ~= nil and type(operations) ~= "table" then
+    error("reconcile_operations: operations must be a list, got " .. type(operations), 2)
+  end
   local list = {}
   for i, o in ipairs(operations or {}) do
     if is_id(o) then list[i] = { operation_id = o } else list[i] = o end
   end
-  return self:_send { type = "RECONCILE_OPERATIONS", reconcile_operations = { operations = list } }
+  return sent(self:_send { type = "RECONCILE_OPERATIONS", reconcile_operations = { operations = list } })
 end
 
 function Driver:message(agent_id, executor_id, data)
-  return self:_send { type = "MESSAGE", message = { agent_id = agent_id, executor_id = executor_id, data = data } }
+  return sent(self:_send { type = "MESSAGE", message = { agent_id = agent_id, executor_id = executor_id, data = data } })
 end
 
 function Driver:request(requests)
-  return self:_send { type = "REQUEST", request = { requests = requests or {} } }
+  return sent(self:_send { type = "REQUEST", request = { requests = requests or {} } })
 end
 
 function Driver:teardown()
-  return self:_send { type = "TEARDOWN" }
+  return sent(self:_send { type = "TEARDOWN" })
 end
 
 function Driver:update_framework(framework_info, suppressed_roles)
-  return self:_send { type = "UPDATE_FRAMEWORK", update_framework = {
-    framework_info = framework_info, suppressed_roles = string_list(suppressed_roles, "update_framework: suppressed_roles") } }
+  return sent(self:_send { type = "UPDATE_FRAMEWORK", update_framework = {
+    framework_info = framework_info, suppressed_roles = string_list(suppressed_roles, "update_framework: suppressed_roles") } })
 end
 
 Driver.__tostring = function(d) return ("mesos.SchedulerDriver(%s)"):format(d._core:state()) end

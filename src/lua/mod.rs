@@ -261,7 +261,7 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
     let m: LuaTable = lua
         .load(EXECUTOR_LUA)
         .set_name("@mesos/executor_driver.lua")
-        .call((core.clone(), common, m))?;
+        .call((core.clone(), common.clone(), m))?;
     m.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
     // mesos._unknown_option(t, {names}) -> message | nil: the check behind
     // every option table, for the Lua parts' own (mesos.jobs, mesos.router).
@@ -298,6 +298,10 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
             }
         })?,
     )?;
+    // Last: misuse errors of the Rust-written functions at the caller's line.
+    common
+        .get::<LuaFunction>("wrap_rust_functions")?
+        .call::<()>(m.clone())?;
 
     Ok(m)
 }
