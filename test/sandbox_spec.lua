@@ -492,7 +492,8 @@ describe("mesos.task", function()
   it("run_request keeps the whole reply within max_result_bytes", function()
     local reply = task.run_request { code = "return string.rep('x', 5000)", max_result_bytes = 4096 }
     assert.is_false(reply.ok)
-    assert.matches("^encoding exceeds max_bytes %(%d+%) at result%[1%]$", reply.error)
+    assert.matches("^result too big: over the limit of 4096 bytes %(max_result_bytes%) for the reply, output included "
+      .. "%(encoding exceeds max_bytes %(%d+%) at result%[1%]%)$", reply.error)
     -- printed output is cut at a quarter of the limit and counts against it
     reply = task.run_request { code = "io.write(string.rep('p', 3000)) return string.rep('x', 2000)",
       max_result_bytes = 4096 }

@@ -59,6 +59,14 @@ end
 
 local function alive(pid) return os.execute("kill -0 " .. pid .. " 2>/dev/null") == 0 end
 
+-- Starts `bin/mesos-local --port 0`; its pid, record and work directory,
+-- once it serves.
+local function mesos_local()
+  local pid, rec = spawn("bin/mesos-local --port 0")
+  wait_for(function() return rec.out():match("master at") end, 30, "mesos-local to serve")
+  return pid, rec, assert(work_dir_of(pid), "its work directory")
+end
+
 -- Signals `pid` and waits for its exit status; the seconds it took.
 local function interrupt(pid, rec, sig)
   local t0 = h.now()
@@ -117,10 +125,8 @@ print("run returned")
   end)
 
   it("SIGINT to mesos-local stops it with one line and status 130", function()
-    local pid, rec = spawn("bin/mesos-local --port 0")
+    local pid, rec, work = mesos_local()
     finally(rec.clean)
-    wait_for(function() return rec.out():match("master at") end, 30, "mesos-local to serve")
-    local work = assert(work_dir_of(pid), "its work directory")
     local status = interrupt(pid, rec, "INT")
     assert.are.equal(130, status)
     assert.are.equal("mesos-local: interrupted\n", rec.err())
@@ -128,10 +134,8 @@ print("run returned")
   end)
 
   it("the next cluster removes the work directory of one killed with SIGKILL, and no other", function()
-    local pid, rec = spawn("bin/mesos-local --port 0")
+    local pid, rec, dead = mesos_local()
     finally(rec.clean)
-    wait_for(function() return rec.out():match("master at") end, 30, "mesos-local to serve")
-    local dead = assert(work_dir_of(pid), "its work directory")
     assert.are.equal(137, interrupt(pid, rec, "KILL"))
     assert.is_not_nil(h.read_file(dead .. "/owner"), "SIGKILL leaves the directory")
     -- One owned by a live process (this one) and one with no owner stay.
