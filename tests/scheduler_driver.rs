@@ -285,11 +285,12 @@ fn hostile_streams_give_clear_errors_and_a_resubscribe() {
             "exceeds the limit",
             b"9223372036854775808\n".to_vec(),
         ),
-        // A 1 GiB record is refused at its header: nothing is buffered.
+        // A 4 GiB record (more than the largest message Mesos can send,
+        // even in JSON) is refused at its header: nothing is buffered.
         (
             Encoding::Protobuf,
             "exceeds the limit",
-            b"1073741824\n\x08\x01".to_vec(),
+            b"4294967296\n\x08\x01".to_vec(),
         ),
         (
             Encoding::Protobuf,
