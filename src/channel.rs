@@ -7,6 +7,7 @@
 //! messages instead of stalling its executor: `ChannelError::Full`); a task
 //! may block on send (its executor drains promptly).
 
+use crate::base::cvt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
@@ -36,14 +37,6 @@ pub enum ChannelError {
 #[derive(Debug)]
 pub struct Channel {
     fd: OwnedFd,
-}
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
 }
 
 impl Channel {

@@ -16,9 +16,11 @@
 //!   only, never on the drivers);
 //! - `lua`: the mlua binding (with the `lua` feature).
 
+pub mod base;
 pub mod channel;
 pub mod credentials;
 pub mod driver;
+pub mod endpoint;
 pub mod executor;
 pub mod fuzzing;
 pub mod http;

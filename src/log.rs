@@ -145,7 +145,7 @@ pub fn drain() -> Vec<Record> {
     if pending() == 0 && DROPPED.load(Ordering::Relaxed) == 0 {
         return Vec::new();
     }
-    let mut q = crate::driver::lock(queue());
+    let mut q = crate::base::lock(queue());
     let mut out = Vec::with_capacity(q.len() + 1);
     let dropped = DROPPED.swap(0, Ordering::Relaxed);
     if dropped > 0 {
@@ -177,7 +177,7 @@ pub fn emit(level: Level, source: &'static str, message: String) {
         write_stderr(&r);
         return;
     }
-    let mut q = crate::driver::lock(queue());
+    let mut q = crate::base::lock(queue());
     if q.len() >= QUEUE_CAP {
         q.pop_front();
         DROPPED.fetch_add(1, Ordering::Relaxed);

@@ -1,14 +1,16 @@
-//! Where the master is: parsing master strings into candidate endpoints and
-//! resolving redirect locations.
+//! Reaching a master: connecting to an endpoint (TCP, TLS or a Unix
+//! socket) and the keep-alive connection for calls, which sends each call at
+//! most once. Where the master is (endpoints, master strings, redirects)
+//! lives in `crate::endpoint`, re-exported here.
 
-use std::fmt;
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use thiserror::Error;
-
+pub use crate::endpoint::{
+    Endpoint, MasterSpec, MasterSpecError, parse_endpoint, parse_master_spec, parse_masters,
+    resolve_location,
+};
 use crate::http::Headers;
 use crate::http::client::{Conn, Response};
 use crate::http::tls::TlsClient;
@@ -25,177 +27,6 @@ pub fn connect(target: &Endpoint, timeout: Duration, tls: &TlsClient) -> std::io
         None
     };
     Conn::open(&target.host, target.port, timeout, config)
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-    pub tls: bool,
-    /// A Unix domain socket to connect to instead of `host:port` (an
-    /// agent's `MESOS_DOMAIN_SOCKET`); always clear text.
-    pub unix: Option<PathBuf>,
-}
-
-impl Endpoint {
-    /// A TCP endpoint.
-    pub fn tcp(host: impl Into<String>, port: u16, tls: bool) -> Endpoint {
-        Endpoint {
-            host: host.into(),
-            port,
-            tls,
-            unix: None,
-        }
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(path) = &self.unix {
-            return write!(f, "http+unix://{}", path.display());
-        }
-        let scheme = if self.tls { "https" } else { "http" };
-        if self.host.contains(':') {
-            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{scheme}://{}:{}", self.host, self.port)
-        }
-    }
-}
-
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum MasterSpecError {
-    #[error(
-        "invalid master {0:?}: expected host:port, http(s)://host:port or a comma-separated list"
-    )]
-    Invalid(String),
-    #[error("master {0:?}: {1}")]
-    Unsupported(String, String),
-    #[error("master file {0}: {1}")]
-    File(String, String),
-}
-
-/// Parses one endpoint: `host`, `host:port`, `master@host:port`,
-/// `http://host[:port][/...]`, `https://...`, `[v6]:port`.
-pub fn parse_endpoint(s: &str, default_port: u16) -> Result<Endpoint, MasterSpecError> {
-    let bad = || MasterSpecError::Invalid(s.to_string());
-    let s = s.trim();
-    let (tls, rest) = if let Some(r) = s.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = s.strip_prefix("http://") {
-        (false, r)
-    } else {
-        (false, s)
-    };
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    let hostport = rest.split('/').next().unwrap_or("");
-    if hostport.is_empty() {
-        return Err(bad());
-    }
-    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (h, tail) = v6.split_once(']').ok_or_else(bad)?;
-        let port = match tail.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| bad())?,
-            None if tail.is_empty() => default_port,
-            None => return Err(bad()),
-        };
-        (h.to_string(), port)
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad())?),
-            None => (hostport.to_string(), if tls { 443 } else { default_port }),
-        }
-    };
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(bad());
-    }
-    Ok(Endpoint::tcp(host, port, tls))
-}
-
-/// Where to find the leading master.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MasterSpec {
-    /// Candidates tried in order.
-    Endpoints(Vec<Endpoint>),
-    /// Followed through a ZooKeeper group.
-    ZooKeeper(crate::zk::ZkUrl),
-}
-
-/// Parses any master string: `zk://...` (also inside a `file://`), or what
-/// [`parse_masters`] takes.
-pub fn parse_master_spec(spec: &str) -> Result<MasterSpec, MasterSpecError> {
-    let spec = spec.trim();
-    if let Some(path) = spec.strip_prefix("file://") {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| MasterSpecError::File(path.to_string(), e.to_string()))?;
-        if text.trim().starts_with("zk://") {
-            return parse_master_spec(text.trim());
-        }
-    }
-    if spec.starts_with("zk://") {
-        // The URL may hold a password: errors never quote it.
-        return crate::zk::ZkUrl::parse(spec)
-            .map(MasterSpec::ZooKeeper)
-            .map_err(|e| MasterSpecError::Unsupported("zk://...".into(), e));
-    }
-    parse_masters(spec).map(MasterSpec::Endpoints)
-}
-
-/// Parses a master string into the candidates to try in order.
-/// `file:///path` is read and parsed again; `zk://` is not handled here.
-pub fn parse_masters(spec: &str) -> Result<Vec<Endpoint>, MasterSpecError> {
-    let spec = spec.trim();
-    if let Some(path) = spec.strip_prefix("file://") {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| MasterSpecError::File(path.to_string(), e.to_string()))?;
-        if text.trim().starts_with("file://") {
-            return Err(MasterSpecError::File(
-                path.to_string(),
-                "nested file:// master".into(),
-            ));
-        }
-        return parse_masters(&text);
-    }
-    if spec.starts_with("zk://") {
-        return Err(MasterSpecError::Unsupported(
-            "zk://...".into(),
-            "a ZooKeeper group is not a list of endpoints (use parse_master_spec)".into(),
-        ));
-    }
-    let out: Vec<Endpoint> = spec
-        .split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| parse_endpoint(p, 5050))
-        .collect::<Result<_, _>>()?;
-    if out.is_empty() {
-        return Err(MasterSpecError::Invalid(spec.to_string()));
-    }
-    Ok(out)
-}
-
-/// Resolves a redirect `Location` (often protocol-relative, `//host:port/path`)
-/// against the endpoint that sent it. Returns the new endpoint and path.
-pub fn resolve_location(from: &Endpoint, location: &str) -> Option<(Endpoint, String)> {
-    let loc = location.trim();
-    let (tls, rest) = if let Some(r) = loc.strip_prefix("//") {
-        (from.tls, r)
-    } else if let Some(r) = loc.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = loc.strip_prefix("http://") {
-        (false, r)
-    } else if loc.starts_with('/') {
-        return Some((from.clone(), loc.to_string()));
-    } else {
-        return None;
-    };
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], rest[i..].to_string()),
-        None => (rest, "/".to_string()),
-    };
-    let default = if tls { 443 } else { 80 };
-    let mut ep = parse_endpoint(hostport, default).ok()?;
-    ep.tls = tls;
-    Some((ep, path))
 }
 
 /// A keep-alive connection for ordinary (non-SUBSCRIBE) calls, reconnecting

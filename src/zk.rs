@@ -15,82 +15,14 @@
 //! The pure parts (URL, member names, `MasterInfo` → endpoint) are
 //! separate from the I/O and unit-tested.
 
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::driver::lock;
-use crate::transport::Endpoint;
-
-/// A `zk://[user:pass@]host1:port1,host2:port2/path` URL. The credential is
-/// never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ZkUrl {
-    /// `host1:port1,host2:port2`.
-    pub servers: String,
-    /// The group's path, e.g. `/mesos` (not `/`).
-    pub path: String,
-    /// `user:pass` for ZooKeeper's `digest` scheme.
-    auth: Option<String>,
-}
-
-impl fmt::Debug for ZkUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self}")
-    }
-}
-
-impl fmt::Display for ZkUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let auth = if self.auth.is_some() { "<user>@" } else { "" };
-        write!(f, "zk://{auth}{}{}", self.servers, self.path)
-    }
-}
-
-impl ZkUrl {
-    /// Parses a `zk://` URL as `zookeeper::URL::parse` does: everything
-    /// before the last `@` is the credential; the path is required and is
-    /// not `/`.
-    pub fn parse(s: &str) -> Result<ZkUrl, String> {
-        let rest = s
-            .trim()
-            .strip_prefix("zk://")
-            .ok_or_else(|| "a ZooKeeper URL starts with zk://".to_string())?;
-        let (auth, rest) = match rest.rsplit_once('@') {
-            Some((a, r)) => (Some(a.to_string()), r),
-            None => (None, rest),
-        };
-        let (servers, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        let path = path.trim_end_matches('/');
-        if path.is_empty() {
-            return Err(
-                "a ZooKeeper URL needs a path other than / (e.g. zk://h:2181/mesos)".into(),
-            );
-        }
-        if servers.is_empty()
-            || servers
-                .split(',')
-                .any(|s| s.is_empty() || s.contains(char::is_whitespace))
-        {
-            return Err(
-                "a ZooKeeper URL needs host:port servers (zk://h1:2181,h2:2181/path)".into(),
-            );
-        }
-        if auth.as_deref().is_some_and(|a| !a.contains(':')) {
-            return Err("ZooKeeper credentials must be user:password".into());
-        }
-        Ok(ZkUrl {
-            servers: servers.to_string(),
-            path: path.to_string(),
-            auth,
-        })
-    }
-}
+use crate::base::lock;
+use crate::endpoint::Endpoint;
+pub use crate::endpoint::ZkUrl;
 
 /// A group member's znode name: (label, sequence).
 fn member(name: &str) -> Option<(&str, u64)> {
@@ -293,7 +225,7 @@ async fn connect(
     let mut c = zookeeper_client::Client::connector()
         .with_session_timeout(session_timeout)
         .with_connection_timeout(Duration::from_secs(5));
-    if let Some(a) = &url.auth {
+    if let Some(a) = url.auth() {
         c = c.with_auth("digest", a.as_bytes());
     }
     c.connect(&url.servers)
@@ -659,7 +591,7 @@ mod tests {
             ("h1:2181,h2:2181", "/mesos")
         );
         let a = ZkUrl::parse("zk://user:p@ss@h1:2181/a/b/").unwrap();
-        assert_eq!(a.auth.as_deref(), Some("user:p@ss"));
+        assert_eq!(a.auth(), Some("user:p@ss"));
         assert_eq!(a.path, "/a/b");
         assert!(!format!("{a} {a:?}").contains("p@ss"));
         for bad in [

@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::base::cvt;
 use crate::process::{CHILD_CHANNEL_FD, Finished, SpawnOptions};
 use crate::queue::{Consumer, Producer, bounded_queue};
 
@@ -119,14 +120,6 @@ pub fn wait_status(raw: i32) -> (Option<i32>, Option<i32>) {
         (None, Some(libc::WTERMSIG(raw)))
     } else {
         (None, None)
-    }
-}
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
     }
 }
 

@@ -18,8 +18,8 @@ use prost_reflect::DynamicMessage;
 use thiserror::Error;
 
 use super::env::ExecutorEnv;
+use crate::base::{StopSignal, lock};
 pub use crate::driver::{Output, Phase};
-use crate::driver::{StopSignal, lock};
 use crate::http::Headers;
 use crate::http::tls::TlsClient;
 use crate::queue::{Consumer, Producer, bounded_queue};

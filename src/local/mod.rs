@@ -227,7 +227,7 @@ impl Shared {
 
     /// With ZooKeeper: (whether elected, the leader as known).
     pub(crate) fn election(&self) -> Option<(bool, crate::zk::Leader)> {
-        crate::driver::lock(&self.contender)
+        crate::base::lock(&self.contender)
             .as_ref()
             .map(|c| c.status())
     }
@@ -388,7 +388,7 @@ impl LocalCluster {
             .map_err(LocalError::Thread)?;
             // Start answering with the first election result known.
             c.wait_status(Duration::from_secs(10));
-            *crate::driver::lock(&shared.contender) = Some(c);
+            *crate::base::lock(&shared.contender) = Some(c);
         }
         let weak = Arc::downgrade(&shared);
         let ticker = thread::Builder::new()
@@ -495,7 +495,7 @@ impl LocalCluster {
         self.stopped = true;
         // Leave the ZooKeeper group first (the ephemeral node goes at once),
         // so that another master takes over without waiting for a timeout.
-        drop(crate::driver::lock(&self.shared.contender).take());
+        drop(crate::base::lock(&self.shared.contender).take());
         let waiters = self.shared.lock().shutdown();
         if let Some((tx, handle)) = self.ticker.take() {
             let _ = tx.send(Tick::Stop);

@@ -24,7 +24,7 @@ pub fn to_message(
             m.set_field_by_name("value", Value::String(s.to_string()));
             Ok(m)
         }
-        other => match super::view::of(other) {
+        other => match super::view_header::of(other) {
             // A view (lua/mesos/view.lua) of this message type: its bytes.
             Some((m, bytes)) if crate::wire::schema::msg(m).name == desc.full_name() => {
                 let mut msg = DynamicMessage::decode(desc.clone(), bytes)

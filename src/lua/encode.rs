@@ -227,7 +227,7 @@ unsafe fn value(
                         delimited(number, out, |out| message(l, idx, m, out, depth + 1))?
                     }
                     // A view (lua/mesos/view.lua) of this message: its bytes.
-                    _ if let Some((vm, body)) = super::view::at(l, idx) => {
+                    _ if let Some((vm, body)) = super::view_header::at(l, idx) => {
                         if vm != sub {
                             return Err(Fallback);
                         }

@@ -21,6 +21,7 @@ mod scheduler;
 mod ship;
 mod tcp;
 mod view;
+mod view_header;
 
 use mlua::prelude::*;
 

@@ -245,7 +245,7 @@ unsafe fn id_at(l: *mut mlua::ffi::lua_State, idx: i32, view_type: &str) -> Opti
                 v
             }
             _ => {
-                let (m, bytes) = super::view::at(l, idx)?;
+                let (m, bytes) = super::view_header::at(l, idx)?;
                 if crate::wire::schema::msg(m).name != view_type {
                     return None;
                 }
@@ -509,7 +509,7 @@ impl LuaUserData for SchedulerCore {
             t.set("queue_size", d.queue_size())?;
             let by_type = |m: &std::sync::Mutex<std::collections::BTreeMap<String, u64>>| {
                 let t = lua.create_table()?;
-                for (k, v) in crate::driver::lock(m).iter() {
+                for (k, v) in crate::base::lock(m).iter() {
                     t.set(k.as_str(), *v)?;
                 }
                 Ok::<_, LuaError>(t)

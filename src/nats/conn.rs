@@ -21,7 +21,7 @@ use super::parse::{Info, Msg, Parser, ServerOp};
 use super::reader::Reader;
 use super::shared::{CLOSED_BY_CLIENT, Shared, Sub};
 use super::url::{ServerUrl, parse_url};
-use crate::driver::lock;
+use crate::base::lock;
 use crate::queue::{Consumer, bounded_queue};
 
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::encode;
 use super::parse::{Msg, Parser, ServerOp};
 use super::shared::Shared;
-use crate::driver::lock;
+use crate::base::lock;
 use crate::log::Level;
 use crate::queue::Producer;
 

@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 
 use super::encode;
 use super::error::NatsError;
-use crate::driver::lock;
+use crate::base::lock;
 
 /// Why the connection ends when the client closes it.
 pub const CLOSED_BY_CLIENT: &str = "closed by the client";

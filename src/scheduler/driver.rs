@@ -16,9 +16,9 @@ use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use thiserror::Error;
 
 use super::machine::{Config as MachineConfig, Machine, Seen};
+use crate::base::{StopSignal, lock};
 use crate::credentials::Credential;
 pub use crate::driver::{Event, Output, Phase};
-use crate::driver::{StopSignal, lock};
 use crate::http::Headers;
 use crate::http::client;
 use crate::http::tls::TlsClient;
