@@ -7,15 +7,18 @@
 use crate::log::Level;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use thiserror::Error;
 
-use super::machine::{Config as MachineConfig, Machine, Seen};
+use super::machine::{
+    Attempt, CallAnswer, Config as MachineConfig, Machine, Next, Redirects, Seen, SubscribeAnswer,
+    call_answer, subscribe_answer,
+};
 use crate::base::{StopSignal, lock};
 use crate::credentials::Credential;
 pub use crate::driver::{Event, Output, Phase};
@@ -24,7 +27,7 @@ use crate::http::client;
 use crate::http::tls::TlsClient;
 use crate::queue::{Consumer, Producer, bounded_queue};
 use crate::stream::EventStream;
-use crate::transport::{self, CallConn, Endpoint, resolve_location};
+use crate::transport::{self, CallConn, Endpoint};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::pb::scheduler::{Call, call};
 use crate::wire::pb::{FrameworkId, FrameworkInfo};
@@ -120,8 +123,8 @@ struct Shared {
     /// The master that accepted our SUBSCRIBE (calls go there).
     leader: Mutex<Option<Endpoint>>,
     stop: StopSignal,
-    /// A TEARDOWN is on its way: the master closing the stream is expected.
-    tearing_down: AtomicBool,
+    /// Signalled when the machine's TEARDOWN handshake settles (or a stop).
+    machine_changed: Condvar,
     /// Sockets to shut down when stopping (the stream, the call connection).
     stream_sock: Mutex<Option<std::net::TcpStream>>,
     call_sock: Arc<Mutex<Option<std::net::TcpStream>>>,
@@ -217,7 +220,7 @@ impl Driver {
             opts,
             leader: Mutex::new(None),
             stop: StopSignal::default(),
-            tearing_down: AtomicBool::new(false),
+            machine_changed: Condvar::new(),
             stream_sock: Mutex::new(None),
             call_sock: Arc::default(),
             events: producer,
@@ -305,6 +308,7 @@ impl Driver {
 
     fn halt(&mut self, why: &str) {
         let first = self.shared.stop.set();
+        self.shared.machine_changed.notify_all();
         if let Some(d) = self.shared.detector.get() {
             d.stop();
         }
@@ -381,23 +385,7 @@ impl Drop for Driver {
 
 // ------------------------------------------------------------------ stream
 
-enum Attempt {
-    /// The stream was established and later ended for this reason.
-    Ended(String),
-    /// No stream: failed before 200.
-    Failed(String),
-    /// The master will not take us (ERROR event, or a permanent 4xx).
-    Fatal(String),
-    /// The stream was open but the master went silent (no SUBSCRIBED, or
-    /// no heartbeat in time): the next candidate is tried.
-    Unresponsive(String),
-}
-
 fn stream_thread(s: &Shared) {
-    let mut candidate = 0usize;
-    // Each master tried (or ZooKeeper) and its last error, in first-tried
-    // order: what a driver that gives up says.
-    let mut last_errors: Vec<(String, String)> = vec![];
     loop {
         if s.stopping() {
             break;
@@ -413,7 +401,10 @@ fn stream_thread(s: &Shared) {
                     s.opts.connect_timeout.as_secs_f64()
                 )),
             },
-            None => Ok(s.opts.masters[candidate % s.opts.masters.len().max(1)].clone()),
+            None => {
+                let i = lock(&s.machine).candidate(s.opts.masters.len());
+                Ok(s.opts.masters[i].clone())
+            }
         };
         let tried = match &target {
             Ok(t) => t.to_string(),
@@ -426,61 +417,45 @@ fn stream_thread(s: &Shared) {
         *lock(&s.leader) = None;
         *lock(&s.stream_sock) = None;
         // After a TEARDOWN the master closes the stream: not a disconnection.
-        // Should the TEARDOWN fail, the flag drops and we resubscribe.
-        while s.tearing_down.load(Ordering::SeqCst) && !s.stopping() {
-            s.pause(Duration::from_millis(50));
-        }
+        // Should the TEARDOWN fail, the wait ends and we resubscribe.
+        wait_for_teardown(s);
         if s.stopping() {
             break;
         }
         let u: f64 = rand::random();
-        let delay = lock(&s.machine).disconnected(u);
+        let next = lock(&s.machine).attempt_ended(&tried, outcome, Instant::now(), u);
         // Every attempt that did not end in a stop counts.
         s.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-        let why = match outcome {
-            Attempt::Fatal(why) => {
-                s.emit(Output::Disconnected(why.clone()));
-                return stop_for_good(s, why);
+        match next {
+            Next::Stop { why, stopped } => {
+                s.emit(Output::Disconnected(why));
+                return stop_for_good(s, stopped);
             }
-            Attempt::Ended(why) => why,
-            Attempt::Failed(why) | Attempt::Unresponsive(why) => {
-                candidate += 1;
-                why
+            Next::Retry { why, delay } => {
+                s.emit(Output::Disconnected(why));
+                crate::log!(
+                    Level::Info,
+                    "scheduler",
+                    "resubscribing in {:.2}s",
+                    delay.as_secs_f64()
+                );
+                if s.pause(delay) {
+                    break;
+                }
             }
-        };
-        match last_errors.iter_mut().find(|(m, _)| *m == tried) {
-            Some(entry) => entry.1 = why.clone(),
-            None => last_errors.push((tried, why.clone())),
         }
-        s.emit(Output::Disconnected(why));
-        if lock(&s.machine).should_give_up(Instant::now()) {
-            let limit = s.opts.machine.give_up_after.unwrap_or_default();
-            let tried: Vec<String> = last_errors
-                .iter()
-                .map(|(m, e)| {
-                    if e.contains(m.as_str()) {
-                        e.clone()
-                    } else {
-                        format!("{m}: {e}")
-                    }
-                })
-                .collect();
-            let why = format!(
-                "gave up after {}s without a subscription ({})",
-                limit.as_secs_f64(),
-                tried.join("; ")
-            );
-            return stop_for_good(s, why);
-        }
-        crate::log!(
-            Level::Info,
-            "scheduler",
-            "resubscribing in {:.2}s",
-            delay.as_secs_f64()
-        );
-        if s.pause(delay) {
-            break;
-        }
+    }
+}
+
+/// Waits while a TEARDOWN's outcome is pending (woken by the call thread
+/// when it is known, or by a stop).
+fn wait_for_teardown(s: &Shared) {
+    let mut m = lock(&s.machine);
+    while m.teardown_pending() && !s.stopping() {
+        m = s
+            .machine_changed
+            .wait_timeout(m, Duration::from_secs(1))
+            .map_or_else(|e| e.into_inner().0, |(g, _)| g);
     }
 }
 
@@ -513,7 +488,7 @@ fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
     let enc = s.opts.encoding;
     let mut path = SCHEDULER_PATH.to_string();
     let body = codec::encode(&subscribe_call(s), enc);
-    let mut redirects = 0;
+    let mut redirects = Redirects::new(s.opts.max_redirects);
     let (conn, headers) = loop {
         let mut conn = match transport::connect(&target, s.opts.connect_timeout, &s.tls) {
             Ok(c) => c,
@@ -541,51 +516,30 @@ fn subscribe_once(s: &Shared, mut target: Endpoint) -> Attempt {
             }
             Err(e) => return Attempt::Failed(format!("SUBSCRIBE to {target}: {e}")),
         };
-        match status {
-            200 => break (conn, headers),
-            307 => {
+        let principal = s.opts.credential.as_ref().map(|c| c.principal.as_str());
+        let text = if status == 200 || status == 307 {
+            String::new()
+        } else {
+            conn.read_body(&headers, 64 * 1024)
+                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                .unwrap_or_default()
+        };
+        match subscribe_answer(status, &target, &text, principal) {
+            SubscribeAnswer::Stream => break (conn, headers),
+            SubscribeAnswer::Redirect => {
                 let _ = conn.read_body(&headers, 64 * 1024);
-                redirects += 1;
                 let loc = headers.get("location").unwrap_or_default().to_string();
-                match resolve_location(&target, &loc) {
-                    Some((ep, p)) if redirects <= s.opts.max_redirects => {
+                match redirects.follow(&target, &loc) {
+                    Ok((ep, p)) => {
                         crate::log!(Level::Info, "scheduler", "{target} redirects to {ep}");
                         target = ep;
                         path = p;
                     }
-                    Some(_) => {
-                        return Attempt::Failed(format!("too many redirects (last to {loc})"));
-                    }
-                    None => {
-                        return Attempt::Failed(format!(
-                            "bad redirect location {loc:?} from {target}"
-                        ));
-                    }
+                    Err(why) => return Attempt::Failed(why),
                 }
             }
-            _ => {
-                let text = conn
-                    .read_body(&headers, 64 * 1024)
-                    .map(|b| String::from_utf8_lossy(&b).trim().to_string())
-                    .unwrap_or_default();
-                let why = if status == 401 {
-                    let sent = match &s.opts.credential {
-                        Some(c) => format!(
-                            "the credentials of principal '{}' were refused",
-                            c.principal
-                        ),
-                        None => "no credentials were given (set principal and secret)".into(),
-                    };
-                    format!("authentication failed: {target} answered HTTP 401; {sent}")
-                } else {
-                    format!("SUBSCRIBE rejected by {target}: HTTP {status} {text}")
-                };
-                return match status {
-                    503 | 404 | 500..=599 => Attempt::Failed(why),
-                    401 | 403 => Attempt::Fatal(why),
-                    _ => Attempt::Fatal(why),
-                };
-            }
+            SubscribeAnswer::Failed(why) => return Attempt::Failed(why),
+            SubscribeAnswer::Fatal(why) => return Attempt::Fatal(why),
         }
     };
     let stream_enc = match headers
@@ -800,19 +754,24 @@ fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
                 let ty = call_type_name(&c);
                 let teardown = ty == "TEARDOWN";
                 if teardown {
-                    s.tearing_down.store(true, Ordering::SeqCst);
+                    lock(&s.machine).teardown_queued();
                 }
                 match send_call(s, &mut conn, *c) {
                     Ok(()) => {
                         s.stats.calls.fetch_add(1, Ordering::Relaxed);
                         Stats::count(&s.stats.calls_by_type, &ty);
                         if teardown {
+                            lock(&s.machine).teardown_settled(true);
                             s.stop.set();
+                            s.machine_changed.notify_all();
                             s.emit(Output::Stopped("framework torn down".into()));
                         }
                     }
                     Err(reason) => {
-                        s.tearing_down.store(false, Ordering::SeqCst);
+                        if teardown {
+                            lock(&s.machine).teardown_settled(false);
+                            s.machine_changed.notify_all();
+                        }
                         s.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
                         s.emit(Output::CallFailed {
                             call_type: ty,
@@ -827,15 +786,9 @@ fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
 }
 
 fn send_call(s: &Shared, conn: &mut CallConn, mut c: Call) -> Result<(), String> {
-    let ids = lock(&s.machine).call_ids();
-    let (fid, stream_id) = match ids {
-        Ok(ids) => ids,
-        Err(e) => return Err(format!("not subscribed (driver is {})", e.0.name())),
-    };
-    c.framework_id = Some(FrameworkId { value: fid.clone() });
-    if let Some(u) = c.update_framework.as_mut() {
-        u.framework_info.id = Some(FrameworkId { value: fid });
-    }
+    let stream_id = lock(&s.machine)
+        .stamp(&mut c)
+        .map_err(|e| format!("not subscribed (driver is {})", e.0.name()))?;
     let Some(mut target) = lock(&s.leader).clone() else {
         return Err("not subscribed (no leading master)".into());
     };
@@ -848,22 +801,19 @@ fn send_call(s: &Shared, conn: &mut CallConn, mut c: Call) -> Result<(), String>
             .with("Mesos-Stream-Id", stream_id),
     );
     let mut path = SCHEDULER_PATH.to_string();
-    let mut redirects = 0;
+    let mut redirects = Redirects::new(s.opts.max_redirects);
     loop {
         let resp = conn.post(&target, &path, &hdrs, &body)?;
-        match resp.status {
-            200 | 202 => return Ok(()),
-            307 if redirects < s.opts.max_redirects => {
-                redirects += 1;
+        match call_answer(resp.status, &resp.body_text()) {
+            CallAnswer::Taken => return Ok(()),
+            CallAnswer::Redirect => {
                 let loc = resp.headers.get("location").unwrap_or_default().to_string();
-                let (ep, p) = resolve_location(&target, &loc)
-                    .ok_or_else(|| format!("bad redirect location {loc:?}"))?;
+                let (ep, p) = redirects.follow(&target, &loc)?;
                 conn.reset();
                 target = ep;
                 path = p;
             }
-            401 => return Err("authentication failed (HTTP 401)".into()),
-            st => return Err(format!("HTTP {st} {}", resp.body_text())),
+            CallAnswer::Refused(why) => return Err(why),
         }
     }
 }

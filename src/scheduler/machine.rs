@@ -1,12 +1,21 @@
-//! The scheduler connection state machine, free of sockets and clocks: the
-//! driver feeds it what happened (with the current time) and asks it what to
-//! do. Disconnected → Subscribing (SUBSCRIBE sent, 200 received) → Subscribed
-//! (SUBSCRIBED event), with the stream id, the heartbeat deadline and the
-//! reconnection backoff.
+//! The scheduler connection state machine, free of sockets, threads and
+//! clocks: the driver feeds it what happened (with the current time and a
+//! random draw) and asks it what to do. Disconnected → Subscribing
+//! (SUBSCRIBE sent, 200 received) → Subscribed (SUBSCRIBED event), with the
+//! stream id, the heartbeat deadline and the reconnection backoff; which
+//! candidate master to try, what each answer to SUBSCRIBE or to a call
+//! means (retry, redirect, give up), the redirect budget, when to give up
+//! for good, the TEARDOWN handshake, and the ids every call carries.
+//!
+//! May import: std, the wire types, `endpoint` (pure parsing) and
+//! `driver::Phase`. Nothing that does I/O.
 
 use std::time::{Duration, Instant};
 
 pub use crate::driver::Phase;
+use crate::endpoint::{Endpoint, resolve_location};
+use crate::wire::pb::FrameworkId;
+use crate::wire::pb::scheduler::Call;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -49,6 +58,123 @@ pub enum Seen {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotSubscribed(pub Phase);
 
+/// How one subscription attempt ended, as the I/O thread saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The stream was established and later ended for this reason.
+    Ended(String),
+    /// No stream: it failed before 200.
+    Failed(String),
+    /// The master will not take us (ERROR event, or a permanent 4xx).
+    Fatal(String),
+    /// The stream was open but the master went silent (no SUBSCRIBED, or
+    /// no heartbeat in time).
+    Unresponsive(String),
+}
+
+/// What the driver does after an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Report the disconnection (`why`), wait `delay`, try again.
+    Retry { why: String, delay: Duration },
+    /// Report the disconnection (`why`), then stop for good (`stopped`).
+    Stop { why: String, stopped: String },
+}
+
+/// What an answer to SUBSCRIBE means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscribeAnswer {
+    /// 200: the event stream follows.
+    Stream,
+    /// 307: follow the `Location` (within the redirect budget).
+    Redirect,
+    /// Worth another attempt (503 no leader, 404, 5xx).
+    Failed(String),
+    /// Not worth another attempt (401, 403, other 4xx).
+    Fatal(String),
+}
+
+/// What an answer to a call means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallAnswer {
+    /// 200/202: the master took it.
+    Taken,
+    /// 307: follow the `Location` (within the redirect budget).
+    Redirect,
+    /// Refused: the reason for `call_failed`.
+    Refused(String),
+}
+
+/// The answer to SUBSCRIBE with `status` from `target` (`body`: its text;
+/// `principal`: the credentials sent, if any).
+pub fn subscribe_answer(
+    status: u16,
+    target: &Endpoint,
+    body: &str,
+    principal: Option<&str>,
+) -> SubscribeAnswer {
+    match status {
+        200 => SubscribeAnswer::Stream,
+        307 => SubscribeAnswer::Redirect,
+        401 => {
+            let sent = match principal {
+                Some(p) => format!("the credentials of principal '{p}' were refused"),
+                None => "no credentials were given (set principal and secret)".into(),
+            };
+            SubscribeAnswer::Fatal(format!(
+                "authentication failed: {target} answered HTTP 401; {sent}"
+            ))
+        }
+        _ => {
+            let why = format!("SUBSCRIBE rejected by {target}: HTTP {status} {body}");
+            if status == 503 || status == 404 || (500..=599).contains(&status) {
+                SubscribeAnswer::Failed(why)
+            } else {
+                SubscribeAnswer::Fatal(why)
+            }
+        }
+    }
+}
+
+/// The answer to a call with `status` (`body`: its text).
+pub fn call_answer(status: u16, body: &str) -> CallAnswer {
+    match status {
+        200 | 202 => CallAnswer::Taken,
+        307 => CallAnswer::Redirect,
+        401 => CallAnswer::Refused("authentication failed (HTTP 401)".into()),
+        st => CallAnswer::Refused(format!("HTTP {st} {body}")),
+    }
+}
+
+/// The redirects one request may follow (`max_redirects`), shared by
+/// SUBSCRIBE and calls.
+#[derive(Debug, Clone)]
+pub struct Redirects {
+    followed: usize,
+    max: usize,
+}
+
+impl Redirects {
+    pub fn new(max: usize) -> Self {
+        Redirects { followed: 0, max }
+    }
+
+    /// Follows a 307 from `from` to `location`: the endpoint and path to try
+    /// next, or why not (over the budget, or a location that is no URL).
+    pub fn follow(
+        &mut self,
+        from: &Endpoint,
+        location: &str,
+    ) -> Result<(Endpoint, String), String> {
+        self.followed += 1;
+        match resolve_location(from, location) {
+            Some(next) if self.followed <= self.max => Ok(next),
+            Some(_) => Err(format!("too many redirects (last to {location})")),
+            None => Err(format!("bad redirect location {location:?} from {from}")),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Machine {
     cfg: Config,
@@ -60,6 +186,14 @@ pub struct Machine {
     failures: u32,
     /// Since when no subscription was accepted (None while subscribed).
     unsubscribed_since: Option<Instant>,
+    /// How many times the next candidate was chosen (index modulo the
+    /// number of masters).
+    candidate: usize,
+    /// Each master tried (or ZooKeeper) and its last error, in first-tried
+    /// order: what a driver that gives up says.
+    tried: Vec<(String, String)>,
+    /// A TEARDOWN is on its way: the master closing the stream is expected.
+    tearing_down: bool,
 }
 
 impl Machine {
@@ -73,7 +207,95 @@ impl Machine {
             last_event: None,
             failures: 0,
             unsubscribed_since: None,
+            candidate: 0,
+            tried: vec![],
+            tearing_down: false,
         }
+    }
+
+    /// Which of `n` candidate masters to try now.
+    pub fn candidate(&self, n: usize) -> usize {
+        self.candidate % n.max(1)
+    }
+
+    /// The attempt at `tried` (a master, or "ZooKeeper") ended so. A stream
+    /// that ended is retried at the same master; a failed or silent one
+    /// moves to the next candidate; a fatal one, or no subscription for
+    /// `give_up_after`, stops for good. `u`: a uniform draw in [0, 1) for
+    /// the backoff's jitter.
+    pub fn attempt_ended(&mut self, tried: &str, outcome: Attempt, now: Instant, u: f64) -> Next {
+        let delay = self.disconnected(u);
+        let why = match outcome {
+            Attempt::Fatal(why) => {
+                self.stop();
+                return Next::Stop {
+                    stopped: why.clone(),
+                    why,
+                };
+            }
+            Attempt::Ended(why) => why,
+            Attempt::Failed(why) | Attempt::Unresponsive(why) => {
+                self.candidate += 1;
+                why
+            }
+        };
+        match self.tried.iter_mut().find(|(m, _)| m == tried) {
+            Some(entry) => entry.1 = why.clone(),
+            None => self.tried.push((tried.to_string(), why.clone())),
+        }
+        if self.should_give_up(now) {
+            self.stop();
+            let limit = self.cfg.give_up_after.unwrap_or_default();
+            let tried: Vec<String> = self
+                .tried
+                .iter()
+                .map(|(m, e)| {
+                    if e.contains(m.as_str()) {
+                        e.clone()
+                    } else {
+                        format!("{m}: {e}")
+                    }
+                })
+                .collect();
+            let stopped = format!(
+                "gave up after {}s without a subscription ({})",
+                limit.as_secs_f64(),
+                tried.join("; ")
+            );
+            return Next::Stop { why, stopped };
+        }
+        Next::Retry { why, delay }
+    }
+
+    /// A TEARDOWN was queued: the stream's end that follows is expected.
+    pub fn teardown_queued(&mut self) {
+        self.tearing_down = true;
+    }
+
+    /// The TEARDOWN went out (the framework is gone: stop) or failed (the
+    /// stream's end is a disconnection again).
+    pub fn teardown_settled(&mut self, sent: bool) {
+        self.tearing_down = false;
+        if sent {
+            self.stop();
+        }
+    }
+
+    /// Whether the stream thread must wait for the TEARDOWN's outcome
+    /// before it counts the stream's end as a disconnection.
+    pub fn teardown_pending(&self) -> bool {
+        self.tearing_down
+    }
+
+    /// Stamps `call` with the subscription's framework id (also inside
+    /// UPDATE_FRAMEWORK); the stream id it must carry.
+    pub fn stamp(&self, call: &mut Call) -> Result<String, NotSubscribed> {
+        let (fid, stream_id) = self.call_ids()?;
+        if let Some(u) = call.update_framework.as_mut() {
+            u.framework_info.id = Some(FrameworkId { value: fid.clone() });
+        }
+        call.framework_id = Some(FrameworkId { value: fid });
+        Ok(stream_id)
     }
 
     /// A subscription attempt is about to start.
@@ -197,123 +419,5 @@ pub fn backoff(failures: u32, min: Duration, max: Duration, u: f64) -> Duration 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn subscribed(m: &mut Machine, t: Instant) {
-        m.subscribe_accepted(Some("stream-1".into()), t);
-        assert!(m.event(
-            &Seen::Subscribed {
-                framework_id: "fw-1".into(),
-                heartbeat_interval: Some(15.0)
-            },
-            t
-        ));
-    }
-
-    #[test]
-    fn gives_up_only_after_the_limit_without_a_subscription() {
-        let t0 = Instant::now();
-        let s = |secs: u64| t0 + Duration::from_secs(secs);
-        let mut never = Machine::new(Config::default(), None);
-        never.attempt(t0);
-        assert!(!never.should_give_up(s(1_000_000)));
-
-        let cfg = Config {
-            give_up_after: Some(Duration::from_secs(60)),
-            ..Config::default()
-        };
-        let mut m = Machine::new(cfg, None);
-        assert!(!m.should_give_up(s(100)), "no attempt yet");
-        m.attempt(t0);
-        m.disconnected(0.5);
-        m.attempt(s(30)); // a later attempt keeps the first instant
-        assert!(!m.should_give_up(s(59)));
-        assert!(m.should_give_up(s(60)));
-
-        // Subscribed: the clock starts again when the subscription is lost.
-        subscribed(&mut m, s(61));
-        assert!(!m.should_give_up(s(500)));
-        m.disconnected(0.5);
-        m.attempt(s(500));
-        assert!(!m.should_give_up(s(559)));
-        assert!(m.should_give_up(s(560)));
-    }
-
-    #[test]
-    fn lifecycle_and_call_ids() {
-        let t0 = Instant::now();
-        let mut m = Machine::new(Config::default(), None);
-        assert_eq!(m.call_ids(), Err(NotSubscribed(Phase::Disconnected)));
-        m.subscribe_accepted(Some("stream-1".into()), t0);
-        assert_eq!(m.phase(), Phase::Subscribing);
-        assert_eq!(m.call_ids(), Err(NotSubscribed(Phase::Subscribing)));
-        subscribed(&mut m, t0);
-        assert_eq!(m.call_ids(), Ok(("fw-1".into(), "stream-1".into())));
-        m.disconnected(0.0);
-        assert_eq!(m.phase(), Phase::Disconnected);
-        assert_eq!(
-            m.framework_id(),
-            Some("fw-1"),
-            "framework id survives for resubscription"
-        );
-        assert!(m.stream_id().is_none(), "a stale stream id is never reused");
-    }
-
-    #[test]
-    fn an_absurd_heartbeat_interval_means_no_watchdog_not_a_panic() {
-        for interval in [1e300, 1e17, f64::INFINITY, f64::NAN, -1.0, 0.0] {
-            let t0 = Instant::now();
-            let mut m = Machine::new(Config::default(), None);
-            m.subscribe_accepted(Some("s".into()), t0);
-            assert!(m.event(
-                &Seen::Subscribed {
-                    framework_id: "fw".into(),
-                    heartbeat_interval: Some(interval),
-                },
-                t0
-            ));
-            assert_eq!(m.phase(), Phase::Subscribed);
-            assert!(!m.heartbeat_lost(t0 + Duration::from_secs(1_000_000)));
-        }
-    }
-
-    #[test]
-    fn heartbeat_deadline_moves_with_every_event() {
-        let t0 = Instant::now();
-        let mut m = Machine::new(Config::default(), None);
-        subscribed(&mut m, t0);
-        assert_eq!(m.deadline(), Some(t0 + Duration::from_secs(75)));
-        assert!(!m.heartbeat_lost(t0 + Duration::from_secs(74)));
-        m.event(&Seen::Other, t0 + Duration::from_secs(60));
-        assert!(!m.heartbeat_lost(t0 + Duration::from_secs(100)));
-        assert!(m.heartbeat_lost(t0 + Duration::from_secs(135)));
-    }
-
-    #[test]
-    fn backoff_grows_is_capped_and_resets_on_subscribed() {
-        let mut m = Machine::new(Config::default(), None);
-        let d: Vec<Duration> = (0..8).map(|_| m.disconnected(1.0)).collect();
-        assert_eq!(d[0], Duration::from_millis(500));
-        assert_eq!(d[1], Duration::from_secs(1));
-        assert_eq!(d[7], Duration::from_secs(15));
-        subscribed(&mut m, Instant::now());
-        assert_eq!(m.disconnected(1.0), Duration::from_millis(500));
-        // Jitter stays within the upper half of the cap.
-        assert_eq!(
-            backoff(3, Duration::from_millis(500), Duration::from_secs(15), 0.0),
-            Duration::from_secs(2)
-        );
-    }
-
-    #[test]
-    fn subscribed_only_counts_while_subscribing() {
-        let mut m = Machine::new(Config::default(), None);
-        let seen = Seen::Subscribed {
-            framework_id: "x".into(),
-            heartbeat_interval: None,
-        };
-        assert!(!m.event(&seen, Instant::now()));
-        assert_eq!(m.phase(), Phase::Disconnected);
-    }
-}
+#[path = "machine_tests.rs"]
+mod tests;
