@@ -173,8 +173,9 @@ impl Shared {
         lock(&self.machine)
     }
 
-    /// Executes the machine's actions but `Send` (the call thread's); false
-    /// when the stream is over (`Stop`, or a stop cut a wait short).
+    /// Executes the machine's actions in order (a `Send` is queued for the
+    /// call thread); false when the stream is over (`Stop`, or a stop cut a
+    /// wait short).
     fn run(&self, actions: Vec<Action>) -> bool {
         for a in actions {
             match a {
