@@ -325,10 +325,7 @@ impl Machine {
         if quiet(&ty) {
             return vec![];
         }
-        vec![Action::Deliver(Output::CallFailed {
-            call_type: ty,
-            reason: "not subscribed to the agent".into(),
-        })]
+        failed(&ty, "not subscribed to the agent".into())
     }
 
     /// The agent answered a call of type `ty` (`call_type`) with HTTP
@@ -343,10 +340,7 @@ impl Machine {
         } else {
             format!("HTTP {status} {body}")
         };
-        vec![Action::Deliver(Output::CallFailed {
-            call_type: ty.into(),
-            reason,
-        })]
+        failed(ty, reason)
     }
 
     /// A call of type `ty` could not be delivered: `why`.
@@ -354,11 +348,16 @@ impl Machine {
         if quiet(ty) {
             return vec![];
         }
-        vec![Action::Deliver(Output::CallFailed {
-            call_type: ty.into(),
-            reason: why,
-        })]
+        failed(ty, why)
     }
+}
+
+/// Tells the owner a call of type `ty` failed.
+fn failed(ty: &str, reason: String) -> Vec<Action> {
+    vec![Action::Deliver(Output::CallFailed {
+        call_type: ty.into(),
+        reason,
+    })]
 }
 
 /// Calls whose failure the owner is not told: updates (resent on the next
