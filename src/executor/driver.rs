@@ -1,23 +1,28 @@
-//! The executor driver: subscribes to the agent's `/api/v1/executor`, keeps
-//! every update until the agent ACKNOWLEDGEs it and every launched task until
-//! one of its updates is acknowledged, resends both on each re-SUBSCRIBE,
-//! recovers across agent restarts when checkpointing, and otherwise turns a
-//! lost agent into a SHUTDOWN. Events reach the owner through a bounded queue.
+//! The executor driver: the threads, sockets and clocks that run the
+//! executor's state machine (`machine.rs`, where every protocol rule lives:
+//! the unacknowledged book, recovery, backoff, the synthetic SHUTDOWN,
+//! stamping and limits). A stream thread connects to the agent's
+//! `/api/v1/executor`, SUBSCRIBEs and reads events; a call thread POSTs
+//! calls; both feed the machine what happened and execute what it answers.
+//! Events reach the owner through a bounded queue; the shutdown watchdog
+//! (a thread that kills the process group) is armed here when the machine
+//! says so.
+//!
+//! May import anything of the crate's I/O layers (transport, http, stream,
+//! queue), the wire, and the machine; nothing imports it but the Lua binding.
 
 use crate::log::Level;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
-use prost::Message as _;
-use prost_reflect::DynamicMessage;
 use thiserror::Error;
 
 use super::env::ExecutorEnv;
+use super::machine::{self, Action, Config as MachineConfig, Machine, Refused};
 use crate::base::{StopSignal, lock};
 pub use crate::driver::{Output, Phase};
 use crate::http::Headers;
@@ -26,8 +31,8 @@ use crate::queue::{Consumer, Producer, bounded_queue};
 use crate::stream::EventStream;
 use crate::transport::{self, CallConn};
 use crate::wire::codec::{self, Encoding};
-use crate::wire::pb::executor::{Call, Event, call, event};
-use crate::wire::pb::{AgentId, ExecutorId, FrameworkId, TaskInfo, TaskStatus, task_status};
+use crate::wire::pb::executor::{Call, Event, event};
+use crate::wire::pb::{TaskInfo, TaskStatus};
 use crate::wire::{limits, recordio};
 
 /// How often an executor sends the optional HEARTBEAT call.
@@ -86,15 +91,31 @@ pub enum ExecutorError {
     TooLarge(#[from] limits::TooLarge),
 }
 
-/// What must survive a reconnection.
-#[derive(Default)]
-struct Book {
-    phase: Option<Phase>,
-    agent_id: Option<String>,
-    /// Updates not yet ACKNOWLEDGED, in the order they were made.
-    updates: Vec<call::Update>,
-    /// Tasks launched for which no update has been acknowledged yet.
-    tasks: BTreeMap<String, TaskInfo>,
+impl From<Refused> for ExecutorError {
+    fn from(e: Refused) -> Self {
+        match e {
+            Refused::Staging => ExecutorError::BadUpdate(e.to_string()),
+            Refused::TooLarge(t) => ExecutorError::TooLarge(t),
+        }
+    }
+}
+
+impl Options {
+    /// What the machine needs of the options.
+    fn machine(&self) -> MachineConfig {
+        let env = &self.env;
+        MachineConfig {
+            executor_id: env.executor_id.clone(),
+            framework_id: env.framework_id.clone(),
+            agent_id: env.agent_id.clone(),
+            checkpoint: env.checkpoint,
+            recovery_timeout: env.recovery_timeout,
+            backoff_max: env.subscription_backoff_max,
+            shutdown_grace_period: env.shutdown_grace_period,
+            max_payload: self.max_payload,
+            watchdog: self.shutdown_watchdog,
+        }
+    }
 }
 
 enum Cmd {
@@ -106,9 +127,9 @@ struct Shared {
     opts: Options,
     /// The TLS client configuration, built once on first use.
     tls: TlsClient,
-    book: Mutex<Book>,
+    /// Never held while blocking: take its actions, release, execute.
+    machine: Mutex<Machine>,
     stop: StopSignal,
-    watchdog_armed: AtomicBool,
     stream_sock: Mutex<Option<std::net::TcpStream>>,
     call_sock: Arc<Mutex<Option<std::net::TcpStream>>>,
     events: Producer<Output>,
@@ -148,22 +169,39 @@ impl Shared {
         h
     }
 
-    fn ids(&self) -> (ExecutorId, FrameworkId) {
-        (
-            ExecutorId {
-                value: self.opts.env.executor_id.clone(),
-            },
-            FrameworkId {
-                value: self.opts.env.framework_id.clone(),
-            },
-        )
+    fn machine(&self) -> std::sync::MutexGuard<'_, Machine> {
+        lock(&self.machine)
     }
 
-    fn set_phase(&self, p: Phase) {
-        let mut b = lock(&self.book);
-        if b.phase != Some(Phase::Stopped) {
-            b.phase = Some(p);
+    /// Executes the machine's actions in order (a `Send` is queued for the
+    /// call thread); false when the stream is over (`Stop`, or a stop cut a
+    /// wait short).
+    fn run(&self, actions: Vec<Action>) -> bool {
+        for a in actions {
+            match a {
+                Action::Deliver(out) => {
+                    self.emit(out);
+                }
+                Action::ArmWatchdog(after) => arm_shutdown_watchdog(after),
+                Action::Resubscribe(delay) => {
+                    self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                    crate::log!(
+                        Level::Info,
+                        "executor",
+                        "resubscribing to the agent in {:.2}s",
+                        delay.as_secs_f64()
+                    );
+                    if self.pause(delay) {
+                        return false;
+                    }
+                }
+                Action::Stop => return false,
+                Action::Send(c) => {
+                    let _ = self.cmd_tx.send(Cmd::Send(c));
+                }
+            }
         }
+        true
     }
 }
 
@@ -174,13 +212,6 @@ pub struct Driver {
     threads: Vec<JoinHandle<()>>,
 }
 
-fn shutdown_event() -> Result<DynamicMessage, codec::CodecError> {
-    codec::to_dynamic(&Event {
-        r#type: Some(event::Type::Shutdown as i32),
-        ..Default::default()
-    })
-}
-
 impl Driver {
     pub fn new(opts: Options) -> Result<Driver, ExecutorError> {
         let (producer, consumer) =
@@ -188,10 +219,9 @@ impl Driver {
         let (cmd_tx, cmd_rx) = unbounded();
         let shared = Arc::new(Shared {
             tls: TlsClient::new(opts.ca_file.clone()),
+            machine: Mutex::new(Machine::new(opts.machine())),
             opts,
-            book: Mutex::new(Book::default()),
             stop: StopSignal::default(),
-            watchdog_armed: AtomicBool::new(false),
             stream_sock: Mutex::new(None),
             call_sock: Arc::default(),
             events: producer,
@@ -211,7 +241,6 @@ impl Driver {
             return Err(ExecutorError::Stopped);
         }
         let cmd_rx = self.cmd_rx.take().ok_or(ExecutorError::AlreadyStarted)?;
-        self.shared.set_phase(Phase::Disconnected);
         let s = self.shared.clone();
         let t1 = thread::Builder::new()
             .name("mesos-exec-stream".into())
@@ -229,63 +258,18 @@ impl Driver {
     /// Sends a status update, filling in uuid, source, executor and agent ids
     /// and timestamp. The update is kept (and resent on re-SUBSCRIBE) until
     /// the agent acknowledges it. Returns the uuid.
-    pub fn update(&self, mut status: TaskStatus) -> Result<Vec<u8>, ExecutorError> {
+    pub fn update(&self, status: TaskStatus) -> Result<Vec<u8>, ExecutorError> {
         if self.shared.stopping() {
             return Err(ExecutorError::Stopped);
         }
-        if status.state == crate::wire::pb::TaskState::TaskStaging as i32 {
-            return Err(ExecutorError::BadUpdate(
-                "executors must not send TASK_STAGING".into(),
-            ));
-        }
-        let max = self.shared.opts.max_payload;
-        limits::payload("status data", status.data.as_ref().map_or(0, Vec::len), max)?;
-        limits::payload(
-            "status message",
-            status.message.as_ref().map_or(0, String::len),
-            max,
-        )?;
         let uuid = crate::uuid::v4();
-        status.uuid = Some(uuid.to_vec());
-        status.source = Some(task_status::Source::Executor as i32);
-        status.executor_id = Some(ExecutorId {
-            value: self.shared.opts.env.executor_id.clone(),
-        });
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        status.timestamp = Some(status.timestamp.unwrap_or(secs));
-        let mut book = lock(&self.shared.book);
-        if status.agent_id.is_none() {
-            let agent = book
-                .agent_id
-                .clone()
-                .or_else(|| self.shared.opts.env.agent_id.clone());
-            status.agent_id = agent.map(|value| AgentId { value });
-        }
-        let update = call::Update { status };
-        // The call around the update adds its ids and a few tags.
-        let ids = &self.shared.opts.env;
-        let around = ids.executor_id.len() + ids.framework_id.len() + 32;
-        limits::message("UPDATE", update.encoded_len() + around)?;
-        book.updates.push(update.clone());
-        drop(book);
-        self.send_update(update);
-        Ok(uuid.to_vec())
-    }
-
-    fn send_update(&self, update: call::Update) {
-        let (executor_id, framework_id) = self.shared.ids();
-        let c = Call {
-            executor_id,
-            framework_id,
-            r#type: Some(call::Type::Update as i32),
-            update: Some(update),
-            ..Default::default()
-        };
+        let c = self
+            .shared
+            .machine()
+            .update(status, uuid, SystemTime::now())?;
         self.shared.stats.updates.fetch_add(1, Ordering::Relaxed);
         let _ = self.shared.cmd_tx.send(Cmd::Send(Box::new(c)));
+        Ok(uuid.to_vec())
     }
 
     /// Sends a framework message to the scheduler (best effort).
@@ -293,19 +277,7 @@ impl Driver {
         if self.shared.stopping() {
             return Err(ExecutorError::Stopped);
         }
-        limits::payload(
-            "framework message data",
-            data.len(),
-            self.shared.opts.max_payload,
-        )?;
-        let (executor_id, framework_id) = self.shared.ids();
-        let c = Call {
-            executor_id,
-            framework_id,
-            r#type: Some(call::Type::Message as i32),
-            message: Some(call::Message { data }),
-            ..Default::default()
-        };
+        let c = self.shared.machine().message(data)?;
         self.shared
             .cmd_tx
             .send(Cmd::Send(Box::new(c)))
@@ -314,16 +286,20 @@ impl Driver {
 
     /// Updates not yet acknowledged by the agent.
     pub fn unacknowledged_updates(&self) -> Vec<TaskStatus> {
-        lock(&self.shared.book)
-            .updates
-            .iter()
-            .map(|u| u.status.clone())
+        self.shared
+            .machine()
+            .unacknowledged_updates()
+            .cloned()
             .collect()
     }
 
     /// Tasks launched for which no update was acknowledged yet.
     pub fn unacknowledged_tasks(&self) -> Vec<TaskInfo> {
-        lock(&self.shared.book).tasks.values().cloned().collect()
+        self.shared
+            .machine()
+            .unacknowledged_tasks()
+            .cloned()
+            .collect()
     }
 
     pub fn recv(&self, timeout: Duration) -> Option<Output> {
@@ -342,11 +318,11 @@ impl Driver {
         if self.shared.stopping() {
             return Phase::Stopped;
         }
-        lock(&self.shared.book).phase.unwrap_or(Phase::Disconnected)
+        self.shared.machine().phase()
     }
 
     pub fn agent_id(&self) -> Option<String> {
-        lock(&self.shared.book).agent_id.clone()
+        self.shared.machine().agent_id().map(str::to_string)
     }
 
     pub fn shutdown_grace_period(&self) -> Duration {
@@ -368,7 +344,7 @@ impl Driver {
 
     fn halt(&mut self, why: &str) {
         let first = self.shared.stop.set();
-        lock(&self.shared.book).phase = Some(Phase::Stopped);
+        self.shared.machine().stop();
         CallConn::shutdown(&self.shared.stream_sock);
         // Let the call thread finish what is queued before closing its socket.
         let _ = self.shared.cmd_tx.send(Cmd::Stop);
@@ -395,78 +371,25 @@ impl Drop for Driver {
 // ------------------------------------------------------------------ stream
 
 fn stream_thread(s: &Shared) {
-    let env = &s.opts.env;
-    // Set when the connection to the agent is lost while checkpointing.
-    let mut recovery_deadline: Option<Instant> = None;
     loop {
         if s.stopping() {
             return;
         }
-        let why = subscribe_and_read(s, &mut recovery_deadline);
+        let why = subscribe_and_read(s);
         *lock(&s.stream_sock) = None;
         if s.stopping() {
             return;
         }
-        s.set_phase(Phase::Disconnected);
-        s.emit(Output::Disconnected(why.clone()));
-        if !env.checkpoint {
-            return give_up(
-                s,
-                format!("{why}; framework does not checkpoint, shutting down"),
-            );
-        }
-        let deadline =
-            *recovery_deadline.get_or_insert_with(|| Instant::now() + env.recovery_timeout);
-        if Instant::now() >= deadline {
-            return give_up(
-                s,
-                format!("agent did not come back within the recovery timeout ({why})"),
-            );
-        }
-        s.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-        let u: f64 = rand::random();
-        let delay = env
-            .subscription_backoff_max
-            .mul_f64(u)
-            .min(deadline.saturating_duration_since(Instant::now()));
-        crate::log!(
-            Level::Info,
-            "executor",
-            "resubscribing to the agent in {:.2}s",
-            delay.as_secs_f64()
-        );
-        if s.pause(delay) {
+        let actions = s
+            .machine()
+            .stream_ended(why, Instant::now(), rand::random());
+        if !s.run(actions) {
             return;
         }
     }
 }
 
-/// The agent is gone for good: deliver a SHUTDOWN as the C++ library does.
-fn give_up(s: &Shared, why: String) {
-    arm_shutdown_watchdog(s);
-    if let Ok(ev) = shutdown_event() {
-        s.emit(Output::Event(ev.into()));
-    }
-    s.set_phase(Phase::Disconnected);
-    s.emit(Output::Disconnected(why));
-}
-
-fn subscribe_call(s: &Shared) -> Call {
-    let b = lock(&s.book);
-    let (executor_id, framework_id) = s.ids();
-    Call {
-        executor_id,
-        framework_id,
-        r#type: Some(call::Type::Subscribe as i32),
-        subscribe: Some(call::Subscribe {
-            unacknowledged_tasks: b.tasks.values().cloned().collect(),
-            unacknowledged_updates: b.updates.clone(),
-        }),
-        ..Default::default()
-    }
-}
-
-fn subscribe_and_read(s: &Shared, recovery_deadline: &mut Option<Instant>) -> String {
+fn subscribe_and_read(s: &Shared) -> String {
     let env = &s.opts.env;
     let enc = s.opts.encoding;
     let target = &env.agent;
@@ -478,8 +401,8 @@ fn subscribe_and_read(s: &Shared, recovery_deadline: &mut Option<Instant>) -> St
         *lock(&s.stream_sock) = Some(h);
     }
     let _ = conn.set_read_timeout(Some(s.opts.call_timeout));
-    s.set_phase(Phase::Subscribing);
-    let body = codec::encode(&subscribe_call(s), enc);
+    let subscribe = s.machine().connected();
+    let body = codec::encode(&subscribe, enc);
     if let Err(e) = conn.send_request("POST", &env.path, &s.headers(), &body) {
         return format!("SUBSCRIBE to agent {target}: {e}");
     }
@@ -518,10 +441,10 @@ fn subscribe_and_read(s: &Shared, recovery_deadline: &mut Option<Instant>) -> St
         s.stats.events.fetch_add(1, Ordering::Relaxed);
         if let Ok(typed) = typed_event(&ev, schema) {
             if typed.r#type == Some(event::Type::Subscribed as i32) {
-                *recovery_deadline = None;
                 crate::log!(Level::Info, "executor", "subscribed to agent {target}");
             }
-            book_event(s, &typed);
+            let actions = s.machine().event(&typed);
+            s.run(actions);
         }
         if !s.emit(Output::Event(ev)) {
             return "driver stopping".into();
@@ -542,17 +465,13 @@ fn typed_event(ev: &crate::driver::Event, schema: u16) -> Result<Event, codec::C
     Ok(ev.message().transcode_to::<Event>()?)
 }
 
-/// Kills this process after the grace period, once, if enabled.
-fn arm_shutdown_watchdog(s: &Shared) {
-    if !s.opts.shutdown_watchdog || s.watchdog_armed.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    // A little more than the grace period: the agent itself escalates then.
-    let grace = s.opts.env.shutdown_grace_period + Duration::from_millis(500);
+/// Kills this process group once `after` has passed (the machine arms it
+/// once, after a SHUTDOWN, when the watchdog is enabled).
+fn arm_shutdown_watchdog(after: Duration) {
     let _ = thread::Builder::new()
         .name("mesos-exec-watchdog".into())
         .spawn(move || {
-            thread::sleep(grace);
+            thread::sleep(after);
             // SAFETY: signals our own process group (our tasks and us), as the
             // Mesos executor library does when the grace period runs out.
             unsafe {
@@ -561,110 +480,37 @@ fn arm_shutdown_watchdog(s: &Shared) {
         });
 }
 
-/// Keeps the unacknowledged lists and ids current.
-fn book_event(s: &Shared, ev: &Event) {
-    if ev.r#type == Some(event::Type::Shutdown as i32) {
-        arm_shutdown_watchdog(s);
-    }
-    let mut b = lock(&s.book);
-    match ev.r#type.and_then(|t| event::Type::try_from(t).ok()) {
-        Some(event::Type::Subscribed) => {
-            b.phase = Some(Phase::Subscribed);
-            if let Some(sub) = &ev.subscribed {
-                b.agent_id = sub.agent_info.id.as_ref().map(|a| a.value.clone());
-            }
-        }
-        Some(event::Type::Launch) => {
-            if let Some(l) = &ev.launch {
-                b.tasks.insert(l.task.task_id.value.clone(), l.task.clone());
-            }
-        }
-        Some(event::Type::LaunchGroup) => {
-            if let Some(g) = &ev.launch_group {
-                for t in &g.task_group.tasks {
-                    b.tasks.insert(t.task_id.value.clone(), t.clone());
-                }
-            }
-        }
-        Some(event::Type::Acknowledged) => {
-            if let Some(a) = &ev.acknowledged {
-                b.updates
-                    .retain(|u| u.status.uuid.as_deref() != Some(a.uuid.as_slice()));
-                b.tasks.remove(&a.task_id.value);
-            }
-        }
-        _ => {}
-    }
-}
-
 // ------------------------------------------------------------------- calls
 
 fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
     let mut conn = CallConn::new(s.opts.connect_timeout, s.opts.call_timeout, s.tls.clone());
     conn.sock = s.call_sock.clone();
     loop {
-        let cmd = match cmds.recv_timeout(HEARTBEAT_CALL_INTERVAL) {
-            Ok(c) => c,
-            Err(RecvTimeoutError::Timeout) => {
-                let (executor_id, framework_id) = s.ids();
-                Cmd::Send(Box::new(Call {
-                    executor_id,
-                    framework_id,
-                    r#type: Some(call::Type::Heartbeat as i32),
-                    ..Default::default()
-                }))
-            }
-            Err(RecvTimeoutError::Disconnected) => return,
+        let c = match cmds.recv_timeout(HEARTBEAT_CALL_INTERVAL) {
+            Ok(Cmd::Send(c)) => *c,
+            Ok(Cmd::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => s.machine().heartbeat(),
         };
-        let c = match cmd {
-            Cmd::Stop => return,
-            Cmd::Send(c) => c,
-        };
-        let ty = c
-            .r#type
-            .and_then(|t| call::Type::try_from(t).ok())
-            .map_or("UNKNOWN", |t| t.as_str_name())
-            .to_string();
-        // Updates made while not subscribed wait for the next SUBSCRIBE,
-        // which carries every unacknowledged update.
-        let subscribed = lock(&s.book).phase == Some(Phase::Subscribed);
-        if !subscribed {
-            if ty != "UPDATE" && ty != "HEARTBEAT" {
-                s.emit(Output::CallFailed {
-                    call_type: ty,
-                    reason: "not subscribed to the agent".into(),
-                });
+        let actions = s.machine().outgoing(c);
+        for a in actions {
+            match a {
+                Action::Send(c) => post(s, &mut conn, &c),
+                other => {
+                    s.run(vec![other]);
+                }
             }
-            continue;
-        }
-        let body = codec::encode(c.as_ref(), s.opts.encoding);
-        let env = &s.opts.env;
-        match conn.post(&env.agent, &env.path, &s.headers(), &body) {
-            Ok(r) if r.status == 202 || r.status == 200 => {}
-            Ok(r) if ty == "UPDATE" => {
-                // Kept in the book: resent on the next SUBSCRIBE.
-                s.emit(Output::CallFailed {
-                    call_type: ty,
-                    reason: format!(
-                        "HTTP {} {} (will be resent on resubscription)",
-                        r.status,
-                        r.body_text()
-                    ),
-                });
-            }
-            Ok(r) => {
-                s.emit(Output::CallFailed {
-                    call_type: ty,
-                    reason: format!("HTTP {} {}", r.status, r.body_text()),
-                });
-            }
-            Err(e) if ty != "UPDATE" && ty != "HEARTBEAT" => {
-                s.emit(Output::CallFailed {
-                    call_type: ty,
-                    reason: e,
-                });
-            }
-            Err(_) => {}
         }
     }
+}
+
+/// POSTs one call and tells the machine how it went.
+fn post(s: &Shared, conn: &mut CallConn, c: &Call) {
+    let ty = machine::call_type(c);
+    let body = codec::encode(c, s.opts.encoding);
+    let env = &s.opts.env;
+    let actions = match conn.post(&env.agent, &env.path, &s.headers(), &body) {
+        Ok(r) => s.machine().call_answered(&ty, r.status, &r.body_text()),
+        Err(e) => s.machine().call_failed(&ty, e),
+    };
+    s.run(actions);
 }
