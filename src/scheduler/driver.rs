@@ -428,10 +428,7 @@ fn stream_thread(s: &Shared) {
         // Every attempt that did not end in a stop counts.
         s.stats.reconnects.fetch_add(1, Ordering::Relaxed);
         match next {
-            Next::Stop { why, stopped } => {
-                s.emit(Output::Disconnected(why));
-                return stop_for_good(s, stopped);
-            }
+            Next::Stop { why, stopped } => return stop_for_good(s, why, stopped),
             Next::Retry { why, delay } => {
                 s.emit(Output::Disconnected(why));
                 crate::log!(
@@ -461,11 +458,15 @@ fn wait_for_teardown(s: &Shared) {
 }
 
 /// The driver ends on its own (the master refused us for good, or it gave
-/// up): no more attempts, and `stopped` says why.
-fn stop_for_good(s: &Shared, why: String) {
+/// up): no more attempts. The owner hears why (`disconnected`, then
+/// `stopped`) before the driver reads as stopped, so that an owner waiting
+/// for the stop never misses the reason.
+fn stop_for_good(s: &Shared, why: String, stopped: String) {
+    s.emit(Output::Disconnected(why));
+    s.emit(Output::Stopped(stopped));
     s.stop.set();
     lock(&s.machine).stop();
-    s.emit(Output::Stopped(why));
+    s.machine_changed.notify_all();
 }
 
 fn subscribe_call(s: &Shared) -> Call {

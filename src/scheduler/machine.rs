@@ -221,13 +221,14 @@ impl Machine {
     /// The attempt at `tried` (a master, or "ZooKeeper") ended so. A stream
     /// that ended is retried at the same master; a failed or silent one
     /// moves to the next candidate; a fatal one, or no subscription for
-    /// `give_up_after`, stops for good. `u`: a uniform draw in [0, 1) for
+    /// `give_up_after`, stops for good (the driver reports why, then calls
+    /// [`stop`](Self::stop): the owner must not see a stopped driver before
+    /// the reports). `u`: a uniform draw in [0, 1) for
     /// the backoff's jitter.
     pub fn attempt_ended(&mut self, tried: &str, outcome: Attempt, now: Instant, u: f64) -> Next {
         let delay = self.disconnected(u);
         let why = match outcome {
             Attempt::Fatal(why) => {
-                self.stop();
                 return Next::Stop {
                     stopped: why.clone(),
                     why,
@@ -244,7 +245,6 @@ impl Machine {
             None => self.tried.push((tried.to_string(), why.clone())),
         }
         if self.should_give_up(now) {
-            self.stop();
             let limit = self.cfg.give_up_after.unwrap_or_default();
             let tried: Vec<String> = self
                 .tried

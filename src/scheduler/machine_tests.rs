@@ -239,7 +239,6 @@ fn a_fatal_attempt_stops_for_good_and_says_why_twice() {
             stopped: "master sent ERROR: bye".into()
         }
     );
-    assert_eq!(m.phase(), Phase::Stopped);
 }
 
 #[test]
@@ -285,7 +284,6 @@ fn giving_up_names_each_master_tried_with_its_last_error() {
             stopped: "gave up after 10s without a subscription (cannot connect to master http://a:1: timed out; http://b:2: HTTP 500)".into()
         }
     );
-    assert_eq!(m.phase(), Phase::Stopped);
 }
 
 #[test]
