@@ -19,22 +19,22 @@ mod recovery;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::{Value as Json, json};
 
-use super::ClusterConfig;
+use super::config::ClusterConfig;
 use super::fetcher::Fetcher;
 use super::launcher::{self, Exit, Spec};
+use super::protocol::{self, ToMaster, is_terminal, new_uuid, now_secs, uuid_string};
 use super::resources::Resources;
 use super::updates::{Acked, Forward, Manager};
-use super::{Shared, new_uuid, now_secs, uuid_string, with_master};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::{pb, recordio};
-use pb::TaskState as S;
+use pb::TaskState;
 use pb::executor as xpb;
 use pb::framework_info::capability::Type as Cap;
 use pb::task_status::{Reason, Source};
@@ -44,10 +44,21 @@ const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
 /// `DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL`: HEARTBEAT events on executor streams.
 const EXECUTOR_HEARTBEAT: Duration = Duration::from_secs(30 * 60);
 
+/// What becomes of a process an agent started, as its thread reports it.
+pub(crate) enum ProcessEvent {
+    Started(i32),
+    LaunchFailed(String),
+    Exited(Exit),
+}
+
+/// Where an agent's process threads report to (the master, which owns the
+/// agents): false once the cluster is gone.
+pub(crate) type ProcessReporter = Arc<dyn Fn(&ProcKey, ProcessEvent) -> bool + Send + Sync>;
+
 /// What an agent needs from its surroundings.
 #[derive(Clone)]
 pub(crate) struct AgentCtx {
-    pub shared: Weak<Shared>,
+    pub report: ProcessReporter,
 }
 
 /// The agent flags that matter here.
@@ -82,7 +93,7 @@ impl AgentFlags {
 /// become (`ContainerTermination` / `Executor::pendingTermination`).
 #[derive(Debug, Clone)]
 struct Termination {
-    state: S,
+    state: TaskState,
     reason: Reason,
     message: String,
 }
@@ -90,30 +101,11 @@ struct Termination {
 impl Default for Termination {
     fn default() -> Self {
         Termination {
-            state: S::TaskFailed,
+            state: TaskState::TaskFailed,
             reason: Reason::ExecutorTerminated,
             message: "Executor terminated".into(),
         }
     }
-}
-
-/// Messages from an agent to the master.
-pub(crate) enum ToMaster {
-    StatusUpdate {
-        framework_id: String,
-        status: Box<pb::TaskStatus>,
-        latest_state: S,
-    },
-    ExitedExecutor {
-        framework_id: String,
-        executor_id: String,
-        status: i32,
-    },
-    FrameworkMessage {
-        framework_id: String,
-        executor_id: String,
-        data: Vec<u8>,
-    },
 }
 
 /// Identifies one process (a task's, or a custom executor's when `task_id`
@@ -128,7 +120,7 @@ pub(crate) struct ProcKey {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum ExecutorKind {
     /// The built-in command executor: one task, executor id = task id.
     Command,
     /// The default executor: task groups.
@@ -137,9 +129,9 @@ enum Kind {
     Custom,
 }
 
-struct ATask {
+struct AgentTask {
     info: pb::TaskInfo,
-    state: S,
+    state: TaskState,
     group: u64,
     container_id: String,
     pid: Option<i32>,
@@ -164,14 +156,14 @@ enum Pending {
 }
 
 /// An executor's subscription stream.
-struct XConn {
+struct ExecutorStream {
     id: u64,
     enc: Encoding,
     tx: Sender<Vec<u8>>,
     next_heartbeat: Instant,
 }
 
-impl XConn {
+impl ExecutorStream {
     fn send(&self, ev: &xpb::Event) {
         let _ = self.tx.send(recordio::encode(&codec::encode(ev, self.enc)));
     }
@@ -179,10 +171,10 @@ impl XConn {
 
 /// The process and connection of a custom executor.
 #[derive(Default)]
-struct XProc {
+struct CustomExecutor {
     pid: Option<i32>,
     subscribed: bool,
-    conn: Option<XConn>,
+    conn: Option<ExecutorStream>,
     pending: Vec<Pending>,
     ever_sent: bool,
     /// The executor must (re-)subscribe by then.
@@ -200,22 +192,22 @@ struct XProc {
 
 struct Executor {
     info: pb::ExecutorInfo,
-    kind: Kind,
+    kind: ExecutorKind,
     container_id: String,
     directory: PathBuf,
-    tasks: BTreeMap<String, ATask>,
+    tasks: BTreeMap<String, AgentTask>,
     next_group: u64,
     /// Groups whose tasks are being killed because one of them ended badly.
     killing_groups: Vec<u64>,
     shutting_down: bool,
     terminated: bool,
-    xproc: Option<XProc>,
+    custom: Option<CustomExecutor>,
 }
 
 impl Executor {
     fn new(
         info: pb::ExecutorInfo,
-        kind: Kind,
+        kind: ExecutorKind,
         container_id: String,
         directory: PathBuf,
         flags: &AgentFlags,
@@ -230,7 +222,7 @@ impl Executor {
             killing_groups: vec![],
             shutting_down: false,
             terminated: false,
-            xproc: (kind == Kind::Custom).then(|| XProc {
+            custom: (kind == ExecutorKind::Custom).then(|| CustomExecutor {
                 registration_deadline: Some(Instant::now() + flags.registration_timeout),
                 token: flags
                     .executor_auth
@@ -240,12 +232,12 @@ impl Executor {
         }
     }
 
-    fn conn(&self) -> Option<&XConn> {
-        self.xproc.as_ref().and_then(|x| x.conn.as_ref())
+    fn conn(&self) -> Option<&ExecutorStream> {
+        self.custom.as_ref().and_then(|x| x.conn.as_ref())
     }
 }
 
-struct AFramework {
+struct AgentFramework {
     info: pb::FrameworkInfo,
     executors: BTreeMap<String, Executor>,
     terminating: bool,
@@ -269,26 +261,12 @@ pub(crate) struct Agent {
     pub registered: bool,
     flags: AgentFlags,
     dir: PathBuf,
-    frameworks: BTreeMap<String, AFramework>,
+    frameworks: BTreeMap<String, AgentFramework>,
     updates: Manager,
     pub outbox: Vec<ToMaster>,
     waiters: Vec<JoinHandle<()>>,
     next_conn: u64,
     fetcher: Arc<Fetcher>,
-}
-
-pub(crate) fn is_terminal(s: S) -> bool {
-    matches!(
-        s,
-        S::TaskFinished
-            | S::TaskFailed
-            | S::TaskKilled
-            | S::TaskError
-            | S::TaskLost
-            | S::TaskDropped
-            | S::TaskGone
-            | S::TaskGoneByOperator
-    )
 }
 
 fn has_capability(fw: &pb::FrameworkInfo, cap: Cap) -> bool {
@@ -303,7 +281,7 @@ fn fw_id_of(fw: &pb::FrameworkInfo) -> String {
     fw.id.as_ref().map(|i| i.value.clone()).unwrap_or_default()
 }
 
-fn xevent(t: xpb::event::Type) -> xpb::Event {
+fn executor_event(t: xpb::event::Type) -> xpb::Event {
     xpb::Event {
         r#type: Some(t as i32),
         ..Default::default()
@@ -342,11 +320,11 @@ impl Agent {
         }
     }
 
-    fn framework(&mut self, fw: &pb::FrameworkInfo) -> &mut AFramework {
+    fn framework(&mut self, fw: &pb::FrameworkInfo) -> &mut AgentFramework {
         let f = self
             .frameworks
             .entry(fw_id_of(fw))
-            .or_insert_with(|| AFramework {
+            .or_insert_with(|| AgentFramework {
                 info: fw.clone(),
                 executors: BTreeMap::new(),
                 terminating: false,
@@ -373,7 +351,7 @@ impl Agent {
         &self,
         task_id: &str,
         exec_id: Option<&str>,
-        state: S,
+        state: TaskState,
         source: Source,
         reason: Option<Reason>,
         message: Option<String>,
@@ -441,11 +419,11 @@ impl Agent {
     }
 
     fn spawn(&mut self, ctx: &AgentCtx, key: ProcKey, spec: Spec) {
-        let weak = ctx.shared.clone();
+        let report = ctx.report.clone();
         let k = key.clone();
         let spawned = thread::Builder::new()
             .name("mesos-local-proc".into())
-            .spawn(move || run_process(weak, k, spec));
+            .spawn(move || run_process(&report, k, spec));
         match spawned {
             Ok(h) => self.waiters.push(h),
             Err(e) => self.launch_failed(&key, format!("Failed to start a thread: {e}")),
@@ -466,7 +444,7 @@ impl Agent {
             if let Some(exec) = self.executor(&fw_id, &exec_id) {
                 exec.tasks
                     .insert(task_id.clone(), new_task(task, 0, String::new()));
-                if let Some(x) = &mut exec.xproc {
+                if let Some(x) = &mut exec.custom {
                     x.pending.push(Pending::Task(task_id));
                 }
             }
@@ -488,7 +466,7 @@ impl Agent {
         env.push(("MESOS_TASK_ID".into(), task_id.clone()));
         let mut exec = Executor::new(
             info,
-            Kind::Command,
+            ExecutorKind::Command,
             container_id.clone(),
             directory.clone(),
             &self.flags,
@@ -501,7 +479,7 @@ impl Agent {
         let starting = self.status(
             &task_id,
             Some(&task_id),
-            S::TaskStarting,
+            TaskState::TaskStarting,
             Source::Executor,
             None,
             None,
@@ -531,12 +509,12 @@ impl Agent {
         let exec_id = xi.executor_id.value.clone();
         self.framework(fw);
         match self.executor(&fw_id, &exec_id) {
-            Some(e) if e.kind == Kind::Custom && !e.terminated && !e.shutting_down => true,
+            Some(e) if e.kind == ExecutorKind::Custom && !e.terminated && !e.shutting_down => true,
             Some(_) => {
                 let state = if has_capability(fw, Cap::PartitionAware) {
-                    S::TaskDropped
+                    TaskState::TaskDropped
                 } else {
-                    S::TaskLost
+                    TaskState::TaskLost
                 };
                 let st = self.status(
                     task_id,
@@ -554,12 +532,12 @@ impl Agent {
                 let directory = self.executor_dir(&fw_id, &exec_id, &container_id);
                 let exec = Executor::new(
                     xi.clone(),
-                    Kind::Custom,
+                    ExecutorKind::Custom,
                     container_id.clone(),
                     directory.clone(),
                     &self.flags,
                 );
-                let token = exec.xproc.as_ref().and_then(|x| x.token.clone());
+                let token = exec.custom.as_ref().and_then(|x| x.token.clone());
                 let env = self.env(fw, xi, &directory, &directory, token.as_deref());
                 self.framework(fw).executors.insert(exec_id.clone(), exec);
                 let key = ProcKey {
@@ -611,7 +589,7 @@ impl Agent {
                     exec.tasks
                         .insert(t.task_id.value.clone(), new_task(t, g, String::new()));
                 }
-                if let Some(x) = &mut exec.xproc {
+                if let Some(x) = &mut exec.custom {
                     x.pending.push(Pending::Group(ids));
                 }
             }
@@ -623,13 +601,13 @@ impl Agent {
             .frameworks
             .get(&fw_id)
             .and_then(|f| f.executors.get(&exec_id))
-            .is_some_and(|e| e.kind == Kind::Default && !e.terminated && !e.shutting_down);
+            .is_some_and(|e| e.kind == ExecutorKind::Default && !e.terminated && !e.shutting_down);
         if !reuse {
             let container_id = uuid_string(&new_uuid());
             let directory = self.executor_dir(&fw_id, &exec_id, &container_id);
             let exec = Executor::new(
                 executor.clone(),
-                Kind::Default,
+                ExecutorKind::Default,
                 container_id,
                 directory,
                 &self.flags,
@@ -655,7 +633,7 @@ impl Agent {
             let st = self.status(
                 &task.task_id.value,
                 Some(&exec_id),
-                S::TaskStarting,
+                TaskState::TaskStarting,
                 Source::Executor,
                 None,
                 None,
@@ -692,7 +670,7 @@ impl Agent {
         let Some(exec) = self.executor(fw_id, exec_id) else {
             return;
         };
-        let Some(x) = &mut exec.xproc else { return };
+        let Some(x) = &mut exec.custom else { return };
         if !x.subscribed || x.conn.is_none() {
             return;
         }
@@ -721,17 +699,17 @@ impl Agent {
                         .into_iter()
                         .next()
                         .map(|task| xpb::event::Launch { task }),
-                    ..xevent(xpb::event::Type::Launch)
+                    ..executor_event(xpb::event::Type::Launch)
                 },
                 Pending::Group(_) => xpb::Event {
                     launch_group: Some(xpb::event::LaunchGroup {
                         task_group: pb::TaskGroupInfo { tasks },
                     }),
-                    ..xevent(xpb::event::Type::LaunchGroup)
+                    ..executor_event(xpb::event::Type::LaunchGroup)
                 },
             });
         }
-        if let Some(x) = &mut exec.xproc {
+        if let Some(x) = &mut exec.custom {
             x.ever_sent |= !events.is_empty();
             if let Some(c) = &x.conn {
                 for ev in &events {
@@ -743,7 +721,7 @@ impl Agent {
 
     // ------------------------------------------------------------ processes
 
-    fn find_task(&mut self, key: &ProcKey) -> Option<(bool, &mut ATask)> {
+    fn find_task(&mut self, key: &ProcKey) -> Option<(bool, &mut AgentTask)> {
         let fw = self.frameworks.get_mut(&key.framework_id)?;
         let terminating = fw.terminating;
         let tid = key.task_id.as_ref()?;
@@ -754,11 +732,11 @@ impl Agent {
         Some((terminating, task))
     }
 
-    fn find_xproc(&mut self, key: &ProcKey) -> Option<(bool, &mut Executor)> {
+    fn find_custom_executor(&mut self, key: &ProcKey) -> Option<(bool, &mut Executor)> {
         let fw = self.frameworks.get_mut(&key.framework_id)?;
         let terminating = fw.terminating;
         let exec = fw.executors.get_mut(&key.executor_id)?;
-        if exec.container_id != key.container_id || exec.xproc.is_none() {
+        if exec.container_id != key.container_id || exec.custom.is_none() {
             return None;
         }
         Some((terminating, exec))
@@ -767,12 +745,12 @@ impl Agent {
     /// A process started.
     pub fn proc_started(&mut self, key: &ProcKey, pid: i32) {
         if key.task_id.is_none() {
-            let Some((terminating, exec)) = self.find_xproc(key) else {
+            let Some((terminating, exec)) = self.find_custom_executor(key) else {
                 launcher::signal_group(pid, libc::SIGKILL);
                 return;
             };
             let shutting_down = exec.shutting_down;
-            if let Some(x) = &mut exec.xproc {
+            if let Some(x) = &mut exec.custom {
                 x.pid = Some(pid);
                 if x.destroyed || terminating {
                     launcher::signal_group(pid, libc::SIGKILL);
@@ -812,7 +790,7 @@ impl Agent {
         let mut st = self.status(
             &tid,
             Some(&key.executor_id),
-            S::TaskRunning,
+            TaskState::TaskRunning,
             Source::Executor,
             None,
             None,
@@ -856,9 +834,9 @@ impl Agent {
     pub fn launch_failed(&mut self, key: &ProcKey, message: String) {
         crate::log!(crate::log::Level::Warn, "agent", "launch failed: {message}");
         if key.task_id.is_none() {
-            if self.find_xproc(key).is_some() {
+            if self.find_custom_executor(key).is_some() {
                 let t = Termination {
-                    state: S::TaskFailed,
+                    state: TaskState::TaskFailed,
                     reason: Reason::ContainerLaunchFailed,
                     message: format!("Failed to launch container: {message}"),
                 };
@@ -874,23 +852,23 @@ impl Agent {
         let st = self.status(
             &tid,
             Some(&key.executor_id),
-            S::TaskFailed,
+            TaskState::TaskFailed,
             Source::Agent,
             Some(Reason::ContainerLaunchFailed),
             Some(message),
         );
         self.push_update(&key.framework_id, st);
-        self.task_terminated(key, S::TaskFailed);
+        self.task_terminated(key, TaskState::TaskFailed);
     }
 
     /// A process ended.
     pub fn proc_exited(&mut self, key: &ProcKey, exit: Exit) {
         if key.task_id.is_none() {
-            let Some((_, exec)) = self.find_xproc(key) else {
+            let Some((_, exec)) = self.find_custom_executor(key) else {
                 return;
             };
             let t = exec
-                .xproc
+                .custom
                 .as_mut()
                 .and_then(|x| x.termination.take())
                 .unwrap_or_default();
@@ -905,13 +883,16 @@ impl Agent {
         task.kill_deadline = None;
         task.completion_deadline = None;
         let (state, reason) = if task.timed_out {
-            (S::TaskFailed, Some(Reason::MaxCompletionTimeReached))
+            (
+                TaskState::TaskFailed,
+                Some(Reason::MaxCompletionTimeReached),
+            )
         } else if task.killed {
-            (S::TaskKilled, None)
+            (TaskState::TaskKilled, None)
         } else if exit.success {
-            (S::TaskFinished, None)
+            (TaskState::TaskFinished, None)
         } else {
-            (S::TaskFailed, None)
+            (TaskState::TaskFailed, None)
         };
         let tid = task.info.task_id.value.clone();
         let st = self.status(
@@ -937,11 +918,11 @@ impl Agent {
             key.framework_id,
             t.message
         );
-        let Some((terminating, exec)) = self.find_xproc(key) else {
+        let Some((terminating, exec)) = self.find_custom_executor(key) else {
             return;
         };
         exec.terminated = true;
-        if let Some(x) = &mut exec.xproc {
+        if let Some(x) = &mut exec.custom {
             x.pid = None;
             x.conn = None;
             x.pending.clear();
@@ -984,7 +965,7 @@ impl Agent {
 
     /// Bookkeeping after a command or default-executor task process is
     /// gone: the task-group kill policy, executor termination, cleanup.
-    fn task_terminated(&mut self, key: &ProcKey, state: S) {
+    fn task_terminated(&mut self, key: &ProcKey, state: TaskState) {
         let Some(fw) = self.frameworks.get_mut(&key.framework_id) else {
             return;
         };
@@ -994,9 +975,9 @@ impl Agent {
             return;
         };
         let mut killing_updates = vec![];
-        if exec.kind == Kind::Default
+        if exec.kind == ExecutorKind::Default
             && !exec.shutting_down
-            && matches!(state, S::TaskFailed | S::TaskKilled)
+            && matches!(state, TaskState::TaskFailed | TaskState::TaskKilled)
         {
             let group = key
                 .task_id
@@ -1023,7 +1004,7 @@ impl Agent {
         let mut exited_executor = None;
         if exec.tasks.values().all(|t| t.exited) && !exec.terminated {
             exec.terminated = true;
-            if exec.kind == Kind::Default && !terminating {
+            if exec.kind == ExecutorKind::Default && !terminating {
                 exited_executor = Some(key.executor_id.clone());
             }
         }
@@ -1031,7 +1012,7 @@ impl Agent {
             let st = self.status(
                 &tid,
                 Some(&key.executor_id),
-                S::TaskKilling,
+                TaskState::TaskKilling,
                 Source::Executor,
                 None,
                 None,
@@ -1089,7 +1070,7 @@ impl Agent {
         let exec_id = exec_id.clone();
         let group = exec.tasks.get(task_id).map(|t| t.group).unwrap_or(0);
 
-        if exec.kind == Kind::Custom {
+        if exec.kind == ExecutorKind::Custom {
             let Some(t) = exec.tasks.get(task_id) else {
                 return;
             };
@@ -1105,7 +1086,7 @@ impl Agent {
                             },
                             kill_policy: policy.copied(),
                         }),
-                        ..xevent(xpb::event::Type::Kill)
+                        ..executor_event(xpb::event::Type::Kill)
                     });
                 }
                 return;
@@ -1123,7 +1104,7 @@ impl Agent {
                 }
             }
             let mut idle = false;
-            if let Some(x) = &mut exec.xproc {
+            if let Some(x) = &mut exec.custom {
                 x.pending.retain(|p| match p {
                     Pending::Task(id) => !ids.contains(id),
                     Pending::Group(g) => !g.iter().any(|id| ids.contains(id)),
@@ -1139,7 +1120,7 @@ impl Agent {
                 let st = self.status(
                     &id,
                     Some(&exec_id),
-                    S::TaskKilled,
+                    TaskState::TaskKilled,
                     Source::Agent,
                     Some(Reason::TaskKilledDuringLaunch),
                     Some(message.into()),
@@ -1154,14 +1135,14 @@ impl Agent {
             return;
         }
 
-        let grace_of = |t: &ATask| {
+        let grace_of = |t: &AgentTask| {
             policy
                 .or(t.info.kill_policy.as_ref())
                 .and_then(|p| p.grace_period.as_ref())
                 .map_or(DEFAULT_KILL_GRACE, duration_of)
         };
         // Killing any task of a group kills the whole group.
-        let targets: Vec<String> = if exec.kind == Kind::Default {
+        let targets: Vec<String> = if exec.kind == ExecutorKind::Default {
             if !exec.killing_groups.contains(&group) {
                 exec.killing_groups.push(group);
             }
@@ -1186,7 +1167,7 @@ impl Agent {
             let st = self.status(
                 &tid,
                 Some(&exec_id),
-                S::TaskKilling,
+                TaskState::TaskKilling,
                 Source::Executor,
                 None,
                 None,
@@ -1286,7 +1267,7 @@ impl Agent {
     pub fn token_claims(&self, token: &str) -> Option<(String, String, String)> {
         self.frameworks.iter().find_map(|(fw_id, f)| {
             f.executors.iter().find_map(|(exec_id, e)| {
-                e.xproc
+                e.custom
                     .as_ref()
                     .and_then(|x| x.token.as_deref())
                     .filter(|t| *t == token)
@@ -1311,7 +1292,7 @@ impl Agent {
         let exec = fw
             .executors
             .get(exec_id)
-            .filter(|e| e.kind == Kind::Custom)
+            .filter(|e| e.kind == ExecutorKind::Custom)
             .ok_or((400, "Executor cannot be found".to_string()))?;
         if let Some((fid, eid, cid)) = claims {
             // `verifyExecutorClaims`.
@@ -1341,7 +1322,7 @@ impl Agent {
                 ));
             }
         }
-        Ok(exec.xproc.as_ref().is_some_and(|x| x.subscribed))
+        Ok(exec.custom.as_ref().is_some_and(|x| x.subscribed))
     }
 
     /// True if this agent knows the framework's executor (of any kind).
@@ -1372,7 +1353,7 @@ impl Agent {
     ) -> (Receiver<Vec<u8>>, u64) {
         let (tx, rx) = crossbeam_channel::unbounded();
         self.next_conn += 1;
-        let conn = XConn {
+        let conn = ExecutorStream {
             id: self.next_conn,
             enc,
             tx,
@@ -1391,12 +1372,12 @@ impl Agent {
         };
         if terminating || exec.terminated || exec.shutting_down {
             // The stream closes after the SHUTDOWN (the sender drops here).
-            conn.send(&xevent(xpb::event::Type::Shutdown));
+            conn.send(&executor_event(xpb::event::Type::Shutdown));
             return (rx, conn_id);
         }
         let container_id = exec.container_id.clone();
         let exec_info = exec.info.clone();
-        if let Some(x) = &mut exec.xproc {
+        if let Some(x) = &mut exec.custom {
             x.conn = Some(conn); // an older connection closes
             x.subscribed = true;
             x.recovered = false;
@@ -1421,7 +1402,7 @@ impl Agent {
                     .filter(|t| {
                         t.delivered
                             && !t.exited
-                            && t.state == S::TaskStaging
+                            && t.state == TaskState::TaskStaging
                             && !unacked.contains(&t.info.task_id.value)
                     })
                     .map(|t| {
@@ -1436,9 +1417,9 @@ impl Agent {
                 &tid,
                 Some(exec_id),
                 if partition_aware {
-                    S::TaskDropped
+                    TaskState::TaskDropped
                 } else {
-                    S::TaskLost
+                    TaskState::TaskLost
                 },
                 Source::Agent,
                 Some(Reason::AgentRestarted),
@@ -1456,7 +1437,7 @@ impl Agent {
                     parent: None,
                 }),
             }),
-            ..xevent(xpb::event::Type::Subscribed)
+            ..executor_event(xpb::event::Type::Subscribed)
         };
         if let Some(c) = self.executor(fw_id, exec_id).and_then(|e| e.conn()) {
             c.send(&subscribed);
@@ -1497,11 +1478,13 @@ impl Agent {
         status.timestamp.get_or_insert_with(now_secs);
         // As a Mesos agent does, a TASK_RUNNING carries the container's
         // status: its id, network addresses and executor pid.
-        if status.state() == S::TaskRunning
+        if status.state() == TaskState::TaskRunning
             && let Some(e) = self.executor(fw_id, exec_id)
         {
-            let (container_id, pid) =
-                (e.container_id.clone(), e.xproc.as_ref().and_then(|x| x.pid));
+            let (container_id, pid) = (
+                e.container_id.clone(),
+                e.custom.as_ref().and_then(|x| x.pid),
+            );
             status.container_status = Some(self.container_status(&container_id, pid));
         }
         let tid = status.task_id.value.clone();
@@ -1520,7 +1503,7 @@ impl Agent {
                 task_id: pb::TaskId { value: tid },
                 uuid,
             }),
-            ..xevent(xpb::event::Type::Acknowledged)
+            ..executor_event(xpb::event::Type::Acknowledged)
         }
     }
 
@@ -1535,7 +1518,9 @@ impl Agent {
 
     /// An executor's subscription stream ended.
     pub fn executor_stream_closed(&mut self, fw_id: &str, exec_id: &str, conn_id: u64) {
-        if let Some(x) = self.executor(fw_id, exec_id).and_then(|e| e.xproc.as_mut())
+        if let Some(x) = self
+            .executor(fw_id, exec_id)
+            .and_then(|e| e.custom.as_mut())
             && x.conn.as_ref().is_some_and(|c| c.id == conn_id)
         {
             x.conn = None;
@@ -1547,7 +1532,7 @@ impl Agent {
         if let Some(c) = self.executor(fw_id, exec_id).and_then(|e| e.conn()) {
             c.send(&xpb::Event {
                 message: Some(xpb::event::Message { data }),
-                ..xevent(xpb::event::Type::Message)
+                ..executor_event(xpb::event::Type::Message)
             });
         }
     }
@@ -1592,7 +1577,7 @@ impl Agent {
                         }
                     }
                 }
-                let Some(x) = &mut exec.xproc else { continue };
+                let Some(x) = &mut exec.custom else { continue };
                 if !running {
                     continue;
                 }
@@ -1600,7 +1585,7 @@ impl Agent {
                     && c.next_heartbeat <= now
                 {
                     c.next_heartbeat = now + EXECUTOR_HEARTBEAT;
-                    c.send(&xevent(xpb::event::Type::Heartbeat));
+                    c.send(&executor_event(xpb::event::Type::Heartbeat));
                 }
                 if x.registration_deadline.is_some_and(|d| d <= now) {
                     x.registration_deadline = None;
@@ -1608,9 +1593,9 @@ impl Agent {
                         // `Slave::reregisterExecutorTimeout`.
                         Termination {
                             state: if partition_aware {
-                                S::TaskGone
+                                TaskState::TaskGone
                             } else {
-                                S::TaskLost
+                                TaskState::TaskLost
                             },
                             reason: Reason::ExecutorReregistrationTimeout,
                             message: format!(
@@ -1620,7 +1605,7 @@ impl Agent {
                         }
                     } else {
                         Termination {
-                            state: S::TaskFailed,
+                            state: TaskState::TaskFailed,
                             reason: Reason::ExecutorRegistrationTimeout,
                             message: format!(
                                 "Executor did not register within {}",
@@ -1652,8 +1637,8 @@ impl Agent {
             return kills.min();
         }
         let retries = self.updates.next_deadline().filter(|_| self.registered);
-        let xprocs = execs
-            .filter_map(|e| e.xproc.as_ref())
+        let custom_executors = execs
+            .filter_map(|e| e.custom.as_ref())
             .flat_map(|x| {
                 [
                     x.registration_deadline,
@@ -1662,7 +1647,11 @@ impl Agent {
                 ]
             })
             .flatten();
-        retries.into_iter().chain(kills).chain(xprocs).min()
+        retries
+            .into_iter()
+            .chain(kills)
+            .chain(custom_executors)
+            .min()
     }
 
     /// SIGKILLs every process; returns the threads waiting on them.
@@ -1676,7 +1665,7 @@ impl Agent {
                         launcher::signal_group(pid, libc::SIGKILL);
                     }
                 }
-                if let Some(x) = &mut exec.xproc {
+                if let Some(x) = &mut exec.custom {
                     x.conn = None;
                     destroy(x);
                 }
@@ -1696,7 +1685,7 @@ impl Agent {
                     .executors
                     .iter()
                     .map(|(eid, e)| {
-                        let task = |t: &ATask| {
+                        let task = |t: &AgentTask| {
                             json!({
                                 "id": t.info.task_id.value,
                                 "name": t.info.name,
@@ -1709,8 +1698,8 @@ impl Agent {
                                     .to_state_json(),
                             })
                         };
-                        let queued: Vec<Json> = e.tasks.values().filter(|t| e.kind == Kind::Custom && !t.delivered && !t.exited).map(task).collect();
-                        let live: Vec<Json> = e.tasks.values().filter(|t| !t.exited && (e.kind != Kind::Custom || t.delivered)).map(task).collect();
+                        let queued: Vec<Json> = e.tasks.values().filter(|t| e.kind == ExecutorKind::Custom && !t.delivered && !t.exited).map(task).collect();
+                        let live: Vec<Json> = e.tasks.values().filter(|t| !t.exited && (e.kind != ExecutorKind::Custom || t.delivered)).map(task).collect();
                         let done: Vec<Json> = e.tasks.values().filter(|t| t.exited).map(task).collect();
                         json!({
                             "id": eid,
@@ -1719,7 +1708,7 @@ impl Agent {
                             "container": e.container_id,
                             "directory": e.directory.display().to_string(),
                             "resources": Resources::from_proto(&e.info.resources).unwrap_or_default().to_state_json(),
-                            "type": match e.kind { Kind::Custom => "CUSTOM", _ => "DEFAULT" },
+                            "type": match e.kind { ExecutorKind::Custom => "CUSTOM", _ => "DEFAULT" },
                             "tasks": live,
                             "queued_tasks": queued,
                             "completed_tasks": done,
@@ -1739,7 +1728,7 @@ impl Agent {
             })
             .collect();
         json!({
-            "version": super::master::VERSION,
+            "version": protocol::VERSION,
             "id": self.id,
             "pid": self.pid,
             "hostname": self.info.hostname,
@@ -1768,10 +1757,10 @@ fn to_master(f: Forward) -> ToMaster {
     }
 }
 
-fn new_task(info: pb::TaskInfo, group: u64, container_id: String) -> ATask {
-    ATask {
+fn new_task(info: pb::TaskInfo, group: u64, container_id: String) -> AgentTask {
+    AgentTask {
         info,
-        state: S::TaskStaging,
+        state: TaskState::TaskStaging,
         group,
         container_id,
         pid: None,
@@ -1790,9 +1779,9 @@ fn new_task(info: pb::TaskInfo, group: u64, container_id: String) -> ATask {
 fn shutdown(exec: &mut Executor, default_grace: Duration) {
     exec.shutting_down = true;
     let grace = env::shutdown_grace(&exec.info, default_grace);
-    if let Some(x) = &mut exec.xproc {
+    if let Some(x) = &mut exec.custom {
         if let Some(c) = &x.conn {
-            c.send(&xevent(xpb::event::Type::Shutdown));
+            c.send(&executor_event(xpb::event::Type::Shutdown));
         }
         x.registration_deadline = None;
         x.destroy_deadline =
@@ -1807,7 +1796,7 @@ fn shutdown(exec: &mut Executor, default_grace: Duration) {
 }
 
 /// Kills a custom executor's process (or marks it to be killed on start).
-fn destroy(x: &mut XProc) {
+fn destroy(x: &mut CustomExecutor) {
     x.destroyed = true;
     if let Some(pid) = x.pid {
         launcher::signal_group(pid, libc::SIGKILL);
@@ -1817,7 +1806,7 @@ fn destroy(x: &mut XProc) {
 /// Starts killing a task: SIGTERM now (or as soon as it has started),
 /// SIGKILL after `grace`. A repeated kill may only shorten the grace period.
 /// True if this was the first kill.
-fn kill_process(t: &mut ATask, grace: Duration) -> bool {
+fn kill_process(t: &mut AgentTask, grace: Duration) -> bool {
     if t.exited {
         return false;
     }
@@ -1837,22 +1826,21 @@ fn kill_process(t: &mut ATask, grace: Duration) -> bool {
 }
 
 /// Body of a process thread: start the process, report it, wait, report the exit.
-fn run_process(shared: Weak<Shared>, key: ProcKey, spec: Spec) {
+fn run_process(report: &ProcessReporter, key: ProcKey, spec: Spec) {
     match launcher::launch(&spec) {
         Err(msg) => {
-            with_master(&shared, |m| m.proc_launch_failed(&key, msg));
+            report(&key, ProcessEvent::LaunchFailed(msg));
         }
         Ok(mut child) => {
             let pid = i32::try_from(child.id()).unwrap_or(0);
-            let alive = with_master(&shared, |m| m.proc_started(&key, pid));
-            if alive.is_none() {
+            if !report(&key, ProcessEvent::Started(pid)) {
                 launcher::signal_group(pid, libc::SIGKILL);
             }
             let exit = launcher::describe(child.wait());
             // Like destroying the container: whatever the process left
             // behind in its process group goes too.
             launcher::signal_group(pid, libc::SIGKILL);
-            with_master(&shared, |m| m.proc_exited(&key, exit));
+            report(&key, ProcessEvent::Exited(exit));
         }
     }
 }

@@ -1040,7 +1040,7 @@ mod tests {
             let d = std::env::temp_dir().join(format!(
                 "lua-mesos-fetcher-{}-{tag}-{}",
                 std::process::id(),
-                crate::local::uuid_string(&crate::local::new_uuid())
+                crate::local::protocol::uuid_string(&crate::local::protocol::new_uuid())
             ));
             fs::create_dir_all(&d).expect("mkdir");
             Scratch(d)

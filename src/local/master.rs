@@ -6,22 +6,25 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::wire::pb::executor as xpb;
 use crossbeam_channel::{Receiver, Sender};
 
-use super::agent::{Agent, AgentCtx, AgentFlags, HttpError, ProcKey, ToMaster, is_terminal};
+use super::agent::{
+    Agent, AgentCtx, AgentFlags, HttpError, ProcKey, ProcessEvent, ProcessReporter,
+};
+use super::config::ClusterConfig;
 use super::fetcher::{Fetcher, FetcherConfig};
 use super::launcher::Exit;
+use super::protocol::{ToMaster, VERSION, agent_id, is_terminal, new_uuid, now_secs, uuid_string};
 use super::resources::Resources;
 use super::validation::{self, TaskCtx, framework_roles, has_capability};
-use super::{ClusterConfig, Shared, Tick, new_uuid, now_secs, uuid_string};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::{pb, recordio};
-use pb::TaskState as S;
+use pb::TaskState;
 use pb::framework_info::capability::Type as Cap;
 use pb::scheduler::{Event, event};
 use pb::task_status::{Reason, Source};
@@ -31,18 +34,18 @@ mod offers;
 
 use offers::Filter;
 
-/// The id of the `n`-th agent (from 0) of the master `master_id`.
-pub(crate) fn agent_id(master_id: &str, n: usize) -> String {
-    format!("{master_id}-S{n}")
+/// Messages to the ticker thread.
+pub(crate) enum Tick {
+    /// Something changed; recompute the next deadline.
+    Wake,
+    Stop,
 }
 
-/// The Mesos version we claim to be.
-pub const VERSION: &str = "1.11.0";
 const MAX_COMPLETED_TASKS: usize = 1000;
 const MAX_COMPLETED_FRAMEWORKS: usize = 50;
 
 /// An open subscription stream.
-pub(crate) struct Conn {
+pub(crate) struct SchedulerStream {
     pub stream_id: String,
     enc: Encoding,
     tx: Sender<Vec<u8>>,
@@ -50,19 +53,19 @@ pub(crate) struct Conn {
 }
 
 /// The master's record of a task.
-pub(crate) struct MTask {
+pub(crate) struct MasterTask {
     pub task: pb::Task,
     pub resources: Resources,
     /// Resources already given back (the task reached a terminal state).
     pub released: bool,
 }
 
-pub(crate) struct MExecutor {
+pub(crate) struct MasterExecutor {
     pub info: pb::ExecutorInfo,
     pub resources: Resources,
 }
 
-pub(crate) struct MOffer {
+pub(crate) struct MasterOffer {
     pub offer: pb::Offer,
     pub framework_id: String,
     pub agent_id: String,
@@ -75,7 +78,7 @@ pub(crate) struct Framework {
     pub info: pb::FrameworkInfo,
     pub roles: Vec<String>,
     pub suppressed: BTreeSet<String>,
-    pub conn: Option<Conn>,
+    pub conn: Option<SchedulerStream>,
     pub active: bool,
     pub registered_time: f64,
     pub reregistered_time: Option<f64>,
@@ -83,10 +86,10 @@ pub(crate) struct Framework {
     failover_deadline: Option<Instant>,
     pub offers: BTreeSet<String>,
     filters: BTreeMap<(String, String), Filter>,
-    pub tasks: BTreeMap<String, MTask>,
+    pub tasks: BTreeMap<String, MasterTask>,
     pub completed_tasks: VecDeque<pb::Task>,
     /// (agent id, executor id) → executor, for non-command executors.
-    pub executors: BTreeMap<(String, String), MExecutor>,
+    pub executors: BTreeMap<(String, String), MasterExecutor>,
 }
 
 impl Framework {
@@ -172,7 +175,7 @@ pub(crate) struct Master {
     pub agent_registered: BTreeMap<String, f64>,
     pub frameworks: BTreeMap<String, Framework>,
     pub completed_frameworks: VecDeque<Framework>,
-    pub offers: BTreeMap<String, MOffer>,
+    pub offers: BTreeMap<String, MasterOffer>,
     /// Kills for tasks on stopped agents, retried when they come back.
     pending_kills: BTreeMap<String, Vec<(String, String)>>,
     next_framework: u64,
@@ -181,7 +184,7 @@ pub(crate) struct Master {
     waker: Sender<Tick>,
 }
 
-fn fid(id: &str) -> pb::FrameworkId {
+fn framework_id_proto(id: &str) -> pb::FrameworkId {
     pb::FrameworkId { value: id.into() }
 }
 
@@ -212,7 +215,7 @@ fn update_event(status: pb::TaskStatus) -> Event {
 fn master_status(
     task_id: &str,
     agent_id: Option<&str>,
-    state: S,
+    state: TaskState,
     message: &str,
     reason: Reason,
     executor_id: Option<&str>,
@@ -255,11 +258,11 @@ impl Master {
         id: String,
         work_dir: PathBuf,
         agent_total: Resources,
-        shared: Weak<Shared>,
+        report: ProcessReporter,
         waker: Sender<Tick>,
     ) -> Master {
         Master {
-            ctx: AgentCtx { shared },
+            ctx: AgentCtx { report },
             cfg,
             id,
             info: pb::MasterInfo::default(),
@@ -482,7 +485,13 @@ impl Master {
     }
 
     /// `Master::statusUpdate` + `forward` + `updateTask`.
-    fn status_update(&mut self, agent_id: &str, fw_id: &str, status: pb::TaskStatus, latest: S) {
+    fn status_update(
+        &mut self,
+        agent_id: &str,
+        fw_id: &str,
+        status: pb::TaskStatus,
+        latest: TaskState,
+    ) {
         let Some(fw) = self.frameworks.get_mut(fw_id) else {
             return;
         };
@@ -541,8 +550,17 @@ impl Master {
         });
     }
 
+    /// What became of a task or executor process (from its thread).
+    pub fn process_event(&mut self, key: &ProcKey, event: ProcessEvent) {
+        match event {
+            ProcessEvent::Started(pid) => self.proc_started(key, pid),
+            ProcessEvent::LaunchFailed(msg) => self.proc_launch_failed(key, msg),
+            ProcessEvent::Exited(exit) => self.proc_exited(key, exit),
+        }
+    }
+
     /// A task or executor process started (from its thread).
-    pub fn proc_started(&mut self, key: &ProcKey, pid: i32) {
+    fn proc_started(&mut self, key: &ProcKey, pid: i32) {
         if self.stopped {
             super::launcher::signal_group(pid, libc::SIGKILL);
             return;
@@ -554,7 +572,7 @@ impl Master {
         self.wake();
     }
 
-    pub fn proc_launch_failed(&mut self, key: &ProcKey, msg: String) {
+    fn proc_launch_failed(&mut self, key: &ProcKey, msg: String) {
         if self.stopped {
             return;
         }
@@ -565,7 +583,7 @@ impl Master {
         self.wake();
     }
 
-    pub fn proc_exited(&mut self, key: &ProcKey, exit: Exit) {
+    fn proc_exited(&mut self, key: &ProcKey, exit: Exit) {
         if self.stopped {
             return;
         }
@@ -699,7 +717,7 @@ impl Master {
         }
         let suppressed: BTreeSet<String> = sub.suppressed_roles.into_iter().collect();
         let now = Instant::now();
-        let conn = Conn {
+        let conn = SchedulerStream {
             stream_id: stream_id.clone(),
             enc,
             tx: tx.clone(),
@@ -710,7 +728,7 @@ impl Master {
             None => {
                 let id = format!("{}-{:04}", self.id, self.next_framework);
                 self.next_framework += 1;
-                info.id = Some(fid(&id));
+                info.id = Some(framework_id_proto(&id));
                 let mut fw = Framework::new(info, roles, suppressed);
                 fw.conn = Some(conn);
                 fw.active = true;
@@ -768,7 +786,7 @@ impl Master {
         );
         let subscribed = Event {
             subscribed: Some(event::Subscribed {
-                framework_id: fid(&id),
+                framework_id: framework_id_proto(&id),
                 heartbeat_interval_seconds: Some(self.cfg.heartbeat_interval.as_secs_f64()),
                 master_info: Some(self.info.clone()),
             }),
@@ -839,7 +857,7 @@ impl Master {
         let tasks = std::mem::take(&mut fw.tasks);
         for (_, mut t) in tasks {
             if !is_terminal(t.task.state()) {
-                t.task.set_state(S::TaskKilled);
+                t.task.set_state(TaskState::TaskKilled);
             }
             push_completed(&mut fw.completed_tasks, t.task);
         }
@@ -879,9 +897,9 @@ impl Master {
                 return;
             };
             let state = if fw.partition_aware() {
-                S::TaskDropped
+                TaskState::TaskDropped
             } else {
-                S::TaskLost
+                TaskState::TaskLost
             };
             let msg = format!("Task launched with invalid offers: {error}");
             for op in &accept.operations {
@@ -937,7 +955,7 @@ impl Master {
                         inject_allocation_role(&mut task.resources, &role);
                         if let Some(e) = &mut task.executor {
                             if e.framework_id.is_none() {
-                                e.framework_id = Some(fid(fw_id));
+                                e.framework_id = Some(framework_id_proto(fw_id));
                             }
                             inject_allocation_role(&mut e.resources, &role);
                         }
@@ -1067,7 +1085,7 @@ impl Master {
             fw.send(&update_event(master_status(
                 &task.task_id.value,
                 Some(&task.agent_id.value),
-                S::TaskError,
+                TaskState::TaskError,
                 msg,
                 reason,
                 None,
@@ -1138,12 +1156,12 @@ impl Master {
         let record = pb::Task {
             name: task.name.clone(),
             task_id: task.task_id.clone(),
-            framework_id: fid(fw_id),
+            framework_id: framework_id_proto(fw_id),
             executor_id: task.executor.as_ref().map(|e| e.executor_id.clone()),
             agent_id: pb::AgentId {
                 value: agent_id.into(),
             },
-            state: S::TaskStaging as i32,
+            state: TaskState::TaskStaging as i32,
             resources: task.resources.clone(),
             labels: task.labels.clone(),
             discovery: task.discovery.clone(),
@@ -1157,7 +1175,7 @@ impl Master {
         let resources = Resources::from_proto(&task.resources).unwrap_or_default();
         fw.tasks.insert(
             task.task_id.value.clone(),
-            MTask {
+            MasterTask {
                 task: record,
                 resources,
                 released: false,
@@ -1165,7 +1183,7 @@ impl Master {
         );
         if let Some(e) = &task.executor {
             let key = (agent_id.to_string(), e.executor_id.value.clone());
-            fw.executors.entry(key).or_insert_with(|| MExecutor {
+            fw.executors.entry(key).or_insert_with(|| MasterExecutor {
                 info: e.clone(),
                 resources: Resources::from_proto(&e.resources).unwrap_or_default(),
             });
@@ -1260,7 +1278,7 @@ impl Master {
             let remove = fw.tasks.get(&task_id).is_some_and(|t| {
                 t.task.agent_id.value == agent_id
                     && t.task.status_update_state.is_some_and(|s| {
-                        S::try_from(s).is_ok_and(is_terminal)
+                        TaskState::try_from(s).is_ok_and(is_terminal)
                             && t.task.status_update_uuid.as_deref() == Some(&ack.uuid)
                     })
             });
@@ -1279,11 +1297,11 @@ impl Master {
         let Some(fw) = self.frameworks.get_mut(fw_id) else {
             return;
         };
-        let known = |t: &MTask| {
+        let known = |t: &MasterTask| {
             let state = t
                 .task
                 .status_update_state
-                .and_then(|s| S::try_from(s).ok())
+                .and_then(|s| TaskState::try_from(s).ok())
                 .unwrap_or(t.task.state());
             let mut st = master_status(
                 &t.task.task_id.value,
@@ -1313,7 +1331,11 @@ impl Master {
                     master_status(
                         tid,
                         Some(a),
-                        if pa { S::TaskGone } else { S::TaskLost },
+                        if pa {
+                            TaskState::TaskGone
+                        } else {
+                            TaskState::TaskLost
+                        },
                         "Reconciliation: Task is unknown to the agent",
                         Reason::Reconciliation,
                         None,
@@ -1322,7 +1344,11 @@ impl Master {
                     master_status(
                         tid,
                         agent,
-                        if pa { S::TaskUnknown } else { S::TaskLost },
+                        if pa {
+                            TaskState::TaskUnknown
+                        } else {
+                            TaskState::TaskLost
+                        },
                         "Reconciliation: Task is unknown",
                         Reason::Reconciliation,
                         None,

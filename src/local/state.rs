@@ -4,7 +4,8 @@
 
 use serde_json::{Value as Json, json};
 
-use super::master::{Framework, MOffer, Master, VERSION};
+use super::master::{Framework, Master, MasterOffer};
+use super::protocol::VERSION;
 use super::resources::Resources;
 use crate::wire::codec::{Encoding, encode};
 use crate::wire::pb;
@@ -90,7 +91,7 @@ fn task_json(t: &pb::Task) -> Json {
     o
 }
 
-fn offer_json(o: &MOffer) -> Json {
+fn offer_json(o: &MasterOffer) -> Json {
     json!({
         "id": o.offer.id.value,
         "framework_id": o.framework_id,

@@ -823,7 +823,7 @@ mod tests {
     fn uuids_as_mesos_reads_them() {
         let mut v4 = *b"\x12\x34\x56\x78\x9a\xbc\x4d\xef\x8f\xed\xcb\xa9\x87\x65\x43\x21";
         assert!(uuid_check(&v4).is_ok());
-        assert!(uuid_check(&crate::local::new_uuid()).is_ok());
+        assert!(uuid_check(&crate::local::protocol::new_uuid()).is_ok());
         for version in 1..=5u8 {
             v4[6] = (version << 4) | 0x0d;
             assert!(uuid_check(&v4).is_ok(), "version {version}");
@@ -936,7 +936,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let good = crate::local::new_uuid().to_vec();
+        let good = crate::local::protocol::new_uuid().to_vec();
         assert!(validate_call(&ack(good.clone())).is_ok());
         let mut v0 = good;
         v0[6] &= 0x0f;
@@ -945,7 +945,7 @@ mod tests {
 
     #[test]
     fn executor_update_uuid_rule() {
-        let ok = crate::local::new_uuid().to_vec();
+        let ok = crate::local::protocol::new_uuid().to_vec();
         assert!(validate_executor_call(&executor_update(ok.clone())).is_ok());
         let mut unversioned = ok;
         unversioned[6] &= 0x0f;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{Framework, MOffer, Master, fid};
+use super::{Framework, Master, MasterOffer, framework_id_proto};
 use crate::local::resources::Resources;
 use crate::local::validation::{self, has_capability};
 use crate::wire::pb;
@@ -41,7 +41,7 @@ impl Master {
     }
 
     /// Removes an offer; with `rescind`, tells the framework.
-    pub(super) fn remove_offer(&mut self, offer_id: &str, rescind: bool) -> Option<MOffer> {
+    pub(super) fn remove_offer(&mut self, offer_id: &str, rescind: bool) -> Option<MasterOffer> {
         let o = self.offers.remove(offer_id)?;
         if let Some(fw) = self.frameworks.get_mut(&o.framework_id) {
             fw.offers.remove(offer_id);
@@ -189,7 +189,7 @@ impl Master {
                 id: pb::OfferId {
                     value: offer_id.clone(),
                 },
-                framework_id: fid(&fw_id),
+                framework_id: framework_id_proto(&fw_id),
                 agent_id: pb::AgentId {
                     value: agent_id.clone(),
                 },
@@ -223,7 +223,7 @@ impl Master {
             offer.resources = avail.to_proto(false, Some(&role));
             self.offers.insert(
                 offer_id,
-                MOffer {
+                MasterOffer {
                     offer,
                     framework_id: fw_id,
                     agent_id,
