@@ -68,7 +68,6 @@ mod master;
 mod protocol;
 pub mod resources;
 mod state;
-mod updates;
 mod validation;
 mod work_dir;
 

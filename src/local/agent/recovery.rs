@@ -9,13 +9,15 @@
 
 use std::time::Instant;
 
-use super::{Agent, Source, fw_id_of, has_capability, to_master};
+use super::model::{Agent, fw_id_of};
 use crate::local::launcher;
 use crate::local::protocol::ToMaster;
+use crate::local::validation::has_capability;
 use crate::wire::pb;
 use pb::TaskState;
 use pb::framework_info::capability::Type as Cap;
 use pb::task_status::Reason;
+use pb::task_status::Source;
 
 impl Agent {
     /// The agent process dies.
@@ -106,7 +108,7 @@ impl Agent {
         self.outbox
             .retain(|m| matches!(m, ToMaster::ExitedExecutor { .. }));
         let resend = self.updates.resend_all(now);
-        self.outbox.extend(resend.into_iter().map(to_master));
+        self.outbox.extend(resend.into_iter().map(ToMaster::from));
     }
 
     /// Re-registration with the master: each of the framework's tasks the
@@ -134,7 +136,7 @@ impl Agent {
             );
             // Not `push_update`: the framework is unknown here.
             if let Ok(Some(f)) = self.updates.update(&fw_id, st, Instant::now()) {
-                self.outbox.push(to_master(f));
+                self.outbox.push(ToMaster::from(f));
             }
         }
     }

@@ -3,11 +3,14 @@
 //! to the master, resent with doubling backoff up to 10 minutes) until the
 //! scheduler acknowledges its uuid; nothing is accepted after a terminal
 //! update; a uuid seen twice is a duplicate.
+//!
+//! May import: `protocol` only (no agent state: the agent hands it updates
+//! and acknowledgements and sends what it returns).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::protocol::is_terminal;
+use crate::local::protocol::{ToMaster, is_terminal};
 use crate::wire::pb;
 use pb::TaskState;
 
@@ -20,6 +23,16 @@ pub struct Forward {
     pub framework_id: String,
     pub status: pb::TaskStatus,
     pub latest_state: TaskState,
+}
+
+impl From<Forward> for ToMaster {
+    fn from(f: Forward) -> ToMaster {
+        ToMaster::StatusUpdate {
+            framework_id: f.framework_id,
+            status: Box::new(f.status),
+            latest_state: f.latest_state,
+        }
+    }
 }
 
 /// What an acknowledgement did.
@@ -44,14 +57,14 @@ struct Stream {
 }
 
 /// All streams of one agent, keyed by (framework id, task id).
-pub struct Manager {
+pub struct StatusUpdateManager {
     initial: Duration,
     streams: BTreeMap<(String, String), Stream>,
 }
 
-impl Manager {
+impl StatusUpdateManager {
     pub fn new(initial_retry: Duration) -> Self {
-        Manager {
+        StatusUpdateManager {
             initial: initial_retry,
             streams: BTreeMap::new(),
         }
@@ -207,7 +220,7 @@ mod tests {
     #[test]
     fn one_in_flight_per_task_until_acknowledged() {
         let t0 = Instant::now();
-        let mut m = Manager::new(Duration::from_secs(10));
+        let mut m = StatusUpdateManager::new(Duration::from_secs(10));
         let f = m
             .update("fw", st("t", TaskState::TaskStarting, 1), t0)
             .unwrap()
@@ -253,7 +266,7 @@ mod tests {
     #[test]
     fn duplicates_and_updates_after_terminal_are_dropped() {
         let t0 = Instant::now();
-        let mut m = Manager::new(Duration::from_secs(10));
+        let mut m = StatusUpdateManager::new(Duration::from_secs(10));
         assert!(
             m.update("fw", st("t", TaskState::TaskFailed, 1), t0)
                 .is_ok()
@@ -271,7 +284,7 @@ mod tests {
     #[test]
     fn retries_double_up_to_ten_minutes() {
         let t0 = Instant::now();
-        let mut m = Manager::new(Duration::from_secs(10));
+        let mut m = StatusUpdateManager::new(Duration::from_secs(10));
         m.update("fw", st("t", TaskState::TaskRunning, 1), t0)
             .unwrap();
         assert_eq!(m.next_deadline(), Some(t0 + Duration::from_secs(10)));
