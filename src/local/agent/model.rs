@@ -3,8 +3,8 @@
 //! the agent uses (a status update of this agent, the sandbox path, the
 //! environment and spec of a process, cleanup of what has ended).
 //!
-//! May import: `update_manager`, `env`, and the cluster's leaf modules (`protocol`, `config`, `fetcher`,
-//! `launcher`, `resources`, `validation`).
+//! May import: `update_manager`, `env`, and the cluster's leaf modules
+//! (`protocol`, `config`, `fetcher`, `launcher`, `resources`, `validation`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
