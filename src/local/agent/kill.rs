@@ -205,24 +205,73 @@ pub(super) fn destroy(x: &mut CustomExecutor) {
     }
 }
 
+/// What a kill does to a task, decided apart from signalling it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KillStep {
+    /// The task has ended, or is being killed with an earlier SIGKILL.
+    Nothing,
+    /// A repeated kill with a shorter grace period: SIGKILL comes sooner.
+    Sooner(Instant),
+    /// The first kill: SIGTERM now (or once started), SIGKILL then.
+    Start(Instant),
+}
+
+/// A kill whose SIGKILL would come at `deadline`, of a task that has
+/// `exited` or not, is already `killed` or not, with its current
+/// `kill_deadline`. A repeated kill may only shorten the grace period.
+pub(super) fn kill_step(
+    exited: bool,
+    killed: bool,
+    kill_deadline: Option<Instant>,
+    deadline: Instant,
+) -> KillStep {
+    if exited {
+        KillStep::Nothing
+    } else if !killed {
+        KillStep::Start(deadline)
+    } else if kill_deadline.is_some_and(|d| deadline < d) {
+        KillStep::Sooner(deadline)
+    } else {
+        KillStep::Nothing
+    }
+}
+
 /// Starts killing a task: SIGTERM now (or as soon as it has started),
-/// SIGKILL after `grace`. A repeated kill may only shorten the grace period.
-/// True if this was the first kill.
+/// SIGKILL after `grace` ([`kill_step`]). True if this was the first kill.
 pub(super) fn kill_process(t: &mut AgentTask, grace: Duration) -> bool {
-    if t.exited {
-        return false;
-    }
-    let deadline = Instant::now() + grace;
-    if t.killed {
-        if t.kill_deadline.is_some_and(|d| deadline < d) {
+    match kill_step(t.exited, t.killed, t.kill_deadline, Instant::now() + grace) {
+        KillStep::Nothing => false,
+        KillStep::Sooner(deadline) => {
             t.kill_deadline = Some(deadline);
+            false
         }
-        return false;
+        KillStep::Start(deadline) => {
+            t.killed = true;
+            t.kill_deadline = Some(deadline);
+            if let Some(pid) = t.pid {
+                launcher::signal_group(pid, libc::SIGTERM);
+            }
+            true
+        }
     }
-    t.killed = true;
-    t.kill_deadline = Some(deadline);
-    if let Some(pid) = t.pid {
-        launcher::signal_group(pid, libc::SIGTERM);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_kill_starts_and_a_repeated_one_may_only_come_sooner() {
+        let now = Instant::now();
+        let (soon, late) = (now + Duration::from_secs(1), now + Duration::from_secs(5));
+        assert_eq!(kill_step(false, false, None, late), KillStep::Start(late));
+        assert_eq!(
+            kill_step(false, true, Some(late), soon),
+            KillStep::Sooner(soon)
+        );
+        assert_eq!(kill_step(false, true, Some(soon), late), KillStep::Nothing);
+        assert_eq!(kill_step(false, true, None, soon), KillStep::Nothing);
+        // An ended task is not killed.
+        assert_eq!(kill_step(true, false, None, soon), KillStep::Nothing);
     }
-    true
 }

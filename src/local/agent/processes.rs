@@ -222,18 +222,7 @@ impl Agent {
         task.pid = None;
         task.kill_deadline = None;
         task.completion_deadline = None;
-        let (state, reason) = if task.timed_out {
-            (
-                TaskState::TaskFailed,
-                Some(Reason::MaxCompletionTimeReached),
-            )
-        } else if task.killed {
-            (TaskState::TaskKilled, None)
-        } else if exit.success {
-            (TaskState::TaskFinished, None)
-        } else {
-            (TaskState::TaskFailed, None)
-        };
+        let (state, reason) = exit_outcome(task.timed_out, task.killed, exit.success);
         let tid = task.info.task_id.value.clone();
         let st = self.status(
             &tid,
@@ -265,5 +254,52 @@ pub(super) fn run_process(report: &ProcessReporter, key: ProcKey, spec: Spec) {
             launcher::signal_group(pid, libc::SIGKILL);
             report(&key, ProcessEvent::Exited(exit));
         }
+    }
+}
+
+/// The state (and reason) of a command or default-executor task whose
+/// process ended: over its `max_completion_time`, killed, or as it exited.
+pub(super) fn exit_outcome(
+    timed_out: bool,
+    killed: bool,
+    success: bool,
+) -> (TaskState, Option<Reason>) {
+    if timed_out {
+        (
+            TaskState::TaskFailed,
+            Some(Reason::MaxCompletionTimeReached),
+        )
+    } else if killed {
+        (TaskState::TaskKilled, None)
+    } else if success {
+        (TaskState::TaskFinished, None)
+    } else {
+        (TaskState::TaskFailed, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_ends_timed_out_killed_finished_or_failed() {
+        let timed_out = (
+            TaskState::TaskFailed,
+            Some(Reason::MaxCompletionTimeReached),
+        );
+        assert_eq!(exit_outcome(true, true, true), timed_out);
+        assert_eq!(
+            exit_outcome(false, true, true),
+            (TaskState::TaskKilled, None)
+        );
+        assert_eq!(
+            exit_outcome(false, false, true),
+            (TaskState::TaskFinished, None)
+        );
+        assert_eq!(
+            exit_outcome(false, false, false),
+            (TaskState::TaskFailed, None)
+        );
     }
 }

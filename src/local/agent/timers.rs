@@ -10,7 +10,8 @@ use std::time::Instant;
 use super::env;
 use super::kill::{destroy, kill_process};
 use super::model::{
-    Agent, DEFAULT_KILL_GRACE, EXECUTOR_HEARTBEAT, Termination, duration_of, executor_event,
+    Agent, AgentFlags, DEFAULT_KILL_GRACE, EXECUTOR_HEARTBEAT, Termination, duration_of,
+    executor_event,
 };
 use crate::local::launcher::{self};
 use crate::local::protocol::ToMaster;
@@ -72,30 +73,8 @@ impl Agent {
                 }
                 if x.registration_deadline.is_some_and(|d| d <= now) {
                     x.registration_deadline = None;
-                    x.termination = Some(if x.recovered {
-                        // `Slave::reregisterExecutorTimeout`.
-                        Termination {
-                            state: if partition_aware {
-                                TaskState::TaskGone
-                            } else {
-                                TaskState::TaskLost
-                            },
-                            reason: Reason::ExecutorReregistrationTimeout,
-                            message: format!(
-                                "Executor did not reregister within {}",
-                                env::stout(flags.reregistration_timeout)
-                            ),
-                        }
-                    } else {
-                        Termination {
-                            state: TaskState::TaskFailed,
-                            reason: Reason::ExecutorRegistrationTimeout,
-                            message: format!(
-                                "Executor did not register within {}",
-                                env::stout(flags.registration_timeout)
-                            ),
-                        }
-                    });
+                    x.termination =
+                        Some(registration_timeout(x.recovered, partition_aware, &flags));
                     destroy(x);
                 }
                 if x.destroy_deadline.is_some_and(|d| d <= now) {
@@ -156,5 +135,64 @@ impl Agent {
         }
         self.updates.clear();
         std::mem::take(&mut self.waiters)
+    }
+}
+
+/// Why a custom executor that did not (re-)subscribe in time is destroyed,
+/// and what its live tasks become: after an agent restart
+/// (`Slave::reregisterExecutorTimeout`) they are lost (gone, for
+/// partition-aware frameworks); otherwise they fail.
+pub(super) fn registration_timeout(
+    recovered: bool,
+    partition_aware: bool,
+    flags: &AgentFlags,
+) -> Termination {
+    if recovered {
+        Termination {
+            state: if partition_aware {
+                TaskState::TaskGone
+            } else {
+                TaskState::TaskLost
+            },
+            reason: Reason::ExecutorReregistrationTimeout,
+            message: format!(
+                "Executor did not reregister within {}",
+                env::stout(flags.reregistration_timeout)
+            ),
+        }
+    } else {
+        Termination {
+            state: TaskState::TaskFailed,
+            reason: Reason::ExecutorRegistrationTimeout,
+            message: format!(
+                "Executor did not register within {}",
+                env::stout(flags.registration_timeout)
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::config::ClusterConfig;
+
+    #[test]
+    fn executors_late_after_a_restart_lose_their_tasks_others_fail_them() {
+        let flags = AgentFlags::from_config(&ClusterConfig::default());
+        let t = registration_timeout(false, true, &flags);
+        assert_eq!(t.state, TaskState::TaskFailed);
+        assert_eq!(t.reason, Reason::ExecutorRegistrationTimeout);
+        assert_eq!(t.message, "Executor did not register within 1mins");
+        let t = registration_timeout(true, false, &flags);
+        assert_eq!(
+            (t.state, t.reason),
+            (TaskState::TaskLost, Reason::ExecutorReregistrationTimeout)
+        );
+        assert_eq!(t.message, "Executor did not reregister within 2secs");
+        assert_eq!(
+            registration_timeout(true, true, &flags).state,
+            TaskState::TaskGone
+        );
     }
 }
