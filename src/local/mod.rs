@@ -3,23 +3,31 @@
 //! third-party clients work unchanged) and running command tasks as local
 //! processes.
 //!
+//! What lives here, by job (each folder's `mod.rs` says more):
+//! - `master/`: frameworks (subscription, failover, teardown), the accept
+//!   path, the other scheduler calls, the master's view of tasks, its
+//!   agents, offers and the allocator, timers;
+//! - `agent/`: the agent model, the built-in (command, default) and custom
+//!   executors, the agent's side of the executor API, processes, kills,
+//!   status updates and their manager, timers, recovery (agent restarts,
+//!   `--recover=reconnect`), the processes' environment, `/state`;
+//! - `fetcher/`: the agents' fetcher (paths, `file://`, `http(s)://`) and
+//!   fetcher cache: URIs, cache bookkeeping, downloads, extraction;
+//! - `validation/`: Mesos's call, framework, resource and task rules;
+//! - `protocol`: what master and agents share (version, agent ids,
+//!   terminal states, the agents' messages to the master, ids);
+//! - `config`: [`ClusterConfig`] and [`LocalError`];
 //! - [`resources`]: agent resources and their arithmetic;
-//! - `master`: frameworks, subscriptions, scheduler calls, the master's view
-//!   of tasks, timers; `master::offers`: offers, filters and the allocator;
-//! - `agent`: executors (command, default, custom over the executor API)
-//!   and task processes; `agent::env`: the environment an agent gives the
-//!   processes it starts; `agent::recovery`: agent restarts
-//!   (`--recover=reconnect`);
 //! - `launcher`: spawning and signalling task processes;
-//! - `fetcher`: the agents' fetcher (paths, `file://`, `http(s)://`) and
-//!   fetcher cache;
-//! - `updates`: the agent's status-update manager (reliable delivery);
-//! - `validation`: Mesos's call, framework and task validation rules;
 //! - `api`: the master's HTTP routing and the scheduler endpoint's rules;
 //! - `agent_api`: each agent's own HTTP endpoint (executor API, executor
 //!   authentication, agent state);
 //! - `state`: the `/master/state` JSON;
 //! - `work_dir`: own work directories, and removing those of dead owners.
+//!
+//! Imports run one way: the HTTP layer (`api`, `agent_api`, `state`) →
+//! `master` → `agent` → the leaf modules (`protocol`, `config`, `fetcher`,
+//! `launcher`, `resources`, `validation`); this file ties them together.
 //!
 //! Each agent listens on its own port, as a real agent does, and is
 //! `slave(1)@ip:port` there; the master's port also answers

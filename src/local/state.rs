@@ -1,6 +1,8 @@
 //! The master's state endpoints (`/master/state`, `/master/frameworks`,
 //! `/master/slaves`, `/version`) in the shape Mesos writes them: v0 names
 //! (`slaves`, `slave_id`), flattened resources, task and offer summaries.
+//!
+//! May import: `master`, `protocol`, `resources`, `validation`.
 
 use serde_json::{Value as Json, json};
 
