@@ -33,14 +33,7 @@ impl Agent {
         if !self.custom_executor_ready(ctx, fw, &executor, &task_id) {
             return;
         }
-        if let Some(exec) = self.executor(&fw_id, &exec_id) {
-            exec.tasks
-                .insert(task_id.clone(), new_task(task, 0, String::new()));
-            if let Some(x) = &mut exec.custom {
-                x.pending.push(Pending::Task(task_id));
-            }
-        }
-        self.flush(&fw_id, &exec_id);
+        self.queue_for_custom_executor(&fw_id, &exec_id, vec![task], false);
     }
 
     /// Runs a task group on a custom executor, as one LAUNCH_GROUP event.
@@ -64,23 +57,39 @@ impl Agent {
             }
             return;
         }
-        if let Some(exec) = self.executor(&fw_id, &exec_id) {
-            let g = exec.next_group;
-            exec.next_group += 1;
-            let ids: Vec<String> = group
-                .tasks
-                .iter()
-                .map(|t| t.task_id.value.clone())
-                .collect();
-            for t in group.tasks {
+        self.queue_for_custom_executor(&fw_id, &exec_id, group.tasks, true);
+    }
+
+    /// Queues tasks for a custom executor, one by one or as one group,
+    /// then sends it what it can take.
+    fn queue_for_custom_executor(
+        &mut self,
+        fw_id: &str,
+        exec_id: &str,
+        tasks: Vec<pb::TaskInfo>,
+        as_group: bool,
+    ) {
+        if let Some(exec) = self.executor(fw_id, exec_id) {
+            let g = if as_group {
+                exec.next_group += 1;
+                exec.next_group - 1
+            } else {
+                0
+            };
+            let ids: Vec<String> = tasks.iter().map(|t| t.task_id.value.clone()).collect();
+            for t in tasks {
                 exec.tasks
                     .insert(t.task_id.value.clone(), new_task(t, g, String::new()));
             }
             if let Some(x) = &mut exec.custom {
-                x.pending.push(Pending::Group(ids));
+                if as_group {
+                    x.pending.push(Pending::Group(ids));
+                } else {
+                    x.pending.extend(ids.into_iter().map(Pending::Task));
+                }
             }
         }
-        self.flush(&fw_id, &exec_id);
+        self.flush(fw_id, exec_id);
     }
 
     /// Makes sure a live custom executor exists for a new task (launching it
