@@ -3,6 +3,11 @@
 //! `Http::executor`, executor authentication (`Authorization: Bearer`, as
 //! with `--authenticate_http_executors`), and the agent's `/state` and
 //! `/health`.
+//!
+//! May import: `master` (which owns the agents it serves), `api` (the HTTP
+//! helpers both endpoints share), `validation` and `local` itself (the
+//! shared state). It sits beside `api`, above the master, rather than in
+//! `agent/`, so that `agent` never imports `master`.
 
 use std::sync::{Arc, Weak};
 

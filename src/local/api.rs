@@ -2,6 +2,9 @@
 //! endpoint (`Master::Http::scheduler`): method, media types, parsing, call
 //! validation, `Mesos-Stream-Id`, framework lookup, then dispatch. The
 //! agents' endpoints are in `agent_api`.
+//!
+//! May import: `master`, `state`, `validation` and `local` itself (the
+//! shared state); only `local` and `agent_api` import it.
 
 use std::sync::{Arc, Weak};
 

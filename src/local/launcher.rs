@@ -2,6 +2,8 @@
 //! the `CommandInfo.uris` into the sandbox (`fetcher`), run `sh -c <value>` (or the
 //! executable with `arguments` as argv) in its own process group with
 //! `stdout`/`stderr` files in the sandbox, and describe how it ended.
+//!
+//! May import: `fetcher`; the agents import it.
 
 use std::fs::{self, File};
 use std::io;

@@ -3,23 +3,31 @@
 //! third-party clients work unchanged) and running command tasks as local
 //! processes.
 //!
+//! What lives here, by job (each folder's `mod.rs` says more):
+//! - `master/`: frameworks (subscription, failover, teardown), the accept
+//!   path, the other scheduler calls, the master's view of tasks, its
+//!   agents, offers and the allocator, timers;
+//! - `agent/`: the agent model, the built-in (command, default) and custom
+//!   executors, the agent's side of the executor API, processes, kills,
+//!   status updates and their manager, timers, recovery (agent restarts,
+//!   `--recover=reconnect`), the processes' environment, `/state`;
+//! - `fetcher/`: the agents' fetcher (paths, `file://`, `http(s)://`) and
+//!   fetcher cache: URIs, cache bookkeeping, downloads, extraction;
+//! - `validation/`: Mesos's call, framework, resource and task rules;
+//! - `protocol`: what master and agents share (version, agent ids,
+//!   terminal states, the agents' messages to the master, ids);
+//! - `config`: [`ClusterConfig`] and [`LocalError`];
 //! - [`resources`]: agent resources and their arithmetic;
-//! - `master`: frameworks, subscriptions, scheduler calls, the master's view
-//!   of tasks, timers; `master::offers`: offers, filters and the allocator;
-//! - `agent`: executors (command, default, custom over the executor API)
-//!   and task processes; `agent::env`: the environment an agent gives the
-//!   processes it starts; `agent::recovery`: agent restarts
-//!   (`--recover=reconnect`);
 //! - `launcher`: spawning and signalling task processes;
-//! - `fetcher`: the agents' fetcher (paths, `file://`, `http(s)://`) and
-//!   fetcher cache;
-//! - `updates`: the agent's status-update manager (reliable delivery);
-//! - `validation`: Mesos's call, framework and task validation rules;
 //! - `api`: the master's HTTP routing and the scheduler endpoint's rules;
 //! - `agent_api`: each agent's own HTTP endpoint (executor API, executor
 //!   authentication, agent state);
 //! - `state`: the `/master/state` JSON;
 //! - `work_dir`: own work directories, and removing those of dead owners.
+//!
+//! Imports run one way: the HTTP layer (`api`, `agent_api`, `state`) →
+//! `master` → `agent` → the leaf modules (`protocol`, `config`, `fetcher`,
+//! `launcher`, `resources`, `validation`); this file ties them together.
 //!
 //! Each agent listens on its own port, as a real agent does, and is
 //! `slave(1)@ip:port` there; the master's port also answers
@@ -61,12 +69,13 @@
 mod agent;
 mod agent_api;
 mod api;
+mod config;
 mod fetcher;
 mod launcher;
 mod master;
+mod protocol;
 pub mod resources;
 mod state;
-mod updates;
 mod validation;
 mod work_dir;
 
@@ -75,143 +84,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use thiserror::Error;
 
 use crate::http::server::Server;
 use crate::wire::codec::Encoding;
-use master::Master;
-use resources::{ResourceError, Resources};
+use master::{Master, Tick};
+use protocol::{new_uuid, uuid_string};
+use resources::Resources;
 
+pub use config::{ClusterConfig, LocalError};
 pub use fetcher::parse_bytes;
-
-/// What the embedded cluster looks like.
-#[derive(Debug, Clone)]
-pub struct ClusterConfig {
-    /// Address the master (and the agents' executor API) listens on.
-    pub bind: String,
-    /// Number of agents.
-    pub agents: usize,
-    /// Resources of each agent, in the agent `--resources` syntax.
-    pub agent_resources: String,
-    /// Interval between HEARTBEAT events (Mesos: 15 s).
-    pub heartbeat_interval: Duration,
-    /// Interval between allocation cycles (Mesos: 1 s).
-    pub allocation_interval: Duration,
-    /// First status-update retry interval; doubles up to 10 minutes.
-    pub status_update_retry: Duration,
-    /// Where sandboxes go; `None` = a fresh temporary directory removed on stop.
-    pub work_dir: Option<PathBuf>,
-    /// Hostname advertised for the master and the agents.
-    pub hostname: String,
-    /// `--executor_registration_timeout`: an executor that has not
-    /// subscribed this long after its launch is destroyed (its tasks fail
-    /// with REASON_EXECUTOR_REGISTRATION_TIMEOUT). Mesos: 1 minute.
-    pub executor_registration_timeout: Duration,
-    /// `--executor_reregistration_timeout`: after an agent restart, how long
-    /// executors of checkpointing frameworks have to re-subscribe; also
-    /// their `MESOS_SUBSCRIPTION_BACKOFF_MAX`. Mesos: 2 s.
-    pub executor_reregistration_timeout: Duration,
-    /// `--executor_shutdown_grace_period`, when `ExecutorInfo` gives none.
-    /// Mesos: 5 s.
-    pub executor_shutdown_grace_period: Duration,
-    /// `--authenticate_http_executors`: each custom executor gets a token in
-    /// `MESOS_EXECUTOR_AUTHENTICATION_TOKEN` and its calls must carry
-    /// `Authorization: Bearer <token>` (else 401).
-    pub executor_auth: bool,
-    /// PEM certificate chain and private key: when both are set, the master
-    /// and the agents' executor endpoints serve https only (and executors
-    /// get `LIBPROCESS_SSL_ENABLED=1`).
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    /// PEM CA bundle that signed `tls_cert`: executors get it as
-    /// `LIBPROCESS_SSL_CA_FILE` (a Mesos agent's executors inherit the
-    /// agent's libprocess SSL environment), a scheduler started with
-    /// `master = "local"` trusts it, and so does the agents' fetcher for
-    /// `https://` URIs (instead of the system's roots).
-    pub tls_ca_file: Option<PathBuf>,
-    /// `--credentials` with `--authenticate_http_frameworks`: scheduler
-    /// calls must carry `Authorization: Basic` with one of these (else 401
-    /// with `WWW-Authenticate: Basic realm="mesos-master-scheduler"`).
-    pub framework_credentials: Option<Vec<crate::credentials::Credential>>,
-    /// `--zk`: register in this ZooKeeper group (`zk://host:port/path`) and
-    /// serve schedulers only while elected; otherwise answer 307 to the
-    /// leader, or 503 when none is known.
-    pub zk: Option<String>,
-    /// `--zk_session_timeout` (Mesos: 10 s): how soon the others take over
-    /// when this master dies without closing its session.
-    pub zk_session_timeout: Duration,
-    /// `--fetcher_cache_dir`: where the agents cache the URIs fetched with
-    /// `cache` (agent N, from 0, in `<dir>/agent-N`, emptied when it
-    /// starts); `None` = `<work_dir>/fetch`.
-    pub fetcher_cache_dir: Option<PathBuf>,
-    /// `--fetcher_cache_size` of each agent in bytes (Mesos: 2 GB); 0
-    /// disables the cache.
-    pub fetcher_cache_size: u64,
-    /// `--fetcher_stall_timeout` (Mesos: 60 s): a download that gets no
-    /// byte for this long fails; it also bounds connecting and the TLS
-    /// handshake.
-    pub fetcher_stall_timeout: Duration,
-}
-
-impl Default for ClusterConfig {
-    fn default() -> Self {
-        ClusterConfig {
-            bind: "127.0.0.1:0".into(),
-            agents: 1,
-            agent_resources: "cpus:4;mem:4096;disk:10000;ports:[31000-32000]".into(),
-            heartbeat_interval: Duration::from_secs(15),
-            allocation_interval: Duration::from_secs(1),
-            status_update_retry: Duration::from_secs(10),
-            work_dir: None,
-            hostname: "127.0.0.1".into(),
-            executor_registration_timeout: Duration::from_secs(60),
-            executor_reregistration_timeout: Duration::from_secs(2),
-            executor_shutdown_grace_period: Duration::from_secs(5),
-            executor_auth: false,
-            tls_cert: None,
-            tls_key: None,
-            tls_ca_file: None,
-            framework_credentials: None,
-            zk: None,
-            zk_session_timeout: crate::zk::SESSION_TIMEOUT,
-            fetcher_cache_dir: None,
-            fetcher_cache_size: fetcher::DEFAULT_CACHE_SIZE,
-            fetcher_stall_timeout: fetcher::DEFAULT_STALL_TIMEOUT,
-        }
-    }
-}
-
-#[derive(Debug, Error)]
-pub enum LocalError {
-    #[error("invalid agent resources: {0}")]
-    Resources(#[from] ResourceError),
-    #[error("invalid cluster configuration: {0}")]
-    Config(String),
-    #[error("cannot create work directory {path}: {source}")]
-    WorkDir { path: PathBuf, source: io::Error },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: io::Error },
-    #[error("cannot start a cluster thread: {0}")]
-    Thread(io::Error),
-    #[error("no agent number {0}")]
-    NoAgent(usize),
-    #[error("agent {0} is not running")]
-    AgentStopped(usize),
-    #[error("agent {0} is already running")]
-    AgentRunning(usize),
-    #[error("TLS: {0}")]
-    Tls(#[from] crate::http::tls::TlsError),
-}
-
-/// Messages to the ticker thread.
-pub(crate) enum Tick {
-    /// Something changed; recompute the next deadline.
-    Wake,
-    Stop,
-}
 
 /// State shared by the server's handler, the ticker and task threads.
 pub(crate) struct Shared {
@@ -238,6 +122,11 @@ pub(crate) fn with_master<R>(shared: &Weak<Shared>, f: impl FnOnce(&mut Master) 
     let shared = shared.upgrade()?;
     let mut m = shared.lock();
     Some(f(&mut m))
+}
+
+/// The agents' process threads report to the master, if the cluster still exists.
+fn process_reporter(shared: Weak<Shared>) -> agent::ProcessReporter {
+    Arc::new(move |key, event| with_master(&shared, |m| m.process_event(key, event)).is_some())
 }
 
 /// One agent's HTTP endpoint.
@@ -326,7 +215,7 @@ impl LocalCluster {
                 master_id,
                 work_dir.clone(),
                 total,
-                weak.clone(),
+                process_reporter(weak.clone()),
                 tick_tx.clone(),
             )),
             contender: Mutex::new(None),
@@ -360,7 +249,7 @@ impl LocalCluster {
         // Each agent listens on its own port of the master's address.
         let agent_bind = SocketAddr::new(addr.ip(), 0).to_string();
         for n in 0..cfg.agents {
-            let id = master::agent_id(&shared.lock().id, n);
+            let id = protocol::agent_id(&shared.lock().id, n);
             let handler = agent_api::handler(&shared, id.clone());
             let server = Server::bind_tls(&agent_bind, handler, tls.clone()).map_err(|source| {
                 LocalError::Bind {
@@ -562,22 +451,4 @@ fn run_ticker(shared: Weak<Shared>, rx: Receiver<Tick>) {
             m.leading = leading;
         }
     }
-}
-
-/// A version-4 UUID ([`crate::uuid::v4`]).
-pub(crate) fn new_uuid() -> [u8; 16] {
-    crate::uuid::v4()
-}
-
-/// The canonical 8-4-4-4-12 form.
-pub(crate) fn uuid_string(b: &[u8; 16]) -> String {
-    crate::uuid::to_string(b)
-}
-
-/// Seconds since the epoch, as Mesos timestamps are.
-pub(crate) fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }

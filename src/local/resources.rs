@@ -4,6 +4,8 @@
 //! (`cpus:4;mem:4096;ports:[31000-32000];zones:{a,b}`), converts to and from
 //! `Resource` protobufs, and does the add / subtract / contains arithmetic
 //! the master needs for offers and launches.
+//!
+//! May import: nothing of the cluster; everything else may import it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

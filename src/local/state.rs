@@ -1,10 +1,13 @@
 //! The master's state endpoints (`/master/state`, `/master/frameworks`,
 //! `/master/slaves`, `/version`) in the shape Mesos writes them: v0 names
 //! (`slaves`, `slave_id`), flattened resources, task and offer summaries.
+//!
+//! May import: `master`, `protocol`, `resources`, `validation`.
 
 use serde_json::{Value as Json, json};
 
-use super::master::{Framework, MOffer, Master, VERSION};
+use super::master::{Framework, Master, MasterOffer};
+use super::protocol::VERSION;
 use super::resources::Resources;
 use crate::wire::codec::{Encoding, encode};
 use crate::wire::pb;
@@ -90,7 +93,7 @@ fn task_json(t: &pb::Task) -> Json {
     o
 }
 
-fn offer_json(o: &MOffer) -> Json {
+fn offer_json(o: &MasterOffer) -> Json {
     json!({
         "id": o.offer.id.value,
         "framework_id": o.framework_id,

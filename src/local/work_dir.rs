@@ -3,6 +3,8 @@
 //! new cluster removes those whose owner is gone (a process killed with
 //! SIGKILL cannot clean up after itself). A directory whose owner lives, or
 //! that records no owner, is left alone. Imports nothing from the crate.
+//!
+//! May import: nothing of the cluster; only `local` imports it.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -9,12 +9,15 @@
 
 use std::time::Instant;
 
-use super::{Agent, Source, ToMaster, fw_id_of, has_capability, to_master};
+use super::model::{Agent, fw_id_of};
 use crate::local::launcher;
+use crate::local::protocol::ToMaster;
+use crate::local::validation::has_capability;
 use crate::wire::pb;
-use pb::TaskState as S;
+use pb::TaskState;
 use pb::framework_info::capability::Type as Cap;
 use pb::task_status::Reason;
+use pb::task_status::Source;
 
 impl Agent {
     /// The agent process dies.
@@ -35,7 +38,7 @@ impl Agent {
                             launcher::signal_group(pid, libc::SIGKILL);
                         }
                     }
-                    if let Some(pid) = exec.xproc.as_ref().and_then(|x| x.pid) {
+                    if let Some(pid) = exec.custom.as_ref().and_then(|x| x.pid) {
                         launcher::signal_group(pid, libc::SIGKILL);
                     }
                 }
@@ -44,7 +47,7 @@ impl Agent {
         }
         for fw in self.frameworks.values_mut() {
             for exec in fw.executors.values_mut() {
-                if let Some(x) = &mut exec.xproc {
+                if let Some(x) = &mut exec.custom {
                     x.conn = None; // the stream ends
                     x.subscribed = false;
                     x.registration_deadline = None;
@@ -71,7 +74,7 @@ impl Agent {
                 if exec.terminated || exec.shutting_down {
                     continue;
                 }
-                if let Some(x) = &mut exec.xproc
+                if let Some(x) = &mut exec.custom
                     && !x.destroyed
                 {
                     x.recovered = true;
@@ -89,7 +92,7 @@ impl Agent {
         self.running
             && self.frameworks.values().all(|f| {
                 f.executors.values().all(|e| {
-                    e.xproc
+                    e.custom
                         .as_ref()
                         .is_none_or(|x| !x.recovered || x.destroyed || e.terminated)
                 })
@@ -105,7 +108,7 @@ impl Agent {
         self.outbox
             .retain(|m| matches!(m, ToMaster::ExitedExecutor { .. }));
         let resend = self.updates.resend_all(now);
-        self.outbox.extend(resend.into_iter().map(to_master));
+        self.outbox.extend(resend.into_iter().map(ToMaster::from));
     }
 
     /// Re-registration with the master: each of the framework's tasks the
@@ -115,9 +118,9 @@ impl Agent {
     pub fn reconcile_tasks(&mut self, fw: &pb::FrameworkInfo, tasks: &[String]) {
         let fw_id = fw_id_of(fw);
         let state = if has_capability(fw, Cap::PartitionAware) {
-            S::TaskDropped
+            TaskState::TaskDropped
         } else {
-            S::TaskLost
+            TaskState::TaskLost
         };
         for tid in tasks {
             if self.knows_task(&fw_id, tid) {
@@ -133,7 +136,7 @@ impl Agent {
             );
             // Not `push_update`: the framework is unknown here.
             if let Ok(Some(f)) = self.updates.update(&fw_id, st, Instant::now()) {
-                self.outbox.push(to_master(f));
+                self.outbox.push(ToMaster::from(f));
             }
         }
     }

@@ -1,15 +1,94 @@
-//! The master's side of agent restarts: a stopped agent is deactivated (its
+//! The master's agents: registering them when the cluster starts (each
+//! with its own fetcher and sandbox root), and the master's side of agent
+//! restarts: a stopped agent is deactivated (its
 //! offers rescinded, nothing offered, calls for it dropped or kept); once
 //! it is back and has recovered it re-registers (`Master::reconcileKnownSlave`):
 //! the tasks it no longer knows are reconciled through it, the executors it
 //! no longer knows are removed, kills made while it was away are retried,
 //! and frameworks removed meanwhile are shut down on it.
 
+//!
+//! May import: `model`, `agent`, and the cluster's leaf modules.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::Master;
+use super::model::{Master, master_capabilities};
+use crate::local::agent::{Agent, AgentFlags};
+use crate::local::fetcher::{Fetcher, FetcherConfig};
+use crate::local::protocol::{VERSION, agent_id, now_secs};
+use crate::wire::pb;
 
 impl Master {
+    /// Called once the servers listen: fixes the addresses, registers the
+    /// agents (one per address in `agent_addrs`).
+    pub fn start(&mut self, addr: SocketAddr, agent_addrs: &[SocketAddr]) {
+        let ip = match addr.ip() {
+            std::net::IpAddr::V4(v4) if !v4.is_unspecified() => v4,
+            _ => std::net::Ipv4Addr::LOCALHOST,
+        };
+        let host = self.cfg.hostname.clone();
+        let port = addr.port();
+        self.addr = Some(addr);
+        self.info = pb::MasterInfo {
+            id: self.id.clone(),
+            // The IPv4 address in network byte order, read as a host integer.
+            ip: u32::from_ne_bytes(ip.octets()),
+            port: u32::from(port),
+            pid: Some(format!("master@{ip}:{port}")),
+            hostname: Some(host.clone()),
+            version: Some(VERSION.into()),
+            address: Some(pb::Address {
+                hostname: Some(host.clone()),
+                ip: Some(ip.to_string()),
+                port: i32::from(port),
+            }),
+            capabilities: master_capabilities(),
+            ..Default::default()
+        };
+        for (n, agent_addr) in agent_addrs.iter().enumerate() {
+            let agent_id = agent_id(&self.id, n);
+            let agent_port = agent_addr.port();
+            let info = pb::AgentInfo {
+                hostname: host.clone(),
+                port: Some(i32::from(agent_port)),
+                resources: self.agent_total.to_proto(false, None),
+                id: Some(pb::AgentId {
+                    value: agent_id.clone(),
+                }),
+                ..Default::default()
+            };
+            let dir = self.work_dir.join("agents").join(&agent_id);
+            let fetcher = Fetcher::new(FetcherConfig {
+                cache_dir: self
+                    .cfg
+                    .fetcher_cache_dir
+                    .clone()
+                    .unwrap_or_else(|| self.work_dir.join("fetch"))
+                    .join(format!("agent-{n}")),
+                cache_size: self.cfg.fetcher_cache_size,
+                stall_timeout: self.cfg.fetcher_stall_timeout,
+                ca_file: self.cfg.tls_ca_file.clone(),
+            });
+            self.agents.insert(
+                agent_id.clone(),
+                Agent::new(
+                    agent_id.clone(),
+                    format!("{ip}:{agent_port}"),
+                    info,
+                    self.agent_total.clone(),
+                    dir,
+                    AgentFlags::from_config(&self.cfg),
+                    Arc::new(fetcher),
+                ),
+            );
+            self.agent_registered.insert(agent_id, now_secs());
+        }
+        self.next_allocation = Instant::now();
+        self.started = true;
+    }
+
     /// The agent's process died.
     pub fn stop_agent(&mut self, agent_id: &str) {
         let Some(a) = self.agents.get_mut(agent_id) else {

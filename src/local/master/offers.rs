@@ -2,11 +2,13 @@
 //! unused, unfiltered resources, whole, to the eligible (framework, role)
 //! with the lowest dominant share; refuse filters from DECLINE and from the
 //! unused part of ACCEPTs; SUPPRESS and REVIVE per role.
+//!
+//! May import: `model`, and the cluster's leaf modules.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{Framework, MOffer, Master, fid};
+use super::model::{Filter, Framework, Master, MasterOffer, event, framework_id_proto};
 use crate::local::resources::Resources;
 use crate::local::validation::{self, has_capability};
 use crate::wire::pb;
@@ -15,13 +17,6 @@ use pb::scheduler::{Event, event as ev};
 
 /// Longest `refuse_seconds` honoured (365 days).
 const MAX_REFUSE: f64 = 31_536_000.0;
-
-/// A refuse filter: `resources` on one agent are not offered to one role of
-/// a framework until `expires`.
-pub(crate) struct Filter {
-    pub(super) resources: Resources,
-    pub(super) expires: Instant,
-}
 
 fn refuse_duration(filters: Option<&pb::Filters>) -> Duration {
     let secs = filters.map_or(5.0, |f| f.refuse_seconds());
@@ -41,7 +36,7 @@ impl Master {
     }
 
     /// Removes an offer; with `rescind`, tells the framework.
-    pub(super) fn remove_offer(&mut self, offer_id: &str, rescind: bool) -> Option<MOffer> {
+    pub(super) fn remove_offer(&mut self, offer_id: &str, rescind: bool) -> Option<MasterOffer> {
         let o = self.offers.remove(offer_id)?;
         if let Some(fw) = self.frameworks.get_mut(&o.framework_id) {
             fw.offers.remove(offer_id);
@@ -52,7 +47,7 @@ impl Master {
                             value: offer_id.into(),
                         },
                     }),
-                    ..super::event(ev::Type::Rescind)
+                    ..event(ev::Type::Rescind)
                 });
             }
         }
@@ -189,7 +184,7 @@ impl Master {
                 id: pb::OfferId {
                     value: offer_id.clone(),
                 },
-                framework_id: fid(&fw_id),
+                framework_id: framework_id_proto(&fw_id),
                 agent_id: pb::AgentId {
                     value: agent_id.clone(),
                 },
@@ -223,7 +218,7 @@ impl Master {
             offer.resources = avail.to_proto(false, Some(&role));
             self.offers.insert(
                 offer_id,
-                MOffer {
+                MasterOffer {
                     offer,
                     framework_id: fw_id,
                     agent_id,
@@ -236,7 +231,7 @@ impl Master {
             if let Some(fw) = self.frameworks.get_mut(&fw_id) {
                 fw.send(&Event {
                     offers: Some(ev::Offers { offers }),
-                    ..super::event(ev::Type::Offers)
+                    ..event(ev::Type::Offers)
                 });
             }
         }

@@ -3,13 +3,16 @@
 //! to the master, resent with doubling backoff up to 10 minutes) until the
 //! scheduler acknowledges its uuid; nothing is accepted after a terminal
 //! update; a uuid seen twice is a duplicate.
+//!
+//! May import: `protocol` only (no agent state: the agent hands it updates
+//! and acknowledgements and sends what it returns).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::agent::is_terminal;
+use crate::local::protocol::{ToMaster, is_terminal};
 use crate::wire::pb;
-use pb::TaskState as S;
+use pb::TaskState;
 
 /// Longest retry interval.
 pub const MAX_RETRY: Duration = Duration::from_secs(600);
@@ -19,7 +22,17 @@ pub const MAX_RETRY: Duration = Duration::from_secs(600);
 pub struct Forward {
     pub framework_id: String,
     pub status: pb::TaskStatus,
-    pub latest_state: S,
+    pub latest_state: TaskState,
+}
+
+impl From<Forward> for ToMaster {
+    fn from(f: Forward) -> ToMaster {
+        ToMaster::StatusUpdate {
+            framework_id: f.framework_id,
+            status: Box::new(f.status),
+            latest_state: f.latest_state,
+        }
+    }
 }
 
 /// What an acknowledgement did.
@@ -36,7 +49,7 @@ pub enum Acked {
 
 struct Stream {
     pending: VecDeque<pb::TaskStatus>,
-    latest: S,
+    latest: TaskState,
     terminal: bool,
     next_retry: Option<Instant>,
     backoff: Duration,
@@ -44,14 +57,14 @@ struct Stream {
 }
 
 /// All streams of one agent, keyed by (framework id, task id).
-pub struct Manager {
+pub struct StatusUpdateManager {
     initial: Duration,
     streams: BTreeMap<(String, String), Stream>,
 }
 
-impl Manager {
+impl StatusUpdateManager {
     pub fn new(initial_retry: Duration) -> Self {
-        Manager {
+        StatusUpdateManager {
             initial: initial_retry,
             streams: BTreeMap::new(),
         }
@@ -78,7 +91,7 @@ impl Manager {
         let key = (fw.to_string(), status.task_id.value.clone());
         let s = self.streams.entry(key).or_insert_with(|| Stream {
             pending: VecDeque::new(),
-            latest: S::TaskStaging,
+            latest: TaskState::TaskStaging,
             terminal: false,
             next_retry: None,
             backoff: self.initial,
@@ -195,7 +208,7 @@ impl Manager {
 mod tests {
     use super::*;
 
-    fn st(task: &str, state: S, uuid: u8) -> pb::TaskStatus {
+    fn st(task: &str, state: TaskState, uuid: u8) -> pb::TaskStatus {
         pb::TaskStatus {
             task_id: pb::TaskId { value: task.into() },
             state: state as i32,
@@ -207,29 +220,35 @@ mod tests {
     #[test]
     fn one_in_flight_per_task_until_acknowledged() {
         let t0 = Instant::now();
-        let mut m = Manager::new(Duration::from_secs(10));
+        let mut m = StatusUpdateManager::new(Duration::from_secs(10));
         let f = m
-            .update("fw", st("t", S::TaskStarting, 1), t0)
+            .update("fw", st("t", TaskState::TaskStarting, 1), t0)
             .unwrap()
             .unwrap();
-        assert_eq!(f.latest_state, S::TaskStarting);
-        assert_eq!(m.update("fw", st("t", S::TaskRunning, 2), t0), Ok(None));
-        assert_eq!(m.update("fw", st("t", S::TaskFinished, 3), t0), Ok(None));
+        assert_eq!(f.latest_state, TaskState::TaskStarting);
+        assert_eq!(
+            m.update("fw", st("t", TaskState::TaskRunning, 2), t0),
+            Ok(None)
+        );
+        assert_eq!(
+            m.update("fw", st("t", TaskState::TaskFinished, 3), t0),
+            Ok(None)
+        );
         // Another task has its own stream.
         assert!(
-            m.update("fw", st("u", S::TaskStarting, 4), t0)
+            m.update("fw", st("u", TaskState::TaskStarting, 4), t0)
                 .unwrap()
                 .is_some()
         );
         // Resends carry the latest state.
         assert_eq!(m.in_flight("fw").len(), 2);
-        assert_eq!(m.in_flight("fw")[0].latest_state, S::TaskFinished);
+        assert_eq!(m.in_flight("fw")[0].latest_state, TaskState::TaskFinished);
         // Wrong uuid: ignored.
         assert_eq!(m.acknowledge("fw", "t", &[2; 16], t0), Acked::Ignored);
         let Acked::Next(next) = m.acknowledge("fw", "t", &[1; 16], t0) else {
             panic!("next update expected");
         };
-        assert_eq!(next.status.state(), S::TaskRunning);
+        assert_eq!(next.status.state(), TaskState::TaskRunning);
         assert!(matches!(
             m.acknowledge("fw", "t", &[2; 16], t0),
             Acked::Next(_)
@@ -247,17 +266,27 @@ mod tests {
     #[test]
     fn duplicates_and_updates_after_terminal_are_dropped() {
         let t0 = Instant::now();
-        let mut m = Manager::new(Duration::from_secs(10));
-        assert!(m.update("fw", st("t", S::TaskFailed, 1), t0).is_ok());
-        assert_eq!(m.update("fw", st("t", S::TaskFailed, 1), t0), Err(()));
-        assert_eq!(m.update("fw", st("t", S::TaskRunning, 2), t0), Err(()));
+        let mut m = StatusUpdateManager::new(Duration::from_secs(10));
+        assert!(
+            m.update("fw", st("t", TaskState::TaskFailed, 1), t0)
+                .is_ok()
+        );
+        assert_eq!(
+            m.update("fw", st("t", TaskState::TaskFailed, 1), t0),
+            Err(())
+        );
+        assert_eq!(
+            m.update("fw", st("t", TaskState::TaskRunning, 2), t0),
+            Err(())
+        );
     }
 
     #[test]
     fn retries_double_up_to_ten_minutes() {
         let t0 = Instant::now();
-        let mut m = Manager::new(Duration::from_secs(10));
-        m.update("fw", st("t", S::TaskRunning, 1), t0).unwrap();
+        let mut m = StatusUpdateManager::new(Duration::from_secs(10));
+        m.update("fw", st("t", TaskState::TaskRunning, 1), t0)
+            .unwrap();
         assert_eq!(m.next_deadline(), Some(t0 + Duration::from_secs(10)));
         assert!(m.due(t0 + Duration::from_secs(9)).is_empty());
         let mut now = t0 + Duration::from_secs(10);
@@ -270,7 +299,8 @@ mod tests {
         }
         assert_eq!(gaps, [20, 40, 80, 160, 320, 600, 600, 600]);
         // An acknowledgement resets the backoff for the next update.
-        m.update("fw", st("t", S::TaskFinished, 2), now).unwrap();
+        m.update("fw", st("t", TaskState::TaskFinished, 2), now)
+            .unwrap();
         assert!(matches!(
             m.acknowledge("fw", "t", &[1; 16], now),
             Acked::Next(_)
