@@ -1,9 +1,11 @@
 //! The ground floor: small helpers that every layer may use (a lock that
-//! survives poisoning, a stop signal, errno checks). Imports nothing from
+//! survives poisoning, a stop signal, errno checks, percent-decoding). Imports nothing from
 //! the crate.
 
 mod os;
+mod percent;
 mod sync;
 
 pub use os::cvt;
+pub use percent::{Escapes, percent_decode};
 pub use sync::{StopSignal, lock};

@@ -49,24 +49,9 @@ fn bad(why: impl Into<String>) -> NatsError {
 
 /// Decodes `%XX` escapes (credentials may hold `@`, `:` or `/`).
 fn percent_decode(s: &str) -> Result<String, NatsError> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| bad("bad %-escape in the credentials"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| bad("credentials are not UTF-8"))
+    let bytes = crate::base::percent_decode(s, crate::base::Escapes::Strict)
+        .map_err(|_| bad("bad %-escape in the credentials"))?;
+    String::from_utf8(bytes).map_err(|_| bad("credentials are not UTF-8"))
 }
 
 /// Parses `nats://[user:pass@|token@]host[:port]` (the scheme may be left

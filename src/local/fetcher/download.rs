@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::error::{FetchError, MAX_REDIRECTS, Via, write_error};
 use super::uri::{HttpUrl, Source};
-use crate::driver::lock;
+use crate::base::lock;
 use crate::http::Headers;
 use crate::http::client::{OwnedBodyStream, is_timeout};
 use crate::http::tls::TlsClient;

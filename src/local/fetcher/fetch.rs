@@ -15,7 +15,7 @@ use super::download::Downloader;
 use super::error::{FetchError, write_error};
 use super::extract::{archive_kind, extract, make_executable};
 use super::uri::{Source, redact};
-use crate::driver::lock;
+use crate::base::lock;
 use crate::wire::pb;
 
 /// Mesos's `--fetcher_cache_size` default: 2 GB.

@@ -15,7 +15,7 @@ use base64::Engine;
 use super::error::{FetchError, MAX_REDIRECTS};
 use super::fetch::{DEFAULT_STALL_TIMEOUT, Fetcher, FetcherConfig};
 use super::uri::{HttpUrl, Source, parse_bytes, redact};
-use crate::driver::lock;
+use crate::base::lock;
 use crate::http::Headers;
 use crate::http::server::{Reply, Request, Server};
 use crate::wire::pb;
