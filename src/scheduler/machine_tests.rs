@@ -510,3 +510,57 @@ fn replay_i3_i4_a_silent_master_counts_against_it() {
     ));
     assert_eq!(m.candidate(2), 1);
 }
+
+#[test]
+fn replay_d_delay_below_the_deadline_is_no_disconnection() {
+    // 100 ms on every chunk: heartbeats every 250 ms arrive 100 ms late;
+    // the 1 s deadline moves with each one.
+    let t0 = Instant::now();
+    let mut m = Machine::new(fault_config(), None);
+    subscribe(&mut m, t0, "fw-1", "s1");
+    for i in 1..=20 {
+        let at = secs(t0, 0.25 * f64::from(i) + 0.1);
+        assert!(!m.heartbeat_lost(at), "heartbeat {i}");
+        m.event(&Seen::Other, at);
+    }
+    assert_eq!(m.phase(), Phase::Subscribed);
+}
+
+#[test]
+fn replay_f_agent_restart_leaves_the_subscription_alone() {
+    // The agent's restart only shows as updates (events) on the stream.
+    let t0 = Instant::now();
+    let mut m = Machine::new(fault_config(), None);
+    subscribe(&mut m, t0, "fw-1", "s1");
+    for i in 1..=6 {
+        m.event(&Seen::Other, secs(t0, 0.2 * f64::from(i)));
+    }
+    assert_eq!(m.call_ids(), Ok(("fw-1".into(), "s1".into())));
+}
+
+#[test]
+fn replay_i1_i2_a_master_gone_silent_is_left_for_the_next_candidate_for_good() {
+    // Candidates A (stops heartbeating, or hangs) and the real master.
+    let t0 = Instant::now();
+    let mut m = Machine::new(fault_config(), None);
+    assert_eq!(m.candidate(2), 0);
+    subscribe(&mut m, t0, "fw-1", "s1");
+    assert!(m.heartbeat_lost(secs(t0, 1.0)));
+    let (why, delay) = retry(m.attempt_ended(
+        "A",
+        Attempt::Unresponsive("no event or heartbeat from A in time; resubscribing".into()),
+        secs(t0, 1.0),
+        0.5,
+    ));
+    assert!(why.contains("in time"));
+    assert!(delay <= Duration::from_millis(20), "{delay:?}");
+    assert_eq!(m.candidate(2), 1, "the real master, at once");
+    subscribe(&mut m, secs(t0, 1.05), "fw-1", "s2");
+    // A stream that ends later is retried at the master that took us.
+    retry(m.attempt_ended("real", Attempt::Ended("EOF".into()), secs(t0, 2.0), 0.5));
+    assert_eq!(
+        m.candidate(2),
+        1,
+        "never back to A while the real master answers"
+    );
+}
