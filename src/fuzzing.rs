@@ -319,9 +319,12 @@ fn read_heads(bytes: &[u8], step: usize) -> (Vec<Vec<u8>>, Option<std::io::Error
     );
     let mut heads = vec![];
     loop {
-        match crate::http::read_head(&mut r) {
+        match crate::net::http::read_head(&mut r) {
             Ok(Some(h)) => {
-                assert!(h.len() <= crate::http::MAX_HEAD + 4, "head over the limit");
+                assert!(
+                    h.len() <= crate::net::http::MAX_HEAD + 4,
+                    "head over the limit"
+                );
                 heads.push(h);
             }
             Ok(None) => return (heads, None),
@@ -351,7 +354,7 @@ pub fn http_head(data: &[u8]) {
 }
 
 fn dechunk(bytes: &[u8], step: usize) -> (Vec<u8>, usize, bool, bool) {
-    let mut d = crate::http::chunked::Decoder::default();
+    let mut d = crate::net::http::chunked::Decoder::default();
     let (mut out, mut used) = (vec![], 0);
     for c in bytes.chunks(step.max(1)) {
         match d.decode(c, &mut out) {
@@ -391,10 +394,10 @@ fn nats_ops(
     bytes: &[u8],
     step: usize,
 ) -> (
-    Vec<crate::nats::parse::ServerOp>,
-    Option<crate::nats::parse::ProtoError>,
+    Vec<crate::net::nats::parse::ServerOp>,
+    Option<crate::net::nats::parse::ProtoError>,
 ) {
-    let mut p = crate::nats::parse::Parser::new();
+    let mut p = crate::net::nats::parse::Parser::new();
     p.set_max_payload(FUZZ_MAX_RECORD);
     let mut ops = vec![];
     for c in bytes.chunks(step.max(1)) {
@@ -424,7 +427,7 @@ pub fn nats(data: &[u8]) {
     let step = usize::from(split % 13) + 1;
     let parts = nats_ops(bytes, step);
     for op in &whole.0 {
-        if let crate::nats::parse::ServerOp::Msg(m) = op {
+        if let crate::net::nats::parse::ServerOp::Msg(m) = op {
             assert!(m.payload.len() <= FUZZ_MAX_RECORD, "payload over the limit");
         }
     }

@@ -1,44 +1,39 @@
 //! lua-mesos: Apache Mesos v1 HTTP API drivers for Lua, plus an embedded
 //! Mesos-compatible local cluster.
 //!
-//! Layers, each knowing only the ones below it:
-//! - [`wire`]: generated types, RecordIO, protobuf and Mesos-JSON codecs;
-//! - [`http`]: a small HTTP/1.1 client and server;
-//! - [`transport`], [`stream`], [`notify`]: master strings and redirects,
-//!   event streams, the wake-up fd;
-//! - [`uuid`]: version-4 UUIDs;
-//! - [`log`]: the one log sink (stderr, or queued for Lua);
-//! - [`tcp`]: a small blocking TCP client (the remote debugger's link);
-//! - [`scheduler`]: the connection state machine and the driver's I/O threads;
-//! - [`zk`]: master detection and election through ZooKeeper;
-//! - [`nats`]: a NATS client (the broker transport of distributed events);
-//! - [`local`]: the embedded master and agent (built on `wire` and `http`
-//!   only, never on the drivers);
-//! - `lua`: the mlua binding (with the `lua` feature).
+//! Layers, each knowing only the ones below it (docs/design.md draws them):
+//! - ground: [`base`] (lock, stop signal, errno, percent-decoding, the
+//!   wake-up fd), [`wire`]
+//!   (generated types, RecordIO, protobuf and Mesos-JSON codecs, limits),
+//!   [`log`] (the one log sink), [`uuid`], [`queue`] (the bounded event queue);
+//! - [`net`]: master strings, HTTP/1.1 and TLS, calls sent at most once,
+//!   event streams, ZooKeeper, NATS, a TCP client, credentials;
+//! - [`os`]: task processes, the zygote, channels, signals;
+//! - [`scheduler`], [`executor`]: sans-IO protocol machines and the driver
+//!   threads that carry out what they decide ([`driver`]: what both hand
+//!   their owner); [`local`]: the embedded master and agents, beside the
+//!   drivers and never importing them;
+//! - `lua`: the mlua binding (with the `lua` feature); [`fuzzing`]: the fuzz
+//!   harnesses.
 
 pub mod base;
-pub mod channel;
-pub mod credentials;
 pub mod driver;
-pub mod endpoint;
 pub mod executor;
 pub mod fuzzing;
-pub mod http;
 pub mod local;
 pub mod log;
-pub mod nats;
-pub mod notify;
-pub mod process;
+pub mod net;
+pub mod os;
 pub mod queue;
 pub mod scheduler;
-pub mod signals;
-pub mod stream;
-pub mod tcp;
-pub mod transport;
 pub mod uuid;
 pub mod wire;
-pub mod zk;
-pub mod zygote;
+
+// The paths before the layer folders, kept for users of the crate (tests,
+// benches, fuzz targets).
+pub use base::notify;
+pub use net::{credentials, endpoint, http, nats, stream, tcp, transport, zk};
+pub use os::{channel, process, signals, zygote};
 
 #[cfg(any(feature = "lua", feature = "lua-host"))]
 mod lua;

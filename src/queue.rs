@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::notify::Notifier;
+use crate::base::notify::Notifier;
 
 struct State<T> {
     items: VecDeque<T>,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::transport::{Endpoint, parse_endpoint};
+use crate::net::transport::{Endpoint, parse_endpoint};
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum EnvError {

@@ -14,8 +14,8 @@ use std::sync::{Arc, Weak};
 use super::api::{decode_call, json_reply, media, negotiate};
 use super::master::Master;
 use super::{Shared, validation};
-use crate::http::Headers;
-use crate::http::server::{Handler, Reply, Request};
+use crate::net::http::Headers;
+use crate::net::http::server::{Handler, Reply, Request};
 use crate::wire::pb;
 use pb::executor::call::Type as XType;
 

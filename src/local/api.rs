@@ -11,8 +11,8 @@ use std::sync::{Arc, Weak};
 use super::Shared;
 use super::state;
 use super::validation;
-use crate::http::Headers;
-use crate::http::server::{Handler, Reply, Request};
+use crate::net::http::Headers;
+use crate::net::http::server::{Handler, Reply, Request};
 use crate::wire::codec::{self, CodecError, Encoding};
 use crate::wire::json::JsonError;
 use crate::wire::pb;
@@ -184,7 +184,7 @@ fn authenticate(shared: &Arc<Shared>, req: &Request) -> Result<Option<String>, R
     let Some(known) = &m.cfg.framework_credentials else {
         return Ok(None);
     };
-    match crate::credentials::authenticate(req.headers.get("authorization"), known) {
+    match crate::net::credentials::authenticate(req.headers.get("authorization"), known) {
         Some(p) => Ok(Some(p)),
         None => {
             Err(Reply::status(401)
@@ -201,7 +201,7 @@ fn scheduler(shared: &Arc<Shared>, req: Request) -> Reply {
     if let Some(election) = shared.election() {
         match election {
             (true, _) => {}
-            (false, crate::zk::Leader::Known(ep)) => {
+            (false, crate::net::zk::Leader::Known(ep)) => {
                 let host = if ep.host.contains(':') {
                     format!("[{}]", ep.host)
                 } else {

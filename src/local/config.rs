@@ -61,7 +61,7 @@ pub struct ClusterConfig {
     /// `--credentials` with `--authenticate_http_frameworks`: scheduler
     /// calls must carry `Authorization: Basic` with one of these (else 401
     /// with `WWW-Authenticate: Basic realm="mesos-master-scheduler"`).
-    pub framework_credentials: Option<Vec<crate::credentials::Credential>>,
+    pub framework_credentials: Option<Vec<crate::net::credentials::Credential>>,
     /// `--zk`: register in this ZooKeeper group (`zk://host:port/path`) and
     /// serve schedulers only while elected; otherwise answer 307 to the
     /// leader, or 503 when none is known.
@@ -102,7 +102,7 @@ impl Default for ClusterConfig {
             tls_ca_file: None,
             framework_credentials: None,
             zk: None,
-            zk_session_timeout: crate::zk::SESSION_TIMEOUT,
+            zk_session_timeout: crate::net::zk::SESSION_TIMEOUT,
             fetcher_cache_dir: None,
             fetcher_cache_size: fetcher::DEFAULT_CACHE_SIZE,
             fetcher_stall_timeout: fetcher::DEFAULT_STALL_TIMEOUT,
@@ -129,5 +129,5 @@ pub enum LocalError {
     #[error("agent {0} is already running")]
     AgentRunning(usize),
     #[error("TLS: {0}")]
-    Tls(#[from] crate::http::tls::TlsError),
+    Tls(#[from] crate::net::http::tls::TlsError),
 }

@@ -88,7 +88,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::http::server::Server;
+use crate::net::http::server::Server;
 use crate::wire::codec::Encoding;
 use master::{Master, Tick};
 use protocol::{new_uuid, uuid_string};
@@ -101,7 +101,7 @@ pub use fetcher::parse_bytes;
 pub(crate) struct Shared {
     master: Mutex<Master>,
     /// The ZooKeeper membership, with `zk`.
-    contender: Mutex<Option<crate::zk::Contender>>,
+    contender: Mutex<Option<crate::net::zk::Contender>>,
 }
 
 impl Shared {
@@ -110,7 +110,7 @@ impl Shared {
     }
 
     /// With ZooKeeper: (whether elected, the leader as known).
-    pub(crate) fn election(&self) -> Option<(bool, crate::zk::Leader)> {
+    pub(crate) fn election(&self) -> Option<(bool, crate::net::zk::Leader)> {
         crate::base::lock(&self.contender)
             .as_ref()
             .map(|c| c.status())
@@ -174,12 +174,13 @@ impl LocalCluster {
         let total = Resources::parse(&cfg.agent_resources)?;
         let zk = match &cfg.zk {
             Some(z) => Some(
-                crate::zk::ZkUrl::parse(z).map_err(|e| LocalError::Config(format!("zk: {e}")))?,
+                crate::net::zk::ZkUrl::parse(z)
+                    .map_err(|e| LocalError::Config(format!("zk: {e}")))?,
             ),
             None => None,
         };
         let tls = match (&cfg.tls_cert, &cfg.tls_key) {
-            (Some(cert), Some(key)) => Some(crate::http::tls::server_config(cert, key)?),
+            (Some(cert), Some(key)) => Some(crate::net::http::tls::server_config(cert, key)?),
             (None, None) => None,
             _ => {
                 return Err(LocalError::Config(
@@ -268,7 +269,7 @@ impl LocalCluster {
         shared.lock().start(addr, &agent_addrs);
         if let Some(url) = zk {
             let info = crate::wire::codec::encode(&shared.lock().info, Encoding::Json);
-            let c = crate::zk::Contender::start(
+            let c = crate::net::zk::Contender::start(
                 url,
                 String::from_utf8_lossy(&info).into_owned(),
                 tls.is_some(),

@@ -1,12 +1,12 @@
 //! `mesos.channel_pair`, `mesos.channel_open`: message channels between the
-//! Lua executor and its task processes (see `crate::channel`).
+//! Lua executor and its task processes (see `crate::os::channel`).
 
 use std::cell::RefCell;
 use std::time::Duration;
 
 use mlua::prelude::*;
 
-use crate::channel::{Channel, ChannelError};
+use crate::os::channel::{Channel, ChannelError};
 
 /// A channel end as Lua sees it; `close` empties it.
 pub struct ChannelHandle(RefCell<Option<Channel>>);
@@ -83,12 +83,12 @@ pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
     m.set(
         "channel_open",
         lua.create_function(|_, fd: Option<i32>| {
-            match Channel::from_fd(fd.unwrap_or(crate::process::CHILD_CHANNEL_FD)) {
+            match Channel::from_fd(fd.unwrap_or(crate::os::process::CHILD_CHANNEL_FD)) {
                 Ok(c) => Ok((Some(ChannelHandle::new(c)), None)),
                 Err(e) => Ok((None, Some(e.to_string()))),
             }
         })?,
     )?;
-    m.set("CHANNEL_MAX_MESSAGE", crate::channel::MAX_MESSAGE)?;
+    m.set("CHANNEL_MAX_MESSAGE", crate::os::channel::MAX_MESSAGE)?;
     Ok(())
 }

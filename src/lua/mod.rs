@@ -128,7 +128,7 @@ impl LuaUserData for ClusterHandle {
         }
         // Blocks until SIGINT/SIGTERM, then stops the cluster. Returns the signal.
         m.add_method_mut("wait_for_signal", |_, this, ()| {
-            let sig = crate::signals::wait_for_termination().map_err(LuaError::external)?;
+            let sig = crate::os::signals::wait_for_termination().map_err(LuaError::external)?;
             if let Some(mut c) = this.0.take() {
                 c.stop();
             }

@@ -1,4 +1,4 @@
-//! `mesos.nats(url [, opts])`: the NATS client ([`crate::nats`]) as Lua
+//! `mesos.nats(url [, opts])`: the NATS client ([`crate::net::nats`]) as Lua
 //! userdata. Failures of the connection or of the server come back as
 //! `nil, err`; misuse (an argument of the wrong type) raises an error that
 //! names the argument.
@@ -9,7 +9,7 @@ use mlua::prelude::*;
 
 use super::convert::nil_err;
 use super::opts::Opts;
-use crate::nats::{Connection, Msg, NatsError, Options};
+use crate::net::nats::{Connection, Msg, NatsError, Options};
 
 /// Default wait of `flush` and `request` when none is given.
 const DEFAULT_WAIT: Duration = Duration::from_secs(5);

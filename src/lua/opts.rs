@@ -6,8 +6,8 @@ use mlua::prelude::*;
 
 use std::path::Path;
 
-use crate::credentials::Credential;
 use crate::local::ClusterConfig;
+use crate::net::credentials::Credential;
 
 /// The longest duration an option takes, in seconds.
 pub const MAX_SECONDS: f64 = 1e9;
@@ -143,7 +143,7 @@ impl<'a> Opts<'a> {
             return Ok(None);
         };
         let path = std::path::PathBuf::from(f);
-        crate::http::tls::TlsClient::new(Some(path.clone()))
+        crate::net::http::tls::TlsClient::new(Some(path.clone()))
             .config()
             .map_err(|e| LuaError::runtime(format!("{}: opts.ca_file: {e}", self.who)))?;
         Ok(Some(path))
@@ -152,14 +152,16 @@ impl<'a> Opts<'a> {
     /// `opts.credentials`: a credentials file's path, or a list of
     /// `{principal = ..., secret = ...}` tables.
     pub fn credentials(&self, key: &str) -> LuaResult<Option<Vec<Credential>>> {
-        let fail = |e: crate::credentials::CredentialError| {
+        let fail = |e: crate::net::credentials::CredentialError| {
             LuaError::runtime(format!("{}: opts.{key}: {e}", self.who))
         };
         match self.get(key)? {
             LuaValue::Nil => Ok(None),
-            LuaValue::String(path) => crate::credentials::read_file(Path::new(&*path.to_str()?))
-                .map(Some)
-                .map_err(fail),
+            LuaValue::String(path) => {
+                crate::net::credentials::read_file(Path::new(&*path.to_str()?))
+                    .map(Some)
+                    .map_err(fail)
+            }
             LuaValue::Table(t) => {
                 let mut out = vec![];
                 for item in t.sequence_values::<LuaValue>() {
@@ -184,7 +186,7 @@ impl<'a> Opts<'a> {
         let principal = self.string("principal")?;
         let secret = self.string("secret")?;
         let file = self.string("credential_file")?;
-        let fail = |e: crate::credentials::CredentialError| {
+        let fail = |e: crate::net::credentials::CredentialError| {
             LuaError::runtime(format!("{}: {e}", self.who))
         };
         match (principal, file) {
@@ -202,7 +204,7 @@ impl<'a> Opts<'a> {
                         self.who
                     )));
                 }
-                let mut list = crate::credentials::read_file(Path::new(&f)).map_err(fail)?;
+                let mut list = crate::net::credentials::read_file(Path::new(&f)).map_err(fail)?;
                 Ok(Some(list.swap_remove(0)))
             }
             (None, None) if secret.is_some() => Err(LuaError::runtime(format!(

@@ -9,8 +9,8 @@ use mlua::prelude::*;
 
 use super::channel::ChannelHandle;
 use super::opts::Opts;
-use crate::process::{self, Finished, SpawnOptions, Spawner};
-use crate::zygote::{self, Forked, ZygoteSpawner};
+use crate::os::process::{self, Finished, SpawnOptions, Spawner};
+use crate::os::zygote::{self, Forked, ZygoteSpawner};
 
 pub struct SpawnerHandle(RefCell<Spawner>);
 
@@ -165,13 +165,13 @@ pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
     m.set(
         "_trap",
         lua.create_function(|_, on: bool| {
-            crate::signals::trap(on)
+            crate::os::signals::trap(on)
                 .map_err(|e| LuaError::runtime(format!("mesos: cannot trap signals: {e}")))
         })?,
     )?;
     m.set(
         "_trapped",
-        lua.create_function(|_, ()| Ok(crate::signals::caught()))?,
+        lua.create_function(|_, ()| Ok(crate::os::signals::caught()))?,
     )?;
     m.set(
         "_die",
@@ -182,7 +182,7 @@ pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
                 let _ = writeln!(e, "{line}");
                 let _ = e.flush();
             }
-            crate::signals::die_of(sig)
+            crate::os::signals::die_of(sig)
         })?,
     )?;
     m.set(

@@ -2,7 +2,7 @@
 //! (`mesos.module_path`, `mesos.file_server`, `mesos.local_address`): the
 //! scheduler serves its own `mesos.so` over HTTP and the agents' fetcher
 //! downloads it into each executor's sandbox (see `opts.ship` in
-//! `mesos.jobs`). May import `crate::http`, `crate::transport` (master
+//! `mesos.jobs`). May import `crate::net::http`, `crate::net::transport` (master
 //! strings) and `super::opts`.
 
 use std::collections::HashMap;
@@ -12,9 +12,9 @@ use std::sync::Arc;
 use mlua::prelude::*;
 
 use super::opts::Opts;
-use crate::http::Headers;
-use crate::http::server::{Handler, Reply, Request, Server};
-use crate::transport::{MasterSpec, parse_endpoint, parse_master_spec};
+use crate::net::http::Headers;
+use crate::net::http::server::{Handler, Reply, Request, Server};
+use crate::net::transport::{MasterSpec, parse_endpoint, parse_master_spec};
 
 /// The path of the shared object this code was loaded from.
 fn module_path() -> Option<String> {

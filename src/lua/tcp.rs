@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use mlua::prelude::*;
 
-use crate::tcp::{Conn, MAX_BUFFER, Pattern, TcpError};
+use crate::net::tcp::{Conn, MAX_BUFFER, Pattern, TcpError};
 
 /// Seconds from Lua: nil or negative means no limit; NaN is misuse.
 fn timeout_arg(secs: Option<f64>, who: &str) -> LuaResult<Option<Duration>> {

@@ -21,19 +21,19 @@ use super::machine::{
 };
 use super::summary::summarize;
 use crate::base::{StopSignal, lock};
-use crate::credentials::Credential;
 pub use crate::driver::{Event, Output, Phase};
-use crate::http::Headers;
-use crate::http::client;
-use crate::http::tls::TlsClient;
+use crate::net::credentials::Credential;
+use crate::net::http::Headers;
+use crate::net::http::client;
+use crate::net::http::tls::TlsClient;
+use crate::net::stream::EventStream;
+use crate::net::transport::{self, CallConn, Endpoint};
+use crate::net::zk::{Detector, Leader, ZkUrl};
 use crate::queue::{Consumer, Producer, bounded_queue};
-use crate::stream::EventStream;
-use crate::transport::{self, CallConn, Endpoint};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::pb::scheduler::{Call, call};
 use crate::wire::pb::{FrameworkId, FrameworkInfo};
 use crate::wire::{limits, recordio};
-use crate::zk::{Detector, Leader, ZkUrl};
 use prost::Message as _;
 
 pub const SCHEDULER_PATH: &str = "/api/v1/scheduler";

@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 pub use crate::driver::Phase;
-use crate::endpoint::{Endpoint, resolve_location};
+use crate::net::endpoint::{Endpoint, resolve_location};
 use crate::wire::pb::FrameworkId;
 use crate::wire::pb::scheduler::Call;
 

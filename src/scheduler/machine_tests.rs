@@ -122,7 +122,7 @@ fn subscribed_only_counts_while_subscribing() {
 }
 
 fn ep(s: &str) -> Endpoint {
-    crate::endpoint::parse_endpoint(s, 5050).expect("endpoint")
+    crate::net::endpoint::parse_endpoint(s, 5050).expect("endpoint")
 }
 
 fn secs(t0: Instant, s: f64) -> Instant {

@@ -16,10 +16,10 @@ use std::time::Duration;
 use super::error::{FetchError, MAX_REDIRECTS, Via, write_error};
 use super::uri::{HttpUrl, Source};
 use crate::base::lock;
-use crate::http::Headers;
-use crate::http::client::{OwnedBodyStream, is_timeout};
-use crate::http::tls::TlsClient;
-use crate::transport::{self};
+use crate::net::http::Headers;
+use crate::net::http::client::{OwnedBodyStream, is_timeout};
+use crate::net::http::tls::TlsClient;
+use crate::net::transport::{self};
 
 /// An open source: its size when known up front, and its bytes.
 pub(super) enum Body<'a> {
@@ -168,7 +168,7 @@ impl Downloader {
         Err(FetchError::Redirects)
     }
 
-    pub(super) fn register(&self, conn: &crate::http::client::Conn) -> SockGuard<'_> {
+    pub(super) fn register(&self, conn: &crate::net::http::client::Conn) -> SockGuard<'_> {
         let id = self.next_socket.fetch_add(1, Ordering::SeqCst);
         if let Ok(s) = conn.shutdown_handle() {
             lock(&self.sockets).insert(id, s);

@@ -16,8 +16,8 @@ use super::error::{FetchError, MAX_REDIRECTS};
 use super::fetch::{DEFAULT_STALL_TIMEOUT, Fetcher, FetcherConfig};
 use super::uri::{HttpUrl, Source, parse_bytes, redact};
 use crate::base::lock;
-use crate::http::Headers;
-use crate::http::server::{Reply, Request, Server};
+use crate::net::http::Headers;
+use crate::net::http::server::{Reply, Request, Server};
 use crate::wire::pb;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -384,7 +384,7 @@ fn a_body_cut_short_leaves_no_partial_file() {
     let server = std::thread::spawn(move || {
         let (mut c, _) = listener.accept().expect("accept");
         let mut r = io::BufReader::new(c.try_clone().expect("clone"));
-        crate::http::read_head(&mut r).expect("request");
+        crate::net::http::read_head(&mut r).expect("request");
         c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly ten b")
             .expect("write");
     });

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use base64::Engine;
 
 use super::error::FetchError;
-use crate::transport::{self, Endpoint};
+use crate::net::transport::{self, Endpoint};
 
 /// `value` with the password of a `user:password@` part masked, for messages.
 pub fn redact(value: &str) -> String {

@@ -11,7 +11,7 @@
 //! stdout and stderr on pipes to the parent, and a channel on fd 3.
 //!
 //! The parent side is [`ZygoteSpawner`], with the interface of
-//! [`crate::process::Spawner`]: `spawn` returns (id, pid), completions come
+//! [`crate::os::process::Spawner`]: `spawn` returns (id, pid), completions come
 //! out of `reap` and make `fd` readable.
 //!
 //! Protocol, over two Unix sockets the zygote finds on fds 3 and 4:
@@ -37,7 +37,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::base::cvt;
-use crate::process::{CHILD_CHANNEL_FD, Finished, SpawnOptions};
+use crate::os::process::{CHILD_CHANNEL_FD, Finished, SpawnOptions};
 use crate::queue::{Consumer, Producer, bounded_queue};
 
 /// Where the zygote process finds its control socket.
@@ -749,7 +749,7 @@ impl ZygoteSpawner {
 
     /// Has the zygote a fresh child run a task: `o.stdin` becomes what the
     /// child's `serve` returns; `memory_limit`, `max_output` and `channel`
-    /// as for [`crate::process::Spawner::spawn`]. `argv`, `env` and `cwd`
+    /// as for [`crate::os::process::Spawner::spawn`]. `argv`, `env` and `cwd`
     /// are the zygote's, so they must be empty. Returns (id, pid).
     pub fn spawn(&mut self, o: SpawnOptions) -> io::Result<(u64, u32)> {
         if !o.argv.is_empty() || !o.env.is_empty() || o.cwd.is_some() {

@@ -21,8 +21,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::base::lock;
-use crate::endpoint::Endpoint;
-pub use crate::endpoint::ZkUrl;
+use crate::net::endpoint::Endpoint;
+pub use crate::net::endpoint::ZkUrl;
 
 /// A group member's znode name: (label, sequence).
 fn member(name: &str) -> Option<(&str, u64)> {

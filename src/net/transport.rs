@@ -1,19 +1,19 @@
 //! Reaching a master: connecting to an endpoint (TCP, TLS or a Unix
 //! socket) and the keep-alive connection for calls, which sends each call at
 //! most once. Where the master is (endpoints, master strings, redirects)
-//! lives in `crate::endpoint`, re-exported here.
+//! lives in `crate::net::endpoint`, re-exported here.
 
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use crate::endpoint::{
+pub use crate::net::endpoint::{
     Endpoint, MasterSpec, MasterSpecError, parse_endpoint, parse_master_spec, parse_masters,
     resolve_location,
 };
-use crate::http::Headers;
-use crate::http::client::{Conn, Response};
-use crate::http::tls::TlsClient;
+use crate::net::http::Headers;
+use crate::net::http::client::{Conn, Response};
+use crate::net::http::tls::TlsClient;
 
 /// Connects to `target`, over TLS when it is an `https` endpoint (never
 /// falling back to clear text), or to its Unix domain socket.

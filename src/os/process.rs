@@ -156,7 +156,7 @@ impl Spawner {
                         // not kill us with SIGPIPE: blocked in this thread,
                         // the write fails with EPIPE instead (the pending
                         // signal goes away with the thread).
-                        crate::signals::block_sigpipe_in_this_thread();
+                        crate::os::signals::block_sigpipe_in_this_thread();
                         let _ = s.write_all(&input);
                     })
                 });
@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_child_talks_over_its_channel_on_fd_3() {
-        use crate::channel::Channel;
+        use crate::os::channel::Channel;
         let mut s = Spawner::new(16).unwrap();
         let (mine, theirs) = Channel::pair().unwrap();
         let mut o = sh("head -c 5 <&3 >&3");
@@ -304,7 +304,7 @@ mod tests {
         // The child's exit closed its end.
         assert!(matches!(
             mine.recv(Some(Duration::from_secs(10))),
-            Err(crate::channel::ChannelError::Closed)
+            Err(crate::os::channel::ChannelError::Closed)
         ));
     }
 

@@ -139,7 +139,7 @@ impl Channel {
     /// The next message, waiting up to `timeout` (`None`: forever, zero: not
     /// at all). `Ok(None)` when none came in time.
     pub fn recv(&self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, ChannelError> {
-        if crate::process::wait_readable(&[self.fd()], timeout)?.is_empty() {
+        if crate::os::process::wait_readable(&[self.fd()], timeout)?.is_empty() {
             return Ok(None);
         }
         let mut buf = vec![0u8; MAX_MESSAGE + 1];

@@ -7,7 +7,7 @@ use std::time::Duration;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 
 use crate::driver::Event;
-use crate::http::client::{OwnedBodyStream, is_timeout};
+use crate::net::http::client::{OwnedBodyStream, is_timeout};
 use crate::wire::codec::{self, Encoding};
 use crate::wire::direct;
 use crate::wire::recordio;
