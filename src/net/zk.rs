@@ -177,11 +177,12 @@ impl Watch {
         (s.leader.clone(), s.generation, s.leading)
     }
 
-    /// Waits until something is known (or `timeout`).
+    /// Waits until something is known, `timeout` passes, or a stop is
+    /// asked for.
     fn wait_known(&self, timeout: Duration) -> (Leader, u64, bool) {
         let deadline = Instant::now() + timeout;
         let mut s = lock(&self.shared.state);
-        while s.leader == Leader::Unknown {
+        while s.leader == Leader::Unknown && !self.shared.stop.load(Ordering::SeqCst) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -195,9 +196,21 @@ impl Watch {
     }
 }
 
+impl Watch {
+    /// Asks the background thread to end (it sees it within a tick) and
+    /// wakes whoever waits for a first answer; does not wait.
+    fn request_stop(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Under the state lock: a waiter between its check and its wait
+        // cannot miss the wake-up.
+        let _held = lock(&self.shared.state);
+        self.shared.changed.notify_all();
+    }
+}
+
 impl Drop for Watch {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
+        self.request_stop();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -381,10 +394,10 @@ impl Detector {
         (l, g)
     }
 
-    /// Asks the background thread to end (within a tick; does not wait).
+    /// Asks the background thread to end (within a tick; does not wait)
+    /// and ends any [`wait_leader`](Self::wait_leader) at once.
     pub fn stop(&self) {
-        self.watch.shared.stop.store(true, Ordering::SeqCst);
-        self.watch.shared.changed.notify_all();
+        self.watch.request_stop();
     }
 }
 

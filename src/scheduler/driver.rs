@@ -393,7 +393,8 @@ fn stream_thread(s: &Shared) {
         }
         lock(&s.machine).attempt(Instant::now());
         let target = match s.detector.get() {
-            Some(d) => match wait_leader(s, d) {
+            // halt() stops the detector, which ends this wait at once.
+            Some(d) => match d.wait_leader(s.opts.connect_timeout).0 {
                 Leader::Known(ep) => Ok(ep),
                 Leader::None(why) => Err(format!("no leading master in ZooKeeper: {why}")),
                 Leader::Unknown => Err(format!(
@@ -658,19 +659,6 @@ fn read_events(
 }
 
 // ------------------------------------------------------------------- calls
-
-/// The leader as the detector knows it, waiting up to `connect_timeout`
-/// for a first answer, in short slices so that a stop ends the wait at once.
-fn wait_leader(s: &Shared, d: &Detector) -> Leader {
-    let end = Instant::now() + s.opts.connect_timeout;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let leader = d.wait_leader(left.min(Duration::from_millis(20))).0;
-        if leader != Leader::Unknown || left.is_zero() || s.stopping() {
-            return leader;
-        }
-    }
-}
 
 /// The payloads of a call (a framework message's data, each launched task's
 /// data) against `max_payload`, and the whole call against Mesos's ceiling,
