@@ -5,11 +5,14 @@
 local C = {}
 
 -- Errors raised by the Rust core arrive as error objects with a Rust-side
--- prefix and traceback; re-raise them as plain messages at the caller.
+-- prefix and traceback; `plain` is the message alone.
+local function plain(err)
+  return (tostring(err):gsub("^runtime error: ", ""):gsub("\nstack traceback:.*$", ""))
+end
+
+-- Re-raises such an error as a plain message at the caller.
 function C.raise(err, level)
-  local msg = tostring(err)
-  msg = msg:gsub("^runtime error: ", ""):gsub("\nstack traceback:.*$", "")
-  error(msg, level + 1)
+  error(plain(err), level + 1)
 end
 
 function C.checked(level, f, ...)
@@ -25,7 +28,7 @@ end
 -- returned values (nil, err) and pass through unchanged.
 local function pass(name, ok, ...)
   if ok then return ... end
-  local msg = tostring((...)):gsub("^runtime error: ", ""):gsub("\nstack traceback:.*$", "")
+  local msg = plain((...))
   if msg:sub(1, 6) ~= "mesos." and msg:sub(1, 6) ~= "mesos:" then msg = "mesos." .. name .. ": " .. msg end
   -- Level 2: the wrapper's caller (the wrapper's frame is gone: it
   -- tail-calls pass).

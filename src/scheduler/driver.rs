@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use super::machine::{
     Attempt, CallAnswer, Config as MachineConfig, Machine, Next, Redirects, Seen, SubscribeAnswer,
-    call_answer, subscribe_answer,
+    call_answer, call_type_name, check_size, subscribe_answer,
 };
 use super::summary::summarize;
 use crate::base::{StopSignal, lock};
@@ -34,7 +34,6 @@ use crate::wire::codec::{self, Encoding};
 use crate::wire::pb::scheduler::{Call, call};
 use crate::wire::pb::{FrameworkId, FrameworkInfo};
 use crate::wire::{limits, recordio};
-use prost::Message as _;
 
 pub const SCHEDULER_PATH: &str = "/api/v1/scheduler";
 
@@ -659,38 +658,6 @@ fn read_events(
 }
 
 // ------------------------------------------------------------------- calls
-
-/// The payloads of a call (a framework message's data, each launched task's
-/// data) against `max_payload`, and the whole call against Mesos's ceiling,
-/// before it is queued: over a limit, nothing is sent and the caller hears
-/// why at once.
-fn check_size(c: &Call, max_payload: usize) -> Result<(), limits::TooLarge> {
-    if let Some(m) = &c.message {
-        limits::payload("framework message data", m.data.len(), max_payload)?;
-    }
-    let tasks = c
-        .accept
-        .iter()
-        .flat_map(|a| &a.operations)
-        .filter_map(|op| op.launch.as_ref())
-        .flat_map(|l| &l.task_infos);
-    for t in tasks {
-        let size = t.data.as_ref().map_or(0, Vec::len);
-        limits::payload(
-            &format!("task {}'s data", t.task_id.value),
-            size,
-            max_payload,
-        )?;
-    }
-    limits::message(&call_type_name(c), c.encoded_len())
-}
-
-fn call_type_name(c: &Call) -> String {
-    c.r#type
-        .and_then(|t| call::Type::try_from(t).ok())
-        .map(|t| t.as_str_name().to_string())
-        .unwrap_or_else(|| "UNKNOWN".into())
-}
 
 fn call_thread(s: &Shared, cmds: &Receiver<Cmd>) {
     let mut conn = CallConn::new(s.opts.connect_timeout, s.opts.call_timeout, s.tls.clone());

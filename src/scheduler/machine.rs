@@ -5,7 +5,8 @@
 //! stream id, the heartbeat deadline and the reconnection backoff; which
 //! candidate master to try, what each answer to SUBSCRIBE or to a call
 //! means (retry, redirect, give up), the redirect budget, when to give up
-//! for good, the TEARDOWN handshake, and the ids every call carries.
+//! for good, the TEARDOWN handshake, the ids every call carries, and the
+//! payload limits a call is checked against before it is queued.
 //!
 //! May import: std, the wire types, `endpoint` (pure parsing) and
 //! `driver::Phase`. Nothing that does I/O.
@@ -14,8 +15,10 @@ use std::time::{Duration, Instant};
 
 pub use crate::driver::Phase;
 use crate::net::endpoint::{Endpoint, resolve_location};
+use crate::wire::limits;
 use crate::wire::pb::FrameworkId;
-use crate::wire::pb::scheduler::Call;
+use crate::wire::pb::scheduler::{Call, call};
+use prost::Message as _;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -144,6 +147,38 @@ pub fn call_answer(status: u16, body: &str) -> CallAnswer {
         401 => CallAnswer::Refused("authentication failed (HTTP 401)".into()),
         st => CallAnswer::Refused(format!("HTTP {st} {body}")),
     }
+}
+
+/// The payloads of a call (a framework message's data, each launched task's
+/// data) against `max_payload`, and the whole call against Mesos's ceiling,
+/// before it is queued: over a limit, nothing is sent and the caller hears
+/// why at once.
+pub fn check_size(c: &Call, max_payload: usize) -> Result<(), limits::TooLarge> {
+    if let Some(m) = &c.message {
+        limits::payload("framework message data", m.data.len(), max_payload)?;
+    }
+    let tasks = c
+        .accept
+        .iter()
+        .flat_map(|a| &a.operations)
+        .filter_map(|op| op.launch.as_ref())
+        .flat_map(|l| &l.task_infos);
+    for t in tasks {
+        let size = t.data.as_ref().map_or(0, Vec::len);
+        limits::payload(
+            &format!("task {}'s data", t.task_id.value),
+            size,
+            max_payload,
+        )?;
+    }
+    limits::message(&call_type_name(c), c.encoded_len())
+}
+
+pub fn call_type_name(c: &Call) -> String {
+    c.r#type
+        .and_then(|t| call::Type::try_from(t).ok())
+        .map(|t| t.as_str_name().to_string())
+        .unwrap_or_else(|| "UNKNOWN".into())
 }
 
 /// The redirects one request may follow (`max_redirects`), shared by
