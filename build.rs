@@ -1,10 +1,13 @@
 //! Generates the Rust types for our `proto/` files with prost, compiling the
 //! schema with protox so that no system `protoc` is needed. The encoded
 //! descriptor set is kept too: the Mesos-JSON codec and the Lua converter walk
-//! it at run time.
+//! it at run time. Also lists the Lua files under `lua/mesos/` that the
+//! module embeds.
 
 use std::path::PathBuf;
 
+#[path = "build/embedded_lua.rs"]
+mod embedded_lua;
 #[path = "build/schema.rs"]
 mod schema;
 
@@ -20,6 +23,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fds = protox::compile(PROTOS, ["proto"])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    println!("cargo:rerun-if-changed=lua/mesos");
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    std::fs::write(out.join("embedded_lua.rs"), embedded_lua::generate(&root)?)?;
     // The embedded set needs no comments (source info): it is decoded at
     // run time, and smaller is faster.
     let mut stripped = fds.clone();

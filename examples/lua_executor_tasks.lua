@@ -8,7 +8,7 @@
 --                                                          LuaJIT and the module)
 local mesos = require "mesos"
 local S = require "mesos.serialize"       -- the encoding of requests and replies
-local E = require "mesos.executor"        -- the executor's command line
+local E = require "mesos.tasks.lua_executor"        -- the executor's command line
 
 local master = arg[1] or "local"
 

@@ -211,7 +211,7 @@ describe("the Lua executor's task processes", function()
     assert.are.equal("/usr/bin/luajit", ci.arguments[1])
     assert.are.equal("-e", ci.arguments[2])
     assert.truthy(ci.arguments[3]:find("mesos.zygote { fork = true }", 1, true))
-    assert.truthy(ci.arguments[3]:find('require "mesos.executor".main', 1, true))
+    assert.truthy(ci.arguments[3]:find('require "mesos.tasks.lua_executor".main', 1, true))
   end)
 
   for _, case in ipairs {

@@ -32,7 +32,7 @@ local function make_scheduler(jobs, previous)
     name = "mesos.executor (Lua)",
     -- nginx is not a Lua interpreter: the executor runs under luajit, with
     -- this process's module paths (the local cluster is on this machine).
-    command = { value = require("mesos.executor").command(os.getenv("LUA_MESOS_LUAJIT") or "luajit", true) },
+    command = { value = require("mesos.tasks.lua_executor").command(os.getenv("LUA_MESOS_LUAJIT") or "luajit", true) },
   }
   local master = os.getenv("LUA_MESOS_MASTER")
   if master == "" then master = nil end

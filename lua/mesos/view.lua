@@ -11,10 +11,10 @@
 -- test/view_spec.lua. A view is read-only; `plain(v)` gives the whole
 -- message as tables (for pairs, or to change it).
 --
--- Loaded by the `mesos` module with its internal core (schema tables and the
--- eager decoder); `require "mesos.view"` after `require "mesos"`.
+-- `require "mesos.view"` after `require "mesos"`. May require: mesos._core
+-- (the schema tables and the eager decoder), ffi.
 
-local core = ...
+local core = require "mesos._core"
 local ffi = require "ffi"
 
 local type, error, tostring = type, error, tostring
@@ -22,7 +22,7 @@ local ffi_string, ffi_copy, ffi_cast, ffi_istype = ffi.string, ffi.copy, ffi.cas
 
 local M = {}
 
--- The layout is shared with src/lua/view.rs (`Header`): a view's own
+-- The layout is shared with src/lua/convert/view_header.rs (`Header`): a view's own
 -- fields are constant, so Lua code cannot change its length or bytes; the
 -- writable twin is only used to fill a new view.
 if not pcall(ffi.typeof, "struct mesos_view") then
@@ -37,7 +37,7 @@ local BYTES = ffi.typeof("const uint8_t *")
 local FILL = ffi.typeof("struct mesos_view_fill *")
 local MAGIC = core.view_magic
 
--- The readers (src/wire/direct/find.rs through src/lua/view.rs): one field
+-- The readers (src/wire/direct/find.rs through src/lua/convert/views.rs): one field
 -- of a message's bytes per call, with the scanning in Rust.
 if not pcall(ffi.typeof, "struct mesos_found") then
   ffi.cdef [[
@@ -53,7 +53,7 @@ do
   read_merged = ffi_cast("int (*)(const uint8_t *, uint32_t, uint16_t, uint16_t, uint8_t *, uint32_t)", g)
 end
 local K_NUM, K_BOOL, K_BYTES, K_ENUM, K_MESSAGE = 1, 2, 3, 4, 5
-local T_MESSAGE = 17 -- the message type code (src/lua/view.rs, ty_code)
+local T_MESSAGE = 17 -- the message type code (src/lua/convert/views.rs, ty_code)
 local found = FOUND(1)
 local items, items_cap = FOUND(64), 64
 -- table.new is LuaJIT 2.1's; 2.0 grows the table as it fills.

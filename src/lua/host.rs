@@ -95,8 +95,8 @@ pub fn lua_to_call(data: &[u8]) {
         }
         // The direct encoder agrees with the descriptor-based path whenever
         // it takes the table.
-        let by_descriptor = super::scheduler::call_from_lua_by_descriptor(&v);
-        match super::scheduler::direct::<crate::wire::pb::scheduler::Call>(
+        let by_descriptor = super::userdata::scheduler_core::call_from_lua_by_descriptor(&v);
+        match super::convert::direct::<crate::wire::pb::scheduler::Call>(
             lua,
             "mesos.v1.scheduler.Call",
             &v,
@@ -108,7 +108,7 @@ pub fn lua_to_call(data: &[u8]) {
             Ok(None) => {}
             Err(e) => panic!("the direct encoder raised a Lua error: {e}"),
         }
-        if let Ok(call) = super::scheduler::call_from_lua(lua, &v) {
+        if let Ok(call) = super::userdata::scheduler_core::call_from_lua(lua, &v) {
             for enc in [Encoding::Protobuf, Encoding::Json] {
                 let bytes = codec::encode(&call, enc);
                 if let Err(e) =
@@ -118,7 +118,7 @@ pub fn lua_to_call(data: &[u8]) {
                 }
             }
         }
-        if let Ok(st) = super::executor::status_from_lua(lua, &v) {
+        if let Ok(st) = super::userdata::executor_core::status_from_lua(lua, &v) {
             let bytes = codec::encode(&st, Encoding::Json);
             if let Err(e) =
                 codec::decode::<crate::wire::pb::TaskStatus>(&bytes, Encoding::Json, true)
@@ -210,7 +210,7 @@ pub fn direct_to_lua(data: &[u8]) {
             else {
                 panic!("{name} is not in the schema");
             };
-            let new = match super::fast::decode(lua, m, data, enc) {
+            let new = match super::convert::fast::decode(lua, m, data, enc) {
                 Ok(new) => new,
                 Err(e) => panic!("{name}: direct decode raised a Lua error: {e}"),
             };

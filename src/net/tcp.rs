@@ -1,7 +1,7 @@
 //! A small blocking TCP client over non-blocking sockets and `poll(2)`:
 //! line, byte-count and read-to-end receives with a per-call timeout, bytes
 //! read before a timeout kept for the next call. The Lua face is
-//! `mesos.tcp_connect` (`src/lua/tcp.rs`); the remote debugger uses it to
+//! `mesos.tcp_connect` (`src/lua/userdata/tcp.rs`); the remote debugger uses it to
 //! connect out of task processes.
 
 use std::io::{self, Read};

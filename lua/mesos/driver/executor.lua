@@ -1,15 +1,20 @@
--- The Lua face of the executor driver (`mesos.executor`). The Rust core talks
--- to the agent; this file turns its events into handler calls.
--- Loaded by the `mesos` module itself; not meant to be required directly.
+-- The Lua face of the executor driver (`mesos.executor(handler, opts)`).
+-- The Rust core (src/lua/userdata/executor_core.rs) talks to the agent; this file
+-- turns its events into handler calls.
+-- Internal: the module root (mesos.root) puts `new` in the module as
+-- `mesos.executor`. May require: mesos._core, mesos.driver.common.
 
-local core, common, M = ...
+local core = require "mesos._core"
+local common = require "mesos.driver.common"
+
+local M = {}
 local checked, call = common.checked, common.call
 
 local Driver = {}
 Driver.__index = Driver
 
 --- Creates an executor driver from the MESOS_* environment (opts override).
-function M.executor(handler, opts)
+function M.new(handler, opts)
   if type(handler) ~= "table" then
     error("mesos.executor: handler must be a table of methods, got " .. type(handler), 2)
   end
@@ -66,5 +71,5 @@ function Driver:shutdown_grace_period() return self._core:shutdown_grace_period(
 
 Driver.__tostring = function(d) return ("mesos.ExecutorDriver(%s)"):format(d._core:state()) end
 
-M.ExecutorDriver = Driver
+M.Driver = Driver
 return M

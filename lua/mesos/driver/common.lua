@@ -1,6 +1,7 @@
 -- Pieces shared by the Lua faces of the drivers: error re-raising, handler
 -- calls with tracebacks, and the poll/run/events loops over a Rust core.
--- Loaded by the `mesos` module itself.
+-- Internal (the module root and the faces of mesos.driver use it).
+-- May require: mesos (at run time only, for the signal traps).
 
 local C = {}
 

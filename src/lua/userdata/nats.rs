@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use mlua::prelude::*;
 
-use super::convert::nil_err;
-use super::opts::Opts;
+use crate::lua::convert::nil_err;
+use crate::lua::opts::Opts;
 use crate::net::nats::{Connection, Msg, NatsError, Options};
 
 /// Default wait of `flush` and `request` when none is given.

@@ -1,5 +1,5 @@
 //! The executor driver as Lua userdata (wrapped by
-//! `lua/mesos/executor_driver.lua`).
+//! `lua/mesos/driver/executor.lua`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use mlua::prelude::*;
 
-use super::convert;
-use super::opts::Opts;
 use crate::executor::driver::{Driver, Options};
 use crate::executor::env::ExecutorEnv;
+use crate::lua::convert;
+use crate::lua::opts::Opts;
 use crate::wire::Encoding;
 use crate::wire::codec;
 use crate::wire::pb::TaskStatus;
@@ -121,7 +121,7 @@ pub fn new_executor(_lua: &Lua, t: LuaTable) -> LuaResult<ExecutorCore> {
 }
 
 pub(crate) fn status_from_lua(lua: &Lua, v: &LuaValue) -> LuaResult<TaskStatus> {
-    if let Some(st) = super::scheduler::direct(lua, "mesos.v1.TaskStatus", v)? {
+    if let Some(st) = crate::lua::convert::direct(lua, "mesos.v1.TaskStatus", v)? {
         return Ok(st);
     }
     let desc = codec::descriptor("mesos.v1.TaskStatus").map_err(LuaError::external)?;
@@ -165,7 +165,7 @@ impl LuaUserData for ExecutorCore {
         m.add_method("next", |lua, this, timeout: Option<f64>| {
             let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
             let out = this.driver.borrow().recv(t);
-            super::log::deliver(lua)?;
+            crate::lua::log::deliver(lua)?;
             convert::output_to_lua(lua, out)
         });
         m.add_method("stop", |_, this, ()| {

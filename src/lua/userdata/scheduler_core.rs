@@ -1,5 +1,7 @@
 //! The scheduler driver as Lua userdata (the "core" that
-//! `lua/mesos/scheduler.lua` wraps with handler dispatch and call builders).
+//! `lua/mesos/driver/scheduler.lua` wraps with handler dispatch and call
+//! builders). Imports the Rust scheduler driver, the local cluster (for
+//! `master = "local"`) and the binding's conversions and options.
 
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
@@ -7,9 +9,9 @@ use std::time::Duration;
 
 use mlua::prelude::*;
 
-use super::convert;
-use super::opts::{Opts, parse_local_config};
 use crate::local::LocalCluster;
+use crate::lua::convert::{self, direct, reconcile::reconcile_call};
+use crate::lua::opts::{Opts, parse_local_config};
 use crate::net::transport::{MasterSpec, parse_master_spec, parse_masters};
 use crate::scheduler::driver::{Driver, Options};
 use crate::wire::Encoding;
@@ -22,22 +24,9 @@ pub struct SchedulerCore {
     master: String,
     started: std::cell::Cell<bool>,
     /// Where `next_raw_batch` copies events for views (made on first use).
-    staging: std::cell::OnceCell<super::view::Staging>,
+    staging: std::cell::OnceCell<crate::lua::convert::views::Staging>,
     // Declared last: dropped after the driver has stopped.
     cluster: RefCell<Option<LocalCluster>>,
-}
-
-/// A Lua table as a generated message, straight through protobuf bytes
-/// (`encode::encode_pb`), when the direct encoder takes it.
-pub(crate) fn direct<M: prost::Message + Default>(
-    lua: &Lua,
-    name: &str,
-    v: &LuaValue,
-) -> LuaResult<Option<M>> {
-    let Some(m) = crate::wire::schema::message(name) else {
-        return Ok(None);
-    };
-    Ok(super::encode::encode_pb(lua, m, v)?.and_then(|b| M::decode(b.as_slice()).ok()))
 }
 
 fn framework_info(lua: &Lua, v: &LuaValue) -> LuaResult<FrameworkInfo> {
@@ -191,118 +180,6 @@ pub fn new_scheduler(lua: &Lua, t: LuaTable) -> LuaResult<SchedulerCore> {
     })
 }
 
-/// The RECONCILE call for `driver:reconcile(tasks)`, read straight from the
-/// Lua list (no table per task, no encoding and decoding on the way): each
-/// item a task id (a string, `{value = ...}` or a TaskID view) or
-/// `{task_id = id, agent_id = id}`. `None` for anything else, which the
-/// general path then takes (and words the error for).
-fn reconcile_call(lua: &Lua, list: &LuaTable) -> LuaResult<Option<Call>> {
-    use crate::wire::pb::scheduler::call::{self, reconcile};
-    let mut tasks: Vec<reconcile::Task> = Vec::new();
-    let mut ok = false;
-    // SAFETY: reads only (raw gets, no metamethods) of the list at index 1
-    // and what it holds; `tasks` lives outside the protected call.
-    unsafe {
-        lua.exec_raw::<()>(list, |l| {
-            ok = reconcile_tasks(l, &mut tasks).is_some();
-            mlua::ffi::lua_settop(l, 0);
-        })?;
-    }
-    if !ok {
-        return Ok(None);
-    }
-    Ok(Some(Call {
-        r#type: Some(call::Type::Reconcile as i32),
-        reconcile: Some(call::Reconcile { tasks }),
-        ..Default::default()
-    }))
-}
-
-/// The id at `idx`: a string, a table whose `value` is a string, or a view
-/// of message `view_type`.
-unsafe fn id_at(l: *mut mlua::ffi::lua_State, idx: i32, view_type: &str) -> Option<String> {
-    use mlua::ffi;
-    unsafe {
-        let text = |i: i32| -> Option<String> {
-            let mut len = 0usize;
-            let p = ffi::lua_tolstring(l, i, &mut len);
-            if p.is_null() {
-                return None;
-            }
-            String::from_utf8(std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec()).ok()
-        };
-        match ffi::lua_type(l, idx) {
-            ffi::LUA_TSTRING => text(idx),
-            ffi::LUA_TTABLE => {
-                ffi::lua_pushstring(l, c"value".as_ptr());
-                ffi::lua_rawget(l, idx);
-                let v = if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
-                    text(-1)
-                } else {
-                    None
-                };
-                ffi::lua_settop(l, -2);
-                v
-            }
-            _ => {
-                let (m, bytes) = super::view_header::at(l, idx)?;
-                if crate::wire::schema::msg(m).name != view_type {
-                    return None;
-                }
-                let id = <crate::wire::pb::TaskId as prost::Message>::decode(bytes).ok()?;
-                Some(id.value)
-            }
-        }
-    }
-}
-
-/// The tasks of the list at index 1, or None at the first item the fast
-/// path does not take.
-unsafe fn reconcile_tasks(
-    l: *mut mlua::ffi::lua_State,
-    tasks: &mut Vec<crate::wire::pb::scheduler::call::reconcile::Task>,
-) -> Option<()> {
-    use crate::wire::pb::{AgentId, TaskId, scheduler::call::reconcile::Task};
-    use mlua::ffi;
-    unsafe {
-        if ffi::lua_checkstack(l, 4) == 0 {
-            return None;
-        }
-        let n = ffi::lua_rawlen(l, 1);
-        tasks.reserve(n);
-        for i in 1..=n {
-            ffi::lua_rawgeti(l, 1, i as ffi::lua_Integer);
-            let item = ffi::lua_gettop(l);
-            let task = match id_at(l, item, "mesos.v1.TaskID") {
-                Some(value) => Task {
-                    task_id: TaskId { value },
-                    agent_id: None,
-                },
-                None if ffi::lua_type(l, item) == ffi::LUA_TTABLE => {
-                    ffi::lua_pushstring(l, c"task_id".as_ptr());
-                    ffi::lua_rawget(l, item);
-                    let task_id = id_at(l, item + 1, "mesos.v1.TaskID");
-                    ffi::lua_pushstring(l, c"agent_id".as_ptr());
-                    ffi::lua_rawget(l, item);
-                    let agent_id = match ffi::lua_type(l, item + 2) {
-                        ffi::LUA_TNIL => Some(None),
-                        _ => id_at(l, item + 2, "mesos.v1.AgentID")
-                            .map(|value| Some(AgentId { value })),
-                    };
-                    Task {
-                        task_id: TaskId { value: task_id? },
-                        agent_id: agent_id?,
-                    }
-                }
-                None => return None,
-            };
-            tasks.push(task);
-            ffi::lua_settop(l, item - 1);
-        }
-        Some(())
-    }
-}
-
 pub(crate) fn call_from_lua(lua: &Lua, v: &LuaValue) -> LuaResult<Call> {
     if let Some(c) = direct(lua, "mesos.v1.scheduler.Call", v)? {
         return Ok(c);
@@ -370,16 +247,18 @@ impl LuaUserData for SchedulerCore {
         m.add_method("next", |lua, this, timeout: Option<f64>| {
             let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
             let out = this.driver.borrow().recv(t);
-            super::log::deliver(lua)?;
+            crate::lua::log::deliver(lua)?;
             convert::output_to_lua(lua, out)
         });
         // staging() -> the address of the batch staging area (light
         // userdata) and its size, for lua/mesos/view.lua.
         m.add_method("staging", |_, this, ()| {
-            let st = this.staging.get_or_init(super::view::Staging::new);
+            let st = this
+                .staging
+                .get_or_init(crate::lua::convert::views::Staging::new);
             Ok((
                 LuaLightUserData(st.address()),
-                super::view::Staging::CAPACITY,
+                crate::lua::convert::views::Staging::CAPACITY,
             ))
         });
         // next_raw_batch(timeout, q [, limit]): the outputs that are queued
@@ -394,7 +273,9 @@ impl LuaUserData for SchedulerCore {
             |lua, this, (timeout, q, limit): (Option<f64>, LuaTable, Option<usize>)| {
                 let limit = limit.unwrap_or(256).clamp(1, 256);
                 let mut wait = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
-                let staging = this.staging.get_or_init(super::view::Staging::new);
+                let staging = this
+                    .staging
+                    .get_or_init(crate::lua::convert::views::Staging::new);
                 let d = this.driver.borrow();
                 // The batch: each event with its offset in the staging area
                 // (None: too big, it goes as a string).
@@ -424,49 +305,9 @@ impl LuaUserData for SchedulerCore {
                     }
                 }
                 let n = batch.len();
-                // SAFETY: q is the one argument (index 1); only numbers and
-                // strings are pushed and each is stored at once; `batch`
-                // lives outside the protected call, so a Lua error (out of
-                // memory) there leaves nothing undropped.
-                unsafe {
-                    lua.exec_raw::<()>(q, |l| {
-                        for (i, (off, out)) in batch.iter().enumerate() {
-                            let crate::driver::Output::Event(ev) = out else {
-                                continue;
-                            };
-                            let Some((bytes, _, m)) = ev.raw_bytes() else {
-                                continue;
-                            };
-                            let k = 4 * i as mlua::ffi::lua_Integer;
-                            match off {
-                                Some(o) => {
-                                    mlua::ffi::lua_pushinteger(l, *o as mlua::ffi::lua_Integer)
-                                }
-                                None => {
-                                    mlua::ffi::lua_pushlstring(
-                                        l,
-                                        bytes.as_ptr().cast(),
-                                        bytes.len(),
-                                    );
-                                }
-                            }
-                            mlua::ffi::lua_rawseti(l, 1, k + 1);
-                            mlua::ffi::lua_pushinteger(l, bytes.len() as mlua::ffi::lua_Integer);
-                            mlua::ffi::lua_rawseti(l, 1, k + 2);
-                            mlua::ffi::lua_pushinteger(l, mlua::ffi::lua_Integer::from(m));
-                            mlua::ffi::lua_rawseti(l, 1, k + 3);
-                            match ev.type_name() {
-                                Some(t) => {
-                                    mlua::ffi::lua_pushlstring(l, t.as_ptr().cast(), t.len());
-                                }
-                                None => mlua::ffi::lua_pushnil(l),
-                            }
-                            mlua::ffi::lua_rawseti(l, 1, k + 4);
-                        }
-                    })?;
-                }
+                crate::lua::convert::event_batch::push(lua, &q, &batch)?;
                 drop(d);
-                super::log::deliver(lua)?;
+                crate::lua::log::deliver(lua)?;
                 let mut vals = match rest {
                     Some(out) => convert::output_to_lua(lua, Some(out))?,
                     None => LuaMultiValue::new(),

@@ -297,7 +297,7 @@ pub fn register(lua: &Lua, core: &LuaTable) -> LuaResult<()> {
                 false,
             )
             .map_err(|e| LuaError::runtime(format!("view: {e}")))?;
-            super::convert::to_lua(lua, &m)
+            super::tables::to_lua(lua, &m)
         })?,
     )?;
     Ok(())

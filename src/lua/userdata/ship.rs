@@ -3,7 +3,7 @@
 //! scheduler serves its own `mesos.so` over HTTP and the agents' fetcher
 //! downloads it into each executor's sandbox (see `opts.ship` in
 //! `mesos.jobs`). May import `crate::net::http`, `crate::net::transport` (master
-//! strings) and `super::opts`.
+//! strings) and `crate::lua::opts`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, UdpSocket};
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use mlua::prelude::*;
 
-use super::opts::Opts;
+use crate::lua::opts::Opts;
 use crate::net::http::Headers;
 use crate::net::http::server::{Handler, Reply, Request, Server};
 use crate::net::transport::{MasterSpec, parse_endpoint, parse_master_spec};

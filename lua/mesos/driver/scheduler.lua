@@ -1,29 +1,18 @@
--- The Lua face of the scheduler driver. The Rust core (passed in as `core`)
--- owns the connection and hands over events one at a time; this file turns
--- them into handler calls and builds the Mesos calls from Lua arguments.
--- Loaded by the `mesos` module itself; not meant to be required directly.
+-- The Lua face of the scheduler driver (`mesos.scheduler(handler, opts)`).
+-- The Rust core (src/lua/userdata/scheduler_core.rs) owns the connection and
+-- hands over events one at a time; this file turns them into handler calls
+-- and builds the Mesos calls from Lua arguments.
+-- Internal: the module root (mesos.root) puts `new` in the module as
+-- `mesos.scheduler`. May require: mesos._core, mesos.driver.common,
+-- mesos.resources, mesos.view (for views).
 
-local core, resources, common = ...
+local core = require "mesos._core"
+local common = require "mesos.driver.common"
+local resources = require "mesos.resources"
 
 local M = {}
-M.resources = resources
 
 local checked, call = common.checked, common.call
-
---- mesos.encode(type, table [, encoding]) -> bytes
-function M.encode(ty, t, enc) return (checked(2, core.encode, ty, t, enc)) end
---- mesos.decode(type, bytes [, encoding]) -> table | nil, err
-function M.decode(ty, bytes, enc) return checked(2, core.decode, ty, bytes, enc) end
--- Logging (src/log.rs): set_log(level [, fn]), log(level, msg), log_level(), flush_log().
-function M.set_log(level, fn) return (checked(2, core.set_log, level, fn)) end
-function M.log(level, msg) checked(2, core.log, level, msg) end
-M.log_level, M.flush_log = core.log_level, core.flush_log
-
---- mesos.map(fn_or_code, inputs, opts) and mesos.run(code, opts): see mesos.jobs.
-function M.map(...) return require("mesos.jobs").map(...) end
-function M.run(...) return require("mesos.jobs").run(...) end
---- mesos.router(): the scheduler's end of the tasks' topics (mesos.events).
-function M.router(...) return require("mesos.events").router(...) end
 
 local Driver = {}
 Driver.__index = Driver
@@ -75,7 +64,7 @@ local function default_user()
 end
 
 --- Creates a scheduler driver. See docs/api.md.
-function M.scheduler(handler, opts)
+function M.new(handler, opts)
   if type(handler) ~= "table" then
     error("mesos.scheduler: handler must be a table of methods, got " .. type(handler), 2)
   end
@@ -412,7 +401,4 @@ end
 Driver.__tostring = function(d) return ("mesos.SchedulerDriver(%s)"):format(d._core:state()) end
 
 M.Driver = Driver
--- For mesos.jobs' own loop (with a NATS router): the trap of driver:run().
-M._interruptible = common.interruptible
-
 return M

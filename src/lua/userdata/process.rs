@@ -8,7 +8,7 @@ use std::time::Duration;
 use mlua::prelude::*;
 
 use super::channel::ChannelHandle;
-use super::opts::Opts;
+use crate::lua::opts::Opts;
 use crate::os::process::{self, Finished, SpawnOptions, Spawner};
 use crate::os::zygote::{self, Forked, ZygoteSpawner};
 
@@ -159,7 +159,7 @@ impl LuaUserData for ZygoteHandle {
 }
 
 pub fn register(lua: &Lua, m: &LuaTable) -> LuaResult<()> {
-    // The signal traps of driver:run() and mesos.jobs (lua/mesos/common.lua):
+    // The signal traps of driver:run() and mesos.jobs (lua/mesos/driver/common.lua):
     // mesos._trap(on), mesos._trapped() -> signal | nil, and
     // mesos._die(signal, line): writes the line to stderr, then dies of it.
     m.set(

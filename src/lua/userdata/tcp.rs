@@ -1,7 +1,7 @@
 //! `mesos.tcp_connect(host, port [, timeout])`: a small blocking TCP client
 //! with a LuaSocket-like face, for Lua code in processes that have
 //! `mesos.so` but no LuaSocket (task processes on agents: the remote
-//! debugger in `lua/mesos/debugger.lua` connects out with it).
+//! debugger in `lua/mesos/tasks/debugger.lua` connects out with it).
 //!
 //! ```lua
 //! local conn, err = mesos.tcp_connect("127.0.0.1", 8172, 5)  -- nil, err on failure

@@ -1,0 +1,150 @@
+-- The body of a task process: read ONE request from stdin, run it in the
+-- sandbox (mesos.sandbox), write ONE reply to stdout, exit 0 (unless killed).
+--
+--   luajit -e 'require("mesos.tasks.task").main()'
+--
+-- or in a child forked by a zygote (M.zygote; mesos.zygote), which passes
+-- the request's bytes to main() instead.
+--
+-- Request (mesos.serialize): { code = "...", args = {...}, index = n,
+--   allow_bytecode = bool, allow_env = bool,
+--   chunkname = "@file.lua" (default "=task": the name in messages and for
+--   the debugger),
+--   debug = "host:port" (connect to a MobDebug controller first, see
+--   mesos.debugger; JIT off), debug_root = dir (where relative chunk names
+--   are, on the controller's side),
+--   read_dir = path (the directory io.open/io.lines may read: the sandbox),
+--   max_result_bytes = n (default 64 MiB: the whole encoded reply),
+--   channel = bool (the executor passed a message channel on fd 3: task code
+--   gets the `events` API of mesos.events over it) }
+-- Reply (mesos.serialize):
+--   { ok = true, n = count, values = { ... }, output = "printed text" }
+--   { ok = false, error = "message\ntraceback", output = "printed text" }
+-- A result that cannot be serialised (function, cycle, too big, ...) makes
+-- the reply ok = false with the serialiser's error ("... at result[2].x").
+-- Printed output is kept up to a quarter of max_result_bytes (at most 16 MiB).
+-- CPU, memory and wall-clock limits are the executor's job (rlimits, kill).
+
+local S = require "mesos.serialize"
+local sandbox = require "mesos.tasks.sandbox"
+-- mesos.debugger is loaded by the tasks that ask for it (req.debug) only.
+
+local M = {}
+
+M.MAX_RESULT = S.MAX_BYTES
+local REPLY_OVERHEAD = 256 -- the reply's keys, n and the lengths of its strings
+M.REPLY_OVERHEAD = REPLY_OVERHEAD
+
+local function failure(err, output)
+  return { ok = false, error = err, output = output or "" }
+end
+
+local function result_limit(req)
+  local limit = type(req) == "table" and req.max_result_bytes
+  if type(limit) == "number" and limit >= 4096 then return limit end
+  return M.MAX_RESULT
+end
+
+-- Runs a decoded request; returns the reply table (never raises).
+function M.run_request(req)
+  if type(req) ~= "table" then return failure("bad request: expected a table, got " .. type(req)) end
+  if type(req.code) ~= "string" then return failure("bad request: code must be a string") end
+  if req.args ~= nil and type(req.args) ~= "table" then return failure("bad request: args must be a table") end
+  if req.index ~= nil and type(req.index) ~= "number" then return failure("bad request: index must be a number") end
+  if req.chunkname ~= nil and type(req.chunkname) ~= "string" then
+    return failure("bad request: chunkname must be a string")
+  end
+  local session
+  if req.debug ~= nil then
+    -- Reliable line hooks need the JIT off from the start (and only here:
+    -- a task process runs one task).
+    if jit then jit.off() end
+    local err
+    session, err = require("mesos.tasks.debugger").connect(req.debug, {
+      root = type(req.debug_root) == "string" and req.debug_root or nil,
+      on_exit = M.on_debug_exit,
+    })
+    if not session then return failure(err) end
+  end
+
+  local limit = result_limit(req)
+  local chan
+  if req.channel == true then
+    local err
+    chan, err = require("mesos").channel_open()
+    if not chan then return failure("cannot open the executor's channel: " .. tostring(err)) end
+  end
+  if session then session:start() end
+  local ok, a, b, c = sandbox.run(req.code, {
+    api = { events = require("mesos.tasks.events").task_api(chan) },
+    args = req.args, index = req.index, chunkname = req.chunkname,
+    max_output = math.min(sandbox.MAX_OUTPUT, math.floor(limit / 4)),
+    allow_bytecode = req.allow_bytecode == true, allow_env = req.allow_env == true,
+    read_dir = type(req.read_dir) == "string" and req.read_dir or nil,
+    on_output = session and function(s) return session:output(s) end,
+  })
+  if session then session:finish(ok, a) end
+  if not ok then return failure(a, b) end -- message, output
+  local n, values, output = a, b, c
+  local encoded, err = S.encode_values(n, values, { max_bytes = limit - #output - REPLY_OVERHEAD })
+  if not encoded then
+    if err:find("exceeds max_bytes", 1, true) then
+      err = ("result too big: over the limit of %d bytes (max_result_bytes) for the reply, output included (%s)")
+        :format(limit, err)
+    end
+    return failure(err, output)
+  end
+  return { ok = true, n = n, values = values, output = output }
+end
+
+-- Encodes a reply within max_bytes; one that does not fit or cannot be
+-- encoded becomes a short error reply.
+function M.encode_reply(reply, max_bytes)
+  local bytes, err = S.encode(reply, { name = "reply", max_bytes = max_bytes or M.MAX_RESULT })
+  if bytes then return bytes end
+  return assert(S.encode(failure("cannot encode the reply: " .. err)))
+end
+
+--- Runs one request and exits. `stdin` is the request's bytes (default:
+--- read from stdin).
+function M.main(stdin)
+  local reply, limit
+  -- A controller's EXIT ends the task at once, with this reply.
+  M.on_debug_exit = function()
+    io.stdout:write(M.encode_reply(failure("the debugger controller ended the task (EXIT)")))
+    io.stdout:flush()
+    os.exit(0)
+  end
+  local ok, err = pcall(function()
+    local req, derr = S.decode(stdin or io.stdin:read("*a") or "")
+    limit = result_limit(req)
+    if derr then
+      reply = failure("bad request: " .. derr)
+    else
+      reply = M.run_request(req)
+    end
+  end)
+  if not ok then reply = failure("task runner error: " .. tostring(err)) end
+  io.stdout:write(M.encode_reply(reply, limit))
+  io.stdout:flush()
+  os.exit(0)
+end
+
+--- The body of a zygote process (mesos.zygote, started by the executor as
+---   luajit -e 'require "mesos"; require "mesos.tasks.task".zygote()'):
+--- loads what tasks use once, then forks one fresh child per task; each
+--- child runs main() on its request, as a task process would.
+function M.zygote()
+  local mesos = require "mesos"
+  require "mesos.tasks.events"
+  -- Children start from a collected heap.
+  collectgarbage()
+  local stdin, err = mesos.zygote_serve()
+  if stdin == nil then
+    if err then io.stderr:write(err, "\n") end
+    os.exit(err and 1 or 0)
+  end
+  M.main(stdin)
+end
+
+return M
