@@ -213,9 +213,9 @@ impl Driver {
         let (producer, consumer) =
             bounded_queue(opts.queue_size).map_err(|e| DriverError::Notify(e.to_string()))?;
         let (cmd_tx, cmd_rx) = unbounded();
-        let fid = opts.framework.id.as_ref().map(|i| i.value.clone());
+        let framework_id = opts.framework.id.as_ref().map(|i| i.value.clone());
         let shared = Arc::new(Shared {
-            machine: Mutex::new(Machine::new(opts.machine.clone(), fid)),
+            machine: Mutex::new(Machine::new(opts.machine.clone(), framework_id)),
             tls: TlsClient::new(opts.ca_file.clone()),
             opts,
             leader: Mutex::new(None),
@@ -471,10 +471,10 @@ fn stop_for_good(s: &Shared, why: String, stopped: String) {
 
 fn subscribe_call(s: &Shared) -> Call {
     let mut fw = s.opts.framework.clone();
-    let fid = lock(&s.machine).framework_id().map(str::to_string);
-    fw.id = fid.clone().map(|value| FrameworkId { value });
+    let framework_id = lock(&s.machine).framework_id().map(str::to_string);
+    fw.id = framework_id.clone().map(|value| FrameworkId { value });
     Call {
-        framework_id: fid.map(|value| FrameworkId { value }),
+        framework_id: framework_id.map(|value| FrameworkId { value }),
         r#type: Some(call::Type::Subscribe as i32),
         subscribe: Some(call::Subscribe {
             framework_info: fw,

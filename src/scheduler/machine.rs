@@ -325,11 +325,15 @@ impl Machine {
     /// Stamps `call` with the subscription's framework id (also inside
     /// UPDATE_FRAMEWORK); the stream id it must carry.
     pub fn stamp(&self, call: &mut Call) -> Result<String, NotSubscribed> {
-        let (fid, stream_id) = self.call_ids()?;
+        let (framework_id, stream_id) = self.call_ids()?;
         if let Some(u) = call.update_framework.as_mut() {
-            u.framework_info.id = Some(FrameworkId { value: fid.clone() });
+            u.framework_info.id = Some(FrameworkId {
+                value: framework_id.clone(),
+            });
         }
-        call.framework_id = Some(FrameworkId { value: fid });
+        call.framework_id = Some(FrameworkId {
+            value: framework_id,
+        });
         Ok(stream_id)
     }
 

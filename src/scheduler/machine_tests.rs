@@ -347,12 +347,12 @@ fn fault_config() -> Config {
     }
 }
 
-fn subscribe(m: &mut Machine, t: Instant, fid: &str, stream: &str) {
+fn subscribe(m: &mut Machine, t: Instant, framework_id: &str, stream: &str) {
     m.attempt(t);
     m.subscribe_accepted(Some(stream.into()), t);
     assert!(m.event(
         &Seen::Subscribed {
-            framework_id: fid.into(),
+            framework_id: framework_id.into(),
             heartbeat_interval: Some(0.25)
         },
         t

@@ -16,8 +16,8 @@ use crate::local::validation::has_capability;
 use crate::wire::codec::Encoding;
 use crate::wire::pb;
 use pb::TaskState;
-use pb::executor as xpb;
-use pb::framework_info::capability::Type as Cap;
+use pb::executor as executor_pb;
+use pb::framework_info::capability::Type as Capability;
 use pb::task_status::{Reason, Source};
 
 /// Errors of the executor API: (HTTP status, body).
@@ -110,7 +110,7 @@ impl Agent {
         &mut self,
         fw_id: &str,
         exec_id: &str,
-        sub: xpb::call::Subscribe,
+        sub: executor_pb::call::Subscribe,
         enc: Encoding,
     ) -> (Receiver<Vec<u8>>, u64) {
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -128,13 +128,13 @@ impl Agent {
         };
         let fw_info = fw.info.clone();
         let terminating = fw.terminating;
-        let partition_aware = has_capability(&fw.info, Cap::PartitionAware);
+        let partition_aware = has_capability(&fw.info, Capability::PartitionAware);
         let Some(exec) = fw.executors.get_mut(exec_id) else {
             return (rx, conn_id);
         };
         if terminating || exec.terminated || exec.shutting_down {
             // The stream closes after the SHUTDOWN (the sender drops here).
-            conn.send(&executor_event(xpb::event::Type::Shutdown));
+            conn.send(&executor_event(executor_pb::event::Type::Shutdown));
             return (rx, conn_id);
         }
         let container_id = exec.container_id.clone();
@@ -146,7 +146,7 @@ impl Agent {
             x.registration_deadline = None;
         }
         // The status-update manager handles duplicates of updates it has.
-        let acks: Vec<xpb::Event> = sub
+        let acks: Vec<executor_pb::Event> = sub
             .unacknowledged_updates
             .into_iter()
             .map(|u| self.take_update(fw_id, exec_id, u.status))
@@ -189,8 +189,8 @@ impl Agent {
             );
             self.push_update(fw_id, st);
         }
-        let subscribed = xpb::Event {
-            subscribed: Some(xpb::event::Subscribed {
+        let subscribed = executor_pb::Event {
+            subscribed: Some(executor_pb::event::Subscribed {
                 executor_info: exec_info,
                 framework_info: fw_info,
                 agent_info,
@@ -199,7 +199,7 @@ impl Agent {
                     parent: None,
                 }),
             }),
-            ..executor_event(xpb::event::Type::Subscribed)
+            ..executor_event(executor_pb::event::Type::Subscribed)
         };
         if let Some(c) = self.executor(fw_id, exec_id).and_then(|e| e.conn()) {
             c.send(&subscribed);
@@ -228,7 +228,7 @@ impl Agent {
         fw_id: &str,
         exec_id: &str,
         mut status: pb::TaskStatus,
-    ) -> xpb::Event {
+    ) -> executor_pb::Event {
         status.agent_id.get_or_insert_with(|| pb::AgentId {
             value: self.id.clone(),
         });
@@ -260,12 +260,12 @@ impl Agent {
         {
             t.exited = true;
         }
-        xpb::Event {
-            acknowledged: Some(xpb::event::Acknowledged {
+        executor_pb::Event {
+            acknowledged: Some(executor_pb::event::Acknowledged {
                 task_id: pb::TaskId { value: tid },
                 uuid,
             }),
-            ..executor_event(xpb::event::Type::Acknowledged)
+            ..executor_event(executor_pb::event::Type::Acknowledged)
         }
     }
 
@@ -292,9 +292,9 @@ impl Agent {
     /// MESSAGE from the scheduler, for an executor (best effort).
     pub fn framework_message(&mut self, fw_id: &str, exec_id: &str, data: Vec<u8>) {
         if let Some(c) = self.executor(fw_id, exec_id).and_then(|e| e.conn()) {
-            c.send(&xpb::Event {
-                message: Some(xpb::event::Message { data }),
-                ..executor_event(xpb::event::Type::Message)
+            c.send(&executor_pb::Event {
+                message: Some(executor_pb::event::Message { data }),
+                ..executor_event(executor_pb::event::Type::Message)
             });
         }
     }

@@ -10,7 +10,7 @@ use super::model::Master;
 use crate::local::agent::HttpError;
 use crate::wire::codec::Encoding;
 use crate::wire::pb;
-use crate::wire::pb::executor as xpb;
+use crate::wire::pb::executor as executor_pb;
 
 impl Master {
     /// The executor an authentication token belongs to, on an agent.
@@ -37,7 +37,7 @@ impl Master {
         agent_id: &str,
         fw_id: &str,
         exec_id: &str,
-        sub: xpb::call::Subscribe,
+        sub: executor_pb::call::Subscribe,
         enc: Encoding,
     ) -> Option<(Receiver<Vec<u8>>, u64)> {
         let a = self.agents.get_mut(agent_id)?;

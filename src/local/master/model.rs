@@ -21,7 +21,7 @@ use crate::local::validation::has_capability;
 use crate::wire::codec::{self, Encoding};
 use crate::wire::{pb, recordio};
 use pb::TaskState;
-use pb::framework_info::capability::Type as Cap;
+use pb::framework_info::capability::Type as Capability;
 use pb::scheduler::{Event, event};
 use pb::task_status::{Reason, Source};
 
@@ -125,7 +125,7 @@ impl Framework {
     }
 
     pub fn partition_aware(&self) -> bool {
-        has_capability(&self.info, Cap::PartitionAware)
+        has_capability(&self.info, Capability::PartitionAware)
     }
 
     /// Sends an event on the subscription stream, if there is one.

@@ -12,7 +12,7 @@ use super::model::{Filter, Framework, Master, MasterOffer, event, framework_id_p
 use crate::local::resources::Resources;
 use crate::local::validation::{self, has_capability};
 use crate::wire::pb;
-use pb::framework_info::capability::Type as Cap;
+use pb::framework_info::capability::Type as Capability;
 use pb::scheduler::{Event, event as ev};
 
 /// Longest `refuse_seconds` honoured (365 days).
@@ -172,8 +172,8 @@ impl Master {
             let Some(fw) = self.frameworks.get_mut(&fw_id) else {
                 continue;
             };
-            let multi_role = has_capability(&fw.info, Cap::MultiRole);
-            let refinement = has_capability(&fw.info, Cap::ReservationRefinement);
+            let multi_role = has_capability(&fw.info, Capability::MultiRole);
+            let refinement = has_capability(&fw.info, Capability::ReservationRefinement);
             let executor_ids = fw
                 .executors
                 .keys()
