@@ -11,21 +11,9 @@ local M = {}
 
 -- The executor's own share (at least Mesos's minimum: 0.01 cpus, 32 MB,
 -- below which real agents warn that it will be refused one day).
+-- A worker's share (opts.cpus and opts.mem): as many workers as offers
+-- allow, up to one per item.
 local DEFAULTS = { cpus = 0.1, mem = 64, executor_id = "mesos-lua-executor", executor_cpus = 0.01, executor_mem = 32 }
-
--- A task's result record: { ok = true, n = N, values = {...}, output = "..." }
--- or { ok = false, error = "...", state = "TASK_FAILED", output = "..." }.
-local function result_of(status)
-  local reply = status.data and S.decode(status.data) or nil
-  if status.state == "TASK_FINISHED" and type(reply) == "table" and reply.ok then
-    return { ok = true, n = reply.n or 0, values = reply.values or {}, output = reply.output or "" }
-  end
-  local err = (type(reply) == "table" and reply.error) or status.message or status.state
-  return {
-    ok = false, state = status.state, error = tostring(err),
-    output = type(reply) == "table" and reply.output or "",
-  }
-end
 
 --- CommandInfo.URI tables from opts.uris: each a string (a path or URL)
 --- or a table {value=, extract=, executable=, cache=, output_file=}.
@@ -110,16 +98,17 @@ local OPTIONS = {
   "cpus", "mem", "executor_cpus", "executor_mem", "interpreter", "env", "ship", "ship_host",
   "timeout", "memory_mb", "allow_bytecode", "debug", "debug_root", "executor_command", "executor_id",
   "name", "framework_name", "role", "local_cluster", "on_result", "events", "nats", "args",
-  "give_up_after", "max_result_bytes",
+  "give_up_after", "max_result_bytes", "retries", "max_workers", "errors", "all_values",
 }
 local NUMBERS = { cpus = true, mem = true, executor_cpus = true, executor_mem = true, timeout = true, memory_mb = true,
-  give_up_after = true, max_result_bytes = true }
+  give_up_after = true, max_result_bytes = true, retries = true, max_workers = true }
 -- Seconds without a subscription after which a run ends with an error
 -- (opts.give_up_after; false: never).
 local GIVE_UP_AFTER = 60
 local STRINGS = { master = true, encoding = true, ca_file = true, principal = true, secret = true,
   credential_file = true, interpreter = true, ship_host = true, debug = true, debug_root = true,
-  executor_command = true, executor_id = true, name = true, framework_name = true, role = true, nats = true }
+  executor_command = true, executor_id = true, name = true, framework_name = true, role = true, nats = true,
+  errors = true }
 
 --- Raises (at `level` above the caller) for an options table with an
 --- unknown key or a value of the wrong type.
@@ -140,34 +129,24 @@ function M.check_options(who, opts, level)
   end
 end
 
---- Runs `requests` (a list of {code=, args=, index=, ...}) as tasks.
---- opts: master, encoding, ca_file, principal, secret, credential_file, uris, cache_uris,
---- cpus, mem, executor_cpus, executor_mem (the executor's own share, default
---- 0.01 and 32), interpreter (the agents' luajit, default "luajit" on PATH),
---- env (see M.environment), ship, ship_host (see M.ship),
---- give_up_after (seconds without a subscription before the run ends with
---- an error naming each master tried, default 60; false: never),
---- timeout, memory_mb, allow_bytecode,
---- debug ("host:port" of a MobDebug controller each task connects to, see
---- mesos.debugger), debug_root (the directory relative chunk names are in,
---- default $PWD),
---- executor_command, name, local_cluster, on_result(i, result, done, total),
---- events (a mesos.events router: the framework's own end of the tasks'
---- topics; one is made when absent, so tasks can always talk), nats (a
---- nats:// URL: the router made here sends events through NATS).
---- Returns the list of results in request order, or nil and an error.
-function M.run_all(requests, opts)
-  M.check_options("mesos.jobs.run_all", opts, 2)
-  opts = opts or {}
-  local total = #requests
-  if total == 0 then return {} end
+-- Fields of a request that travel with each item; the rest (timeout,
+-- memory_mb, allow_bytecode, debug) are the worker's, from opts or from
+-- the first request.
+local ITEM_FIELDS = { "code", "closure", "allow_bytecode", "chunkname", "max_result_bytes", "timeout" }
+
+--- Runs work items on workers: `next_item()` -> index, request ({code=,
+--- args=, ...}) or nil at the end; see run_all for opts. `on_result(i,
+--- record)` gets each item's record once; `total` when known (for
+--- opts.on_result's progress). Returns true, or nil and why the run ended
+--- early; opts.stop_when() ending it on purpose (a failed item, fail-fast)
+--- is no error.
+function M.run_items(next_item, opts, on_result, stop_when, total)
   if opts.debug ~= nil then
     local ok, err = require("mesos.tasks.debugger").parse_address(opts.debug)
-    if not ok then error("opts.debug: " .. err, 2) end
+    if not ok then error("opts.debug: " .. err, 3) end
   end
   local debug_root = opts.debug_root or os.getenv("PWD")
-  local cpus, mem = opts.cpus or DEFAULTS.cpus, opts.mem or DEFAULTS.mem
-  local task_res = R.parse(("cpus:%g;mem:%g"):format(cpus, mem))
+  local mem = opts.mem or DEFAULTS.mem
   local exec_res = R.parse(("cpus:%g;mem:%g"):format(opts.executor_cpus or DEFAULTS.executor_cpus,
     opts.executor_mem or DEFAULTS.executor_mem))
   -- On the local cluster the executor runs on this machine: give it our
@@ -192,7 +171,7 @@ function M.run_all(requests, opts)
   local shipped, ship_err = M.ship(opts)
   if ship_err then return nil, ship_err end
   if shipped then table.insert(executor_command.uris, shipped.uri) end
-  local prefix = ("job-%d-%d-"):format(os.time(), math.random(1, 1e9))
+  local prefix = ("work-%d-%d-"):format(os.time(), math.random(1, 1e9))
 
   -- Events between tasks (mesos.events): this scheduler is their router.
   local router = opts.events
@@ -203,10 +182,6 @@ function M.run_all(requests, opts)
   end
   local task_events = router:task_events()
 
-  local pending = {}
-  for i = total, 1, -1 do pending[#pending + 1] = i end -- a stack: pop launches 1 first
-  local results, done, failed_launch = {}, 0, nil
-  local handler = {}
   local executor_info = {
     executor_id = { value = opts.executor_id or DEFAULTS.executor_id },
     name = "mesos.executor (Lua)",
@@ -217,92 +192,92 @@ function M.run_all(requests, opts)
   }
   local agent_hosts, executor_failed = {}, {} -- agent id -> hostname, why its executor ended
 
-  local function task_for(i, offer)
-    local req = {}
-    for k, v in pairs(requests[i]) do req[k] = v end
-    req.index = req.index or i
-    req.timeout = req.timeout or opts.timeout
-    req.max_result_bytes = req.max_result_bytes or opts.max_result_bytes
-    req.memory_mb = req.memory_mb or opts.memory_mb or mem
-    req.allow_bytecode = req.allow_bytecode or opts.allow_bytecode
-    req.events = task_events
-    req.debug = req.debug or opts.debug
-    if req.debug then req.debug_root = req.debug_root or debug_root end
-    local data, err = S.encode(req)
-    if not data then error(("task %d: cannot serialise its request: %s"):format(i, err), 0) end
-    return {
-      name = ("%s%d"):format(opts.name or "lua task ", i),
-      task_id = { value = prefix .. i },
-      agent_id = offer.agent_id,
-      resources = task_res,
-      executor = executor_info,
-      data = data,
-    }
-  end
-
-  local function runs_our_executor(offer)
-    for _, e in ipairs(offer.executor_ids or {}) do
-      if e.value == executor_info.executor_id.value then return true end
+  -- The worker's own request: what every item shares.
+  local first_index, first = next_item()
+  local worker_req = {
+    worker = true,
+    code = first and first.code or "",
+    closure = first and first.closure,
+    timeout = first and first.timeout or opts.timeout,
+    max_result_bytes = opts.max_result_bytes,
+    memory_mb = opts.memory_mb or mem,
+    allow_bytecode = opts.allow_bytecode or (first and first.allow_bytecode),
+    allow_env = first and first.allow_env,
+    chunkname = first and first.chunkname,
+    events = task_events,
+    debug = opts.debug,
+    debug_root = opts.debug and debug_root or nil,
+  }
+  -- Items carry what differs from the worker's request.
+  local function item_of(req)
+    local it = { args = req.args }
+    for _, k in ipairs(ITEM_FIELDS) do
+      if req[k] ~= nil and req[k] ~= worker_req[k] then it[k] = req[k] end
     end
-    return false
+    if it.code and req.allow_bytecode then it.allow_bytecode = true end
+    return it
   end
+  local pending_first = first_index ~= nil
+  local function next_work()
+    if pending_first then
+      pending_first = false
+      return first_index, item_of(first)
+    end
+    local i, req = next_item()
+    if i == nil then return nil end
+    return i, item_of(req)
+  end
+  local worker_data, derr = S.encode(worker_req)
+  if not worker_data then return nil, "cannot serialise the workers' request: " .. tostring(derr) end
 
-  function handler:offers(d, offers)
-    for _, offer in ipairs(offers) do
+  local worker_res = R.parse(("cpus:%g;mem:%g"):format(opts.cpus or DEFAULTS.cpus, mem))
+  local pool = require("mesos.tasks.pool").new {
+    executor_id = executor_info.executor_id.value,
+    exec_res = exec_res,
+    retries = opts.retries,
+    max_workers = opts.max_workers,
+    total = total,
+    next_item = next_work,
+    task_for = function(n, offer)
       agent_hosts[offer.agent_id.value] = offer.hostname
-      local tasks, avail = {}, offer.resources
-      -- The first tasks on an agent also start the executor, which takes
-      -- its own share of the offer.
-      if not runs_our_executor(offer) then
-        avail = R.fits(exec_res, avail) and R.subtract(avail, exec_res) or {}
+      return {
+        name = ("%sworker %d"):format(opts.name or "lua ", n),
+        task_id = { value = prefix .. n },
+        agent_id = offer.agent_id,
+        executor = executor_info,
+        data = worker_data,
+      }
+    end,
+    worker_resources = function(avail)
+      return R.fits(worker_res, avail) and worker_res or nil
+    end,
+    on_result = on_result,
+    on_start_failure = function(status)
+      local agent = status.agent_id and status.agent_id.value
+      if status.reason == "REASON_EXECUTOR_TERMINATED" and agent and executor_failed[agent] then
+        return ("the executor could not start on %s: %s"):format(agent_hosts[agent] or agent, executor_failed[agent])
       end
-      while #pending > 0 and R.fits(task_res, avail) do
-        local i = table.remove(pending)
-        tasks[#tasks + 1] = task_for(i, offer)
-        avail = R.subtract(avail, task_res)
-      end
-      -- While work is pending, leftovers come back at the next allocation
-      -- (no filter); once everything is launched, stay out of the way.
-      local refuse = #pending > 0 and 0 or 3600
-      if #tasks > 0 then
-        d:launch(offer.id, tasks, { refuse_seconds = refuse })
-      else
-        d:decline(offer.id, { refuse_seconds = refuse })
-      end
-    end
-    if #pending == 0 then d:suppress() end
-  end
+      return nil
+    end,
+  }
 
+  local failed_launch
+  local handler = {}
+  function handler:offers(d, offers) pool:offers(d, offers) end
   function handler:update(d, status)
-    local i = tonumber(status.task_id.value:sub(#prefix + 1))
-    if not i or results[i] then return end
-    local st = status.state
-    if st == "TASK_STARTING" or st == "TASK_RUNNING" or st == "TASK_STAGING" then return end
-    if st == "TASK_LOST" and status.reason == "REASON_INVALID_OFFERS" then
-      -- The offer went away before our ACCEPT: run it again.
-      pending[#pending + 1] = i
-      d:revive()
+    pool:update(d, status)
+    if pool.failed or pool:done() or (stop_when and stop_when()) then d:stop() end
+  end
+  function handler:message(d, agent_id, executor_id, data)
+    if pool:message(d, data) then
+      if pool:done() or (stop_when and stop_when()) then d:stop() end
       return
     end
-    results[i] = result_of(status)
-    local agent = status.agent_id and status.agent_id.value
-    results[i].agent_id = agent
-    if status.reason == "REASON_EXECUTOR_TERMINATED" and agent and executor_failed[agent] then
-      results[i].error = ("the executor could not start on %s: %s"):format(
-        agent_hosts[agent] or agent, executor_failed[agent])
-    end
-    done = done + 1
-    if opts.on_result then opts.on_result(i, results[i], done, total) end
-    if done == total then d:stop() end
+    router:handle_message(d, agent_id, executor_id, data)
   end
-
   function handler:error(d, message) failed_launch = "master error: " .. tostring(message) end
   local stopped_why
   function handler:stopped(d, why) stopped_why = why end
-
-  function handler:message(d, agent_id, executor_id, data)
-    router:handle_message(d, agent_id, executor_id, data)
-  end
   function handler:failure(d, info)
     if info.executor_id then
       router:forget(info.agent_id, info.executor_id)
@@ -312,13 +287,16 @@ function M.run_all(requests, opts)
     end
   end
 
+  if first_index == nil then return true end
+  local local_cluster = opts.local_cluster
+  if local_cluster == nil and on_this_machine then local_cluster = { allocation_interval = 0.01 } end
   local d = mesos.scheduler(handler, {
     master = opts.master or "local",
     encoding = opts.encoding,
     ca_file = opts.ca_file,
     principal = opts.principal, secret = opts.secret, credential_file = opts.credential_file,
     framework = { name = opts.framework_name or "mesos.jobs", roles = opts.role and { opts.role } or nil },
-    local_cluster = opts.local_cluster,
+    local_cluster = local_cluster,
     give_up_after = opts.give_up_after ~= false and (opts.give_up_after or GIVE_UP_AFTER) or nil,
   })
   router:attach(d)
@@ -339,59 +317,167 @@ function M.run_all(requests, opts)
   end
   if not opts.events then router:close() end
   if shipped and shipped.server then shipped.server:close() end
-  if failed_launch and done < total then return nil, failed_launch end
-  if done < total and stopped_why then return nil, stopped_why end
-  if done < total then return nil, ("only %d of %d tasks finished"):format(done, total) end
+  if pool:done() or (stop_when and stop_when()) then return true end
+  if pool.failed then return nil, pool.failed, "workers" end
+  if failed_launch then return nil, failed_launch end
+  if stopped_why then return nil, stopped_why end
+  return nil, "the run ended before every item came back"
+end
+
+--- Runs `requests` (a list of {code=, args=, index=, ...}) on workers (see
+--- mesos.tasks.pool): every request is one item.
+--- opts: master, encoding, ca_file, principal, secret, credential_file, uris, cache_uris,
+--- cpus (per worker: default one worker per cpu of an offer), mem (per worker, MB),
+--- executor_cpus, executor_mem (the executor's own share, default
+--- 0.01 and 32), interpreter (the agents' luajit, default "luajit" on PATH),
+--- env (see M.environment), ship, ship_host (see M.ship),
+--- give_up_after (seconds without a subscription before the run ends with
+--- an error naming each master tried, default 60; false: never),
+--- timeout (per item), memory_mb (per worker process), allow_bytecode,
+--- retries (times an item is sent again after its worker was lost, default 0),
+--- max_workers,
+--- debug ("host:port" of a MobDebug controller each item connects to, see
+--- mesos.debugger), debug_root (the directory relative chunk names are in,
+--- default $PWD),
+--- executor_command, name, local_cluster, on_result(i, result, done, total),
+--- events (a mesos.events router: the framework's own end of the tasks'
+--- topics; one is made when absent, so tasks can always talk), nats (a
+--- nats:// URL: the router made here sends events through NATS).
+--- Returns the list of results in request order, or nil and an error.
+function M.run_all(requests, opts)
+  M.check_options("mesos.jobs.run_all", opts, 2)
+  opts = opts or {}
+  local total = #requests
+  if total == 0 then return {} end
+  local results, done = {}, 0
+  local k = 0
+  local ok, err, kind = M.run_items(function()
+    k = k + 1
+    if k > total then return nil end
+    return k, requests[k]
+  end, opts, function(i, r)
+    if results[i] then return end
+    results[i] = r
+    done = done + 1
+    if opts.on_result then opts.on_result(i, r, done, total) end
+  end, nil, total)
+  if not ok then
+    -- Items the run could not finish say why, each (when workers could
+    -- not start, or some items came back); else the run failed.
+    if done == 0 and kind ~= "workers" then return nil, err end
+    for i = 1, total do
+      if not results[i] then
+        results[i] = { ok = false, state = "TASK_LOST", error = err, output = "" }
+        done = done + 1
+        if opts.on_result then opts.on_result(i, results[i], done, total) end
+      end
+    end
+  end
   return results
 end
 
--- Ships `fn` (Lua source, or a function as bytecode) once per argument list.
-local function run_code(fn, arg_lists, opts, who)
-  local code, bytecode
+-- The code of fn_or_code: Lua source, or a function as bytecode, or (a
+-- function with upvalues) a packed closure (mesos.tasks.closure).
+local function code_of(fn, who)
   if type(fn) == "function" then
-    code, bytecode = string.dump(fn), true
+    local closure = require "mesos.tasks.closure"
+    if closure.has_upvalues(fn) then
+      local ok, packed = pcall(closure.pack, fn)
+      if not ok then error(("%s: %s"):format(who, tostring(packed)), 4) end
+      return nil, true, packed
+    end
+    return string.dump(fn), true
   elseif type(fn) == "string" then
-    code = fn
-  else
-    error(("%s: expected a function or Lua source, got %s"):format(who, type(fn)), 3)
+    return fn, false
   end
-  local requests = {}
-  for i, args in ipairs(arg_lists) do
-    requests[i] = { code = code, args = args, index = i, allow_bytecode = bytecode }
-  end
-  local results, err = M.run_all(requests, opts)
-  if not results then return nil, err end
-  for i, r in ipairs(results) do
-    if not r.ok then return nil, ("task %d failed: %s"):format(i, r.error) end
-  end
-  return results
+  error(("%s: expected a function or Lua source, got %s"):format(who, type(fn)), 4)
 end
 
---- mesos.map(fn_or_code, inputs, opts) -> list of results (the first value
---- each task returned; `n` holds the count), or nil, err naming the first
---- failed task. A function travels as bytecode, so it must not use upvalues
---- (pass what it needs in its input); source code gets the input as `...`.
+-- What an item gives back: its first value, or all of them ({n =, ...})
+-- with all_values.
+local function value_of(r, all_values)
+  if not all_values then return r.values[1] end
+  local t = { n = r.n }
+  for k = 1, r.n do t[k] = r.values[k] end
+  return t
+end
+
+--- mesos.map(fn_or_code, inputs, opts) -> results (results[i] the first
+--- value item i returned; `n` the count), or nil, err naming the first
+--- failed item (opts.errors = "fail", the default). With opts.errors =
+--- "collect": results, errors (errors[i] the message of each failed item,
+--- results[i] nil there). opts.all_values: results[i] = {n =, ...} with
+--- every value. `inputs` is a list, or an iterator function returning the
+--- next input (nil at the end). A function travels as bytecode with the
+--- values of its upvalues (mesos.tasks.closure: raises here for one that
+--- cannot travel); source code gets the input as `...`.
 function M.map(fn, inputs, opts)
   M.check_options("mesos.map", opts, 2)
-  if type(inputs) ~= "table" then
-    error("mesos.map: inputs must be a list, got " .. type(inputs), 2)
+  opts = opts or {}
+  local code, bytecode, packed = code_of(fn, "mesos.map")
+  local next_input
+  if type(inputs) == "table" then
+    local n, k = #inputs, 0
+    next_input = function()
+      k = k + 1
+      if k > n then return nil end
+      return k, inputs[k]
+    end
+  elseif type(inputs) == "function" then
+    local k = 0
+    next_input = function()
+      local v = inputs()
+      if v == nil then return nil end
+      k = k + 1
+      return k, v
+    end
+  else
+    error("mesos.map: inputs must be a list or an iterator function, got " .. type(inputs), 2)
   end
-  local arg_lists = {}
-  for i = 1, #inputs do arg_lists[i] = { inputs[i] } end
-  local results, err = run_code(fn, arg_lists, opts, "mesos.map")
-  if not results then return nil, err end
-  local out = { n = #results }
-  for i, r in ipairs(results) do out[i] = r.values[1] end
-  return out
+  local collect = opts.errors == "collect"
+  if opts.errors ~= nil and opts.errors ~= "collect" and opts.errors ~= "fail" then
+    error('mesos.map: opts.errors must be "fail" or "collect", got ' .. tostring(opts.errors), 2)
+  end
+  local results, errors, count, first_error = {}, {}, 0, nil
+  local on_result = opts.on_result
+  local ok, err = M.run_items(function()
+    local i, v = next_input()
+    if i == nil then return nil end
+    count = i
+    return i, { code = code, closure = packed, args = { v, n = 1 }, allow_bytecode = bytecode }
+  end, opts, function(i, r)
+    if r.ok then
+      results[i] = value_of(r, opts.all_values)
+    else
+      errors[i] = r.error
+      if not first_error or i < first_error then first_error = i end
+    end
+    if on_result then on_result(i, r) end
+  end, function() return not collect and first_error ~= nil end, type(inputs) == "table" and #inputs or nil)
+  if first_error and not collect then
+    return nil, ("task %d failed: %s"):format(first_error, errors[first_error])
+  end
+  if not ok then return nil, err end
+  results.n = count
+  if collect then return results, errors end
+  return results
 end
 
 --- mesos.run(code, opts) -> the values the task returned, or nil, err.
 --- opts.args is passed as `...`.
 function M.run(fn, opts)
   M.check_options("mesos.run", opts, 2)
-  local results, err = run_code(fn, { (opts and opts.args) or {} }, opts, "mesos.run")
-  if not results then return nil, err end
-  return unpack(results[1].values, 1, results[1].n)
+  opts = opts or {}
+  local code, bytecode, packed = code_of(fn, "mesos.run")
+  local record
+  local ok, err = M.run_items(function()
+    if record ~= nil then return nil end
+    record = false
+    return 1, { code = code, closure = packed, args = opts.args or {}, allow_bytecode = bytecode }
+  end, opts, function(_, r) record = r end, nil, 1)
+  if record and not record.ok then return nil, ("task 1 failed: %s"):format(record.error) end
+  if not ok then return nil, err end
+  return unpack(record.values, 1, record.n)
 end
 
 return M

@@ -11,6 +11,7 @@
 local mesos = require "mesos"
 local S = require "mesos.serialize"
 local events = require "mesos.tasks.events"
+local work = require "mesos.tasks.work"
 
 local M = {}
 
@@ -156,6 +157,8 @@ function M.new(opts)
   end
   function handler:kill(d, task_id) ex:kill(task_id.value, "killed") end
   function handler:message(d, data)
+    local task_id, g, body = work.parse_message(data)
+    if task_id then return ex:to_worker(task_id, g, body) end
     local msg = events.unpack(data)
     if msg then ex.bridges.framework.on_router(msg) end
   end
@@ -243,14 +246,35 @@ function Executor:launch(task)
     -- CommandInfo.uris), and nothing else on disk.
     read_dir = os.getenv("MESOS_SANDBOX") or os.getenv("MESOS_DIRECTORY"),
     channel = true, -- fd 3: the task's events (mesos.events)
+    -- A worker (mesos.tasks.work) runs items from the channel; the
+    -- timeout is then each item's.
+    worker = req.worker == true or nil, timeout = req.worker and req.timeout or nil,
+    memory_mb = req.worker and req.memory_mb or nil, closure = req.closure,
   }
   local stdin, serr = S.encode(child_req)
   if not stdin then return self:update(id, "TASK_FAILED", { message = serr }) end
+  local rec = {
+    id = id, started = now(), stdin = stdin,
+    deadline = not req.worker and req.timeout and (now() + req.timeout) or nil,
+    timeout = req.timeout, memory_mb = req.memory_mb, max_output = req.max_result_bytes,
+    bridge = bridge,
+    worker = req.worker == true or nil, generation = 1, outbox = {}, deaths = 0,
+  }
+  local ok, perr = self:start_process(rec)
+  if not ok then return self:update(id, "TASK_FAILED", { message = perr }) end
+  self.tasks[id] = rec
+  self:update(id, "TASK_RUNNING")
+end
+
+-- Starts the process of task `rec` (again, for a worker whose process
+-- ended): from the zygote when there is one, else a fresh interpreter.
+-- Returns true, or nil and why.
+function Executor:start_process(rec)
   local chan, child_end = mesos.channel_pair()
   local spec = {
-    stdin = stdin,
-    memory_mb = req.memory_mb,
-    max_output = req.max_result_bytes or 64 * 1024 * 1024,
+    stdin = rec.stdin,
+    memory_mb = rec.memory_mb,
+    max_output = rec.max_output or 64 * 1024 * 1024,
     channel = child_end,
   }
   local sp, cid, pid, perr = self.zygote, nil, nil, nil
@@ -272,17 +296,82 @@ function Executor:launch(task)
   child_end:close()
   if not cid then
     chan:close()
-    return self:update(id, "TASK_FAILED", { message = perr })
+    return nil, perr
   end
-  bridge.attach(id, chan)
-  local rec = {
-    id = id, child = cid, spawner = sp, pid = pid, started = now(),
-    deadline = req.timeout and (now() + req.timeout) or nil,
-    timeout = req.timeout, memory_mb = req.memory_mb, bridge = bridge,
-  }
-  self.tasks[id] = rec
+  rec.child, rec.spawner, rec.pid, rec.chan = cid, sp, pid, chan
+  rec.killed, rec.current, rec.item_deadline = nil, nil, nil
+  local other
+  if rec.worker then
+    local feed = work.receiver()
+    other = function(bytes)
+      if not work.is_frame(bytes) then return false end
+      self:from_worker(rec, feed(bytes))
+      return true
+    end
+  end
+  rec.bridge.attach(rec.id, chan, other)
   self.by_child[sp][cid] = rec
-  self:update(id, "TASK_RUNNING")
+  return true
+end
+
+-- Workers (mesos.tasks.work) ---------------------------------------------------------
+
+-- A batch from the scheduler for worker `task_id`: to its process, unless
+-- that process is gone (the scheduler sends the items again).
+function Executor:to_worker(task_id, g, body)
+  local rec = self.tasks[task_id]
+  if not (rec and rec.worker) or g ~= rec.generation or rec.killed then return end
+  -- Never waiting on a busy worker: what its channel cannot take now
+  -- waits in its outbox (the run loop retries every 10 ms).
+  work.frames("I", body, rec.outbox)
+  self:flush_outbox(rec)
+end
+
+-- Sends what waits for a worker's channel; true when nothing is left.
+function Executor:flush_outbox(rec)
+  while rec.outbox[1] do
+    local ok, err = rec.chan:send(rec.outbox[1], false)
+    if not ok then
+      if err ~= "full" then rec.outbox = {} end
+      return false
+    end
+    table.remove(rec.outbox, 1)
+  end
+  return true
+end
+
+-- A whole body from a worker's process.
+function Executor:from_worker(rec, kind, body)
+  if kind == "R" or kind == "Z" then
+    rec.deaths = 0
+    if kind == "Z" then rec.current, rec.item_deadline = nil, nil end
+    local ok, err = self.driver:message(work.message(rec.id, rec.generation, body))
+    if not ok then log("results of", rec.id, "lost:", tostring(err)) end
+  elseif kind == "B" then
+    local i, timeout = body:match("^(%d+) (%S+)$")
+    rec.current = tonumber(i)
+    rec.item_timeout = tonumber(timeout)
+    rec.item_deadline = rec.item_timeout and now() + rec.item_timeout or nil
+  end
+end
+
+-- A worker's process ended while its task still runs: a new one takes its
+-- place, and the scheduler hears which generation lost what.
+local MAX_DEATHS = 5 -- in a row, without a result in between
+function Executor:restart_worker(rec, why, timed_out, innocent)
+  rec.deaths = rec.deaths + 1
+  if rec.deaths > MAX_DEATHS then
+    return self:update(rec.id, "TASK_FAILED", {
+      message = ("worker process ended %d times in a row, last: %s"):format(rec.deaths, why) })
+  end
+  rec.generation = rec.generation + 1
+  rec.outbox = {}
+  local ok, perr = self:start_process(rec)
+  if not ok then return self:update(rec.id, "TASK_FAILED", { message = perr }) end
+  self.tasks[rec.id] = rec
+  local body = S.encode({ lost = why, generation = rec.generation, timed_out = timed_out, innocent = innocent })
+  local sent, err = self.driver:message(work.message(rec.id, rec.generation, body))
+  if not sent then log("loss report of", rec.id, "lost:", tostring(err)) end
 end
 
 function Executor:kill(id, why)
@@ -314,6 +403,26 @@ function Executor:finish(sp, f)
   rec.bridge.pump_task(rec.id)
   local dropped = rec.bridge.detach(rec.id)
   if dropped and dropped > 0 then log("task", rec.id, "lost", dropped, "event(s): it did not read them in time") end
+  if rec.worker and rec.killed ~= "killed" and not self.shutting_down then
+    local why
+    if rec.killed == "timeout" then
+      why = ("task timed out after %gs"):format(rec.item_timeout or 0)
+    elseif f.signal then
+      why = ("worker process died with signal %d"):format(f.signal)
+    else
+      why = ("worker process exited with status %s"):format(tostring(f.code))
+    end
+    local stderr = f.stderr or ""
+    if rec.killed ~= "timeout" and (stderr:find("not enough memory", 1, true) or (rec.memory_mb and f.signal == 6)) then
+      why = ("memory limit exceeded (%g MB)"):format(rec.memory_mb or 0)
+    elseif rec.killed ~= "timeout" and stderr ~= "" then
+      why = why .. ": " .. stderr:sub(1, 2000)
+    end
+    -- A clean exit is the worker's own doing (a debugger's EXIT): the
+    -- items it had are not charged for it.
+    local innocent = rec.killed ~= "timeout" and not f.signal and f.code == 0
+    return self:restart_worker(rec, why, rec.killed == "timeout" and rec.current or nil, innocent)
+  end
   if rec.killed == "timeout" then
     return self:update(rec.id, "TASK_FAILED", {
       message = ("task timed out after %gs"):format(rec.timeout), reason = "REASON_EXECUTOR_TERMINATED" })
@@ -351,12 +460,17 @@ end
 function Executor:check_deadlines(t)
   local next_deadline
   for id, rec in pairs(self.tasks) do
-    if rec.deadline and not rec.killed then
-      if t >= rec.deadline then
+    local deadline = rec.deadline or rec.item_deadline
+    if rec.worker and rec.outbox[1] then
+      self:flush_outbox(rec)
+      if rec.outbox[1] then next_deadline = math.min(next_deadline or t + 0.01, t + 0.01) end
+    end
+    if deadline and not rec.killed then
+      if t >= deadline then
         rec.killed = "timeout"
         mesos.kill(rec.pid, 9)
-      elseif not next_deadline or rec.deadline < next_deadline then
-        next_deadline = rec.deadline
+      elseif not next_deadline or deadline < next_deadline then
+        next_deadline = deadline
       end
     end
   end

@@ -404,8 +404,14 @@ function M.run(code, opts)
     if not ok then error(err, 0) end
   end
 
+  if opts.closure ~= nil then
+    if type(opts.closure) ~= "table" or type(opts.closure.code) ~= "string" then
+      return false, "task closure must be a packed function", collected()
+    end
+    code = opts.closure.code
+  end
   if type(code) ~= "string" then return false, "task code must be a string, got " .. type(code), collected() end
-  if not opts.allow_bytecode and s_byte(code, 1) == 27 then
+  if not opts.allow_bytecode and opts.closure == nil and s_byte(code, 1) == 27 then
     return false, "task code is bytecode, which is not allowed (allow_bytecode is off)", collected()
   end
   local args, nargs = opts.args, 0
@@ -430,7 +436,17 @@ function M.run(code, opts)
     end
     env[name] = t
   end
-  local f, err = load_chunk(code, opts.chunkname or "=task", env, opts.allow_bytecode)
+  local f, err
+  if opts.closure ~= nil then
+    -- A function with its upvalues (mesos.tasks.closure): its pieces are
+    -- bytecode, loaded in this environment.
+    local bound, r = pcall(require("mesos.tasks.closure").bind, opts.closure, function(c)
+      return load_chunk(c, opts.chunkname or "=task", env, true)
+    end, env)
+    if bound then f = r else err = tostring(r) end
+  else
+    f, err = load_chunk(code, opts.chunkname or "=task", env, opts.allow_bytecode)
+  end
   if not f then return false, "cannot load task code: " .. err, collected() end
 
   rawset(string_mt, "__index", env.string)

@@ -65,8 +65,10 @@ function M.bridge(transport)
     end
   end
 
-  function b.attach(task_id, chan)
-    local rec = { id = task_id, chan = chan, topics = {}, dropped = 0 }
+  --- `other(bytes)`, when given, sees every frame from the task first and
+  --- returns true for those that are not events (a worker's work frames).
+  function b.attach(task_id, chan, other)
+    local rec = { id = task_id, chan = chan, topics = {}, dropped = 0, other = other }
     b.tasks[task_id] = rec
     b.by_fd[chan:fd()] = rec
   end
@@ -91,7 +93,7 @@ function M.bridge(transport)
     for _ = 1, budget or 256 do
       local bytes = rec.chan:recv(0)
       if not bytes then break end
-      from_task(rec, bytes)
+      if not (rec.other and rec.other(bytes)) then from_task(rec, bytes) end
     end
   end
 

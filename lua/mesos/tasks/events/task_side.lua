@@ -12,7 +12,8 @@ local M = {}
 local now = mesos.monotonic
 
 --- The `events` table for task code, over channel `chan` (nil: the task does
---- not run under the Lua executor, and every call says so).
+--- not run under the Lua executor, and every call says so), and a function
+--- that ends its subscriptions.
 function M.task_api(chan)
   local subscribed = {}   -- topic -> true once the router has it
   local inbox = W.new_inbox(W.INBOX_LIMIT)
@@ -125,7 +126,14 @@ function M.task_api(chan)
     return { published = stats.published, received = stats.received, dropped = inbox.dropped }
   end
 
-  return api
+  -- For the runtime, not task code: ends every subscription (a worker's
+  -- item is done; the next item starts with none).
+  local function close()
+    if broken then return end
+    for topic in pairs(subscribed) do api.unsubscribe(topic) end
+  end
+
+  return api, close
 end
 
 return M
