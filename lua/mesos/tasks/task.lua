@@ -133,6 +133,7 @@ end
 -- Results are sent when a batch ends, and meanwhile at least this often
 -- (seconds) or once this many bytes of output are waiting.
 local FLUSH_EVERY, FLUSH_BYTES = 0.1, 1024 * 1024
+local GC_GROWTH_KB = 8 * 1024
 
 --- A worker's life: takes batches of items from the executor over the
 --- channel, runs each item in its own sandbox as a task would run, and
@@ -161,6 +162,8 @@ function M.worker(req)
   -- A debugger controller's EXIT ends the item it debugs (the debugger
   -- raises), not the worker.
   M.on_debug_exit = nil
+  collectgarbage()
+  local heap_after_gc = collectgarbage("count")
   local function run_batch(body)
     local batch = S.decode(body)
     if type(batch) ~= "table" or type(batch.items) ~= "table" then return end
@@ -188,6 +191,13 @@ function M.worker(req)
       end
       reply.i = item.i
       results[#results + 1] = reply
+      -- What an item left behind is not the next one's to carry (a
+      -- memory limit holds for each item): a full collection when the
+      -- heap grew by much.
+      if collectgarbage("count") > heap_after_gc + GC_GROWTH_KB then
+        collectgarbage()
+        heap_after_gc = collectgarbage("count")
+      end
       output_bytes = output_bytes + #(reply.output or "")
       if k < n and (now() - flushed >= FLUSH_EVERY or output_bytes >= FLUSH_BYTES) then flush(false) end
     end
