@@ -383,14 +383,14 @@ local function code_of(fn, who)
     local closure = require "mesos.tasks.closure"
     if closure.has_upvalues(fn) then
       local ok, packed = pcall(closure.pack, fn)
-      if not ok then error(("%s: %s"):format(who, tostring(packed)), 4) end
+      if not ok then error(("%s: %s"):format(who, tostring(packed)), 3) end
       return nil, true, packed
     end
     return string.dump(fn), true
   elseif type(fn) == "string" then
     return fn, false
   end
-  error(("%s: expected a function or Lua source, got %s"):format(who, type(fn)), 4)
+  error(("%s: expected a function or Lua source, got %s"):format(who, type(fn)), 3)
 end
 
 -- What an item gives back: its first value, or all of them ({n =, ...})

@@ -31,7 +31,7 @@ M.FIRST_BATCH = 16          -- items, before anything is known
 M.MAX_BATCH = 4096          -- items
 M.MAX_BATCH_BYTES = 256 * 1024
 M.IN_FLIGHT = 2             -- batches per worker
-M.START_FAILURES = 3        -- workers in a row that end before running: the run fails
+M.START_FAILURES = 1        -- workers that end before running while none runs: the run fails
 
 local now = mesos.monotonic
 
