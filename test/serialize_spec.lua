@@ -1,4 +1,5 @@
 local S = require "mesos.serialize"
+local V = S.MARKER -- "v1;": every encoding starts with the format's version
 
 -- Exact equality, also for nan and the sign of zero.
 local function same_number(a, b)
@@ -28,10 +29,10 @@ describe("mesos.serialize", function()
     for _, v in ipairs { true, false, 0, 1, -1, 42, 2 ^ 31, 2 ^ 53, -2 ^ 53, 2 ^ 63, 0.1, -2.5, 1e300, 1 / 3 } do
       assert.is_true(same_number(v, (roundtrip(v))), tostring(v))
     end
-    assert.are.equal("n42;", S.encode(42))
-    assert.are.equal("t", S.encode(true))
+    assert.are.equal("v1;n42;", S.encode(42))
+    assert.are.equal(V .. "t", S.encode(true))
     assert.is_nil(roundtrip(nil))
-    assert.are.equal("z", S.encode(nil))
+    assert.are.equal(V .. "z", S.encode(nil))
   end)
 
   it("round-trips inf, -inf, nan, -0.0 and extreme doubles exactly", function()
@@ -60,7 +61,7 @@ describe("mesos.serialize", function()
     for _, s in ipairs { "", "\0", "a\0b", "\255\254\192\128", "\237\160\128", all, all:rep(100), "s3:abc", "}" } do
       assert.are.equal(s, (roundtrip(s)))
     end
-    assert.are.equal("s3:a\0b", S.encode("a\0b"))
+    assert.are.equal(V .. "s3:a\0b", S.encode("a\0b"))
   end)
 
   it("round-trips nested tables with array and hash parts", function()
@@ -72,7 +73,7 @@ describe("mesos.serialize", function()
       [2 ^ 53] = "big",
     }
     assert.are.same(v, (roundtrip(v)))
-    assert.are.equal("{2:n1;n2;s1:xt}", S.encode { 1, 2, x = true })
+    assert.are.equal(V .. "{2:n1;n2;s1:xt}", S.encode { 1, 2, x = true })
   end)
 
   it("keeps holes: values after a nil go to the hash part", function()
@@ -100,7 +101,7 @@ describe("mesos.serialize", function()
 
   it("encodes multiple values with their nils and count", function()
     local bytes = assert(S.encode_list(3, 1, nil, 3))
-    assert.are.equal("L3:n1;zn3;", bytes)
+    assert.are.equal(V .. "L3:n1;zn3;", bytes)
     local n, values = S.decode_list(bytes)
     assert.are.equal(3, n)
     assert.are.same({ 1, nil, 3 }, values)
@@ -169,12 +170,12 @@ describe("mesos.serialize", function()
       local v, err = S.encode(nest(201))
       assert.is_nil(v)
       assert.matches("tables nested deeper than 200 at value%[1%]", err)
-      assert.is_table(S.decode(("{1:"):rep(199) .. "{0:}" .. ("}"):rep(199)))
-      local d, derr = S.decode(("{1:"):rep(200) .. "{0:}" .. ("}"):rep(200))
+      assert.is_table(S.decode(V .. ("{1:"):rep(199) .. "{0:}" .. ("}"):rep(199)))
+      local d, derr = S.decode(V .. ("{1:"):rep(200) .. "{0:}" .. ("}"):rep(200))
       assert.is_nil(d)
       assert.matches("nested deeper than 200", derr)
       -- very deep input fails fast, without a stack overflow
-      d, derr = S.decode(("{1:"):rep(1e6))
+      d, derr = S.decode(V .. ("{1:"):rep(1e6))
       assert.is_nil(d)
       assert.matches("nested deeper than 200", derr)
     end)
@@ -186,7 +187,9 @@ describe("mesos.serialize", function()
       assert.are.equal("encoding exceeds max_bytes (50) at value", err)
       assert.are.same({ nil, "encoding exceeds max_bytes (20) at result[2].x" },
         { S.encode_values(2, { 1, { x = ("y"):rep(30) } }, { max_bytes = 20 }) })
-      assert.is_string(S.encode(("x"):rep(100), { max_bytes = 105 }))
+      -- the limit counts every byte: marker, tag, length and the string
+      assert.is_string(S.encode(("x"):rep(100), { max_bytes = #V + 105 }))
+      assert.is_nil(S.encode(("x"):rep(100), { max_bytes = #V + 104 }))
       -- a DAG that would expand exponentially stops at the limit
       local t = {}
       for _ = 1, 60 do t = { t, t } end
@@ -206,6 +209,7 @@ describe("mesos.serialize", function()
         "L", "L1:", "ttt", "T", "\0", "s2:ab\0",
       }
       for _, s in ipairs(bad) do
+        s = V .. s
         local ok, v, err = pcall(S.decode, s)
         assert.is_true(ok, s)
         assert.is_nil(v, s)
@@ -215,8 +219,27 @@ describe("mesos.serialize", function()
       local v, err = S.decode(42)
       assert.is_nil(v)
       assert.are.equal("decode: expected a string, got number", err)
-      assert.are.same({ nil, "decode: trailing bytes at byte 4" }, { S.decode("n1;x") })
-      assert.are.same({ nil, "decode: duplicate table key at byte 11" }, { S.decode("{0:s1:an1;s1:an2;}") })
+      assert.are.same({ nil, "decode: trailing bytes at byte 7" }, { S.decode(V .. "n1;x") })
+      assert.are.same({ nil, "decode: duplicate table key at byte 14" }, { S.decode(V .. "{0:s1:an1;s1:an2;}") })
+    end)
+
+    it("refuses data without the format version marker or of another version", function()
+      local missing = 'decode: no format version marker (expected "v1;"): not data of mesos.serialize format version 1'
+      -- what the format before the marker wrote, and anything else
+      for _, s in ipairs { "n42;", "{2:n1;n2;s1:xt}", "L3:n1;zn3;", "", "v", "v1", "v;n1;", "vx;n1;", " v1;n1;" } do
+        assert.are.same({ nil, missing }, { S.decode(s) }, s)
+        assert.are.same({ nil, missing }, { S.decode_list(s) }, s)
+      end
+      local other = "decode: format version 2, but this mesos.serialize reads format version 1"
+      assert.are.same({ nil, other }, { S.decode("v2;n42;") })
+      assert.are.same({ nil, other }, { S.decode_list("v2;L1:n1;") })
+      assert.are.same({ nil, "decode: format version 01, but this mesos.serialize reads format version 1" },
+        { S.decode("v01;n42;") })
+      local v, err = S.decode("v" .. ("9"):rep(1000) .. ";z")
+      assert.is_nil(v)
+      assert.matches("^decode: format version 999999999%.%.%., but", err)
+      assert.are.equal(1, S.VERSION)
+      assert.are.equal("v1;", S.MARKER)
     end)
 
     it("rejects every truncation of valid encodings", function()
@@ -284,7 +307,7 @@ describe("mesos.serialize", function()
 
     it("runs in linear time", function()
       local function cost(n)
-        local parts = { "{" .. n .. ":" }
+        local parts = { V .. "{" .. n .. ":" }
         for i = 1, n do parts[#parts + 1] = (i % 2 == 0) and "n12345;" or "s5:hello" end
         parts[#parts + 1] = "}"
         local input = table.concat(parts)
@@ -298,8 +321,8 @@ describe("mesos.serialize", function()
       assert.is_true(big < math.max(small, 0.01) * 40, ("25k items %.3fs, 200k items %.3fs"):format(small, big))
       -- a huge declared length with little data fails at once
       local t0 = os.clock()
-      assert.is_nil(S.decode("{999999999999999:n1;"))
-      assert.is_nil(S.decode("s999999999999999:abc"))
+      assert.is_nil(S.decode(V .. "{999999999999999:n1;"))
+      assert.is_nil(S.decode(V .. "s999999999999999:abc"))
       assert.is_true(os.clock() - t0 < 0.5)
     end)
   end)

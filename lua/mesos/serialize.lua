@@ -3,7 +3,17 @@
 -- parser (never `load`), runs in linear time, bounds its recursion and returns
 -- `nil, err` on any malformed input, because the bytes come from untrusted tasks.
 --
--- Format: one value is a tag byte followed by its payload.
+-- Format: a version marker, then one value (or, for encode_list and
+-- encode_values, a list of values).
+--
+--   v<version>;            the format's version, "v1;" for this one. The
+--                          decoder refuses data without it or with another
+--                          version (nil, "decode: ... format version ...")
+--                          rather than misread it: both ends of a task must
+--                          run the same format. Change the version with any
+--                          change to the tags below.
+--
+-- A value is a tag byte followed by its payload.
 --
 --   z                      nil
 --   t  f                   true, false
@@ -18,12 +28,12 @@
 --   L<n>:<v1>..<vn>        a list of n values (nils allowed), the top level of
 --                          encode_list/encode_values only
 --
--- Examples: 42 -> "n42;"; "hi" -> "s2:hi"; {1, 2, x = true} -> "{2:n1;n2;s1:xt}";
--- encode_list(3, 1, nil, 3) -> "L3:n1;zn3;".
+-- Examples: 42 -> "v1;n42;"; "hi" -> "v1;s2:hi";
+-- {1, 2, x = true} -> "v1;{2:n1;n2;s1:xt}"; encode_list(3, 1, nil, 3) -> "v1;L3:n1;zn3;".
 --
 -- Limits: tables nested deeper than 200 levels are refused (both ways);
--- encoding stops with an error once the output would exceed `max_bytes`
--- (default 64 MiB). A table reached twice without a cycle is written twice.
+-- encoding stops with an error once the output (the marker included) would
+-- exceed `max_bytes` (default 64 MiB). A table reached twice without a cycle is written twice.
 -- Tables are read raw (rawget/next): metatables are neither run nor sent.
 -- Decoding time is linear in the input; LuaJIT's string interning is the one
 -- shared structure (hash-collision floods are bounded only by input size).
@@ -38,6 +48,8 @@
 
 local M = {}
 
+M.VERSION = 1                        -- the format's version
+M.MARKER = "v" .. M.VERSION .. ";"   -- what every encoding starts with
 M.MAX_DEPTH = 200
 M.MAX_BYTES = 64 * 1024 * 1024
 
@@ -154,7 +166,10 @@ end
 function M.encode(value, opts)
   local e = new_encoder(opts)
   e.path[1] = opts and opts.name or "value"
-  return e.run(function() e.write(value, 0) end)
+  return e.run(function()
+    e.put(M.MARKER)
+    e.write(value, 0)
+  end)
 end
 
 -- Encodes values[1..n] as a list; error paths name them result[i].
@@ -165,6 +180,7 @@ function M.encode_values(n, values, opts)
   local root = opts and opts.name or "result"
   return e.run(function()
     e.path[1] = root
+    e.put(M.MARKER)
     e.put("L" .. n .. ":")
     for i = 1, n do
       e.path[1] = root .. "[" .. i .. "]"
@@ -194,6 +210,18 @@ local function parse(s, pos, list)
   local function fail(msg, at)
     error({ decode_error = format("%s at byte %d", msg, at or pos) }, 0)
   end
+
+  -- The version marker first: data of another format is never misread.
+  local version = match(s, "^v(%d+);", pos)
+  if not version then
+    error({ decode_error = format("no format version marker (expected %q): not data of "
+      .. "mesos.serialize format version %d", M.MARKER, M.VERSION) }, 0)
+  end
+  if version ~= tostring(M.VERSION) then
+    error({ decode_error = format("format version %s, but this mesos.serialize reads format version %d",
+      #version > 9 and sub(version, 1, 9) .. "..." or version, M.VERSION) }, 0)
+  end
+  pos = pos + #version + 2
 
   local function count(what)
     local digits = match(s, "^(%d+):", pos + 1)

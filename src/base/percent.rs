@@ -1,6 +1,6 @@
-//! Percent-decoding (`%XX` escapes) for the URLs the project parses: NATS
-//! credentials (strict) and fetcher URIs (lenient, as URLs in the wild
-//! need). Imports nothing from the crate.
+//! Percent-decoding (`%XX` escapes) for the URLs the project parses (through
+//! `crate::net::url`): NATS credentials (strict) and fetcher URIs (lenient,
+//! as URLs in the wild need). Imports nothing from the crate.
 
 /// What to do with a `%` that is not followed by two hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

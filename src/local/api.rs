@@ -13,6 +13,7 @@ use super::state;
 use super::validation;
 use crate::net::http::Headers;
 use crate::net::http::server::{Handler, Reply, Request};
+use crate::net::url::query_value;
 use crate::wire::codec::{self, CodecError, Encoding};
 use crate::wire::json::JsonError;
 use crate::wire::pb;
@@ -68,16 +69,12 @@ fn slave_path(p: &str) -> Option<(usize, &str)> {
 /// JSON with optional `?jsonp=callback` wrapping, as the state endpoints do.
 pub(super) fn json_reply(req: &Request, body: serde_json::Value) -> Reply {
     let text = body.to_string();
-    let jsonp = req
-        .query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("jsonp="))
-        .filter(|cb| {
-            !cb.is_empty()
-                && cb
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-        });
+    let jsonp = query_value(&req.query, "jsonp").filter(|cb| {
+        !cb.is_empty()
+            && cb
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    });
     match jsonp {
         Some(cb) => Reply::Full {
             status: 200,

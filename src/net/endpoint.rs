@@ -1,13 +1,17 @@
 //! Where a master is: endpoints, master strings (host:port lists, URLs,
-//! `file://` files, `zk://` groups), and redirect locations. Pure parsing
-//! (a `file://` master string is the one file it reads); imports nothing
-//! from the crate, so the transport, ZooKeeper and the local cluster can
-//! all use it.
+//! `file://` files, `zk://` groups), and redirect locations: what the parts
+//! that `crate::net::url` splits mean for Mesos (default ports, schemes).
+//! Pure parsing (a `file://` master string is the one file it reads), so
+//! the transport, ZooKeeper and the local cluster can all use it.
+//!
+//! May import: `net::url` (the one URL parser), nothing else of the crate.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use thiserror::Error;
+
+use crate::net::url::{Form, HostPort, Url, UrlError, host_list};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
@@ -28,6 +32,13 @@ impl Endpoint {
             tls,
             unix: None,
         }
+    }
+
+    /// The endpoint a URL's authority names (userinfo ignored), with
+    /// `default_port` when it names no port.
+    pub fn from_url(url: &Url<'_>, tls: bool, default_port: u16) -> Result<Endpoint, UrlError> {
+        let HostPort { host, port } = url.host_port()?;
+        Ok(Endpoint::tcp(host, port.unwrap_or(default_port), tls))
     }
 }
 
@@ -58,40 +69,18 @@ pub enum MasterSpecError {
 }
 
 /// Parses one endpoint: `host`, `host:port`, `master@host:port`,
-/// `http://host[:port][/...]`, `https://...`, `[v6]:port`.
+/// `http://host[:port][/...]`, `https://...` (port 443 by default),
+/// `[v6]:port`.
 pub fn parse_endpoint(s: &str, default_port: u16) -> Result<Endpoint, MasterSpecError> {
     let bad = || MasterSpecError::Invalid(s.to_string());
-    let s = s.trim();
-    let (tls, rest) = if let Some(r) = s.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = s.strip_prefix("http://") {
-        (false, r)
-    } else {
-        (false, s)
+    let u = Url::parse(s.trim(), Form::Authority);
+    let tls = match u.scheme() {
+        None => false,
+        Some(_) if u.is("https") => true,
+        Some(_) if u.is("http") => false,
+        Some(_) => return Err(bad()),
     };
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    let hostport = rest.split('/').next().unwrap_or("");
-    if hostport.is_empty() {
-        return Err(bad());
-    }
-    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (h, tail) = v6.split_once(']').ok_or_else(bad)?;
-        let port = match tail.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| bad())?,
-            None if tail.is_empty() => default_port,
-            None => return Err(bad()),
-        };
-        (h.to_string(), port)
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad())?),
-            None => (hostport.to_string(), if tls { 443 } else { default_port }),
-        }
-    };
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(bad());
-    }
-    Ok(Endpoint::tcp(host, port, tls))
+    Endpoint::from_url(&u, tls, if tls { 443 } else { default_port }).map_err(|_| bad())
 }
 
 /// Where to find the leading master.
@@ -107,14 +96,16 @@ pub enum MasterSpec {
 /// [`parse_masters`] takes.
 pub fn parse_master_spec(spec: &str) -> Result<MasterSpec, MasterSpecError> {
     let spec = spec.trim();
-    if let Some(path) = spec.strip_prefix("file://") {
+    let url = Url::parse(spec, Form::Authority);
+    if url.is("file") {
+        let path = url.after_scheme();
         let text = std::fs::read_to_string(path)
             .map_err(|e| MasterSpecError::File(path.to_string(), e.to_string()))?;
-        if text.trim().starts_with("zk://") {
+        if Url::parse(text.trim(), Form::Authority).is("zk") {
             return parse_master_spec(text.trim());
         }
     }
-    if spec.starts_with("zk://") {
+    if url.is("zk") {
         // The URL may hold a password: errors never quote it.
         return ZkUrl::parse(spec)
             .map(MasterSpec::ZooKeeper)
@@ -127,10 +118,12 @@ pub fn parse_master_spec(spec: &str) -> Result<MasterSpec, MasterSpecError> {
 /// `file:///path` is read and parsed again; `zk://` is not handled here.
 pub fn parse_masters(spec: &str) -> Result<Vec<Endpoint>, MasterSpecError> {
     let spec = spec.trim();
-    if let Some(path) = spec.strip_prefix("file://") {
+    let url = Url::parse(spec, Form::Authority);
+    if url.is("file") {
+        let path = url.after_scheme();
         let text = std::fs::read_to_string(path)
             .map_err(|e| MasterSpecError::File(path.to_string(), e.to_string()))?;
-        if text.trim().starts_with("file://") {
+        if Url::parse(text.trim(), Form::Authority).is("file") {
             return Err(MasterSpecError::File(
                 path.to_string(),
                 "nested file:// master".into(),
@@ -138,7 +131,7 @@ pub fn parse_masters(spec: &str) -> Result<Vec<Endpoint>, MasterSpecError> {
         }
         return parse_masters(&text);
     }
-    if spec.starts_with("zk://") {
+    if url.is("zk") {
         return Err(MasterSpecError::Unsupported(
             "zk://...".into(),
             "a ZooKeeper group is not a list of endpoints (use parse_master_spec)".into(),
@@ -156,28 +149,25 @@ pub fn parse_masters(spec: &str) -> Result<Vec<Endpoint>, MasterSpecError> {
 }
 
 /// Resolves a redirect `Location` (often protocol-relative, `//host:port/path`)
-/// against the endpoint that sent it. Returns the new endpoint and path.
+/// against the endpoint that sent it. Returns the new endpoint and the path
+/// (with its query, without a fragment); `None` for another scheme or a
+/// relative path.
 pub fn resolve_location(from: &Endpoint, location: &str) -> Option<(Endpoint, String)> {
-    let loc = location.trim();
-    let (tls, rest) = if let Some(r) = loc.strip_prefix("//") {
-        (from.tls, r)
-    } else if let Some(r) = loc.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = loc.strip_prefix("http://") {
-        (false, r)
-    } else if loc.starts_with('/') {
-        return Some((from.clone(), loc.to_string()));
-    } else {
-        return None;
+    let u = Url::parse(location.trim(), Form::Reference);
+    let tls = match u.scheme() {
+        None => from.tls,
+        Some(_) if u.is("https") => true,
+        Some(_) if u.is("http") => false,
+        Some(_) => return None,
     };
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], rest[i..].to_string()),
-        None => (rest, "/".to_string()),
-    };
-    let default = if tls { 443 } else { 80 };
-    let mut ep = parse_endpoint(hostport, default).ok()?;
-    ep.tls = tls;
-    Some((ep, path))
+    if u.authority().is_none() {
+        let path = u.path_and_query();
+        return path
+            .starts_with('/')
+            .then(|| (from.clone(), path.to_string()));
+    }
+    let ep = Endpoint::from_url(&u, tls, if tls { 443 } else { 80 }).ok()?;
+    Some((ep, u.request_target()))
 }
 
 /// A `zk://[user:pass@]host1:port1,host2:port2/path` URL. The credential is
@@ -206,45 +196,46 @@ impl fmt::Display for ZkUrl {
 }
 
 impl ZkUrl {
-    /// Parses a `zk://` URL as `zookeeper::URL::parse` does: everything
-    /// before the last `@` is the credential; the path is required and is
-    /// not `/`.
+    /// Parses a `zk://` URL as `zookeeper::URL::parse` does: the
+    /// credential, `user:password`, is passed on as written; the authority
+    /// lists the servers (`host[:port]`, comma-separated); the path is
+    /// required and is not `/`.
     pub fn parse(s: &str) -> Result<ZkUrl, String> {
-        let rest = s
-            .trim()
-            .strip_prefix("zk://")
-            .ok_or_else(|| "a ZooKeeper URL starts with zk://".to_string())?;
-        let (auth, rest) = match rest.rsplit_once('@') {
-            Some((a, r)) => (Some(a.to_string()), r),
-            None => (None, rest),
-        };
-        let (servers, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        let path = path.trim_end_matches('/');
+        let u = Url::parse(s.trim(), Form::Reference);
+        if !u.is("zk") {
+            return Err("a ZooKeeper URL starts with zk://".to_string());
+        }
+        let path = u.tail();
+        let path = if path.starts_with('/') { path } else { "" }.trim_end_matches('/');
         if path.is_empty() {
             return Err(
                 "a ZooKeeper URL needs a path other than / (e.g. zk://h:2181/mesos)".into(),
             );
         }
-        if servers.is_empty()
-            || servers
-                .split(',')
-                .any(|s| s.is_empty() || s.contains(char::is_whitespace))
-        {
+        let servers = u.hosts().unwrap_or_default();
+        if host_list(servers).is_err() {
             return Err(
                 "a ZooKeeper URL needs host:port servers (zk://h1:2181,h2:2181/path)".into(),
             );
         }
-        if auth.as_deref().is_some_and(|a| !a.contains(':')) {
+        let auth = u.userinfo();
+        if auth.is_some_and(|a| !a.contains(':')) {
             return Err("ZooKeeper credentials must be user:password".into());
         }
         Ok(ZkUrl {
             servers: servers.to_string(),
             path: path.to_string(),
-            auth,
+            auth: auth.map(str::to_string),
         })
+    }
+
+    /// The servers, each with its port (ZooKeeper's 2181 when none is given).
+    pub fn server_list(&self) -> Vec<(String, u16)> {
+        host_list(&self.servers)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| (h.host.to_string(), h.port.unwrap_or(2181)))
+            .collect()
     }
 
     /// `user:pass` for ZooKeeper's `digest` scheme, if given.

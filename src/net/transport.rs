@@ -238,6 +238,45 @@ mod tests {
         assert_eq!(parse_masters("[::1]:5050").unwrap(), vec![ep("::1", 5050)]);
         assert!(parse_masters("m1:notaport").is_err());
         assert!(parse_masters("").is_err());
+        // Every form through the one URL parser: IPv6 with a scheme, a
+        // pid's or a URL's userinfo, default ports, trailing paths.
+        assert_eq!(
+            parse_masters("http://[::1]:5051/master").unwrap(),
+            vec![ep("::1", 5051)]
+        );
+        assert_eq!(
+            parse_masters("http://[::1]").unwrap(),
+            vec![ep("::1", 5050)]
+        );
+        assert_eq!(
+            parse_masters("http://u:p@m1").unwrap(),
+            vec![ep("m1", 5050)]
+        );
+        assert_eq!(parse_masters("m1:5050/x/y").unwrap(), vec![ep("m1", 5050)]);
+        assert_eq!(parse_masters("HTTP://m1:1").unwrap(), vec![ep("m1", 1)]);
+        assert_eq!(
+            parse_masters(" http://m1:1 ,https://m2 ").unwrap(),
+            vec![ep("m1", 1), Endpoint::tcp("m2", 443, true)]
+        );
+        for bad in [
+            "ftp://m1:1",
+            "m1:",
+            "[::1",
+            "[::1]x",
+            "m 1:5050",
+            "h:1:2",
+            "m1:70000",
+        ] {
+            assert_eq!(
+                parse_masters(bad),
+                Err(MasterSpecError::Invalid(bad.into())),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_masters("m1:notaport").unwrap_err().to_string(),
+            "invalid master \"m1:notaport\": expected host:port, http(s)://host:port or a comma-separated list"
+        );
         assert!(matches!(
             parse_masters("zk://h:2181/mesos"),
             Err(MasterSpecError::Unsupported(..))
@@ -266,5 +305,18 @@ mod tests {
         let (e, _) = resolve_location(&from, "http://m3:1/x").unwrap();
         assert!(!e.tls);
         assert!(resolve_location(&from, "garbage").is_none());
+        assert!(resolve_location(&from, "ftp://m3/x").is_none());
+        assert_eq!(
+            resolve_location(&from, "/api?x=1#f"),
+            Some((from.clone(), "/api?x=1".to_string()))
+        );
+        assert_eq!(
+            resolve_location(&from, "//[::1]"),
+            Some((Endpoint::tcp("::1", 443, true), "/".to_string()))
+        );
+        assert_eq!(
+            resolve_location(&from, "http://u:p@m4?q"),
+            Some((ep("m4", 80), "/?q".to_string()))
+        );
     }
 }

@@ -14,6 +14,8 @@
 //!
 //! The pure parts (URL, member names, `MasterInfo` → endpoint) are
 //! separate from the I/O and unit-tested.
+//!
+//! May import: `base`, `wire`, `net::endpoint` and `net::url`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 use crate::base::lock;
 use crate::net::endpoint::Endpoint;
 pub use crate::net::endpoint::ZkUrl;
+use crate::net::url::{Form, HostPort, Url};
 
 /// A group member's znode name: (label, sequence).
 fn member(name: &str) -> Option<(&str, u64)> {
@@ -78,12 +81,15 @@ pub fn endpoint_from_info(child: &str, data: &[u8], tls: bool) -> Result<Endpoin
             return ep(&host, a.port as u32);
         }
     }
+    // A libprocess pid, `master@ip:port`: its address is a URL authority.
     if let Some(pid) = info.pid.as_deref()
-        && let Some((_, hp)) = pid.rsplit_once('@')
-        && let Some((h, p)) = hp.rsplit_once(':')
-        && let Ok(p) = p.parse::<u32>()
+        && pid.contains('@')
+        && let Ok(HostPort {
+            host,
+            port: Some(port),
+        }) = Url::parse(pid, Form::Authority).host_port()
     {
-        return ep(h, p);
+        return ep(host, port.into());
     }
     let host = info.hostname.clone().unwrap_or_else(|| {
         let ip = info.ip.to_le_bytes();
@@ -607,12 +613,22 @@ mod tests {
         assert_eq!(a.auth(), Some("user:p@ss"));
         assert_eq!(a.path, "/a/b");
         assert!(!format!("{a} {a:?}").contains("p@ss"));
+        let v6 = ZkUrl::parse(" zk://[::1]:2181,h2/m ").unwrap();
+        assert_eq!(
+            v6.server_list(),
+            vec![("::1".to_string(), 2181), ("h2".to_string(), 2181)]
+        );
+        assert_eq!(v6.auth(), None);
         for bad in [
             "zk://h1:2181",
             "zk://h1:2181/",
             "zk:///mesos",
             "h:1/x",
             "zk://nopass@h:1/m",
+            "zk://h1:2181,/m",
+            "zk://h:x/m",
+            "zk://h:1?x",
+            "http://h:1/m",
         ] {
             assert!(ZkUrl::parse(bad).is_err(), "{bad}");
         }
@@ -643,6 +659,9 @@ mod tests {
         let pid_only = br#"{"id":"x","ip":16777343,"port":5050,"pid":"master@10.0.0.9:5052"}"#;
         let e = endpoint_from_info("json.info_0000000001", pid_only, true).unwrap();
         assert_eq!((e.host.as_str(), e.port, e.tls), ("10.0.0.9", 5052, true));
+        let v6_pid = br#"{"id":"x","ip":16777343,"port":5050,"pid":"master@[::1]:5055"}"#;
+        let e = endpoint_from_info("json.info_0000000001", v6_pid, false).unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("::1", 5055));
         let ip_only = br#"{"id":"x","ip":16777343,"port":5053}"#;
         let e = endpoint_from_info("json.info_0000000001", ip_only, false).unwrap();
         assert_eq!((e.host.as_str(), e.port), ("127.0.0.1", 5053));

@@ -32,7 +32,10 @@ local sandbox = require "mesos.tasks.sandbox"
 local M = {}
 
 M.MAX_RESULT = S.MAX_BYTES
-local REPLY_OVERHEAD = 256 -- the reply's keys, n and the lengths of its strings
+-- The reply's keys, n and the lengths of its strings. The values are measured
+-- encoded on their own, version marker included; inside the reply they share
+-- its one marker, so that marker needs no room of its own.
+local REPLY_OVERHEAD = 256
 M.REPLY_OVERHEAD = REPLY_OVERHEAD
 
 local function failure(err, output)

@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::net::url::HostPort;
 use crate::wire::pb;
 
 /// `--recovery_timeout`.
@@ -61,12 +62,7 @@ pub(crate) fn executor_environment(s: &EnvSpec<'_>) -> Vec<(String, String)> {
         .unwrap_or_default();
     // The agent's own address (a Mesos agent passes on the LIBPROCESS_IP it
     // was started with), so libprocess-based executors bind where it does.
-    let ip = s
-        .agent_endpoint
-        .rsplit_once(':')
-        .map_or(s.agent_endpoint, |(ip, _)| ip)
-        .trim_start_matches('[')
-        .trim_end_matches(']');
+    let ip = HostPort::parse(s.agent_endpoint).map_or(s.agent_endpoint, |hp| hp.host);
     let mut env: Vec<(&str, String)> = vec![
         ("LIBPROCESS_IP", ip.into()),
         ("LIBPROCESS_PORT", "0".into()),

@@ -4,7 +4,8 @@
 //! through [`ProcessReporter`] (the master owns the agents and hands each
 //! event back to the right one).
 //!
-//! May import: `model`, and the cluster's leaf modules.
+//! May import: `model`, the cluster's leaf modules, and `crate::net::url`
+//! (the agent's address).
 
 use std::sync::Arc;
 use std::thread::{self};
@@ -12,6 +13,7 @@ use std::time::Instant;
 
 use super::model::{Agent, AgentTask, Executor, Termination, duration_of};
 use crate::local::launcher::{self, Exit, Spec};
+use crate::net::url::HostPort;
 use crate::wire::pb;
 use pb::TaskState;
 use pb::task_status::{Reason, Source};
@@ -142,12 +144,7 @@ impl Agent {
         container_id: &str,
         pid: Option<i32>,
     ) -> pb::ContainerStatus {
-        let ip = self
-            .endpoint
-            .rsplit_once(':')
-            .map_or(self.endpoint.as_str(), |(ip, _)| ip)
-            .trim_start_matches('[')
-            .trim_end_matches(']');
+        let ip = HostPort::parse(&self.endpoint).map_or(self.endpoint.as_str(), |hp| hp.host);
         let protocol = if ip.contains(':') {
             pb::network_info::Protocol::IPv6
         } else {

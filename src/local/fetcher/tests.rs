@@ -171,6 +171,15 @@ fn urls_redirects_and_base_names() {
     assert_eq!((bare.ep.port, bare.path.as_str()), (80, "/"));
     assert_eq!(bare.basename(), None);
     assert!(HttpUrl::parse("http:///x").is_err());
+    let v6 = HttpUrl::parse("HTTP://[::1]:8080?q").expect("url");
+    assert_eq!(
+        (v6.ep.to_string(), v6.path.as_str()),
+        ("http://[::1]:8080".into(), "/?q")
+    );
+    assert!(matches!(
+        HttpUrl::parse("http://u:pw@h:x/"),
+        Err(FetchError::Malformed(m)) if m == "http://u:xxxxx@h:x/"
+    ));
 }
 
 #[test]

@@ -1,32 +1,23 @@
 //! URIs and sizes: what a URI names (a local path or an `http(s)://` URL,
 //! and the schemes refused with a reason), its base name, redirects,
-//! passwords masked for messages, and Mesos's `Bytes` syntax.
+//! passwords masked for messages, and Mesos's `Bytes` syntax. URIs are
+//! split by `crate::net::url`, the one URL parser.
 //!
-//! May import: `error`.
+//! May import: `error`, `crate::base`, `crate::net` (endpoints, the URL
+//! parser).
 
 use std::path::PathBuf;
 
 use base64::Engine;
 
 use super::error::FetchError;
-use crate::net::transport::{self, Endpoint};
+use crate::base::Escapes;
+use crate::net::endpoint::{Endpoint, resolve_location};
+use crate::net::url::{Form, Url};
 
 /// `value` with the password of a `user:password@` part masked, for messages.
 pub fn redact(value: &str) -> String {
-    let Some(i) = value.find("://") else {
-        return value.to_string();
-    };
-    let start = i + 3;
-    let end = value[start..]
-        .find(['/', '?', '#'])
-        .map_or(value.len(), |j| start + j);
-    match value[start..end].rfind('@') {
-        Some(at) => match value[start..start + at].find(':') {
-            Some(colon) => format!("{}:xxxxx{}", &value[..start + colon], &value[start + at..]),
-            None => value.to_string(),
-        },
-        None => value.to_string(),
-    }
+    Url::parse(value, Form::Reference).redacted()
 }
 
 /// Mesos `Bytes` syntax: `2GB`, `512MB`, `100KB`, `10B` (units of 1024),
@@ -65,54 +56,61 @@ pub(super) struct HttpUrl {
 }
 
 impl HttpUrl {
+    #[cfg(test)]
     pub(super) fn parse(value: &str) -> Result<HttpUrl, FetchError> {
-        let bad = || FetchError::Malformed(redact(value));
-        let (scheme, rest) = value.split_once("://").ok_or_else(bad)?;
-        let tls = scheme.eq_ignore_ascii_case("https");
-        let rest = rest.split('#').next().unwrap_or("");
-        let end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(end);
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
+        Self::from_url(&Url::parse(value, Form::Reference))
+    }
+
+    fn from_url(u: &Url<'_>) -> Result<HttpUrl, FetchError> {
+        let bad = || FetchError::Malformed(u.redacted());
+        let tls = match u.scheme() {
+            Some(_) => u.is("https"),
+            None => return Err(bad()),
         };
-        let mut ep =
-            transport::parse_endpoint(hostport, if tls { 443 } else { 80 }).map_err(|_| bad())?;
-        ep.tls = tls;
-        let path = if path.starts_with('/') {
-            path.to_string()
-        } else {
-            format!("/{path}")
-        };
-        let auth = userinfo.map(|u| {
-            let (user, pass) = u.split_once(':').unwrap_or((u, ""));
-            let plain = format!("{}:{}", percent_decode(user), percent_decode(pass));
+        let ep = Endpoint::from_url(u, tls, if tls { 443 } else { 80 }).map_err(|_| bad())?;
+        // Lenient decoding never fails; a bad escape stays as it is.
+        let auth = u.credentials(Escapes::Lenient).ok().flatten().map(|c| {
+            let plain = format!("{}:{}", c.user, c.password.unwrap_or_default());
             format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(plain)
             )
         });
-        Ok(HttpUrl { ep, path, auth })
+        Ok(HttpUrl {
+            ep,
+            path: u.request_target(),
+            auth,
+        })
+    }
+
+    /// The path without the query.
+    fn path_only(&self) -> &str {
+        Url::parse(&self.path, Form::Origin).path()
     }
 
     /// The last path segment (without the query), if any.
     pub(super) fn basename(&self) -> Option<&str> {
-        let path = self.path.split('?').next().unwrap_or("");
-        path.rsplit('/').next().filter(|s| !s.is_empty())
+        self.path_only()
+            .rsplit('/')
+            .next()
+            .filter(|s| !s.is_empty())
     }
 
     /// Where a redirect leads; credentials go only to the same server.
     pub(super) fn follow(&self, location: &str) -> Option<HttpUrl> {
         let loc = location.trim();
-        let (ep, path) = match transport::resolve_location(&self.ep, loc) {
+        let (ep, path) = match resolve_location(&self.ep, loc) {
             Some(found) => found,
-            // A relative reference: next to the current path.
-            None if !loc.contains("://") && !loc.is_empty() => {
-                let dir = self.path.split('?').next().unwrap_or("/");
+            None => {
+                // A relative reference: next to the current path.
+                let u = Url::parse(loc, Form::Reference);
+                if loc.is_empty() || u.scheme().is_some() || u.authority().is_some() {
+                    return None;
+                }
+                let dir = self.path_only();
                 let dir = &dir[..dir.rfind('/').map_or(0, |i| i + 1)];
                 (self.ep.clone(), format!("{dir}{loc}"))
             }
-            None => return None,
         };
         let auth = if ep == self.ep {
             self.auth.clone()
@@ -129,12 +127,6 @@ impl std::fmt::Display for HttpUrl {
     }
 }
 
-/// Decodes `%XX` escapes; a malformed one stays as it is.
-pub(super) fn percent_decode(s: &str) -> String {
-    let bytes = crate::base::percent_decode(s, crate::base::Escapes::Lenient).unwrap_or_default();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
 /// Where a URI's bytes come from.
 #[derive(Debug, Clone)]
 pub(super) enum Source {
@@ -147,13 +139,15 @@ impl Source {
         if value.is_empty() {
             return Err(FetchError::Malformed("empty URI".into()));
         }
-        let Some(i) = value.find("://") else {
+        let u = Url::parse(value, Form::Reference);
+        let Some(scheme) = u.scheme() else {
             return Ok(Source::Path(value.into()));
         };
-        let scheme = value[..i].to_ascii_lowercase();
+        let scheme = scheme.to_ascii_lowercase();
         match scheme.as_str() {
-            "file" => Ok(Source::Path(value[i + 3..].into())),
-            "http" | "https" => HttpUrl::parse(value).map(Source::Http),
+            // Mesos takes all that follows `file://` as the path.
+            "file" => Ok(Source::Path(u.after_scheme().into())),
+            "http" | "https" => HttpUrl::from_url(&u).map(Source::Http),
             "ftp" | "ftps" => Err(FetchError::Unsupported {
                 scheme,
                 elsewhere: "Mesos agents fetch them with libcurl",

@@ -14,7 +14,7 @@ use mlua::prelude::*;
 use crate::lua::opts::Opts;
 use crate::net::http::Headers;
 use crate::net::http::server::{Handler, Reply, Request, Server};
-use crate::net::transport::{MasterSpec, parse_endpoint, parse_master_spec};
+use crate::net::transport::{MasterSpec, parse_master_spec};
 
 /// The path of the shared object this code was loaded from.
 fn module_path() -> Option<String> {
@@ -61,16 +61,10 @@ fn authority(host: &str, port: u16) -> String {
 /// its first candidate, or the first server of its ZooKeeper ensemble.
 fn first_master(spec: &str) -> Result<(String, u16), String> {
     let first = match parse_master_spec(spec).map_err(|e| e.to_string())? {
-        MasterSpec::Endpoints(list) => list.into_iter().next(),
-        MasterSpec::ZooKeeper(zk) => zk
-            .servers
-            .split(',')
-            .next()
-            .and_then(|s| parse_endpoint(s, 2181).ok()),
+        MasterSpec::Endpoints(list) => list.into_iter().next().map(|e| (e.host, e.port)),
+        MasterSpec::ZooKeeper(zk) => zk.server_list().into_iter().next(),
     };
-    first
-        .map(|e| (e.host, e.port))
-        .ok_or_else(|| format!("master {spec:?} names no address"))
+    first.ok_or_else(|| format!("master {spec:?} names no address"))
 }
 
 /// Serves a fixed set of files (read once, when the server starts) for

@@ -1,6 +1,9 @@
 //! A thread-per-connection HTTP/1.1 server for the embedded local cluster.
 //! Handlers answer with a whole body or with a stream of chunks fed from a
 //! channel (the SUBSCRIBE responses of the scheduler and executor APIs).
+//!
+//! May import: the rest of `net::http`, `net::url` (request targets),
+//! `wire::limits`.
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,6 +16,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::tls::{self, Accepted, Stream};
 use super::{Headers, PartialHead, chunked, invalid, reason};
+use crate::net::url::{Form, Url};
 
 /// How long a client has to complete a TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -252,10 +256,11 @@ fn read_request(
     let method = req.method.unwrap_or("GET").to_string();
     let target = req.path.unwrap_or("/").to_string();
     let headers = Headers::from_httparse(req.headers);
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (target, String::new()),
-    };
+    let target = Url::parse(&target, Form::Origin);
+    let (path, query) = (
+        target.path().to_string(),
+        target.query().unwrap_or_default().to_string(),
+    );
     reader
         .get_ref()
         .tcp()

@@ -1,8 +1,13 @@
-//! `nats://[user:pass@|token@]host[:port]` server addresses.
+//! `nats://[user:pass@|token@]host[:port]` server addresses: what the
+//! parts that `crate::net::url` splits mean to a NATS client.
+//!
+//! May import: `base`, `net::url`, and `error` of this module.
 
 use std::fmt;
 
 use super::error::NatsError;
+use crate::base::Escapes;
+use crate::net::url::{Credentials, Form, Url, UrlError};
 
 pub const DEFAULT_PORT: u16 = 4222;
 
@@ -47,75 +52,43 @@ fn bad(why: impl Into<String>) -> NatsError {
     NatsError::BadUrl(why.into())
 }
 
-/// Decodes `%XX` escapes (credentials may hold `@`, `:` or `/`).
-fn percent_decode(s: &str) -> Result<String, NatsError> {
-    let bytes = crate::base::percent_decode(s, crate::base::Escapes::Strict)
-        .map_err(|_| bad("bad %-escape in the credentials"))?;
-    String::from_utf8(bytes).map_err(|_| bad("credentials are not UTF-8"))
-}
-
 /// Parses `nats://[user:pass@|token@]host[:port]` (the scheme may be left
-/// out; the port defaults to 4222). `tls://` is refused: no TLS here.
+/// out; the port defaults to 4222) with [`crate::net::url`]; credentials
+/// are percent-decoded strictly (they may hold `@`, `:` or `/`). `tls://`
+/// is refused: no TLS here.
 pub fn parse_url(url: &str) -> Result<ServerUrl, NatsError> {
-    let url = url.trim();
-    let rest = match url.split_once("://") {
-        Some(("nats", r)) => r,
-        Some(("tls", _)) => return Err(bad("tls:// is not supported (no TLS in this client)")),
-        Some((s, _)) => return Err(bad(format!("unknown scheme {s:?}, expected nats://"))),
-        None => url,
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.contains('/') || rest.contains('?') {
+    let u = Url::parse(url.trim(), Form::Authority);
+    match u.scheme() {
+        None => {}
+        Some(_) if u.is("nats") => {}
+        Some(_) if u.is("tls") => {
+            return Err(bad("tls:// is not supported (no TLS in this client)"));
+        }
+        Some(s) => return Err(bad(format!("unknown scheme {s:?}, expected nats://"))),
+    }
+    if !matches!(u.path(), "" | "/") || u.query().is_some() || u.fragment().is_some() {
         return Err(bad("a NATS URL has no path or query"));
     }
-    let (userinfo, hostport) = match rest.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, rest),
-    };
-    let auth = match userinfo {
+    let err = |e: UrlError| bad(e.to_string());
+    let auth = match u.credentials(Escapes::Strict).map_err(err)? {
         None => Auth::None,
-        Some(u) => match u.split_once(':') {
-            Some((user, pass)) => Auth::UserPass {
-                user: percent_decode(user)?,
-                pass: percent_decode(pass)?,
-            },
-            None if u.is_empty() => return Err(bad("empty credentials before '@'")),
-            None => Auth::Token(percent_decode(u)?),
-        },
-    };
-    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| bad("unclosed '[' in the host"))?;
-        match after {
-            "" => (h, None),
-            p => (
-                h,
-                Some(
-                    p.strip_prefix(':')
-                        .ok_or_else(|| bad("expected ':' after ']'"))?,
-                ),
-            ),
+        Some(Credentials {
+            user,
+            password: Some(pass),
+        }) => Auth::UserPass { user, pass },
+        Some(Credentials { user, .. }) if user.is_empty() => {
+            return Err(bad("empty credentials before '@'"));
         }
-    } else {
-        match hostport.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        }
+        Some(Credentials { user, .. }) => Auth::Token(user),
     };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    let port = match port {
+    let hp = u.host_port().map_err(err)?;
+    let port = match hp.port {
         None => DEFAULT_PORT,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| bad(format!("bad port {p:?}")))?,
+        Some(0) => return Err(bad("bad port \"0\"")),
+        Some(p) => p,
     };
     Ok(ServerUrl {
-        host: host.to_string(),
+        host: hp.host.to_string(),
         port,
         auth,
     })
@@ -151,6 +124,21 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("::1", 5));
         assert_eq!(u.to_string(), "[::1]:5");
         assert!(!format!("{:?}", parse_url("nats://u:pw@h").unwrap()).contains("pw"));
+        assert_eq!(parse_url("NATS://h").unwrap().to_string(), "h:4222");
+        assert_eq!(
+            parse_url("u:p@h:7").unwrap().auth,
+            Auth::UserPass {
+                user: "u".into(),
+                pass: "p".into()
+            }
+        );
+        assert_eq!(
+            parse_url("nats://:@h").unwrap().auth,
+            Auth::UserPass {
+                user: String::new(),
+                pass: String::new()
+            }
+        );
     }
 
     #[test]
@@ -167,8 +155,30 @@ mod tests {
             "nats://@h",
             "nats://u:%zz@h",
             "nats://[::1",
+            "nats://[::1]x",
+            "nats://h:1:2",
+            "nats://h#x",
+            "nats://h?x",
+            "nats://h//",
         ] {
             assert!(parse_url(bad).is_err(), "{bad:?} accepted");
         }
+        let why = |u: &str| parse_url(u).map(|_| ()).unwrap_err().to_string();
+        assert_eq!(why("nats://[::1"), "bad NATS URL: unclosed '[' in the host");
+        assert_eq!(why("nats://h:x"), "bad NATS URL: bad port \"x\"");
+        assert_eq!(why("nats://h:0"), "bad NATS URL: bad port \"0\"");
+        assert_eq!(
+            why("nats://@h"),
+            "bad NATS URL: empty credentials before '@'"
+        );
+        assert_eq!(why("nats://"), "bad NATS URL: no host");
+        assert_eq!(
+            why("tls://h"),
+            "bad NATS URL: tls:// is not supported (no TLS in this client)"
+        );
+        assert_eq!(
+            why("http://h:1"),
+            "bad NATS URL: unknown scheme \"http\", expected nats://"
+        );
     }
 }
