@@ -4,7 +4,9 @@
 --   luajit -e 'require("mesos.tasks.task").main()'
 --
 -- or in a child forked by a zygote (M.zygote; mesos.zygote), which passes
--- the request's bytes to main() instead.
+-- the request's bytes to main() instead. A request with worker = true makes
+-- the process a worker (M.worker, mesos.tasks.work): it runs items from its
+-- channel until the channel closes, and writes no reply.
 --
 -- Request (mesos.serialize): { code = "...", args = {...}, index = n,
 --   allow_bytecode = bool, allow_env = bool,

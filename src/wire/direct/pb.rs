@@ -496,6 +496,19 @@ fn map_entry<S: Sink>(
             }
         }
     }
+    if let Some(vm) = value_msg
+        && !value_seen
+    {
+        // An absent message value is its default instance, which still
+        // needs its required fields (as protobuf's parser and the
+        // descriptor path say): checked as an empty value.
+        if depth == 0 {
+            return Err(Fallback);
+        }
+        let top = s.top();
+        message(s, vm, &[], depth - 1, true)?;
+        s.settop(top);
+    }
     if value_msg.is_some() {
         s.set_k_top(slot, k);
     } else {
