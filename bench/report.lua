@@ -91,10 +91,10 @@ local function times(r)
   return ("%.2f×"):format(r)
 end
 
-local function target_text(op, x, mode)
+local function target_text(op, x, mode, unit)
   if not op then return "—" end
   local shown = math.abs(x - 1 / 3) < 1e-9 and "1/3×" or ("%g×"):format(x)
-  if mode == "abs" then shown = ("%g MB"):format(x) end
+  if mode == "abs" then shown = ("%g %s"):format(x, unit or "MB") end
   if mode == "drift" then shown = ("%g MB drift"):format(x) end
   return ("%s %s"):format(op == ">=" and "≥" or "≤", shown)
 end
@@ -125,6 +125,6 @@ for _, row in ipairs(ROWS) do
       met = ((op == ">=" and checked >= target) or (op == "<=" and checked <= target)) and "yes" or "**no**"
     end
     print(("| %s | %s | %s | %s | %s | %s | %s |"):format(id, label, num(ours, unit),
-      num(peer, unit), ratio, target_text(op, target, mode), met))
+      num(peer, unit), ratio, target_text(op, target, mode, unit), met))
   end
 end
