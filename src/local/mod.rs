@@ -71,11 +71,15 @@ mod agent_api;
 mod api;
 mod config;
 mod fetcher;
+mod files;
+mod http_rules;
 mod launcher;
 mod master;
+mod operator_http;
 mod protocol;
 pub mod resources;
 mod state;
+mod summaries;
 mod validation;
 mod work_dir;
 
@@ -349,6 +353,9 @@ impl LocalCluster {
         if ep.server.is_some() {
             return Err(LocalError::AgentRunning(index));
         }
+        if !self.shared.lock().agents.contains_key(&ep.id) {
+            return Err(LocalError::AgentRemoved(index));
+        }
         let handler = agent_api::handler(&self.shared, ep.id.clone());
         let addr = ep.addr.to_string();
         // The old listener is closed; a few retries cover a slow kernel.
@@ -366,6 +373,45 @@ impl LocalCluster {
         ep.server = Some(server);
         let mut m = self.shared.lock();
         m.start_agent(&ep.id);
+        Ok(())
+    }
+
+    /// Starts one more agent, as a new `mesos-agent` would register: it
+    /// gets the next agent id and its own port, its resources are offered,
+    /// and operator subscribers hear AGENT_ADDED. Its index.
+    pub fn add_agent(&mut self) -> Result<usize, LocalError> {
+        let id = self.shared.lock().next_agent_id();
+        let tls = self.agents.first().and_then(|a| a.tls.clone());
+        let handler = agent_api::handler(&self.shared, id.clone());
+        let bind = SocketAddr::new(self.addr.ip(), 0).to_string();
+        let server = Server::bind_tls(&bind, handler, tls.clone())
+            .map_err(|source| LocalError::Bind { addr: bind, source })?;
+        let addr = server.addr();
+        let registered = self.shared.lock().register_agent(addr);
+        debug_assert_eq!(registered, id);
+        self.agents.push(AgentEndpoint {
+            tls,
+            id,
+            addr,
+            server: Some(server),
+        });
+        Ok(self.agents.len() - 1)
+    }
+
+    /// Shuts the `index`-th agent down for good, as a `mesos-agent` that
+    /// stops and unregisters (`Master::unregisterSlave`): its tasks are
+    /// killed and become TASK_LOST (REASON_AGENT_REMOVED), frameworks get
+    /// a FAILURE event naming the agent, operator subscribers get
+    /// AGENT_REMOVED, and its endpoint closes. It cannot be started again.
+    pub fn remove_agent(&mut self, index: usize) -> Result<(), LocalError> {
+        let ep = self
+            .agents
+            .get_mut(index)
+            .ok_or(LocalError::NoAgent(index))?;
+        self.shared.lock().unregister_agent(&ep.id);
+        if let Some(mut server) = ep.server.take() {
+            server.stop();
+        }
         Ok(())
     }
 
