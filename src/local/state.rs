@@ -49,6 +49,9 @@ pub(super) fn task_json(t: &pb::Task) -> Json {
                 if let Some(id) = &cs.container_id {
                     c["container_id"] = proto_json(id);
                 }
+                if !cs.network_infos.is_empty() {
+                    c["network_infos"] = cs.network_infos.iter().map(proto_json).collect();
+                }
                 o["container_status"] = c;
             }
             if let Some(h) = s.healthy {

@@ -2,16 +2,19 @@
 //! with the drain's `max_grace_period` when that is shorter than the
 //! task's own grace period, and the updates of killed tasks say why
 //! (REASON_AGENT_DRAINING; TASK_GONE_BY_OPERATOR for partition-aware
-//! frameworks when the agent is to be marked gone). The agent stops
-//! draining once it has nothing left, or when reactivated.
+//! frameworks when the agent is to be marked gone); tasks that arrive
+//! meanwhile are dropped. The agent stops draining once it has nothing
+//! left (reactivation tells the agent nothing, as in Mesos).
 //!
 //! May import: `model`, `kill`, and the cluster's leaf modules.
 
-use super::model::Agent;
+use super::model::{Agent, fw_id_of};
 use crate::local::protocol::now_secs;
+use crate::local::validation::has_capability;
 use crate::wire::pb;
 use pb::TaskState;
-use pb::task_status::Reason;
+use pb::framework_info::capability::Type as Cap;
+use pb::task_status::{Reason, Source};
 
 impl Agent {
     /// Starts draining: kills every live task.
@@ -41,9 +44,38 @@ impl Agent {
         }
     }
 
-    /// REACTIVATE_AGENT: no longer draining.
-    pub fn undrain(&mut self) {
-        self.drain = None;
+    /// Tasks that reach a draining agent are dropped (`Slave::run`):
+    /// TASK_DROPPED, or TASK_LOST for frameworks that are not
+    /// partition-aware. True if they were.
+    pub(super) fn drop_while_draining(
+        &mut self,
+        fw: &pb::FrameworkInfo,
+        exec_id: &str,
+        tasks: &[&pb::TaskInfo],
+    ) -> bool {
+        if self.drain.is_none() {
+            return false;
+        }
+        let state = if has_capability(fw, Cap::PartitionAware) {
+            TaskState::TaskDropped
+        } else {
+            TaskState::TaskLost
+        };
+        let fw_id = fw_id_of(fw);
+        self.framework(fw);
+        for t in tasks {
+            let st = self.status(
+                &t.task_id.value,
+                Some(exec_id),
+                state,
+                Source::Agent,
+                Some(Reason::AgentDraining),
+                Some("Task was received while agent was already draining".into()),
+            );
+            self.push_update(&fw_id, st);
+        }
+        self.cleanup(&fw_id);
+        true
     }
 
     /// The drain in progress and when it began (seconds since the epoch).

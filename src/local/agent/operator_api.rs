@@ -156,11 +156,13 @@ impl Agent {
                 let Some(pid) = pid else {
                     continue;
                 };
-                let mut res = Resources::from_proto(&e.info.resources).unwrap_or_default();
-                if e.kind != ExecutorKind::Command || e.info.resources.is_empty() {
-                    for t in e.tasks.values().filter(|t| !t.exited) {
-                        res.add(&Resources::from_proto(&t.info.resources).unwrap_or_default());
-                    }
+                // The container holds the executor's resources and its
+                // tasks' (the command executor's are its task's again, as
+                // a Mesos agent gives it).
+                let mut res =
+                    Resources::from_proto(&self.executor_info(e).resources).unwrap_or_default();
+                for t in e.tasks.values().filter(|t| !t.exited) {
+                    res.add(&Resources::from_proto(&t.info.resources).unwrap_or_default());
                 }
                 let mem = res.scalar("mem").map(|m| (m * 1024.0 * 1024.0) as u64);
                 let usage = process_usage(pid);

@@ -123,9 +123,6 @@ impl Master {
     pub fn reactivate_agent(&mut self, agent_id: &str) -> Result<(), AdminError> {
         reactivation(self.admin.get(agent_id))?;
         self.admin.remove(agent_id);
-        if let Some(a) = self.agents.get_mut(agent_id) {
-            a.undrain();
-        }
         self.allocate_soon();
         Ok(())
     }
