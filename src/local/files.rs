@@ -59,10 +59,10 @@ pub(crate) struct Attachments(BTreeMap<String, PathBuf>);
 
 /// Where a virtual path leads, if anywhere: the attached prefix and the
 /// rest of the path under it (pure: no file system access).
-pub(crate) fn split_attached<'a>(
+pub(crate) fn split_attached(
     attached: impl Fn(&str) -> bool,
-    path: &'a str,
-) -> Option<(String, Vec<&'a str>)> {
+    path: &str,
+) -> Option<(String, Vec<&str>)> {
     let trimmed = path.trim_end_matches('/');
     let tokens: Vec<&str> = trimmed.split('/').collect();
     for n in (1..=tokens.len()).rev() {

@@ -195,6 +195,7 @@ pub(crate) fn negotiate(req: &Request) -> Result<Encoding, Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::pb;
 
     #[test]
     fn json_errors_in_mesos_words() {

@@ -64,7 +64,7 @@ pub(super) fn master_api(shared: &Arc<Shared>, req: Request) -> Reply {
             on_close,
         };
     }
-    let reply = shared.lock().operator_call(ty, call);
+    let reply = shared.lock().operator_call(ty, call, accept);
     match reply {
         OperatorReply::Response(r) => encoded(r.as_ref(), accept, MASTER_JSON_KEEP),
         OperatorReply::Ok => Reply::status(200),

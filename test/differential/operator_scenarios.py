@@ -564,11 +564,26 @@ def _op_deactivate(t):
     return out
 
 
+def _agent_frameworks(t):
+    return agent_op(t, {"type": "GET_FRAMEWORKS"}).json()["get_frameworks"]["frameworks"]
+
+
 @scenario("operator-drain", group=True)
 def _op_drain(t):
     aid = agent_id(t)
     out = {"drain-unknown": call(t, "DRAIN_AGENT", drain_agent={
         "agent_id": {"value": "nope"}}).observe()}
+    # An agent drains until it has no framework left at all: start with
+    # none (earlier scenarios' executors may still be shutting down).
+    out["idle"] = wait_until(lambda: not _agent_frameworks(t), 30, "an idle agent")
+    try:
+        _drain_steps(t, aid, out)
+    finally:
+        call(t, "REACTIVATE_AGENT", reactivate_agent={"agent_id": {"value": aid}})
+    return out
+
+
+def _drain_steps(t, aid, out):
     with Framework(t, {"name": "op-drain"}) as fw:
         running_task(fw, "dr1")
         out["drain"] = call(t, "DRAIN_AGENT", drain_agent={
@@ -592,7 +607,6 @@ def _op_drain(t):
             "agent_id": {"value": aid}}).observe()
         out["after"] = _agent_flags(t, aid, offers=False)
         out["offered-again"] = fw.offers(10)[0]["agent_id"]["value"] == aid
-    return out
 
 
 # --------------------------------------------------------------------------

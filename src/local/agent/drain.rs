@@ -23,7 +23,7 @@ impl Agent {
         if self.frameworks.is_empty() {
             return;
         }
-        self.drain = Some((config.clone(), now_secs().trunc()));
+        self.drain = Some((*config, now_secs().trunc()));
         let max = config.max_grace_period.as_ref();
         let mut kills = vec![];
         for (fw_id, fw) in &self.frameworks {

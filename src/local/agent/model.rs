@@ -496,10 +496,11 @@ impl Agent {
                 push_bounded(&mut history.executors, e.info, MAX_COMPLETED_EXECUTORS);
             }
         }
-        if fw.executors.is_empty() && (terminating || !self.updates.has_framework(fw_id)) {
-            if let Some(f) = self.frameworks.remove(fw_id) {
-                push_bounded(&mut history.frameworks, f.info, 50);
-            }
+        if fw.executors.is_empty()
+            && (terminating || !self.updates.has_framework(fw_id))
+            && let Some(f) = self.frameworks.remove(fw_id)
+        {
+            push_bounded(&mut history.frameworks, f.info, 50);
         }
         // A draining agent with nothing left has drained
         // (`Slave::updateDrainStatus`).

@@ -206,7 +206,7 @@ impl Agent {
         let drain = self.drain_config();
         response::GetAgent {
             agent_info: Some(self.info.clone()),
-            drain_config: drain.map(|(c, _)| c.clone()),
+            drain_config: drain.map(|(c, _)| *c),
             estimated_drain_start_time: drain.map(|(_, t)| pb::TimeInfo {
                 nanoseconds: (t * 1e9) as i64,
             }),

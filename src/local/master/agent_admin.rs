@@ -67,7 +67,7 @@ impl AgentAdmin {
             } else {
                 pb::DrainState::Draining
             } as i32,
-            config: d.config.clone(),
+            config: d.config,
         })
     }
 }
@@ -144,7 +144,7 @@ impl Master {
         let admin = self.admin.entry(agent_id.to_string()).or_default();
         admin.deactivated = true;
         admin.drain = Some(Drain {
-            config: config.clone(),
+            config,
             drained: false,
             started: now_secs().trunc(),
         });

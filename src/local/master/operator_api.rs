@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::model::Master;
 use crate::local::files::{Attachments, FilesError};
 use crate::local::protocol::version_info;
+use crate::wire::codec::Encoding;
 use crate::wire::pb;
 use pb::master::call::Type as C;
 use pb::master::response::{self, Type as R};
@@ -87,9 +88,11 @@ impl Master {
         a
     }
 
-    /// Answers a validated call other than SUBSCRIBE.
-    pub fn operator_call(&mut self, ty: C, call: pb::master::Call) -> OperatorReply {
+    /// Answers a validated call other than SUBSCRIBE, for a client that
+    /// accepts `enc`.
+    pub fn operator_call(&mut self, ty: C, call: pb::master::Call, enc: Encoding) -> OperatorReply {
         let now = Instant::now();
+        let pb = enc == Encoding::Protobuf;
         #[allow(deprecated)]
         let reply = match ty {
             C::Unknown | C::Subscribe => OperatorReply::not_implemented(),
@@ -150,7 +153,7 @@ impl Master {
                     Err(e) => OperatorReply::files(e),
                 }
             }
-            C::GetState => response(R::GetState, |r| r.get_state = Some(self.state_view())),
+            C::GetState => response(R::GetState, |r| r.get_state = Some(self.state_view(pb))),
             C::GetAgents => response(R::GetAgents, |r| r.get_agents = Some(self.agents_view())),
             C::GetFrameworks => response(R::GetFrameworks, |r| {
                 r.get_frameworks = Some(self.frameworks_view())
@@ -161,7 +164,7 @@ impl Master {
             C::GetOperations => response(R::GetOperations, |r| {
                 r.get_operations = Some(response::GetOperations { operations: vec![] })
             }),
-            C::GetTasks => response(R::GetTasks, |r| r.get_tasks = Some(self.tasks_view())),
+            C::GetTasks => response(R::GetTasks, |r| r.get_tasks = Some(self.tasks_view(pb))),
             C::GetRoles => response(R::GetRoles, |r| r.get_roles = Some(self.roles_view())),
             C::GetWeights => response(R::GetWeights, |r| r.get_weights = self.weights()),
             C::UpdateWeights => {

@@ -56,7 +56,7 @@ impl Master {
         };
         let subscribed = Event {
             subscribed: Some(event::Subscribed {
-                get_state: Some(self.state_view()),
+                get_state: Some(self.state_view(enc == Encoding::Protobuf)),
                 heartbeat_interval_seconds: Some(self.cfg.heartbeat_interval.as_secs_f64()),
             }),
             ..event_of(event::Type::Subscribed)

@@ -205,12 +205,16 @@ impl Master {
     }
 
     /// GET_TASKS: live tasks (terminal ones until acknowledged) and the
-    /// completed ones, of removed frameworks too.
-    pub fn tasks_view(&self) -> response::GetTasks {
+    /// completed ones, of removed frameworks too. Mesos 1.11 leaves removed
+    /// frameworks' tasks out of its protobuf answers (its serializer skips
+    /// the completed frameworks it is allowed to show): `in_protobuf` does
+    /// the same.
+    pub fn tasks_view(&self, in_protobuf: bool) -> response::GetTasks {
+        let removed = self.completed_frameworks.iter().filter(|_| !in_protobuf);
         let completed = self
             .frameworks
             .values()
-            .chain(self.completed_frameworks.iter())
+            .chain(removed)
             .flat_map(|f| f.completed_tasks.iter().cloned());
         #[allow(deprecated)]
         response::GetTasks {
@@ -226,10 +230,10 @@ impl Master {
         }
     }
 
-    /// GET_STATE (and the SUBSCRIBED event).
-    pub fn state_view(&self) -> response::GetState {
+    /// GET_STATE (and the SUBSCRIBED event); see [`Self::tasks_view`].
+    pub fn state_view(&self, in_protobuf: bool) -> response::GetState {
         response::GetState {
-            get_tasks: Some(self.tasks_view()),
+            get_tasks: Some(self.tasks_view(in_protobuf)),
             get_executors: Some(self.executors_view()),
             get_frameworks: Some(self.frameworks_view()),
             get_agents: Some(self.agents_view()),

@@ -245,6 +245,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(deprecated)]
     fn nested_container_calls_name_a_child() {
         let kill = |id: pb::ContainerId| pb::agent::Call {
             r#type: Some(A::KillNestedContainer as i32),
