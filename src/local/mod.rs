@@ -22,12 +22,19 @@
 //! - `api`: the master's HTTP routing and the scheduler endpoint's rules;
 //! - `agent_api`: each agent's own HTTP endpoint (executor API, executor
 //!   authentication, agent state);
-//! - `state`: the `/master/state` JSON;
+//! - `operator_http`: the operator API's HTTP rules (`/api/v1` of the
+//!   master and of each agent), see docs/operator-api.md;
+//! - `http_rules`: what every endpoint shares (leadership, media types,
+//!   parsing with Mesos's words, `Accept`, `?jsonp=`);
+//! - `state`: the `/master/state` JSON; `summaries`: `/master/state-summary`,
+//!   `/master/tasks`, `/master/roles`, `/metrics/snapshot`;
+//! - `files`: the files the operator API serves (LIST_FILES, READ_FILE);
 //! - `work_dir`: own work directories, and removing those of dead owners.
 //!
-//! Imports run one way: the HTTP layer (`api`, `agent_api`, `state`) →
-//! `master` → `agent` → the leaf modules (`protocol`, `config`, `fetcher`,
-//! `launcher`, `resources`, `validation`); this file ties them together.
+//! Imports run one way: the HTTP layer (`api`, `agent_api`,
+//! `operator_http`, `http_rules`, `state`, `summaries`) → `master` → `agent`
+//! → the leaf modules (`protocol`, `config`, `fetcher`, `files`, `launcher`,
+//! `resources`, `validation`); this file ties them together.
 //!
 //! Each agent listens on its own port, as a real agent does, and is
 //! `slave(1)@ip:port` there; the master's port also answers
@@ -51,8 +58,12 @@
 //! host (no containers, images, cgroups or user switching; `ContainerInfo`
 //! is ignored), resources are unreserved only (no RESERVE/CREATE operations),
 //! offer constraints and `min_allocatable_resources` are accepted but not
-//! applied, the fetcher takes paths, `file://` and `http(s)://` URIs only, there are no health checks, no inverse offers, no operator API
-//! and no master failover. Agents can be restarted
+//! applied, the fetcher takes paths, `file://` and `http(s)://` URIs only,
+//! there are no health checks, no inverse offers and no master failover;
+//! the operator API (docs/operator-api.md) keeps weights, quotas and
+//! maintenance schedules without acting on them. Agents can be added
+//! ([`LocalCluster::add_agent`]), removed ([`LocalCluster::remove_agent`]),
+//! deactivated, drained and marked gone (the operator API), and restarted
 //! ([`LocalCluster::restart_agent`]) the way `mesos-agent --recover=reconnect`
 //! restarts: checkpointing frameworks keep their executors, tasks and
 //! unacknowledged updates; executors must re-subscribe within

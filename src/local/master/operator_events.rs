@@ -7,7 +7,8 @@
 //! AGENT_REMOVED when one unregisters (not when it is marked gone: 1.11
 //! sends nothing then). Disconnections send nothing either.
 //!
-//! May import: `model`, `operator_views`, and the cluster's leaf modules.
+//! May import: `model`, `operator_views`, `operator_api` (the JSON lists
+//! Mesos always writes), and the cluster's leaf modules.
 
 use std::time::Instant;
 
