@@ -348,6 +348,71 @@ def _op_settings(t):
     return out
 
 
+@scenario("operator-settings-errors", group=True)
+def _op_settings_errors(t):
+    out = {}
+
+    def quota(configs, force=None):
+        body = {"quota_configs": configs}
+        if force is not None:
+            body["force"] = force
+        return call(t, "UPDATE_QUOTA", update_quota=body).observe()
+    out["quota-overcommit"] = quota([{"role": "diff-q2", "guarantees": {"cpus": {"value": 100}}}])
+    out["quota-guarantee-above-limit"] = quota([{"role": "diff-q2",
+                                                 "guarantees": {"cpus": {"value": 2}},
+                                                 "limits": {"cpus": {"value": 1}}}])
+    out["quota-negative"] = quota([{"role": "diff-q2", "guarantees": {"cpus": {"value": -1}}}])
+    out["quota-bad-role"] = quota([{"role": "-bad"}])
+    out["quota-nested-role"] = quota([{"role": "a/b"}])
+    out["quota-ports"] = quota([{"role": "diff-q2", "guarantees": {"ports": {"value": 1}}}])
+    out["set-quota"] = call(t, "SET_QUOTA", set_quota={"quota_request": {
+        "role": "diff-sq", "guarantee": [{"name": "cpus", "type": "SCALAR",
+                                          "scalar": {"value": 1}}]}}).observe()
+    out["set-quota-again"] = call(t, "SET_QUOTA", set_quota={"quota_request": {
+        "role": "diff-sq", "guarantee": [{"name": "cpus", "type": "SCALAR",
+                                          "scalar": {"value": 1}}]}}).observe()
+    q = call(t, "GET_QUOTA").json()["get_quota"]["status"]
+    out["set-quota-config"] = [c for c in q.get("configs", []) if c["role"] == "diff-sq"]
+    # (REMOVE_QUOTA of a role without quota aborts a Mesos 1.11 master.)
+    out["remove-quota"] = call(t, "REMOVE_QUOTA", remove_quota={"role": "diff-sq"}).observe()
+    q = call(t, "GET_QUOTA").json()["get_quota"]["status"]
+    out["removed"] = [c for c in q.get("configs", []) if c["role"] == "diff-sq"]
+    out["weight-zero"] = call(t, "UPDATE_WEIGHTS", update_weights={
+        "weight_infos": [{"role": "w", "weight": 0}]}).observe()
+    out["weight-bad-role"] = call(t, "UPDATE_WEIGHTS", update_weights={
+        "weight_infos": [{"role": "-w", "weight": 1}]}).observe()
+    window = lambda ids: {"schedule": {"windows": [  # noqa: E731
+        {"machine_ids": ids, "unavailability": {"start": {"nanoseconds": 1}}}]}}
+    out["schedule-no-machines"] = call(t, "UPDATE_MAINTENANCE_SCHEDULE",
+                                       update_maintenance_schedule=window([])).observe()
+    out["schedule-empty-machine"] = call(t, "UPDATE_MAINTENANCE_SCHEDULE",
+                                         update_maintenance_schedule=window([{}])).observe()
+    out["schedule-twice"] = call(t, "UPDATE_MAINTENANCE_SCHEDULE", update_maintenance_schedule={
+        "schedule": {"windows": [
+            {"machine_ids": [{"hostname": "a"}], "unavailability": {"start": {"nanoseconds": 1}}},
+            {"machine_ids": [{"hostname": "a"}],
+             "unavailability": {"start": {"nanoseconds": 1}}}]}}).observe()
+    for ty, field in (("START_MAINTENANCE", "start_maintenance"),
+                      ("STOP_MAINTENANCE", "stop_maintenance")):
+        out[field + "-none"] = call(t, ty, **{field: {"machines": []}}).observe()
+        out[field + "-unscheduled"] = call(t, ty, **{field: {
+            "machines": [{"hostname": "nope"}]}}).observe()
+    fake = {"agent_id": {"value": "nope"}}
+    disk = {"name": "disk", "type": "SCALAR", "scalar": {"value": 1}}
+    for ty, field, body in (
+            ("RESERVE_RESOURCES", "reserve_resources", dict(fake, resources=[])),
+            ("UNRESERVE_RESOURCES", "unreserve_resources", dict(fake, resources=[])),
+            ("CREATE_VOLUMES", "create_volumes", dict(fake, volumes=[])),
+            ("DESTROY_VOLUMES", "destroy_volumes", dict(fake, volumes=[])),
+            ("GROW_VOLUME", "grow_volume", dict(fake, volume=disk, addition=disk)),
+            ("SHRINK_VOLUME", "shrink_volume", dict(fake, volume=disk,
+                                                     subtract={"value": 1}))):
+        out[field + "-unknown-agent"] = call(t, ty, **{field: body}).observe()
+    out["grow-volume-no-agent"] = call(t, "GROW_VOLUME", grow_volume={
+        "volume": disk, "addition": disk}).observe()
+    return out
+
+
 # --------------------------------------------------------------------------
 # State with a framework and a running task
 

@@ -20,7 +20,8 @@
 //! - `operator_views`: the master's state as operator API messages;
 //! - `operator_info`: flags, metrics, logging level, weights, quotas and
 //!   maintenance as the operator API shows and changes them;
-//! - `operator_events`: operator SUBSCRIBE streams and their events.
+//! - `operator_events`: operator SUBSCRIBE streams and their events;
+//! - `quota`: the checks of quota changes (pure).
 //!
 //! May import: `agent` (the master owns its agents and calls them; they
 //! answer through their outboxes) and the cluster's leaf modules
@@ -39,6 +40,7 @@ mod operator_api;
 mod operator_events;
 mod operator_info;
 mod operator_views;
+mod quota;
 mod scheduler_calls;
 mod timers;
 

@@ -3,7 +3,7 @@
 //! an empty 200, or the error Mesos 1.11 gives. SUBSCRIBE is left to the
 //! HTTP layer (it opens a stream, see `operator_events`). Calls whose
 //! effects the local master does not model (reservations, volumes,
-//! START/STOP_MAINTENANCE, the deprecated quota calls) answer 501.
+//! START/STOP_MAINTENANCE) answer 501 after Mesos's first checks.
 //!
 //! May import: `model`, `agent_admin`, `operator_info`, `operator_views`,
 //! `agent`, and the cluster's leaf modules.
@@ -64,6 +64,14 @@ fn response(ty: R, fill: impl FnOnce(&mut pb::master::Response)) -> OperatorRepl
     };
     fill(&mut r);
     OperatorReply::Response(Box::new(r))
+}
+
+/// 200 with no body, or 400 with the reason.
+fn bad_request(r: Result<(), String>) -> OperatorReply {
+    match r {
+        Ok(()) => OperatorReply::Ok,
+        Err(e) => OperatorReply::error(400, e),
+    }
 }
 
 fn duration_of(d: &pb::DurationInfo) -> Duration {
@@ -172,10 +180,7 @@ impl Master {
                     .update_weights
                     .map(|u| u.weight_infos)
                     .unwrap_or_default();
-                match self.update_weights(infos) {
-                    Ok(()) => OperatorReply::Ok,
-                    Err(e) => OperatorReply::error(400, e),
-                }
+                bad_request(self.update_weights(infos))
             }
             C::GetMaster => response(R::GetMaster, |r| {
                 r.get_master = Some(self.master_description())
@@ -206,12 +211,27 @@ impl Master {
                 })
             }),
             C::UpdateQuota => {
-                let configs = call
-                    .update_quota
-                    .map(|u| u.quota_configs)
+                let u = call.update_quota.unwrap_or_default();
+                let force = u.force();
+                bad_request(self.update_quota(u.quota_configs, force))
+            }
+            C::SetQuota => match call.set_quota {
+                Some(s) => bad_request(self.set_quota(&s.quota_request)),
+                None => OperatorReply::error(400, "Expecting 'set_quota' to be present"),
+            },
+            C::RemoveQuota => {
+                let role = call.remove_quota.map(|r| r.role).unwrap_or_default();
+                bad_request(self.remove_quota(&role))
+            }
+            C::StartMaintenance | C::StopMaintenance => {
+                let machines = call
+                    .start_maintenance
+                    .map(|s| s.machines)
+                    .or(call.stop_maintenance.map(|s| s.machines))
                     .unwrap_or_default();
-                match self.update_quota(configs) {
-                    Ok(()) => OperatorReply::Ok,
+                match self.check_machines(&machines) {
+                    // Machines never go down here.
+                    Ok(()) => OperatorReply::not_implemented(),
                     Err(e) => OperatorReply::error(400, e),
                 }
             }
@@ -247,16 +267,29 @@ impl Master {
                     OperatorReply::error(400, "No framework found with specified ID")
                 }
             }
+            // The local agents have unreserved resources and no volumes:
+            // Mesos's first check (the agent) is made, then 501.
             C::ReserveResources
             | C::UnreserveResources
             | C::CreateVolumes
             | C::DestroyVolumes
             | C::GrowVolume
-            | C::ShrinkVolume
-            | C::StartMaintenance
-            | C::StopMaintenance
-            | C::SetQuota
-            | C::RemoveQuota => OperatorReply::not_implemented(),
+            | C::ShrinkVolume => {
+                let agent = call
+                    .reserve_resources
+                    .map(|c| c.agent_id)
+                    .or(call.unreserve_resources.map(|c| c.agent_id))
+                    .or(call.create_volumes.map(|c| c.agent_id))
+                    .or(call.destroy_volumes.map(|c| c.agent_id))
+                    .or(call.grow_volume.and_then(|c| c.agent_id))
+                    .or(call.shrink_volume.and_then(|c| c.agent_id));
+                match agent {
+                    Some(a) if self.agents.contains_key(&a.value) => {
+                        OperatorReply::not_implemented()
+                    }
+                    _ => OperatorReply::error(400, "No agent found with specified ID"),
+                }
+            }
         };
         self.pump();
         reply

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::model::Master;
+use super::quota::{self, Quantities};
 use crate::local::agent::stout;
 use crate::local::protocol::{is_terminal, logging_level, metrics_of, now_secs};
 use crate::local::resources::Resources;
@@ -210,26 +211,75 @@ impl Master {
         }
     }
 
-    /// UPDATE_QUOTA: each config replaces its role's quota.
-    pub fn update_quota(&mut self, configs: Vec<pb::quota::QuotaConfig>) -> Result<(), String> {
-        for c in &configs {
-            crate::local::validation::validate_role(&c.role)
-                .map_err(|e| format!("Invalid QuotaConfig: Invalid 'QuotaConfig.role': {e}"))?;
-            for (name, g) in &c.guarantees {
-                if let Some(l) = c.limits.get(name)
-                    && g.value > l.value
-                {
-                    return Err(format!(
-                        "Invalid QuotaConfig: guarantees {name}:{} is not less than or equal to limits {name}:{}",
-                        g.value, l.value
-                    ));
+    /// Scalar quantities of a set of resources, by name.
+    fn scalars(r: &Resources) -> Quantities {
+        r.iter()
+            .filter_map(|(k, q)| match q {
+                crate::local::resources::Quantity::Scalar(v) => {
+                    Some((k.to_string(), crate::local::resources::from_milli(*v)))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// UPDATE_QUOTA: each config replaces its role's quota (after Mesos's
+    /// checks, [`quota::check_update`]).
+    pub fn update_quota(
+        &mut self,
+        configs: Vec<pb::quota::QuotaConfig>,
+        force: bool,
+    ) -> Result<(), String> {
+        let mut capacity = Resources::new();
+        for a in self.agents.values() {
+            capacity.add(&a.total);
+        }
+        let consumed = |role: &str| {
+            let mut used = Resources::new();
+            for fw in self.frameworks.values() {
+                for t in fw.tasks.values().filter(|t| !t.released) {
+                    let r = t
+                        .task
+                        .resources
+                        .iter()
+                        .find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()));
+                    if r.as_deref() == Some(role) {
+                        used.add(&t.resources);
+                    }
                 }
             }
-        }
+            Self::scalars(&used)
+        };
+        quota::check_update(
+            &self.settings.quotas,
+            &configs,
+            consumed,
+            &Self::scalars(&capacity),
+            force,
+        )?;
         for c in configs {
             self.settings.quotas.insert(c.role.clone(), c);
         }
         Ok(())
+    }
+
+    /// SET_QUOTA (deprecated): a quota whose limits are its guarantees.
+    pub fn set_quota(&mut self, req: &pb::quota::QuotaRequest) -> Result<(), String> {
+        let c = quota::config_of_request(&self.settings.quotas, req)?;
+        self.settings.quotas.insert(c.role.clone(), c);
+        Ok(())
+    }
+
+    /// REMOVE_QUOTA (deprecated). For a role without quota a Mesos 1.11
+    /// master aborts (it looks the role up unchecked); the answer here is
+    /// the one its later check would give.
+    pub fn remove_quota(&mut self, role: &str) -> Result<(), String> {
+        match self.settings.quotas.remove(role) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "Failed to remove quota: Role '{role}' has no quota set"
+            )),
+        }
     }
 
     /// GET_WEIGHTS: `None` when no weight was set (the answer then has no
@@ -252,11 +302,14 @@ impl Master {
     pub fn update_weights(&mut self, infos: Vec<pb::WeightInfo>) -> Result<(), String> {
         for w in &infos {
             let role = w.role.clone().unwrap_or_default();
-            crate::local::validation::validate_role(&role)
-                .map_err(|e| format!("Invalid role '{role}': {e}"))?;
+            crate::local::validation::validate_role(&role).map_err(|e| {
+                format!(
+                    "Failed to validate update weights request JSON: Invalid role '{role}': {e}"
+                )
+            })?;
             if w.weight <= 0.0 {
                 return Err(format!(
-                    "Invalid weight '{}': weights must be positive",
+                    "Failed to validate update weights request JSON for role '{role}': Invalid weight '{}': Weights must be positive",
                     w.weight
                 ));
             }
@@ -290,6 +343,32 @@ impl Master {
                 .collect(),
             down_machines: vec![],
         }
+    }
+
+    /// START_MAINTENANCE and STOP_MAINTENANCE's checks: machines named, each
+    /// in the schedule. (Taking machines down is not modelled.)
+    pub fn check_machines(&self, machines: &[pb::MachineId]) -> Result<(), String> {
+        if machines.is_empty() {
+            return Err("List of machines is empty".into());
+        }
+        for m in machines {
+            let scheduled = self
+                .settings
+                .schedule
+                .windows
+                .iter()
+                .any(|w| w.machine_ids.contains(m));
+            if !scheduled {
+                return Err(format!(
+                    "Machine '{}' is not part of a maintenance schedule",
+                    String::from_utf8_lossy(&crate::wire::codec::encode(
+                        m,
+                        crate::wire::codec::Encoding::Json
+                    ))
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// UPDATE_MAINTENANCE_SCHEDULE (the checks of
