@@ -1,10 +1,11 @@
 //! The master's settings and figures as the operator API shows and changes
-//! them: flags, version, the metrics (the same figures `/metrics/snapshot`
+//! them: flags, the metrics (the same figures `/metrics/snapshot`
 //! serves), the logging level (SET_LOGGING_LEVEL reverts after its
 //! duration), role weights, quotas and the maintenance schedule; and the
 //! master's own description (GET_MASTER).
 //!
-//! May import: `model`, and the cluster's leaf modules.
+//! May import: `model`, `quota`, `agent` (its duration format), and the
+//! cluster's leaf modules.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
