@@ -138,8 +138,11 @@ impl Master {
             launcher::signal_group(pid, libc::SIGKILL);
             return;
         }
-        if let Some(a) = self.agents.get_mut(&key.agent_id) {
-            a.proc_started(key, pid);
+        match self.agents.get_mut(&key.agent_id) {
+            Some(a) => a.proc_started(key, pid),
+            // The agent left the cluster (gone, or unregistered) while the
+            // process was being started: nothing may outlive it.
+            None => launcher::signal_group(pid, libc::SIGKILL),
         }
         self.pump();
         self.wake();
