@@ -86,13 +86,10 @@ pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
         let bytes = percent_decode(&s.replace('+', " "), Escapes::Lenient).unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    query
-        .split('&')
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k) == name).then(|| decode(v))
-        })
-        .last()
+    query.split('&').rev().find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (decode(k) == name).then(|| decode(v))
+    })
 }
 
 /// A number as stout's `numify` reads one: decimal, or hexadecimal after
