@@ -15,6 +15,11 @@ const PROTOS: &[&str] = &[
     "proto/mesos/v1/mesos.proto",
     "proto/mesos/v1/scheduler/scheduler.proto",
     "proto/mesos/v1/executor/executor.proto",
+    "proto/mesos/v1/allocator/allocator.proto",
+    "proto/mesos/v1/maintenance/maintenance.proto",
+    "proto/mesos/v1/quota/quota.proto",
+    "proto/mesos/v1/master/master.proto",
+    "proto/mesos/v1/agent/agent.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,8 +42,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&stripped),
     )?;
     std::fs::write(out.join("schema.rs"), schema::generate(&fds))?;
+    // `google.protobuf.Duration` (DRAIN_AGENT) is generated here too rather
+    // than taken from prost-types.
     prost_build::Config::new()
         .enable_type_names()
+        .compile_well_known_types()
         .compile_fds(fds)?;
     Ok(())
 }

@@ -4,14 +4,14 @@
 //! with `--authenticate_http_executors`), and the agent's `/state` and
 //! `/health`.
 //!
-//! May import: `master` (which owns the agents it serves), `api` (the HTTP
-//! helpers both endpoints share), `validation` and `local` itself (the
-//! shared state). It sits beside `api`, above the master, rather than in
+//! May import: `master` (which owns the agents it serves), `http_rules`
+//! (the HTTP helpers every endpoint shares), `operator_http`,
+//! `summaries`, `validation` and `local` itself (the shared state). It sits beside `api`, above the master, rather than in
 //! `agent/`, so that `agent` never imports `master`.
 
 use std::sync::{Arc, Weak};
 
-use super::api::{decode_call, json_reply, media, negotiate};
+use super::http_rules::{decode_call, json_reply, media, negotiate};
 use super::master::Master;
 use super::{Shared, validation};
 use crate::net::http::Headers;
@@ -49,6 +49,14 @@ fn route(shared: &Arc<Shared>, agent_id: &str, req: Request) -> Reply {
             }
         }
         "/health" => Reply::status(200),
+        "/api/v1" => super::operator_http::agent_api(shared, agent_id, req),
+        "/metrics/snapshot" => {
+            let metrics = shared.lock().agents.get(agent_id).map(|a| a.metrics());
+            match metrics {
+                Some(m) => json_reply(&req, super::summaries::metrics(m)),
+                None => Reply::text(404, ""),
+            }
+        }
         // This agent's sandboxes (`files_api`).
         "/files/browse" | "/files/read" | "/files/download" => files(shared, agent_id, &req),
         _ => Reply::text(404, ""),

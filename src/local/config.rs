@@ -128,6 +128,8 @@ pub enum LocalError {
     AgentStopped(usize),
     #[error("agent {0} is already running")]
     AgentRunning(usize),
+    #[error("agent {0} has left the cluster (removed or marked gone)")]
+    AgentRemoved(usize),
     #[error("TLS: {0}")]
     Tls(#[from] crate::net::http::tls::TlsError),
 }

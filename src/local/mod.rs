@@ -22,12 +22,19 @@
 //! - `api`: the master's HTTP routing and the scheduler endpoint's rules;
 //! - `agent_api`: each agent's own HTTP endpoint (executor API, executor
 //!   authentication, agent state);
-//! - `state`: the `/master/state` JSON;
+//! - `operator_http`: the operator API's HTTP rules (`/api/v1` of the
+//!   master and of each agent), see docs/operator-api.md;
+//! - `http_rules`: what every endpoint shares (leadership, media types,
+//!   parsing with Mesos's words, `Accept`, `?jsonp=`);
+//! - `state`: the `/master/state` JSON; `summaries`: `/master/state-summary`,
+//!   `/master/tasks`, `/master/roles`, `/metrics/snapshot`;
+//! - `files`: the files the operator API serves (LIST_FILES, READ_FILE);
 //! - `work_dir`: own work directories, and removing those of dead owners.
 //!
-//! Imports run one way: the HTTP layer (`api`, `agent_api`, `state`) →
-//! `master` → `agent` → the leaf modules (`protocol`, `config`, `fetcher`,
-//! `launcher`, `resources`, `validation`); this file ties them together.
+//! Imports run one way: the HTTP layer (`api`, `agent_api`,
+//! `operator_http`, `http_rules`, `state`, `summaries`) → `master` → `agent`
+//! → the leaf modules (`protocol`, `config`, `fetcher`, `files`, `launcher`,
+//! `resources`, `validation`); this file ties them together.
 //!
 //! Each agent listens on its own port, as a real agent does, and is
 //! `slave(1)@ip:port` there; the master's port also answers
@@ -51,8 +58,12 @@
 //! host (no containers, images, cgroups or user switching; `ContainerInfo`
 //! is ignored), resources are unreserved only (no RESERVE/CREATE operations),
 //! offer constraints and `min_allocatable_resources` are accepted but not
-//! applied, the fetcher takes paths, `file://` and `http(s)://` URIs only, there are no health checks, no inverse offers, no operator API
-//! and no master failover. Agents can be restarted
+//! applied, the fetcher takes paths, `file://` and `http(s)://` URIs only,
+//! there are no health checks, no inverse offers and no master failover;
+//! the operator API (docs/operator-api.md) keeps weights, quotas and
+//! maintenance schedules without acting on them. Agents can be added
+//! ([`LocalCluster::add_agent`]), removed ([`LocalCluster::remove_agent`]),
+//! deactivated, drained and marked gone (the operator API), and restarted
 //! ([`LocalCluster::restart_agent`]) the way `mesos-agent --recover=reconnect`
 //! restarts: checkpointing frameworks keep their executors, tasks and
 //! unacknowledged updates; executors must re-subscribe within
@@ -71,11 +82,15 @@ mod agent_api;
 mod api;
 mod config;
 mod fetcher;
+mod files;
+mod http_rules;
 mod launcher;
 mod master;
+mod operator_http;
 mod protocol;
 pub mod resources;
 mod state;
+mod summaries;
 mod validation;
 mod work_dir;
 // The web UI (`GET /`) and the sandboxes' `/files/*` endpoints: see
@@ -354,6 +369,9 @@ impl LocalCluster {
         if ep.server.is_some() {
             return Err(LocalError::AgentRunning(index));
         }
+        if !self.shared.lock().agents.contains_key(&ep.id) {
+            return Err(LocalError::AgentRemoved(index));
+        }
         let handler = agent_api::handler(&self.shared, ep.id.clone());
         let addr = ep.addr.to_string();
         // The old listener is closed; a few retries cover a slow kernel.
@@ -371,6 +389,45 @@ impl LocalCluster {
         ep.server = Some(server);
         let mut m = self.shared.lock();
         m.start_agent(&ep.id);
+        Ok(())
+    }
+
+    /// Starts one more agent, as a new `mesos-agent` would register: it
+    /// gets the next agent id and its own port, its resources are offered,
+    /// and operator subscribers hear AGENT_ADDED. Its index.
+    pub fn add_agent(&mut self) -> Result<usize, LocalError> {
+        let id = self.shared.lock().next_agent_id();
+        let tls = self.agents.first().and_then(|a| a.tls.clone());
+        let handler = agent_api::handler(&self.shared, id.clone());
+        let bind = SocketAddr::new(self.addr.ip(), 0).to_string();
+        let server = Server::bind_tls(&bind, handler, tls.clone())
+            .map_err(|source| LocalError::Bind { addr: bind, source })?;
+        let addr = server.addr();
+        let registered = self.shared.lock().register_agent(addr);
+        debug_assert_eq!(registered, id);
+        self.agents.push(AgentEndpoint {
+            tls,
+            id,
+            addr,
+            server: Some(server),
+        });
+        Ok(self.agents.len() - 1)
+    }
+
+    /// Shuts the `index`-th agent down for good, as a `mesos-agent` that
+    /// stops and unregisters (`Master::unregisterSlave`): its tasks are
+    /// killed and become TASK_LOST (REASON_AGENT_REMOVED), frameworks get
+    /// a FAILURE event naming the agent, operator subscribers get
+    /// AGENT_REMOVED, and its endpoint closes. It cannot be started again.
+    pub fn remove_agent(&mut self, index: usize) -> Result<(), LocalError> {
+        let ep = self
+            .agents
+            .get_mut(index)
+            .ok_or(LocalError::NoAgent(index))?;
+        self.shared.lock().unregister_agent(&ep.id);
+        if let Some(mut server) = ep.server.take() {
+            server.stop();
+        }
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 use serde_json::{Value as Json, json};
 
 use super::master::{Framework, Master, MasterOffer};
-use super::protocol::VERSION;
+use super::protocol::{AGENT_CAPABILITIES, VERSION};
 use super::resources::Resources;
 use crate::wire::codec::{Encoding, encode};
 use crate::wire::pb;
@@ -26,7 +26,7 @@ fn resources_json(list: &[pb::Resource]) -> Json {
         .to_state_json()
 }
 
-fn task_json(t: &pb::Task) -> Json {
+pub(super) fn task_json(t: &pb::Task) -> Json {
     let role = t
         .resources
         .first()
@@ -48,6 +48,9 @@ fn task_json(t: &pb::Task) -> Json {
                 let mut c = json!({});
                 if let Some(id) = &cs.container_id {
                     c["container_id"] = proto_json(id);
+                }
+                if !cs.network_infos.is_empty() {
+                    c["network_infos"] = cs.network_infos.iter().map(proto_json).collect();
                 }
                 o["container_status"] = c;
             }
@@ -122,7 +125,7 @@ fn capabilities(info: &pb::FrameworkInfo) -> Json {
 }
 
 #[allow(deprecated)]
-fn framework_json(m: &Master, fw: &Framework) -> Json {
+pub(super) fn framework_json(m: &Master, fw: &Framework) -> Json {
     let mut offered = Resources::new();
     for o in fw.offers.iter().filter_map(|id| m.offers.get(id)) {
         offered.add(&o.resources);
@@ -182,7 +185,7 @@ fn framework_json(m: &Master, fw: &Framework) -> Json {
     o
 }
 
-fn slave_json(m: &Master, id: &str) -> Json {
+pub(super) fn slave_json(m: &Master, id: &str) -> Json {
     let Some(a) = m.agents.get(id) else {
         return Json::Null;
     };
@@ -206,10 +209,10 @@ fn slave_json(m: &Master, id: &str) -> Json {
         "offered_resources": offered.to_state_json(),
         "reserved_resources": {},
         "unreserved_resources": a.total.to_state_json(),
-        "active": a.registered,
-        "deactivated": !a.registered,
+        "active": m.agent_active(id),
+        "deactivated": m.admin.get(id).is_some_and(|x| x.deactivated),
         "version": VERSION,
-        "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT", "TASK_RESOURCE_LIMITS"],
+        "capabilities": AGENT_CAPABILITIES.iter().map(|c| c.as_str_name()).collect::<Vec<_>>(),
     })
 }
 
@@ -238,8 +241,8 @@ pub fn master_state(m: &Master) -> Json {
         "pid": leader,
         "hostname": m.info.hostname.clone().unwrap_or_default(),
         "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"],
-        "activated_slaves": m.agents.values().filter(|a| a.registered).count(),
-        "deactivated_slaves": m.agents.values().filter(|a| !a.registered).count(),
+        "activated_slaves": m.agents.keys().filter(|id| m.agent_active(id)).count(),
+        "deactivated_slaves": m.agents.keys().filter(|id| !m.agent_active(id)).count(),
         "unreachable_slaves": 0,
         "leader": leader,
         "leader_info": {

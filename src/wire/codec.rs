@@ -179,6 +179,18 @@ pub fn encode<M: Message + Name>(msg: &M, enc: Encoding) -> Vec<u8> {
     }
 }
 
+/// Encodes a generated message; in JSON, the repeated fields named in
+/// `keep` are written even when empty ([`json::to_json_keeping`]).
+pub fn encode_keeping<M: Message + Name>(msg: &M, enc: Encoding, keep: &[&str]) -> Vec<u8> {
+    match enc {
+        Encoding::Protobuf => msg.encode_to_vec(),
+        Encoding::Json => match to_dynamic(msg) {
+            Ok(d) => json::to_json_keeping(&d, keep).into_bytes(),
+            Err(_) => b"{}".to_vec(),
+        },
+    }
+}
+
 /// Decodes a generated message. Protobuf input goes straight to prost (fast
 /// path, tolerant of missing required fields unless `check_required`).
 pub fn decode<M: Message + Name + Default>(

@@ -41,8 +41,16 @@ fn field_err(path: &str, msg: impl Into<String>) -> JsonError {
 
 /// Serialises a message the way a Mesos master or agent does.
 pub fn to_json(msg: &DynamicMessage) -> String {
+    to_json_keeping(msg, &[])
+}
+
+/// [`to_json`], except that the repeated fields named in `keep` (full
+/// names, e.g. `mesos.v1.master.Response.GetAgents.agents`) are written
+/// even when empty, as `[]`: Mesos's operator API writes some lists itself
+/// rather than through its protobuf writer, and always writes those.
+pub fn to_json_keeping(msg: &DynamicMessage, keep: &[&str]) -> String {
     let mut out = String::with_capacity(256);
-    write_message(&mut out, msg);
+    write_message(&mut out, msg, keep);
     out
 }
 
@@ -57,18 +65,19 @@ fn has_explicit_default(f: &FieldDescriptor) -> bool {
         && f.containing_oneof().is_none()
 }
 
-fn write_message(out: &mut String, msg: &DynamicMessage) {
+fn write_message(out: &mut String, msg: &DynamicMessage, keep: &[&str]) {
     out.push('{');
     let mut first = true;
     for f in msg.descriptor().fields() {
         let set = msg.has_field(&f);
         let defaulted = f.cardinality() == Cardinality::Optional && has_explicit_default(&f);
-        if !set && !defaulted {
+        let kept = f.is_list() && !keep.is_empty() && keep.contains(&f.full_name());
+        if !set && !defaulted && !kept {
             continue;
         }
         let v = msg.get_field(&f);
         match v.as_ref() {
-            Value::List(l) if l.is_empty() => continue,
+            Value::List(l) if l.is_empty() && !kept => continue,
             Value::Map(m) if m.is_empty() => continue,
             _ => {}
         }
@@ -78,12 +87,12 @@ fn write_message(out: &mut String, msg: &DynamicMessage) {
         first = false;
         write_str(out, f.name());
         out.push(':');
-        write_field_value(out, &f, &v);
+        write_field_value(out, &f, &v, keep);
     }
     out.push('}');
 }
 
-fn write_field_value(out: &mut String, f: &FieldDescriptor, v: &Value) {
+fn write_field_value(out: &mut String, f: &FieldDescriptor, v: &Value, keep: &[&str]) {
     match v {
         Value::List(items) => {
             out.push('[');
@@ -91,7 +100,7 @@ fn write_field_value(out: &mut String, f: &FieldDescriptor, v: &Value) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_value(out, &f.kind(), item);
+                write_value(out, &f.kind(), item, keep);
             }
             out.push(']');
         }
@@ -110,12 +119,12 @@ fn write_field_value(out: &mut String, f: &FieldDescriptor, v: &Value) {
                 write_str(out, &map_key_string(k));
                 out.push(':');
                 if let Some(val) = map.get(k) {
-                    write_value(out, &vk, val);
+                    write_value(out, &vk, val, keep);
                 }
             }
             out.push('}');
         }
-        single => write_value(out, &f.kind(), single),
+        single => write_value(out, &f.kind(), single, keep),
     }
 }
 
@@ -142,7 +151,7 @@ fn write_f64(out: &mut String, x: f64) {
     }
 }
 
-fn write_value(out: &mut String, kind: &Kind, v: &Value) {
+fn write_value(out: &mut String, kind: &Kind, v: &Value, keep: &[&str]) {
     match v {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::I32(n) => {
@@ -172,7 +181,7 @@ fn write_value(out: &mut String, kind: &Kind, v: &Value) {
                 let _ = write!(out, "{n}");
             }
         },
-        Value::Message(m) => write_message(out, m),
+        Value::Message(m) => write_message(out, m, keep),
         Value::List(_) | Value::Map(_) => out.push_str("null"),
     }
 }

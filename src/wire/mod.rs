@@ -20,6 +20,26 @@ pub mod pb {
             pub mod executor {
                 include!(concat!(env!("OUT_DIR"), "/mesos.v1.executor.rs"));
             }
+            pub mod allocator {
+                include!(concat!(env!("OUT_DIR"), "/mesos.v1.allocator.rs"));
+            }
+            pub mod maintenance {
+                include!(concat!(env!("OUT_DIR"), "/mesos.v1.maintenance.rs"));
+            }
+            pub mod quota {
+                include!(concat!(env!("OUT_DIR"), "/mesos.v1.quota.rs"));
+            }
+            pub mod master {
+                include!(concat!(env!("OUT_DIR"), "/mesos.v1.master.rs"));
+            }
+            pub mod agent {
+                include!(concat!(env!("OUT_DIR"), "/mesos.v1.agent.rs"));
+            }
+        }
+    }
+    pub mod google {
+        pub mod protobuf {
+            include!(concat!(env!("OUT_DIR"), "/google.protobuf.rs"));
         }
     }
     pub use mesos::v1::*;

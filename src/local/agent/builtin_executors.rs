@@ -18,6 +18,13 @@ use pb::task_status::Source;
 impl Agent {
     /// Runs a task given in a LAUNCH operation.
     pub fn run_task(&mut self, ctx: &AgentCtx, fw: &pb::FrameworkInfo, task: pb::TaskInfo) {
+        let exec_id = task.executor.as_ref().map_or_else(
+            || task.task_id.value.clone(),
+            |e| e.executor_id.value.clone(),
+        );
+        if self.drop_while_draining(fw, &exec_id, &[&task]) {
+            return;
+        }
         if let Some(executor) = task.executor.clone() {
             self.run_task_on_custom_executor(ctx, fw, executor, task);
             return;
@@ -80,6 +87,10 @@ impl Agent {
     ) {
         let fw_id = fw_id_of(fw);
         let exec_id = executor.executor_id.value.clone();
+        let tasks: Vec<&pb::TaskInfo> = group.tasks.iter().collect();
+        if self.drop_while_draining(fw, &exec_id, &tasks) {
+            return;
+        }
         if executor.r#type == Some(pb::executor_info::Type::Custom as i32) {
             self.run_task_group_on_custom_executor(ctx, fw, executor, group);
             return;

@@ -22,6 +22,8 @@
 //! - `executor_api`: the agent's side of `/api/v1/executor`;
 //! - `processes`: process threads and what their start and exit do;
 //! - `kill`: KILL, SHUTDOWN, framework removal (decisions in pure functions);
+//! - `drain`: draining the agent for DRAIN_AGENT (rules in pure functions);
+//! - `operator_api`: the agent's state as operator API messages;
 //! - `status_updates` and `update_manager`: reliable status updates;
 //! - `timers`: retries, kill escalation, executor timeouts;
 //! - `recovery`: agent restarts (`--recover=reconnect`);
@@ -36,10 +38,12 @@
 
 mod builtin_executors;
 mod custom_executors;
+mod drain;
 mod env;
 mod executor_api;
 mod kill;
 mod model;
+mod operator_api;
 mod processes;
 mod recovery;
 mod state;
@@ -47,6 +51,8 @@ mod status_updates;
 mod timers;
 mod update_manager;
 
+pub(crate) use env::stout;
 pub(crate) use executor_api::HttpError;
 pub(crate) use model::{Agent, AgentFlags};
+pub(crate) use operator_api::{AGENT_JSON_KEEP, AgentReply};
 pub(crate) use processes::{AgentCtx, ProcKey, ProcessEvent, ProcessReporter};

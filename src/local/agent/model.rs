@@ -6,7 +6,7 @@
 //! May import: `update_manager`, `env`, and the cluster's leaf modules
 //! (`protocol`, `config`, `fetcher`, `launcher`, `resources`, `validation`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -45,6 +45,8 @@ pub(crate) struct AgentFlags {
     pub tls: bool,
     /// `LIBPROCESS_SSL_CA_FILE` for executors.
     pub tls_ca_file: Option<PathBuf>,
+    /// `--resources`, as given.
+    pub resources: String,
 }
 
 impl AgentFlags {
@@ -57,6 +59,7 @@ impl AgentFlags {
             executor_auth: cfg.executor_auth,
             tls: cfg.tls_cert.is_some(),
             tls_ca_file: cfg.tls_ca_file.clone(),
+            resources: cfg.agent_resources.clone(),
         }
     }
 }
@@ -108,6 +111,8 @@ pub(super) struct AgentTask {
     pub(super) acked: bool,
     /// Custom executors: the task was sent to the executor.
     pub(super) delivered: bool,
+    /// The updates the agent accepted for it, in order.
+    pub(super) statuses: Vec<pb::TaskStatus>,
 }
 
 /// Undelivered work of a custom executor, in order.
@@ -228,6 +233,72 @@ pub(crate) struct Agent {
     pub(super) waiters: Vec<JoinHandle<()>>,
     pub(super) next_conn: u64,
     pub(super) fetcher: Arc<Fetcher>,
+    /// While draining: the drain's configuration and when it began.
+    pub(super) drain: Option<(pb::DrainConfig, f64)>,
+    /// What has ended, newest last (the operator API lists them).
+    pub(super) history: History,
+    /// SET_LOGGING_LEVEL: the level, until when.
+    pub(super) logging: Option<(u32, Instant)>,
+}
+
+/// Most completed executors an agent remembers
+/// (`--max_completed_executors_per_framework`, for all frameworks here).
+pub(super) const MAX_COMPLETED_EXECUTORS: usize = 150;
+
+/// Ended frameworks, executors and tasks an agent remembers.
+#[derive(Default)]
+pub(super) struct History {
+    pub(super) frameworks: VecDeque<pb::FrameworkInfo>,
+    pub(super) executors: VecDeque<pb::ExecutorInfo>,
+    pub(super) tasks: VecDeque<pb::Task>,
+    /// Tasks that reached each terminal state, by state name.
+    pub(super) terminal: BTreeMap<&'static str, u64>,
+    pub(super) valid_status_updates: u64,
+}
+
+fn push_bounded<T>(list: &mut VecDeque<T>, item: T, max: usize) {
+    list.push_back(item);
+    while list.len() > max {
+        list.pop_front();
+    }
+}
+
+/// A task as the agent's operator API shows it (`protobuf::createTask`
+/// plus its statuses): the executor id only for tasks that named an
+/// executor.
+pub(super) fn task_record(
+    agent_id: &str,
+    fw_id: &str,
+    exec_id: &str,
+    kind: ExecutorKind,
+    t: &AgentTask,
+) -> pb::Task {
+    let last_acked = t.statuses.iter().rev().find(|s| s.uuid.is_some());
+    pb::Task {
+        name: t.info.name.clone(),
+        task_id: t.info.task_id.clone(),
+        framework_id: pb::FrameworkId {
+            value: fw_id.into(),
+        },
+        executor_id: (kind != ExecutorKind::Command).then(|| pb::ExecutorId {
+            value: exec_id.into(),
+        }),
+        agent_id: pb::AgentId {
+            value: agent_id.into(),
+        },
+        state: t.state as i32,
+        resources: t.info.resources.clone(),
+        statuses: t.statuses.clone(),
+        status_update_state: last_acked.map(|s| s.state),
+        status_update_uuid: last_acked.and_then(|s| s.uuid.clone()),
+        labels: t.info.labels.clone(),
+        discovery: t.info.discovery.clone(),
+        container: t.info.container.clone(),
+        health_check: t.info.health_check.clone(),
+        kill_policy: t.info.kill_policy,
+        limits: t.info.limits.clone(),
+        ..Default::default()
+    }
 }
 
 pub(super) fn new_task(info: pb::TaskInfo, group: u64, container_id: String) -> AgentTask {
@@ -244,6 +315,7 @@ pub(super) fn new_task(info: pb::TaskInfo, group: u64, container_id: String) -> 
         timed_out: false,
         acked: false,
         delivered: false,
+        statuses: vec![],
     }
 }
 
@@ -288,6 +360,9 @@ impl Agent {
             waiters: vec![],
             next_conn: 0,
             fetcher,
+            drain: None,
+            history: History::default(),
+            logging: None,
         }
     }
 
@@ -395,14 +470,42 @@ impl Agent {
             return;
         };
         let terminating = fw.terminating;
-        for exec in fw.executors.values_mut() {
-            exec.tasks
-                .retain(|_, t| !(t.exited && (t.acked || terminating)));
+        let history = &mut self.history;
+        for (exec_id, exec) in fw.executors.iter_mut() {
+            let done: Vec<String> = exec
+                .tasks
+                .iter()
+                .filter(|(_, t)| t.exited && (t.acked || terminating))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in done {
+                if let Some(t) = exec.tasks.remove(&id) {
+                    let record = task_record(&self.id, fw_id, exec_id, exec.kind, &t);
+                    push_bounded(&mut history.tasks, record, MAX_COMPLETED_EXECUTORS * 10);
+                }
+            }
         }
-        fw.executors
-            .retain(|_, e| !(e.terminated && e.tasks.is_empty()));
-        if fw.executors.is_empty() && (terminating || !self.updates.has_framework(fw_id)) {
-            self.frameworks.remove(fw_id);
+        let ended: Vec<String> = fw
+            .executors
+            .iter()
+            .filter(|(_, e)| e.terminated && e.tasks.is_empty())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ended {
+            if let Some(e) = fw.executors.remove(&id) {
+                push_bounded(&mut history.executors, e.info, MAX_COMPLETED_EXECUTORS);
+            }
+        }
+        if fw.executors.is_empty()
+            && (terminating || !self.updates.has_framework(fw_id))
+            && let Some(f) = self.frameworks.remove(fw_id)
+        {
+            push_bounded(&mut history.frameworks, f.info, 50);
+        }
+        // A draining agent with nothing left has drained
+        // (`Slave::updateDrainStatus`).
+        if self.frameworks.is_empty() {
+            self.drain = None;
         }
     }
 }

@@ -2,14 +2,18 @@
 //! (`update_manager`), which sends one at a time per task to the master
 //! until the scheduler acknowledges it.
 //!
-//! May import: `model`, `update_manager`, and the cluster's leaf modules.
+//! May import: `model`, `update_manager`, `drain`, and the cluster's leaf
+//! modules.
 
 use std::time::Instant;
 
+use super::drain::drained_status;
 use super::model::Agent;
 use super::update_manager::Acked;
 use crate::local::protocol::{ToMaster, is_terminal};
+use crate::local::validation::has_capability;
 use crate::wire::pb;
+use pb::framework_info::capability::Type as Cap;
 
 impl Agent {
     /// Hands an update to the status-update manager (forwarding it if
@@ -21,18 +25,38 @@ impl Agent {
         if fw.terminating {
             return false;
         }
+        let status = match &self.drain {
+            Some((config, _)) => drained_status(
+                status,
+                config,
+                has_capability(&fw.info, Cap::PartitionAware),
+            ),
+            None => status,
+        };
         let tid = status.task_id.value.clone();
         let state = status.state();
+        let mut recorded = status.clone();
+        recorded.data = None;
         let Ok(forward) = self.updates.update(fw_id, status, Instant::now()) else {
             return false;
         };
+        self.history.valid_status_updates += 1;
         if let Some(t) = fw
             .executors
             .values_mut()
             .find_map(|e| e.tasks.get_mut(&tid))
-            && !is_terminal(t.state)
         {
-            t.state = state;
+            t.statuses.push(recorded);
+            if !is_terminal(t.state) {
+                t.state = state;
+                if is_terminal(state) {
+                    *self
+                        .history
+                        .terminal
+                        .entry(state.as_str_name())
+                        .or_default() += 1;
+                }
+            }
         }
         if let Some(f) = forward {
             self.outbox.push(ToMaster::from(f));

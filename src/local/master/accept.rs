@@ -288,21 +288,22 @@ impl Master {
         Ok(())
     }
 
-    pub(super) fn add_task(
-        &mut self,
-        fw_id: &str,
-        agent_id: &str,
-        fw_info: &pb::FrameworkInfo,
-        task: &pb::TaskInfo,
-    ) {
+    pub(super) fn add_task(&mut self, fw_id: &str, agent_id: &str, task: &pb::TaskInfo) {
         let Some(fw) = self.frameworks.get_mut(fw_id) else {
             return;
         };
+        // As `protobuf::createTask`: the user only when the task's (or its
+        // executor's) command names one.
         let user = task
             .command
             .as_ref()
             .and_then(|c| c.user.clone())
-            .or_else(|| Some(fw_info.user.clone()));
+            .or_else(|| {
+                task.executor
+                    .as_ref()
+                    .and_then(|e| e.command.as_ref())
+                    .and_then(|c| c.user.clone())
+            });
         let record = pb::Task {
             name: task.name.clone(),
             task_id: task.task_id.clone(),
@@ -323,6 +324,7 @@ impl Master {
             ..Default::default()
         };
         let resources = Resources::from_proto(&task.resources).unwrap_or_default();
+        let added = record.clone();
         fw.tasks.insert(
             task.task_id.value.clone(),
             MasterTask {
@@ -338,6 +340,7 @@ impl Master {
                 resources: Resources::from_proto(&e.resources).unwrap_or_default(),
             });
         }
+        self.op_task_added(&added);
     }
 
     pub(super) fn launch_task(
@@ -347,7 +350,7 @@ impl Master {
         fw_info: &pb::FrameworkInfo,
         task: pb::TaskInfo,
     ) {
-        self.add_task(fw_id, agent_id, fw_info, &task);
+        self.add_task(fw_id, agent_id, &task);
         if let Some(a) = self.agents.get_mut(agent_id) {
             a.run_task(&self.ctx, fw_info, task);
         }
@@ -362,7 +365,7 @@ impl Master {
         group: pb::TaskGroupInfo,
     ) {
         for t in &group.tasks {
-            self.add_task(fw_id, agent_id, fw_info, t);
+            self.add_task(fw_id, agent_id, t);
         }
         if let Some(a) = self.agents.get_mut(agent_id) {
             a.run_task_group(&self.ctx, fw_info, executor, group);

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::agent_admin::Removal;
 use super::model::{Master, master_capabilities};
 use crate::local::agent::{Agent, AgentFlags};
 use crate::local::fetcher::{Fetcher, FetcherConfig};
@@ -47,46 +48,77 @@ impl Master {
             capabilities: master_capabilities(),
             ..Default::default()
         };
-        for (n, agent_addr) in agent_addrs.iter().enumerate() {
-            let agent_id = agent_id(&self.id, n);
-            let agent_port = agent_addr.port();
-            let info = pb::AgentInfo {
-                hostname: host.clone(),
-                port: Some(i32::from(agent_port)),
-                resources: self.agent_total.to_proto(false, None),
-                id: Some(pb::AgentId {
-                    value: agent_id.clone(),
-                }),
-                ..Default::default()
-            };
-            let dir = self.work_dir.join("agents").join(&agent_id);
-            let fetcher = Fetcher::new(FetcherConfig {
-                cache_dir: self
-                    .cfg
-                    .fetcher_cache_dir
-                    .clone()
-                    .unwrap_or_else(|| self.work_dir.join("fetch"))
-                    .join(format!("agent-{n}")),
-                cache_size: self.cfg.fetcher_cache_size,
-                stall_timeout: self.cfg.fetcher_stall_timeout,
-                ca_file: self.cfg.tls_ca_file.clone(),
-            });
-            self.agents.insert(
-                agent_id.clone(),
-                Agent::new(
-                    agent_id.clone(),
-                    format!("{ip}:{agent_port}"),
-                    info,
-                    self.agent_total.clone(),
-                    dir,
-                    AgentFlags::from_config(&self.cfg),
-                    Arc::new(fetcher),
-                ),
-            );
-            self.agent_registered.insert(agent_id, now_secs());
+        for agent_addr in agent_addrs {
+            self.register_agent(*agent_addr);
         }
         self.next_allocation = Instant::now();
         self.started = true;
+    }
+
+    /// The id the next agent to register gets.
+    pub fn next_agent_id(&self) -> String {
+        agent_id(&self.id, self.settings.agent_registrations as usize)
+    }
+
+    /// Registers the next agent, listening at `agent_addr`; its id.
+    pub fn register_agent(&mut self, agent_addr: SocketAddr) -> String {
+        let n = self.settings.agent_registrations as usize;
+        self.settings.agent_registrations += 1;
+        let ip = self
+            .info
+            .address
+            .as_ref()
+            .and_then(|a| a.ip.clone())
+            .unwrap_or_else(|| "127.0.0.1".into());
+        let host = self.cfg.hostname.clone();
+        let agent_id = agent_id(&self.id, n);
+        let agent_port = agent_addr.port();
+        let info = pb::AgentInfo {
+            hostname: host,
+            port: Some(i32::from(agent_port)),
+            resources: self.agent_total.to_proto(false, None),
+            id: Some(pb::AgentId {
+                value: agent_id.clone(),
+            }),
+            ..Default::default()
+        };
+        let dir = self.work_dir.join("agents").join(&agent_id);
+        let fetcher = Fetcher::new(FetcherConfig {
+            cache_dir: self
+                .cfg
+                .fetcher_cache_dir
+                .clone()
+                .unwrap_or_else(|| self.work_dir.join("fetch"))
+                .join(format!("agent-{n}")),
+            cache_size: self.cfg.fetcher_cache_size,
+            stall_timeout: self.cfg.fetcher_stall_timeout,
+            ca_file: self.cfg.tls_ca_file.clone(),
+        });
+        self.agents.insert(
+            agent_id.clone(),
+            Agent::new(
+                agent_id.clone(),
+                format!("{ip}:{agent_port}"),
+                info,
+                self.agent_total.clone(),
+                dir,
+                AgentFlags::from_config(&self.cfg),
+                Arc::new(fetcher),
+            ),
+        );
+        self.agent_registered.insert(agent_id.clone(), now_secs());
+        self.op_agent_added(&agent_id);
+        self.allocate_soon();
+        agent_id
+    }
+
+    /// The agent shut down for good and unregistered (`Master::unregisterSlave`).
+    pub fn unregister_agent(&mut self, agent_id: &str) {
+        if self.agents.contains_key(agent_id) {
+            self.settings.agent_removals += 1;
+            self.remove_agent(agent_id, Removal::Unregistered);
+            self.pump();
+        }
     }
 
     /// The agent's process died.
@@ -143,6 +175,17 @@ impl Master {
             return;
         };
         a.reregistered(Instant::now());
+        self.agent_reregistered
+            .insert(agent_id.to_string(), now_secs());
+        // A drain ordered while the agent was away reaches it now.
+        if let Some(d) = self
+            .admin
+            .get(agent_id)
+            .and_then(|x| x.drain.as_ref())
+            .filter(|d| !d.drained)
+        {
+            a.drain(&d.config);
+        }
         for fw in self.frameworks.values_mut() {
             let tasks: Vec<String> = fw
                 .tasks

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::model::{
     Framework, MAX_COMPLETED_FRAMEWORKS, Master, SchedulerStream, Subscription, error_event, event,
-    framework_id_proto, push_completed,
+    framework_id_proto, master_status, push_completed, record_status,
 };
 use crate::local::protocol::{is_terminal, new_uuid, now_secs, uuid_string};
 use crate::local::validation::{self, framework_roles};
@@ -17,6 +17,7 @@ use crate::wire::codec::{self, Encoding};
 use crate::wire::{pb, recordio};
 use pb::TaskState;
 use pb::scheduler::{Event, event};
+use pb::task_status::Reason;
 
 impl Master {
     /// SUBSCRIBE (after the HTTP-level checks): always a stream; an invalid
@@ -70,6 +71,7 @@ impl Master {
             };
         }
         let suppressed: BTreeSet<String> = sub.suppressed_roles.into_iter().collect();
+        let constraints = sub.offer_constraints;
         let now = Instant::now();
         let conn = SchedulerStream {
             stream_id: stream_id.clone(),
@@ -78,6 +80,7 @@ impl Master {
             next_heartbeat: now + self.cfg.heartbeat_interval,
         };
 
+        let mut added = false;
         let id = match requested {
             None => {
                 let id = format!("{}-{:04}", self.id, self.next_framework);
@@ -86,7 +89,9 @@ impl Master {
                 let mut fw = Framework::new(info, roles, suppressed);
                 fw.conn = Some(conn);
                 fw.active = true;
+                fw.offer_constraints = constraints;
                 self.frameworks.insert(id.clone(), fw);
+                added = true;
                 id
             }
             Some(id) => {
@@ -105,6 +110,7 @@ impl Master {
                 } else {
                     // An id this master does not know: the framework was
                     // registered with an earlier master; adopt it.
+                    added = true;
                     self.frameworks.insert(
                         id.clone(),
                         Framework::new(info.clone(), roles.clone(), BTreeSet::new()),
@@ -130,6 +136,7 @@ impl Master {
                 fw.active = true;
                 fw.failover_deadline = None;
                 fw.reregistered_time = Some(now_secs());
+                fw.offer_constraints = constraints;
                 id
             }
         };
@@ -150,6 +157,7 @@ impl Master {
             fw.send(&subscribed);
             fw.send(&event(event::Type::Heartbeat));
         }
+        self.op_framework_changed(&id, added);
         for a in self.agents.values_mut().filter(|a| a.registered) {
             a.framework_resubscribed(&id);
         }
@@ -208,15 +216,35 @@ impl Master {
         for a in self.agents.values_mut().filter(|a| a.registered) {
             a.shutdown_framework(fw_id);
         }
+        // Each task ends with a master-made TASK_KILLED (`removeFramework`);
+        // the framework hears nothing more, operator subscribers do.
         let tasks = std::mem::take(&mut fw.tasks);
-        for (_, mut t) in tasks {
-            if !is_terminal(t.task.state()) {
-                t.task.set_state(TaskState::TaskKilled);
+        let message = format!("Framework {fw_id} removed");
+        let mut updated = vec![];
+        for (tid, mut t) in tasks {
+            let was_terminal = is_terminal(t.task.state());
+            let status = master_status(
+                &tid,
+                Some(&t.task.agent_id.value),
+                TaskState::TaskKilled,
+                &message,
+                Reason::FrameworkRemoved,
+                t.task.executor_id.as_ref().map(|e| e.value.as_str()),
+            );
+            if record_status(&mut t, &status, TaskState::TaskKilled) {
+                updated.push((status, t.task.state()));
+            }
+            if !was_terminal {
+                self.settings.count_terminal(TaskState::TaskKilled);
             }
             push_completed(&mut fw.completed_tasks, t.task);
         }
+        for (status, state) in updated {
+            self.op_task_updated(fw_id, &status, state);
+        }
         fw.executors.clear();
         fw.filters.clear();
+        self.op_framework_removed(&fw.info);
         self.completed_frameworks.push_back(fw);
         while self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
             self.completed_frameworks.pop_front();
@@ -265,7 +293,9 @@ impl Master {
             fw.filters.retain(|(r, _), _| roles.contains(r));
             fw.roles = roles;
             fw.suppressed = uf.suppressed_roles.into_iter().collect();
+            fw.offer_constraints = uf.offer_constraints;
         }
+        self.op_framework_changed(fw_id, false);
         self.allocate_soon();
         Ok(())
     }

@@ -5,7 +5,7 @@
 //!
 //! May import: `model`, `agent`, and the cluster's leaf modules.
 
-use super::model::{Master, event, update_event};
+use super::model::{Master, event, record_status, update_event};
 use crate::local::agent::{ProcKey, ProcessEvent};
 use crate::local::launcher::{self, Exit};
 use crate::local::protocol::{ToMaster, is_terminal};
@@ -26,6 +26,7 @@ impl Master {
                 }
             }
             if msgs.is_empty() {
+                self.advance_drains();
                 return;
             }
             for (agent_id, m) in msgs {
@@ -81,26 +82,13 @@ impl Master {
         if t.task.agent_id.value != agent_id {
             return;
         }
-        if status.uuid.is_some() {
-            t.task.status_update_state = Some(status.state);
-            t.task.status_update_uuid = status.uuid.clone();
-        }
         let was_terminal = is_terminal(t.task.state());
-        if !was_terminal {
-            t.task.set_state(latest);
+        if record_status(t, &status, latest) {
+            let state = t.task.state();
+            self.op_task_updated(fw_id, &status, state);
         }
-        let mut recorded = status;
-        recorded.data = None;
-        if t.task
-            .statuses
-            .last()
-            .is_some_and(|s| s.state == recorded.state)
-        {
-            t.task.statuses.pop();
-        }
-        t.task.statuses.push(recorded);
         if !was_terminal && is_terminal(latest) {
-            t.released = true;
+            self.settings.count_terminal(latest);
         }
     }
 
@@ -150,8 +138,11 @@ impl Master {
             launcher::signal_group(pid, libc::SIGKILL);
             return;
         }
-        if let Some(a) = self.agents.get_mut(&key.agent_id) {
-            a.proc_started(key, pid);
+        match self.agents.get_mut(&key.agent_id) {
+            Some(a) => a.proc_started(key, pid),
+            // The agent left the cluster (gone, or unregistered) while the
+            // process was being started: nothing may outlive it.
+            None => launcher::signal_group(pid, libc::SIGKILL),
         }
         self.pump();
         self.wake();

@@ -13,7 +13,15 @@
 //! - `from_agents`: status updates and other messages from the agents, and
 //!   their process threads' events;
 //! - `executor_api`: the executor API, relayed to the right agent;
-//! - `timers`: allocation cycles, heartbeats, failover timeouts.
+//! - `timers`: allocation cycles, heartbeats, failover timeouts;
+//! - `agent_admin`: what operators do to agents (deactivate, reactivate,
+//!   drain, mark gone) and removing an agent;
+//! - `operator_api`: the operator API's calls, dispatched;
+//! - `operator_views`: the master's state as operator API messages;
+//! - `operator_info`: flags, metrics, logging level, weights, quotas and
+//!   maintenance as the operator API shows and changes them;
+//! - `operator_events`: operator SUBSCRIBE streams and their events;
+//! - `quota`: the checks of quota changes (pure).
 //!
 //! May import: `agent` (the master owns its agents and calls them; they
 //! answer through their outboxes) and the cluster's leaf modules
@@ -21,13 +29,21 @@
 //! HTTP layer (`api`, `agent_api`, `state`) or `local` itself.
 
 mod accept;
+mod agent_admin;
 mod agents;
 mod executor_api;
 mod frameworks;
 mod from_agents;
 mod model;
 mod offers;
+mod operator_api;
+mod operator_events;
+mod operator_info;
+mod operator_views;
+mod quota;
 mod scheduler_calls;
 mod timers;
 
+pub(crate) use agent_admin::AdminError;
 pub(crate) use model::{Framework, Master, MasterOffer, Tick};
+pub(crate) use operator_api::{MASTER_JSON_KEEP, OperatorReply};

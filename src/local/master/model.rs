@@ -13,9 +13,12 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::agent_admin::AgentAdmin;
+use super::operator_events::OperatorStream;
+use super::operator_info::OperatorSettings;
 use crate::local::agent::{Agent, AgentCtx, ProcessReporter};
 use crate::local::config::ClusterConfig;
-use crate::local::protocol::now_secs;
+use crate::local::protocol::{is_terminal, now_secs};
 use crate::local::resources::Resources;
 use crate::local::validation::has_capability;
 use crate::wire::codec::{self, Encoding};
@@ -89,6 +92,8 @@ pub(crate) struct Framework {
     pub completed_tasks: VecDeque<pb::Task>,
     /// (agent id, executor id) → executor, for non-command executors.
     pub executors: BTreeMap<(String, String), MasterExecutor>,
+    /// The offer constraints of the last SUBSCRIBE or UPDATE_FRAMEWORK.
+    pub offer_constraints: Option<pb::scheduler::OfferConstraints>,
 }
 
 impl Framework {
@@ -117,6 +122,7 @@ impl Framework {
             tasks: BTreeMap::new(),
             completed_tasks: VecDeque::new(),
             executors: BTreeMap::new(),
+            offer_constraints: None,
         }
     }
 
@@ -176,6 +182,18 @@ pub(crate) struct Master {
     pub(super) ctx: AgentCtx,
     pub agents: BTreeMap<String, Agent>,
     pub agent_registered: BTreeMap<String, f64>,
+    pub agent_reregistered: BTreeMap<String, f64>,
+    /// What operators did to agents (deactivation, draining).
+    pub admin: BTreeMap<String, AgentAdmin>,
+    /// Agents marked gone, with when.
+    pub gone: BTreeMap<String, f64>,
+    /// Threads waiting on the processes of agents removed from the cluster.
+    pub(super) orphan_waiters: Vec<JoinHandle<()>>,
+    /// Operator SUBSCRIBE streams.
+    pub(super) op_streams: Vec<OperatorStream>,
+    pub(super) next_op_stream: u64,
+    /// Logging level, weights, quotas, maintenance, counters.
+    pub settings: OperatorSettings,
     pub frameworks: BTreeMap<String, Framework>,
     pub completed_frameworks: VecDeque<Framework>,
     pub offers: BTreeMap<String, MasterOffer>,
@@ -255,6 +273,41 @@ pub(crate) fn master_capabilities() -> Vec<pb::master_info::Capability> {
     ]
 }
 
+/// Records an update in the master's task (`Master::updateTask`): the
+/// task takes `latest` unless it has ended already, the update joins its
+/// statuses without its `data` (replacing the last one when that had the
+/// same state), and resources are released at a terminal state. True when
+/// the update brings a new state, which operator subscribers hear of.
+pub(super) fn record_status(
+    t: &mut MasterTask,
+    status: &pb::TaskStatus,
+    latest: TaskState,
+) -> bool {
+    if status.uuid.is_some() {
+        t.task.status_update_state = Some(status.state);
+        t.task.status_update_uuid = status.uuid.clone();
+    }
+    let was_terminal = is_terminal(t.task.state());
+    if !was_terminal {
+        t.task.set_state(latest);
+    }
+    let mut recorded = status.clone();
+    recorded.data = None;
+    let same = t
+        .task
+        .statuses
+        .last()
+        .is_some_and(|s| s.state == recorded.state);
+    if same {
+        t.task.statuses.pop();
+    }
+    t.task.statuses.push(recorded);
+    if !was_terminal && is_terminal(latest) {
+        t.released = true;
+    }
+    !same
+}
+
 pub(super) fn push_completed(list: &mut VecDeque<pb::Task>, t: pb::Task) {
     list.push_back(t);
     while list.len() > MAX_COMPLETED_TASKS {
@@ -285,6 +338,13 @@ impl Master {
             agent_total,
             agents: BTreeMap::new(),
             agent_registered: BTreeMap::new(),
+            agent_reregistered: BTreeMap::new(),
+            admin: BTreeMap::new(),
+            gone: BTreeMap::new(),
+            orphan_waiters: vec![],
+            op_streams: vec![],
+            next_op_stream: 0,
+            settings: OperatorSettings::default(),
             frameworks: BTreeMap::new(),
             completed_frameworks: VecDeque::new(),
             offers: BTreeMap::new(),
@@ -303,7 +363,8 @@ impl Master {
         for fw in self.frameworks.values_mut() {
             fw.conn = None;
         }
-        let mut waiters = vec![];
+        self.op_streams.clear();
+        let mut waiters = std::mem::take(&mut self.orphan_waiters);
         for a in self.agents.values_mut() {
             waiters.extend(a.kill_all());
         }

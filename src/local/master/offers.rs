@@ -132,8 +132,8 @@ impl Master {
         let mut new_offers: BTreeMap<String, Vec<pb::Offer>> = BTreeMap::new();
         let agent_ids: Vec<String> = self.agents.keys().cloned().collect();
         for agent_id in agent_ids {
-            // A stopped agent is deactivated: nothing of it is offered.
-            if !self.agents.get(&agent_id).is_some_and(|a| a.registered) {
+            // A stopped or deactivated agent: nothing of it is offered.
+            if !self.agent_active(&agent_id) {
                 continue;
             }
             let avail = self.available(&agent_id);

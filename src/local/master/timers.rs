@@ -28,6 +28,7 @@ impl Master {
         for a in self.agents.values() {
             earliest(a.next_deadline());
         }
+        earliest(self.next_operator_heartbeat());
         d
     }
 
@@ -55,6 +56,7 @@ impl Master {
                 }
             }
         }
+        self.operator_heartbeats(now);
         for a in self.agents.values_mut() {
             a.tick(now);
         }

@@ -4,7 +4,8 @@
 
 //!
 //! What lives here, by job: `names` (ids, roles), `framework`
-//! (FrameworkInfo), `calls` (scheduler and executor calls), `resources`,
+//! (FrameworkInfo), `calls` (scheduler and executor calls), `operator`
+//! (the master's and the agents' operator calls), `resources`,
 //! `tasks` (tasks, task groups, executors). Pure functions only.
 //!
 //! May import: `resources` (the cluster's), the crate's `wire`; the master,
@@ -13,6 +14,7 @@
 mod calls;
 mod framework;
 mod names;
+mod operator;
 mod resources;
 mod tasks;
 #[cfg(test)]
@@ -24,5 +26,6 @@ pub use framework::{
     validate_offer_constraints, validate_suppressed_roles, validate_update,
 };
 pub use names::validate_role;
+pub use operator::{validate_agent_call, validate_master_call};
 pub use resources::{validate_launch_resources, validate_resources};
 pub use tasks::{TaskCtx, validate_task, validate_task_group};

@@ -43,6 +43,7 @@ impl LuaUserData for ClusterHandle {
             ),
             ("start_agent", LocalCluster::start_agent),
             ("restart_agent", LocalCluster::restart_agent),
+            ("remove_agent", LocalCluster::remove_agent),
         ] {
             m.add_method_mut(name, move |_, this, i: usize| match this.0.as_mut() {
                 None => Ok((None, Some("cluster is stopped".to_string()))),
@@ -52,6 +53,14 @@ impl LuaUserData for ClusterHandle {
                 },
             });
         }
+        // One more agent; its number (from 1).
+        m.add_method_mut("add_agent", |_, this, ()| match this.0.as_mut() {
+            None => Ok((None, Some("cluster is stopped".to_string()))),
+            Some(c) => match c.add_agent() {
+                Ok(i) => Ok((Some(i + 1), None)),
+                Err(e) => Ok((None, Some(e.to_string()))),
+            },
+        });
         // Blocks until SIGINT/SIGTERM, then stops the cluster. Returns the signal.
         m.add_method_mut("wait_for_signal", |_, this, ()| {
             let sig = crate::os::signals::wait_for_termination().map_err(LuaError::external)?;
