@@ -57,7 +57,32 @@ fn route(shared: &Arc<Shared>, agent_id: &str, req: Request) -> Reply {
                 None => Reply::text(404, ""),
             }
         }
+        // This agent's sandboxes (`files_api`).
+        "/files/browse" | "/files/read" | "/files/download" => files(shared, agent_id, &req),
         _ => Reply::text(404, ""),
+    }
+}
+
+/// The `/files/*` endpoints over this agent's sandboxes, behind the
+/// cluster's credentials if it has some.
+fn files(shared: &Arc<Shared>, agent_id: &str, req: &Request) -> Reply {
+    use super::files_api::{self, FilesAnswer};
+    let (credentials, sandboxes) = {
+        let m = shared.lock();
+        (
+            m.cfg.framework_credentials.clone(),
+            files_api::agent_sandboxes(&m, agent_id),
+        )
+    };
+    if let Err(r) =
+        files_api::authenticate(credentials.as_deref(), &req.headers, files_api::AGENT_REALM)
+    {
+        return r;
+    }
+    match files_api::answer(&sandboxes, req) {
+        Some(FilesAnswer::Json(j)) => json_reply(req, j),
+        Some(FilesAnswer::Reply(r)) => r,
+        None => Reply::text(404, ""),
     }
 }
 

@@ -56,6 +56,9 @@ fn route(shared: &Arc<Shared>, req: Request) -> Reply {
             let port = m.addr.map(|a| a.port()).unwrap_or(0);
             Reply::status(307).with_header("Location", &format!("//{}:{port}", m.cfg.hostname))
         }
+        // The web UI and every agent's sandbox files (`webui`, `files_api`).
+        "/" | "/webui" | "/webui/" | "/webui/index.html" | "/webui/app.js" | "/webui/app.css"
+        | "/files/browse" | "/files/read" | "/files/download" => web(shared, &req),
         // Convenience: the N-th agent's state on the master's port.
         p => match slave_path(p) {
             Some((n, "/state" | "/state.json")) => {
@@ -68,6 +71,34 @@ fn route(shared: &Arc<Shared>, req: Request) -> Reply {
             Some((n, "/health")) if n >= 1 && n <= shared.lock().agents.len() => Reply::status(200),
             _ => Reply::text(404, ""),
         },
+    }
+}
+
+/// The web UI's page and assets, and the `/files/*` endpoints over every
+/// agent's sandboxes, behind the cluster's credentials if it has some.
+fn web(shared: &Arc<Shared>, req: &Request) -> Reply {
+    use super::files_api::{self, FilesAnswer};
+    let (credentials, sandboxes) = {
+        let m = shared.lock();
+        (
+            m.cfg.framework_credentials.clone(),
+            files_api::master_sandboxes(&m),
+        )
+    };
+    if let Some(r) = super::webui::answer(credentials.as_deref(), req) {
+        return r;
+    }
+    if let Err(r) = files_api::authenticate(
+        credentials.as_deref(),
+        &req.headers,
+        files_api::MASTER_REALM,
+    ) {
+        return r;
+    }
+    match files_api::answer(&sandboxes, req) {
+        Some(FilesAnswer::Json(j)) => json_reply(req, j),
+        Some(FilesAnswer::Reply(r)) => r,
+        None => Reply::text(404, ""),
     }
 }
 

@@ -93,6 +93,11 @@ mod state;
 mod summaries;
 mod validation;
 mod work_dir;
+// The web UI (`GET /`) and the sandboxes' `/files/*` endpoints: see
+// docs/web-ui.md.
+mod files_api;
+mod sandbox_files;
+mod webui;
 
 use std::io;
 use std::net::SocketAddr;

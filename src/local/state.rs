@@ -57,6 +57,17 @@ pub(super) fn task_json(t: &pb::Task) -> Json {
             if let Some(h) = s.healthy {
                 o["healthy"] = json!(h);
             }
+            // Not in Mesos's state (its operator API has them): what the
+            // web UI shows of each update.
+            if let Some(m) = s.message.as_deref().filter(|m| !m.is_empty()) {
+                o["message"] = json!(m);
+            }
+            if let Some(r) = s
+                .reason
+                .and_then(|r| pb::task_status::Reason::try_from(r).ok())
+            {
+                o["reason"] = json!(r.as_str_name());
+            }
             o
         })
         .collect();

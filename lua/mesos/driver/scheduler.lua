@@ -242,6 +242,8 @@ function Driver:stop(failover)
 end
 function Driver:framework_id() return self._core:framework_id() end
 function Driver:master() return self._core:master() end
+-- The embedded cluster's URL (its web UI is there) with master = "local".
+function Driver:cluster_url() return self._core:cluster_url() end
 
 -- Calls ------------------------------------------------------------------
 

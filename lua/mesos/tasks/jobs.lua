@@ -98,7 +98,7 @@ local OPTIONS = {
   "cpus", "mem", "executor_cpus", "executor_mem", "interpreter", "env", "ship", "ship_host",
   "timeout", "memory_mb", "allow_bytecode", "debug", "debug_root", "executor_command", "executor_id",
   "name", "framework_name", "role", "local_cluster", "on_result", "events", "nats", "args",
-  "give_up_after", "max_result_bytes", "retries", "max_workers", "errors", "all_values",
+  "give_up_after", "max_result_bytes", "retries", "max_workers", "errors", "all_values", "on_driver",
 }
 local NUMBERS = { cpus = true, mem = true, executor_cpus = true, executor_mem = true, timeout = true, memory_mb = true,
   give_up_after = true, max_result_bytes = true, retries = true, max_workers = true }
@@ -123,8 +123,8 @@ function M.check_options(who, opts, level)
       error(("%s: opts.%s must be a number, got %s"):format(who, k, type(v)), level)
     elseif STRINGS[k] and type(v) ~= "string" then
       error(("%s: opts.%s must be a string, got %s"):format(who, k, type(v)), level)
-    elseif k == "on_result" and type(v) ~= "function" then
-      error(("%s: opts.on_result must be a function, got %s"):format(who, type(v)), level)
+    elseif (k == "on_result" or k == "on_driver") and type(v) ~= "function" then
+      error(("%s: opts.%s must be a function, got %s"):format(who, k, type(v)), level)
     end
   end
 end
@@ -299,6 +299,8 @@ function M.run_items(next_item, opts, on_result, stop_when, total)
     local_cluster = local_cluster,
     give_up_after = opts.give_up_after ~= false and (opts.give_up_after or GIVE_UP_AFTER) or nil,
   })
+  -- E.g. to say where the embedded cluster (and its web UI) is.
+  if opts.on_driver then opts.on_driver(d) end
   router:attach(d)
   if router:fd() then
     -- NATS traffic for the router's own topics and control subject.
@@ -340,6 +342,8 @@ end
 --- mesos.debugger), debug_root (the directory relative chunk names are in,
 --- default $PWD),
 --- executor_command, name, local_cluster, on_result(i, result, done, total),
+--- on_driver(driver) (called once the scheduler driver is made, before it
+--- starts: `driver:cluster_url()` is the embedded cluster's address),
 --- events (a mesos.events router: the framework's own end of the tasks'
 --- topics; one is made when absent, so tasks can always talk), nats (a
 --- nats:// URL: the router made here sends events through NATS).
