@@ -48,16 +48,24 @@ local function check_type(v, want, what, level)
   end
 end
 
---- op:call(type [, body]) -> the Response table | true | nil, err
-function Operator:call(ty, body)
-  check_type(ty, "string", "call type", 2)
-  if body ~= nil then check_type(body, "table", "call body", 2) end
+-- Sends call `ty` with `body`; misuse errors name the line `level` frames
+-- above the caller of send.
+local function send(self, level, ty, body)
+  check_type(ty, "string", "call type", level + 1)
+  if body ~= nil then check_type(body, "table", "call body", level + 1) end
   local t = { type = ty }
   for k, v in pairs(body or {}) do
     if k ~= "type" then t[k] = v end
   end
   local op = self._op
-  return checked(2, op.call, op, t)
+  local r, err = checked(level + 1, op.call, op, t)
+  return r, err
+end
+
+--- op:call(type [, body]) -> the Response table | true | nil, err
+function Operator:call(ty, body)
+  local r, err = send(self, 2, ty, body)
+  return r, err
 end
 
 -- Seconds as a mesos.v1.DurationInfo.
@@ -148,7 +156,7 @@ for _, name in ipairs(M.CALLS) do
   Operator[name] = function(self, ...)
     local body
     if build then body = { [name] = build(...) } end
-    local r, err = self:call(ty, body)
+    local r, err = send(self, 2, ty, body)
     if type(r) ~= "table" then return r, err end
     return r[name] or {}
   end
