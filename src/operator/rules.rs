@@ -24,10 +24,7 @@ pub enum Answer {
     /// it did not act on the call, so another master may be asked.
     TryAnother(String),
     /// A failure to report: the status, its reason phrase and Mesos's message.
-    Failed {
-        status: u16,
-        message: String,
-    },
+    Failed { status: u16, message: String },
 }
 
 /// Reads an answer: `status`, its `Location` header, whether a body came,

@@ -274,7 +274,13 @@ fn subscribe_once(s: &Shared, mut target: Endpoint, backoff: &mut Backoff) -> Re
         "event stream open at {target} ({})",
         enc.name()
     );
-    Ok(read_events(s, conn.into_stream(&headers), enc, &target, backoff))
+    Ok(read_events(
+        s,
+        conn.into_stream(&headers),
+        enc,
+        &target,
+        backoff,
+    ))
 }
 
 fn read_events(

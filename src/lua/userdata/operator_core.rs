@@ -142,7 +142,12 @@ impl OperatorCore {
     }
 
     /// Decodes a Response body into a table.
-    fn response(&self, lua: &Lua, body: &[u8], enc: Encoding) -> LuaResult<Result<LuaTable, String>> {
+    fn response(
+        &self,
+        lua: &Lua,
+        body: &[u8],
+        enc: Encoding,
+    ) -> LuaResult<Result<LuaTable, String>> {
         let desc = codec::descriptor(&format!("{}.Response", self.package)).map_err(bad)?;
         match codec::decode_dynamic(&desc, body, enc, false) {
             Ok(m) => Ok(Ok(convert::to_lua(lua, &m)?)),
@@ -174,7 +179,9 @@ impl LuaUserData for OperatorCore {
             }
             Ok(out)
         });
-        m.add_method("is_agent", |_, this, ()| Ok(this.package.ends_with("agent")));
+        m.add_method("is_agent", |_, this, ()| {
+            Ok(this.package.ends_with("agent"))
+        });
         m.add_method("target", |_, this, ()| Ok(this.target.clone()));
         m.add_method("encoding", |_, this, ()| {
             Ok(this.client.borrow().options().encoding.name())
@@ -221,7 +228,9 @@ impl WatchCore {
 
 impl LuaUserData for WatchCore {
     fn add_methods<M: LuaUserDataMethods<Self>>(m: &mut M) {
-        m.add_method("start", |_, this, ()| Ok(convert::nil_err(this.start().map(|()| true))));
+        m.add_method("start", |_, this, ()| {
+            Ok(convert::nil_err(this.start().map(|()| true)))
+        });
         m.add_method("next", |lua, this, timeout: Option<f64>| {
             let t = Duration::from_secs_f64(timeout.unwrap_or(0.0).clamp(0.0, 1e6));
             let out = match &*this.watch.borrow() {
@@ -231,7 +240,9 @@ impl LuaUserData for WatchCore {
             crate::lua::log::deliver(lua)?;
             convert::output_to_lua(lua, out)
         });
-        m.add_method("fd", |_, this, ()| Ok(this.watch.borrow().as_ref().map(Watch::fd)));
+        m.add_method("fd", |_, this, ()| {
+            Ok(this.watch.borrow().as_ref().map(Watch::fd))
+        });
         m.add_method("pending", |_, this, ()| {
             Ok(this.watch.borrow().as_ref().map_or(0, Watch::pending))
         });
@@ -271,7 +282,10 @@ impl LuaUserData for WatchCore {
                 by.set(k.as_str(), *v)?;
             }
             t.set("events_by_type", by)?;
-            t.set("last_event_age", w.last_event_age().map(|a| a.as_secs_f64()))?;
+            t.set(
+                "last_event_age",
+                w.last_event_age().map(|a| a.as_secs_f64()),
+            )?;
             t.set("master", w.leader().map(|e| e.to_string()))?;
             Ok(t)
         });
