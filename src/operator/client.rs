@@ -32,6 +32,9 @@ pub struct Options {
     /// A `zk://` group whose leader is asked instead; `zk_tls`: https.
     pub zk: Option<ZkUrl>,
     pub zk_tls: bool,
+    /// The API's path: `/api/v1`, or `/<id>/api/v1` for an agent named by
+    /// its pid (`slave(1)@host:port`, as when it shares a process).
+    pub path: String,
     /// Talking to an agent (`mesos.v1.agent.*` messages, "agent" in errors).
     pub agent: bool,
     pub encoding: Encoding,
@@ -56,6 +59,7 @@ impl Options {
             endpoints,
             zk: None,
             zk_tls: false,
+            path: OPERATOR_PATH.to_string(),
             agent: false,
             encoding: Encoding::Protobuf,
             credential: None,
@@ -235,7 +239,7 @@ impl Client {
         };
         for start in place.candidates(first.as_ref())? {
             let mut target = start;
-            let mut path = OPERATOR_PATH.to_string();
+            let mut path = opts.path.clone();
             let mut redirects = Redirects::new(opts.max_redirects);
             loop {
                 let r = match self.conn.post(&target, &path, &hdrs, body) {

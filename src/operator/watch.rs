@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::OPERATOR_PATH;
 use super::client::{Client, OperatorError, Place};
 use super::rules::{Backoff, Redirects, describe, retry_stream};
 use crate::base::{StopSignal, lock};
@@ -217,7 +216,7 @@ fn subscribe_any(s: &Shared, backoff: &mut Backoff) -> End {
 fn subscribe_once(s: &Shared, mut target: Endpoint, backoff: &mut Backoff) -> Result<End, String> {
     let o = &s.place.opts;
     let hdrs = o.headers();
-    let mut path = OPERATOR_PATH.to_string();
+    let mut path = o.path.clone();
     let mut redirects = Redirects::new(o.max_redirects);
     let (conn, headers) = loop {
         let mut conn = transport::connect(&target, o.connect_timeout, &s.place.tls)

@@ -55,13 +55,19 @@ return h.scenarios(function(target)
       end)
 
       it("reads an agent's operator API", function()
-        local a = assert(op_for(enc):get_agents()).agents[1].agent_info
-        local agent = mesos.operator { agent = a.hostname .. ":" .. a.port, encoding = enc }
+        -- By its pid (slave(1)@host:port): the real kit's agent shares the
+        -- master's process and port.
+        local a = assert(op_for(enc):get_agents()).agents[1]
+        local agent = mesos.operator { agent = a.pid, encoding = enc }
         assert.is_true(agent:is_agent())
         assert.same({ healthy = true }, agent:get_health())
         local st = assert(agent:get_state())
         assert.is_table(st.get_tasks)
         assert.is_table(assert(agent:get_containers()))
+        local flags = assert(agent:get_flags()).flags
+        local names = {}
+        for _, f in ipairs(flags) do names[f.name] = true end
+        assert.is_true(names.work_dir, "not the agent's flags")
         assert.is_table(assert(agent:get_frameworks()))
         local files, err = agent:list_files("/no/such/dir")
         assert.is_nil(files)
@@ -114,6 +120,31 @@ return h.scenarios(function(target)
       end)
     end)
   end
+
+  describe("mesos.operator under an event loop (" .. target.name .. ")", function()
+    it("is driven by mesos.luv like a driver", function()
+      local ok_luv, uv = pcall(require, "luv")
+      if not ok_luv then return pending("luv is not installed") end
+      local op = op_for()
+      local got, timer
+      -- A bound on the loop: the test fails (got stays nil) instead of hanging.
+      timer = uv.new_timer()
+      op:subscribe({ subscribed = function(_, o)
+        got = true
+        timer:stop()
+        timer:close()
+        o:stop()
+      end })
+      local poll = assert(require("mesos.luv").attach(op))
+      timer:start(20000, 0, function()
+        timer:close()
+        poll:close()
+      end)
+      uv.run()
+      assert.is_true(got)
+      assert.equal("stopped", op:state())
+    end)
+  end)
 
   describe("mesos.operator misuse (" .. target.name .. ")", function()
     it("raises at the caller's line for wrong options and arguments", function()

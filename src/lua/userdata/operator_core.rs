@@ -76,11 +76,19 @@ pub fn new_operator(t: LuaTable) -> LuaResult<OperatorCore> {
             m
         }
         (None, Some(a)) => {
-            opts.endpoints = vec![parse_endpoint(&a, 5051).map_err(|_| {
+            // An agent's pid, `slave(1)@host:port`: its API under /slave(1).
+            let (id, addr) = match a.split_once('@') {
+                Some((id, addr)) if !id.is_empty() && !id.contains('/') => (Some(id), addr),
+                _ => (None, a.as_str()),
+            };
+            opts.endpoints = vec![parse_endpoint(addr, 5051).map_err(|_| {
                 bad(format!(
-                    "invalid agent {a:?}: expected host:port or http(s)://host:port"
+                    "invalid agent {a:?}: expected host:port, http(s)://host:port or a pid (slave(1)@host:port)"
                 ))
             })?];
+            if let Some(id) = id {
+                opts.path = format!("/{id}{}", crate::operator::OPERATOR_PATH);
+            }
             opts.agent = true;
             a
         }
