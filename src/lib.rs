@@ -12,7 +12,8 @@
 //! - [`scheduler`], [`executor`]: sans-IO protocol machines and the driver
 //!   threads that carry out what they decide ([`driver`]: what both hand
 //!   their owner); [`local`]: the embedded master and agents, beside the
-//!   drivers and never importing them;
+//!   drivers and never importing them; [`operator`]: the operator API client
+//!   (calls and the master's event stream), beside the drivers;
 //! - `lua`: the mlua binding (with the `lua` feature); [`fuzzing`]: the fuzz
 //!   harnesses.
 
@@ -23,6 +24,7 @@ pub mod fuzzing;
 pub mod local;
 pub mod log;
 pub mod net;
+pub mod operator;
 pub mod os;
 pub mod queue;
 pub mod scheduler;
