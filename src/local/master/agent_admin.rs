@@ -6,12 +6,13 @@
 //! what becomes of its tasks. The rules are pure functions at the end; the
 //! methods carry them out.
 //!
-//! May import: `model`, `operator_events` (through the master's methods),
-//! `agent`, and the cluster's leaf modules.
+//! May import: `model`, `operator_state` (the marks), `operator_events`
+//! (through the master's methods), `agent`, and the cluster's leaf modules.
 
 use thiserror::Error;
 
 use super::model::{Master, master_status, push_completed, record_status, update_event};
+use super::operator_state::{AgentAdmin, Drain};
 use crate::local::protocol::{is_terminal, now_secs};
 use crate::wire::pb;
 use pb::TaskState;
@@ -38,37 +39,6 @@ impl AdminError {
             AdminError::NotFound(_) => 404,
             _ => 400,
         }
-    }
-}
-
-/// A drain in progress or done.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Drain {
-    pub config: pb::DrainConfig,
-    pub drained: bool,
-    /// When it started, in whole seconds since the epoch (Mesos reports the
-    /// estimated start of the drain with a seconds resolution).
-    pub started: f64,
-}
-
-/// The operator's marks on one agent (`slaves.deactivated`,
-/// `slaves.draining`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct AgentAdmin {
-    pub deactivated: bool,
-    pub drain: Option<Drain>,
-}
-
-impl AgentAdmin {
-    pub(crate) fn drain_info(&self) -> Option<pb::DrainInfo> {
-        self.drain.as_ref().map(|d| pb::DrainInfo {
-            state: if d.drained {
-                pb::DrainState::Drained
-            } else {
-                pb::DrainState::Draining
-            } as i32,
-            config: d.config,
-        })
     }
 }
 

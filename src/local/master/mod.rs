@@ -39,6 +39,7 @@ mod offers;
 mod operator_api;
 mod operator_events;
 mod operator_info;
+mod operator_state;
 mod operator_views;
 mod quota;
 mod scheduler_calls;

@@ -13,9 +13,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::agent_admin::AgentAdmin;
-use super::operator_events::OperatorStream;
-use super::operator_info::OperatorSettings;
+use super::operator_state::{AgentAdmin, OperatorSettings, OperatorStream};
 use crate::local::agent::{Agent, AgentCtx, ProcessReporter};
 use crate::local::config::ClusterConfig;
 use crate::local::protocol::{is_terminal, now_secs};

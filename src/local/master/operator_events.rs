@@ -7,26 +7,20 @@
 //! AGENT_REMOVED when one unregisters (not when it is marked gone: 1.11
 //! sends nothing then). Disconnections send nothing either.
 //!
-//! May import: `model`, `operator_views`, `operator_api` (the JSON lists
+//! May import: `model`, `operator_state` (the streams), `operator_views`,
+//! `operator_api` (the JSON lists
 //! Mesos always writes), and the cluster's leaf modules.
 
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 
 use super::model::Master;
 use super::operator_api::MASTER_JSON_KEEP;
+use super::operator_state::OperatorStream;
 use crate::wire::codec::{self, Encoding};
 use crate::wire::{pb, recordio};
 use pb::master::{Event, event};
-
-/// An open operator SUBSCRIBE stream.
-pub(crate) struct OperatorStream {
-    pub(super) id: u64,
-    enc: Encoding,
-    tx: Sender<Vec<u8>>,
-    pub(super) next_heartbeat: Instant,
-}
 
 impl OperatorStream {
     /// False once the client has gone.

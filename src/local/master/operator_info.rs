@@ -4,50 +4,20 @@
 //! duration), role weights, quotas and the maintenance schedule; and the
 //! master's own description (GET_MASTER).
 //!
-//! May import: `model`, `quota`, `agent` (its duration format), and the
+//! May import: `model`, `operator_state` (the settings), `quota`, `agent`
+//! (its duration format), and the
 //! cluster's leaf modules.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use super::model::Master;
 use super::quota::{self, Quantities};
 use crate::local::agent::stout;
-use crate::local::protocol::{is_terminal, logging_level, metrics_of, now_secs};
+use crate::local::protocol::{is_terminal, metrics_of, now_secs};
 use crate::local::resources::Resources;
 use crate::wire::pb;
 use pb::TaskState;
 use pb::master::response;
-
-/// What operators have set, and the counters metrics need.
-#[derive(Debug, Default)]
-pub(crate) struct OperatorSettings {
-    /// SET_LOGGING_LEVEL: the level, until when.
-    logging: Option<(u32, Instant)>,
-    pub weights: BTreeMap<String, f64>,
-    pub quotas: BTreeMap<String, pb::quota::QuotaConfig>,
-    pub schedule: pb::maintenance::Schedule,
-    /// Tasks that reached each terminal state, by state name.
-    terminal: BTreeMap<&'static str, u64>,
-    pub agent_registrations: u64,
-    pub agent_removals: u64,
-}
-
-impl OperatorSettings {
-    pub(crate) fn count_terminal(&mut self, state: TaskState) {
-        if is_terminal(state) {
-            *self.terminal.entry(state.as_str_name()).or_default() += 1;
-        }
-    }
-
-    pub(crate) fn set_logging_level(&mut self, level: u32, duration: Duration, now: Instant) {
-        self.logging = Some((level, now + duration));
-    }
-
-    pub(crate) fn logging_level(&self, now: Instant) -> u32 {
-        logging_level(self.logging, now)
-    }
-}
 
 fn flag(name: &str, value: impl Into<String>) -> pb::Flag {
     pb::Flag {
@@ -404,6 +374,7 @@ impl Master {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::local::master::operator_state::OperatorSettings;
 
     #[test]
     fn terminal_states_are_counted_by_name() {
