@@ -22,7 +22,7 @@ build = {
   install = {
     lib = { mesos = "mesos.so" },
     lua = { ["mesos.resources"] = "lua/mesos/resources.lua" },
-    bin = { ["mesos-local"] = "bin/mesos-local", mesolua = "bin/mesolua", ["mesos-ctl"] = "bin/mesos-ctl" },
+    bin = { ["mesos-local"] = "bin/mesos-local", mesolua = "bin/mesolua" },
   },
 }
 test = { type = "command", command = "./dev test" }

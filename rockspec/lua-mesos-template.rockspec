@@ -20,6 +20,6 @@ build = {
   modules = { "mesos" },
   install = {
     lua = { ["mesos.resources"] = "lua/mesos/resources.lua" },
-    bin = { ["mesos-local"] = "bin/mesos-local", mesolua = "bin/mesolua", ["mesos-ctl"] = "bin/mesos-ctl" },
+    bin = { ["mesos-local"] = "bin/mesos-local", mesolua = "bin/mesolua" },
   },
 }

@@ -12,8 +12,7 @@
 //! - [`scheduler`], [`executor`]: sans-IO protocol machines and the driver
 //!   threads that carry out what they decide ([`driver`]: what both hand
 //!   their owner); [`local`]: the embedded master and agents, beside the
-//!   drivers and never importing them; [`operator`]: the operator API client
-//!   (calls and the master's event stream), beside the drivers;
+//!   drivers and never importing them;
 //! - `lua`: the mlua binding (with the `lua` feature); [`fuzzing`]: the fuzz
 //!   harnesses.
 
@@ -24,7 +23,6 @@ pub mod fuzzing;
 pub mod local;
 pub mod log;
 pub mod net;
-pub mod operator;
 pub mod os;
 pub mod queue;
 pub mod scheduler;

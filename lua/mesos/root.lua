@@ -8,7 +8,6 @@
 --
 -- The module, by part:
 --   mesos.scheduler, mesos.executor   the drivers      lua/mesos/driver/
---   mesos.operator                    the operator API  lua/mesos/operator.lua
 --   mesos.map, mesos.run, mesos.router the task runtime lua/mesos/tasks/ (on first use)
 --   mesos.resources, mesos.view, mesos.serialize, mesos.luv ...  beside this file
 --   (so are one-line files under the task runtime's old names: mesos.jobs,
@@ -16,14 +15,13 @@
 --   encode/decode, logging, channels, NATS, processes, the local cluster:
 --   written in Rust (core.api), listed below.
 --
--- May require: mesos._core, mesos.driver.*, mesos.operator, mesos.resources; mesos.tasks.*
+-- May require: mesos._core, mesos.driver.*, mesos.resources; mesos.tasks.*
 -- only inside functions (they require "mesos" themselves).
 
 local core = require "mesos._core"
 local common = require "mesos.driver.common"
 local scheduler = require "mesos.driver.scheduler"
 local executor = require "mesos.driver.executor"
-local operator = require "mesos.operator"
 
 local checked = common.checked
 
@@ -51,12 +49,6 @@ M.scheduler = scheduler.new
 M.Driver = scheduler.Driver
 M.executor = executor.new
 M.ExecutorDriver = executor.Driver
-
--- The operator API (lua/mesos/operator.lua) --------------------------------------
-
---- mesos.operator(opts) -> a client of a master's or an agent's operator API.
-M.operator = operator.new
-M.Operator = operator.Operator
 -- For mesos.jobs' own loop (with a NATS router): the trap of driver:run().
 M._interruptible = common.interruptible
 

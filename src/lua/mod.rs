@@ -70,17 +70,6 @@ fn mesos(lua: &Lua) -> LuaResult<LuaTable> {
     )?;
 
     core.set(
-        "new_operator",
-        lua.create_function(|_, t: LuaValue| match t {
-            LuaValue::Table(t) => userdata::operator_core::new_operator(t),
-            other => Err(LuaError::runtime(format!(
-                "mesos.operator: opts must be a table, got {}",
-                other.type_name()
-            ))),
-        })?,
-    )?;
-
-    core.set(
         "new_executor",
         lua.create_function(|lua, t: LuaValue| match t {
             LuaValue::Table(t) => userdata::executor_core::new_executor(lua, t),

@@ -1,8 +1,7 @@
 //! What Lua gets as objects and functions: the drivers' cores
 //! (`scheduler`, `executor`, wrapped by lua/mesos/driver/), the local
 //! cluster, message channels between a task and its executor, NATS and TCP
-//! clients, processes and zygotes, shipping the library to agents, and the
-//! operator API client (`operator_core`).
+//! clients, processes and zygotes, and shipping the library to agents.
 //! May import: `crate::lua::{convert, opts, log}` and the layers below the
 //! binding; one file here may use another's type (a process's channel).
 
@@ -10,7 +9,6 @@ mod channel;
 mod cluster;
 pub(crate) mod executor_core;
 mod nats;
-pub(crate) mod operator_core;
 mod process;
 pub(crate) mod scheduler_core;
 mod ship;
