@@ -59,7 +59,6 @@ function M.new(cfg)
     launched = 0,
     batch_seq = 0,
     start_failures = 0,
-    finished = false,
   }, { __index = M })
 end
 
@@ -99,14 +98,10 @@ function M:done()
   return self.exhausted and self.inflight_count == 0 and self.queue[self.next_queued] == nil
 end
 
--- Whether more workers could help: work waits that the ready workers
--- cannot take at once.
+-- Whether more workers could help: items wait to be sent (how many
+-- workers at most is worker_limit's question).
 function M:wants_workers()
-  if self.finished then return false end
-  local waiting = self.queue[self.next_queued] ~= nil or not self.exhausted
-  if not waiting then return false end
-  -- One worker per item at most while the input's size is unknown to us.
-  return true
+  return self.queue[self.next_queued] ~= nil or not self.exhausted
 end
 
 --- Launches workers from `offers` (driver `d`); declines what is left.
@@ -223,10 +218,11 @@ function M:send_batch(d, w)
         mesos.log("warn", "work for " .. w.id .. " not sent: " .. tostring(serr))
         return false
       end
-      local batch = { id = id, entries = {}, remaining = #entries, sent = now() }
-      for _, e in ipairs(entries) do
+      local batch = { id = id, entries = {}, order = {} }
+      for k, e in ipairs(entries) do
         e.worker = w.id
         batch.entries[e.i] = e
+        batch.order[k] = e.i
         self.inflight[e.i] = e
         self.inflight_count = self.inflight_count + 1
       end
@@ -297,10 +293,7 @@ function M:message(d, data)
     local i = r.i
     local e = self.inflight[i]
     if e and e.worker == w.id then
-      if batch then
-        batch.entries[i] = nil
-        batch.remaining = batch.remaining - 1
-      end
+      if batch then batch.entries[i] = nil end
       r.i = nil
       local agent = w.agent_id and w.agent_id.value
       if r.ok then
@@ -352,7 +345,7 @@ function M:update(d, status)
     -- The offer went away before our ACCEPT: nothing was lost.
   elseif not was_ready then
     self.start_failures = self.start_failures + 1
-    if self.start_failures >= M.START_FAILURES and self.ready_count == 0 and not self.finished then
+    if self.start_failures >= M.START_FAILURES and self.ready_count == 0 then
       self.failed = self.cfg.on_start_failure(status) or ("workers could not start: " .. why)
     end
   end
